@@ -1,0 +1,21 @@
+"""Build of the C++ block-sparse kernels (optimum_ro.sparse._C).
+
+The extension uses only the CPython C API and raw pointers (no libtorch), so the
+isolated build needs nothing but setuptools and a C++17 compiler. Each ISA lives
+in its own translation unit compiled with ``#pragma GCC target`` and is chosen
+at run time, so one binary runs on AVX2-only and AVX-512 machines alike.
+"""
+import glob
+
+from setuptools import Extension, setup
+
+ext = Extension(
+    "optimum_ro.sparse._C",
+    sources=sorted(glob.glob("csrc/*.cpp")),
+    include_dirs=["csrc"],
+    extra_compile_args=["-O3", "-std=c++17", "-fopenmp", "-fno-math-errno", "-Wall"],
+    extra_link_args=["-fopenmp"],
+    language="c++",
+)
+
+setup(ext_modules=[ext])
