@@ -1,0 +1,1 @@
+"""evaluate module folder (see the README.md card); the metric is the .py file of the same name."""

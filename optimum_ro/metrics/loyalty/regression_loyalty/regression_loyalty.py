@@ -1,0 +1,38 @@
+"""Regression loyalty (STS): 1 - mean|y_student - y_teacher| / score range, with Pearson r of the two.
+
+    import evaluate
+    metric = evaluate.load("optimum_ro/metrics/loyalty/regression_loyalty")
+    metric.compute(predictions=[1.0, 4.0], references=[1.5, 4.0])   # {'regression_loyalty': 0.95, 'pearson': 1.0}
+"""
+import datasets
+import evaluate
+
+try:
+    from optimum_ro.metrics.loyalty import regression_loyalty
+except ImportError as err:  # evaluate loads this file as a copy, outside the package
+    raise ImportError("the regression_loyalty module wraps optimum_ro: `pip install optimum-ro` first") from err
+
+_DESCRIPTION = "1 - mean|y_student - y_teacher| / (high - low) of the score range, and Pearson r(y_student, y_teacher)."
+_KWARGS_DESCRIPTION = """
+Args:
+    predictions: student scores, one float per example.
+    references: teacher scores, one float per example.
+    score_range: (low, high) of the task's scale, default (0, 5) for STS.
+Returns:
+    regression_loyalty: 1 for identical scores, 0 when every score is a full range apart (negative beyond).
+    pearson: Pearson correlation of student and teacher scores (NaN if either is constant).
+"""
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class RegressionLoyalty(evaluate.Metric):
+    def _info(self):
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation="",
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=datasets.Features({"predictions": datasets.Value("float64"), "references": datasets.Value("float64")}),
+        )
+
+    def _compute(self, predictions, references, score_range=(0.0, 5.0)):
+        return regression_loyalty(predictions, references, score_range=tuple(score_range))
