@@ -1,0 +1,201 @@
+"""Fine-tune any BERT-family encoder on one task with a standard ``Trainer``.
+
+    from optimum_ro.tasks.finetune import FinetuneConfig, finetune
+    results = finetune(FinetuneConfig(model="models/multilingual-e5-small", task="sentiment",
+                                      data="data/sentiment", output_dir="runs/e5-sentiment"))
+    results["validation"]["accuracy"]
+
+Writes an ordinary Hugging Face model folder (model + tokenizer) and
+``eval_results.json`` (scores per split, training time, parameters, size).
+Checkpoints go to ``output_dir/checkpoints``; running again resumes from the last one.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from .specs import TASKS, TOKEN, get_task
+
+logger = logging.getLogger("optimum_ro.finetune")
+
+
+@dataclass
+class FinetuneConfig:
+    model: str
+    task: str
+    data: str | None = None
+    output_dir: str = "runs/finetune"
+    epochs: float = 1.0
+    max_steps: int = -1
+    batch_size: int = 16
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    max_length: int | None = None
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+    freeze_embeddings: str = "auto"  # auto: freeze word embeddings of vocabularies > 50k tokens
+    seed: int = 42
+    save_steps: int = 200
+    eval_splits: tuple = ("validation", "test")
+
+
+def resolve_data(task: str, data: str | None) -> str:
+    """``data`` as given, or the shared Romanian data folder beside the checkout.
+
+    The default is for the main job and examples only: ``$OPTIMUM_RO_DATA`` (a folder holding
+    one sub-folder per task) or ``../shared/data/ro`` relative to the working directory.
+    """
+    if data:
+        return data
+    spec = get_task(task)
+    roots = [os.environ.get("OPTIMUM_RO_DATA"), "../shared/data/ro"]
+    for root in filter(None, roots):
+        candidate = Path(root) / spec.folder
+        if candidate.is_dir():
+            return str(candidate)
+    raise SystemExit(
+        f"No data for task {task!r}: pass --data <folder of train/dev/test .jsonl or a datasets id>, "
+        "or set OPTIMUM_RO_DATA to a folder with one sub-folder per task."
+    )
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def folder_size_mb(path) -> float:
+    return sum(f.stat().st_size for f in Path(path).glob("*") if f.is_file()) / 1e6
+
+
+def freeze_word_embeddings(model, mode: str = "auto") -> bool:
+    """Freeze the word embedding matrix (most of a multilingual model, rarely worth training)."""
+    emb = model.get_input_embeddings()
+    freeze = mode == "yes" or (mode == "auto" and emb.weight.shape[0] > 50_000)
+    if freeze:
+        emb.weight.requires_grad_(False)
+    return freeze
+
+
+def last_checkpoint(folder: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+
+
+def finetune(cfg: FinetuneConfig) -> dict:
+    import torch
+    from transformers import (AutoTokenizer, DataCollatorForTokenClassification, DataCollatorWithPadding,
+                              Trainer, TrainingArguments)
+
+    from . import build_model, load_task, metrics_fn, preprocess_task
+
+    spec = get_task(cfg.task)
+    model_path = _ensure_model(cfg.model)
+    data = resolve_data(cfg.task, cfg.data)
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    raw = load_task(spec, data)
+    if cfg.max_train_samples:
+        raw["train"] = raw["train"].shuffle(seed=cfg.seed).select(range(min(cfg.max_train_samples, len(raw["train"]))))
+    if cfg.max_eval_samples:
+        for split in raw:
+            if split != "train":
+                raw[split] = raw[split].select(range(min(cfg.max_eval_samples, len(raw[split]))))
+    ds = preprocess_task(raw, tokenizer, spec, max_length=cfg.max_length)
+    if spec.kind == TOKEN:
+        ds = ds.remove_columns("word_ids")
+        collator = DataCollatorForTokenClassification(tokenizer)
+    else:
+        collator = DataCollatorWithPadding(tokenizer)
+
+    model = build_model(model_path, spec)
+    frozen = freeze_word_embeddings(model, cfg.freeze_embeddings)
+    args = TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=max(32, cfg.batch_size),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        warmup_steps=cfg.warmup_ratio,
+        lr_scheduler_type="linear",
+        logging_steps=20,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=1,
+        eval_strategy="no",
+        report_to="none",
+        seed=cfg.seed,
+        use_cpu=not torch.cuda.is_available(),
+        train_sampling_strategy="group_by_length",
+        dataloader_num_workers=0,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=ds["train"], data_collator=collator,
+                      processing_class=tokenizer, compute_metrics=metrics_fn(spec))
+    resume = last_checkpoint(out / "checkpoints")
+    if resume:
+        logger.info("resuming from %s", resume)
+    start = time.time()
+    train_out = trainer.train(resume_from_checkpoint=resume)
+    train_seconds = time.time() - start
+
+    results = {"task": spec.name, "model": cfg.model, "config": asdict(cfg), "frozen_word_embeddings": frozen,
+               "train_seconds": round(train_seconds, 1), "train_steps": train_out.global_step,
+               "train_loss": train_out.training_loss, "torch_threads": torch.get_num_threads()}
+    for split in cfg.eval_splits:
+        if split in ds:
+            start = time.time()
+            metrics = trainer.evaluate(ds[split], metric_key_prefix=split)
+            results[split] = {k[len(split) + 1:]: v for k, v in metrics.items() if k.startswith(split + "_")}
+            results[split]["eval_seconds"] = round(time.time() - start, 1)
+    trainer.save_model(str(out))
+    tokenizer.save_pretrained(str(out))
+    results["parameters"] = count_parameters(model)
+    results["size_mb"] = round(folder_size_mb(out), 1)
+    (out / "eval_results.json").write_text(json.dumps(results, indent=2, default=str))
+    logger.info("%s %s: %s", spec.name, cfg.model, {k: results[k] for k in cfg.eval_splits if k in results})
+    return results
+
+
+def _ensure_model(name_or_path: str) -> str:
+    try:
+        from ..hub import ensure_model
+    except ImportError:
+        return name_or_path
+    return ensure_model(name_or_path)
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("finetune", help="fine-tune an encoder on one Romanian task (writes an HF model folder)")
+    p.add_argument("--model", required=True, help="model folder, hub id, or a name `fetch-models` knows")
+    p.add_argument("--task", required=True, choices=sorted(TASKS))
+    p.add_argument("--data", help="folder of train/dev/test .jsonl or a datasets id (default: $OPTIMUM_RO_DATA/<task> "
+                                  "or ../shared/data/ro/<task>)")
+    p.add_argument("--output", dest="output_dir", required=True)
+    for f in fields(FinetuneConfig):
+        if f.name in {"model", "task", "data", "output_dir", "eval_splits"}:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        typ = {"float": float, "int": int, "str": str}.get(str(f.type).split(" ")[0], str)
+        if f.name in {"max_length", "max_train_samples", "max_eval_samples"}:
+            typ = int
+        p.add_argument(flag, type=typ, default=f.default)
+    p.set_defaults(func=_run)
+    return p
+
+
+def _run(args) -> int:
+    names = {f.name for f in fields(FinetuneConfig)}
+    cfg = FinetuneConfig(**{k: v for k, v in vars(args).items() if k in names})
+    results = finetune(cfg)
+    print(json.dumps({k: results.get(k) for k in ("task", "validation", "test", "train_seconds", "parameters")}, indent=2))
+    return 0

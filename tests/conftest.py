@@ -1,0 +1,72 @@
+"""Shared test fixtures: tiny tokenizers and models built in the test, made-up data files."""
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def build_wordpiece_tokenizer(texts, vocab_size=200, lowercase=False):
+    """A small fast BERT tokenizer trained on ``texts`` with the `tokenizers` library."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    tok.decoder = decoders.WordPiece()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]")
+
+
+def fixture_texts():
+    import json
+
+    texts = []
+    for file in sorted((FIXTURES / "ro").glob("*/train.jsonl")):
+        for line in file.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            texts.append(" ".join(row["tokens"]) if "tokens" in row else row.get("text") or row["sentence1"])
+    return texts
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir():
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    return build_wordpiece_tokenizer(fixture_texts())
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory, tiny_tokenizer):
+    """A folder with a randomly initialised 2-layer BERT (MLM head) and its tokenizer."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=len(tiny_tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=128, pad_token_id=tiny_tokenizer.pad_token_id)
+    path = tmp_path_factory.mktemp("tiny_bert")
+    BertForMaskedLM(cfg).save_pretrained(path)
+    tiny_tokenizer.save_pretrained(path)
+    return path
+
+
+def shared_task_dir(task_folder: str) -> Path:
+    path = SHARED_DATA / "ro" / task_folder
+    if not path.is_dir():
+        pytest.skip(f"real data not found at {path} (the ../shared/data folder beside the checkout)")
+    return path
