@@ -150,7 +150,8 @@ def finetune(cfg: FinetuneConfig) -> dict:
 
     results = {"task": spec.name, "model": cfg.model, "config": asdict(cfg), "frozen_word_embeddings": frozen,
                "train_seconds": round(train_seconds, 1), "train_steps": train_out.global_step,
-               "train_loss": train_out.training_loss, "torch_threads": torch.get_num_threads()}
+               "train_loss": train_out.training_loss, "torch_threads": torch.get_num_threads(),
+               "resumed_from": resume}
     for split in cfg.eval_splits:
         if split in ds:
             start = time.time()

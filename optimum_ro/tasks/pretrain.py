@@ -1,0 +1,207 @@
+"""Masked-LM pretraining: a new WordPiece BERT from scratch, or continued pretraining.
+
+    # a Romanian BERT from scratch (tokenizer trained on the same text)
+    optimum-ro pretrain --text ../shared/data/ro/raw/train.txt.gz --output runs/ro-bert
+    # in-domain "stage 2": continue MLM pretraining of an existing model
+    optimum-ro pretrain --from runs/ro-bert --text in_domain.txt --output runs/ro-bert-stage2
+
+Python: ``train_wordpiece_tokenizer(lines, vocab_size)`` and ``pretrain(PretrainConfig(...))``.
+Texts are packed into blocks of ``max_length`` tokens; checkpoints are written every
+``save_steps`` and a run started again with the same output folder resumes.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, fields
+from itertools import chain
+from pathlib import Path
+
+logger = logging.getLogger("optimum_ro.pretrain")
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def read_lines(paths, max_lines: int | None = None):
+    """Non-empty lines of plain or gzip text files."""
+    count = 0
+    for path in paths if isinstance(paths, (list, tuple)) else [paths]:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"text file not found: {path}")
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                line = line.strip()
+                if line:
+                    yield line
+                    count += 1
+                    if max_lines and count >= max_lines:
+                        return
+
+
+def train_wordpiece_tokenizer(lines, vocab_size: int = 16000, lowercase: bool = False, min_frequency: int = 2):
+    """A fast BERT WordPiece tokenizer (cased by default: Romanian diacritics are kept)."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.BertNormalizer(
+        lowercase=lowercase, strip_accents=False, clean_text=True, handle_chinese_chars=True)])
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                        special_tokens=SPECIAL_TOKENS, show_progress=True)
+    tok.train_from_iterator(lines, trainer)
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    tok.decoder = decoders.WordPiece()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
+
+
+@dataclass
+class PretrainConfig:
+    text: str
+    output_dir: str = "runs/pretrain"
+    from_model: str | None = None  # continue pretraining this model instead of starting from scratch
+    vocab_size: int = 16000
+    num_layers: int = 4
+    hidden_size: int = 256
+    num_heads: int = 4
+    intermediate_size: int = 1024
+    max_length: int = 128
+    max_lines: int | None = None
+    batch_size: int = 32
+    learning_rate: float = 5e-4
+    max_steps: int = 2000
+    warmup_steps: int = 100
+    mlm_probability: float = 0.15
+    save_steps: int = 200
+    max_minutes: float = 0.0  # > 0: stop (and save) after this wall time, a budget for small machines
+    seed: int = 42
+
+
+def time_budget_callback(minutes: float):
+    """A ``TrainerCallback`` that ends training once ``minutes`` of wall time have passed."""
+    from transformers import TrainerCallback
+
+    class TimeBudget(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.deadline = time.time() + 60 * minutes
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if time.time() >= self.deadline:
+                logger.info("time budget of %.1f min reached at step %d", minutes, state.global_step)
+                control.should_training_stop = True
+                control.should_save = True
+
+    return TimeBudget()
+
+
+def pack_blocks(dataset, tokenizer, max_length: int):
+    """Tokenize lines and pack them into ``[CLS] ... [SEP]`` blocks of ``max_length`` tokens."""
+    body = max_length - 2
+
+    def tokenize(batch):
+        return {"ids": tokenizer(batch["text"], add_special_tokens=False)["input_ids"]}
+
+    def group(batch):
+        flat = list(chain.from_iterable(batch["ids"]))
+        blocks = [flat[i:i + body] for i in range(0, len(flat) - body + 1, body)] or ([flat] if flat else [])
+        ids = [[tokenizer.cls_token_id] + b + [tokenizer.sep_token_id] for b in blocks]
+        return {"input_ids": ids, "special_tokens_mask": [[1] + [0] * len(b) + [1] for b in blocks]}
+
+    ds = dataset.map(tokenize, batched=True, remove_columns=dataset.column_names, desc="tokenizing")
+    return ds.map(group, batched=True, batch_size=1000, remove_columns=["ids"], desc="packing")
+
+
+def pretrain(cfg: PretrainConfig) -> dict:
+    import datasets
+    import torch
+    from transformers import (AutoModelForMaskedLM, AutoTokenizer, BertConfig, BertForMaskedLM,
+                              DataCollatorForLanguageModeling, Trainer, TrainingArguments)
+    from transformers.trainer_utils import get_last_checkpoint
+
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = list(read_lines(cfg.text.split(","), cfg.max_lines))
+    logger.info("%d lines of text", len(lines))
+    tok_dir = out / "tokenizer"
+    if cfg.from_model:
+        tokenizer = AutoTokenizer.from_pretrained(cfg.from_model)
+        model = AutoModelForMaskedLM.from_pretrained(cfg.from_model)
+    else:
+        if (tok_dir / "tokenizer.json").exists():  # resume: same tokenizer as the checkpoints
+            tokenizer = AutoTokenizer.from_pretrained(tok_dir)
+        else:
+            tokenizer = train_wordpiece_tokenizer(lines, cfg.vocab_size)
+            tokenizer.save_pretrained(tok_dir)
+        config = BertConfig(vocab_size=len(tokenizer), hidden_size=cfg.hidden_size,
+                            num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads,
+                            intermediate_size=cfg.intermediate_size, max_position_embeddings=512,
+                            pad_token_id=tokenizer.pad_token_id)
+        torch.manual_seed(cfg.seed)
+        model = BertForMaskedLM(config)
+    ds = pack_blocks(datasets.Dataset.from_dict({"text": lines}), tokenizer, cfg.max_length)
+    logger.info("%d blocks of %d tokens", len(ds), cfg.max_length)
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=cfg.mlm_probability)
+    args = TrainingArguments(
+        output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size, max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate, warmup_steps=cfg.warmup_steps, weight_decay=0.01,
+        lr_scheduler_type="linear", logging_steps=50, save_strategy="steps", save_steps=cfg.save_steps,
+        save_total_limit=1, report_to="none", seed=cfg.seed, use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0)
+    callbacks = [time_budget_callback(cfg.max_minutes)] if cfg.max_minutes > 0 else []
+    trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=collator, processing_class=tokenizer,
+                      callbacks=callbacks)
+    ckpt_dir = out / "checkpoints"
+    resume = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    start = time.time()
+    result = trainer.train(resume_from_checkpoint=resume)
+    seconds = time.time() - start
+    trainer.save_model(str(out))
+    tokenizer.save_pretrained(str(out))
+    summary = {"config": asdict(cfg), "train_seconds": round(seconds, 1), "steps": result.global_step,
+               "train_loss": result.training_loss, "final_loss": _last_logged_loss(trainer),
+               "tokens_seen": result.global_step * cfg.batch_size * cfg.max_length, "blocks": len(ds),
+               "parameters": sum(p.numel() for p in model.parameters()), "resumed_from": resume}
+    (out / "pretrain_results.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _last_logged_loss(trainer):
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return losses[-1] if losses else None
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("pretrain", help="MLM-pretrain a WordPiece BERT from scratch, or continue (--from)")
+    p.add_argument("--text", default=None, help="comma-separated .txt/.txt.gz files, one text per line "
+                                                 "(default: ../shared/data/ro/raw/train.txt.gz when present)")
+    p.add_argument("--output", dest="output_dir", required=True)
+    p.add_argument("--from", dest="from_model", default=None, help="continue MLM pretraining of this model")
+    for f in fields(PretrainConfig):
+        if f.name in {"text", "output_dir", "from_model"}:
+            continue
+        typ = float if f.type == "float" else int
+        if f.name == "max_lines":
+            typ = int
+        p.add_argument("--" + f.name.replace("_", "-"), type=typ, default=f.default)
+    p.set_defaults(func=_run)
+    return p
+
+
+def _run(args) -> int:
+    if not args.text:
+        default = Path("../shared/data/ro/raw/train.txt.gz")
+        if not default.exists():
+            raise SystemExit("pass --text <file.txt[.gz]> (one text per line)")
+        args.text = str(default)
+    names = {f.name for f in fields(PretrainConfig)}
+    summary = pretrain(PretrainConfig(**{k: v for k, v in vars(args).items() if k in names}))
+    print(json.dumps({k: summary[k] for k in ("steps", "train_seconds", "final_loss", "parameters")}))
+    return 0

@@ -1,0 +1,37 @@
+import json
+
+import pytest
+
+from optimum_ro.tasks.finetune import FinetuneConfig, finetune
+
+
+@pytest.mark.parametrize("task", ["pos", "sts", "sentiment"])
+def test_finetune_writes_model_folder_and_results(task, tiny_bert_dir, fixtures_dir, tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
+
+    out = tmp_path / task
+    res = finetune(FinetuneConfig(model=str(tiny_bert_dir), task=task, data=str(fixtures_dir / "ro" / task),
+                                  output_dir=str(out), max_steps=4, batch_size=8, save_steps=2))
+    saved = json.loads((out / "eval_results.json").read_text())
+    assert saved["train_steps"] == 4 and saved["parameters"] > 0
+    main = {"pos": "accuracy", "sts": "pearson", "sentiment": "accuracy"}[task]
+    assert 0.0 <= abs(saved["validation"][main]) <= 1.0 and main in saved["test"]
+    cls = AutoModelForTokenClassification if task == "pos" else AutoModelForSequenceClassification
+    model = cls.from_pretrained(out)
+    assert AutoTokenizer.from_pretrained(out).is_fast
+    if task == "pos":
+        assert model.config.id2label[11] == "PROPN"
+    if task == "sts":
+        assert model.config.num_labels == 1 and model.config.problem_type == "regression"
+    assert res["validation"] == saved["validation"]
+
+
+def test_finetune_resumes_from_last_checkpoint(tiny_bert_dir, fixtures_dir, tmp_path):
+    out = tmp_path / "run"
+    cfg = FinetuneConfig(model=str(tiny_bert_dir), task="dialect", data=str(fixtures_dir / "ro" / "dialect"),
+                         output_dir=str(out), max_steps=2, batch_size=8, save_steps=2)
+    finetune(cfg)
+    assert (out / "checkpoints" / "checkpoint-2").is_dir()
+    cfg.max_steps = 3
+    res = finetune(cfg)
+    assert res["train_steps"] == 3 and res["resumed_from"].endswith("checkpoint-2")
