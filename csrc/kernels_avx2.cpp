@@ -1,0 +1,146 @@
+// AVX2 + FMA kernels (Zen 2/3, Haswell and later). Chosen at run time; the
+// algorithm lives in kernels_fast.inc, only the thin wrappers below are ISA code.
+#pragma GCC target("avx2,fma,f16c")
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spmm.h"
+
+namespace {
+
+// ---- 16 floats = two ymm
+enum { FP_MT = 6, PEAK_ACC = 6 };  // 6 rows x 2 ymm = 12 accumulators + 2 weights + 1 broadcast
+struct VF {
+    __m256 lo, hi;
+};
+static inline VF vf_zero() { return VF{_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+static inline VF vf_load(const float* p) { return VF{_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
+static inline VF vf_loadw(const float* p) { return vf_load(p); }
+static inline __m256 bf16x8_to_f32(const uint16_t* p) {
+    const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+static inline VF vf_loadw(const uint16_t* p) { return VF{bf16x8_to_f32(p), bf16x8_to_f32(p + 8)}; }
+static inline void vf_fma_bcast(VF& acc, const float* xp, const VF& w) {
+    const __m256 x = _mm256_broadcast_ss(xp);
+    acc.lo = _mm256_fmadd_ps(x, w.lo, acc.lo);
+    acc.hi = _mm256_fmadd_ps(x, w.hi, acc.hi);
+}
+static inline VF vf_fma(VF acc, VF a, VF b) {
+    return VF{_mm256_fmadd_ps(a.lo, b.lo, acc.lo), _mm256_fmadd_ps(a.hi, b.hi, acc.hi)};
+}
+static inline VF vf_add(VF a, VF b) { return VF{_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
+static inline void vf_store(float* p, VF v) {
+    _mm256_storeu_ps(p, v.lo);
+    _mm256_storeu_ps(p + 8, v.hi);
+}
+
+// ---- int8: 8 tokens per ymm; activations as int16 pairs, exact vpmaddwd (no
+// vpmaddubsw: its int16 saturation would make the sums inexact).
+// Tile layout per 4-k group (64 bytes): [k0,k1] int16 pairs of 8 tokens, then [k2,k3].
+enum { IL = 8, I_T = 4, XQ_PAD = 0 };
+struct VI {
+    __m256i v;
+};
+struct WB {  // one 1x4 block widened to two int16 pairs
+    int32_t p01, p23;
+};
+struct VW {
+    __m256i p01, p23;
+};
+static inline VI vi_zero() { return VI{_mm256_setzero_si256()}; }
+static inline VW vw_bcast(const WB* w) { return VW{_mm256_set1_epi32(w->p01), _mm256_set1_epi32(w->p23)}; }
+static inline VI vi_dot(VI acc, const uint8_t* xp, const VW& w) {
+    const __m256i x01 = _mm256_load_si256((const __m256i*)xp);
+    const __m256i x23 = _mm256_load_si256((const __m256i*)(xp + 32));
+    const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(x01, w.p01), _mm256_madd_epi16(x23, w.p23));
+    return VI{_mm256_add_epi32(acc.v, s)};
+}
+static inline int32_t pair16(int8_t a, int8_t b) {
+    return (int32_t)((uint32_t)(uint16_t)(int16_t)a | ((uint32_t)(uint16_t)(int16_t)b << 16));
+}
+static inline void prep_w(const int8_t* w, int64_t b, WB* out) {
+    const int8_t* p = w + b * 4;
+    out->p01 = pair16(p[0], p[1]);
+    out->p23 = pair16(p[2], p[3]);
+}
+static inline int32_t w_corr(const int8_t*, int32_t, int32_t) { return 0; }  // signed activations: no offset
+static inline void vi_dequant(float* out, VI acc, int32_t corr, const float* sx, float sw, float bias) {
+    const __m256 v = _mm256_cvtepi32_ps(_mm256_sub_epi32(acc.v, _mm256_set1_epi32(corr)));
+    const __m256 s = _mm256_mul_ps(_mm256_loadu_ps(sx), _mm256_set1_ps(sw));
+    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_mul_ps(v, s), _mm256_set1_ps(bias)));
+}
+static inline void pack_xq_row(const int8_t* q, int64_t KQ, uint8_t* tile, int lane) {
+    for (int64_t kq = 0; kq < KQ; kq++) {
+        int32_t* t = (int32_t*)(tile + kq * 64);
+        t[lane] = pair16(q[4 * kq], q[4 * kq + 1]);
+        t[8 + lane] = pair16(q[4 * kq + 2], q[4 * kq + 3]);
+    }
+}
+// Bit-identical to oro_quantize_row: amax, inv = 127/amax, round-half-even(x*inv), clamp.
+static float quant_row(const float* x, int64_t K, int8_t* q) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 mx = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 8 <= K; k += 8) mx = _mm256_max_ps(mx, _mm256_and_ps(_mm256_loadu_ps(x + k), absmask));
+    float lanes[8];
+    _mm256_storeu_ps(lanes, mx);
+    float amax = 0.0f;
+    for (int j = 0; j < 8; j++) amax = lanes[j] > amax ? lanes[j] : amax;
+    for (; k < K; k++) {
+        const float v = fabsf(x[k]);
+        amax = v > amax ? v : amax;
+    }
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    const __m256 vinv = _mm256_set1_ps(inv), hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
+    for (k = 0; k + 8 <= K; k += 8) {
+        __m256 r = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + k), vinv),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        r = _mm256_min_ps(_mm256_max_ps(r, lo), hi);
+        const __m256i i32 = _mm256_cvtps_epi32(r);
+        const __m128i i16 = _mm_packs_epi32(_mm256_castsi256_si128(i32), _mm256_extracti128_si256(i32, 1));
+        _mm_storel_epi64((__m128i*)(q + k), _mm_packs_epi16(i16, i16));
+    }
+    for (; k < K; k++) {
+        float r = nearbyintf(x[k] * inv);
+        r = r > 127.0f ? 127.0f : (r < -127.0f ? -127.0f : r);
+        q[k] = (int8_t)r;
+    }
+    return amax / 127.0f;
+}
+
+#include "kernels_fast.inc"
+
+static double peak_int8(int64_t iters) {
+    // 10 independent vpmaddwd -> vpaddd chains: 8 lanes x 2 MACs per vpmaddwd.
+    __m256i acc[10];
+    volatile int32_t seed = 3;
+    const __m256i b = _mm256_set1_epi32(seed);
+#pragma GCC unroll 10
+    for (int j = 0; j < 10; j++) acc[j] = _mm256_set1_epi32(seed + j);
+    const double t0 = oro_now_seconds();
+    for (int64_t i = 0; i < iters; i++) {
+#pragma GCC unroll 10
+        for (int j = 0; j < 10; j++) acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(acc[j], b));
+    }
+    const double dt = oro_now_seconds() - t0;
+    __m256i tot = acc[0];
+#pragma GCC unroll 10
+    for (int j = 1; j < 10; j++) tot = _mm256_add_epi32(tot, acc[j]);
+    volatile int32_t sink = _mm256_extract_epi32(tot, 0);
+    (void)sink;
+    return 2.0 * 16.0 * 10.0 * (double)iters / dt * 1e-9;
+}
+
+}  // namespace
+
+extern "C" int oro_spmm_avx2(const OroSpmmArgs* a, const char** kernel) {
+    return fast_spmm(a, kernel, "avx2/fp32-16x1", "avx2/bf16-16x1", "avx2/int8-1x4");
+}
+
+extern "C" double oro_peak_avx2(int kind, int64_t iters) {
+    return kind == 0 ? fast_peak_fp32(iters) : peak_int8(iters);
+}

@@ -1,0 +1,135 @@
+// AVX-512 kernels (F/BW/VL/DQ + VNNI: Zen 4, Ice Lake and later). Chosen at run
+// time; the algorithm lives in kernels_fast.inc and is the same one the AVX2 file
+// runs, only the thin wrappers below differ.
+//
+// bf16 weights are widened to fp32 in registers here too: with 16x1 blocks two
+// consecutive blocks of a panel sit at unrelated k, so `vdpbf16ps` (which sums
+// pairs of adjacent k) would need 16x2 blocks; widening keeps the halved weight
+// memory, which is what pays in this weight-streaming kernel.
+// GCC 12 warns falsely inside its own avx512fintrin.h (_mm512_undefined_*).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma")
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spmm.h"
+
+namespace {
+
+// ---- 16 floats = one zmm
+enum { FP_MT = 24, PEAK_ACC = 12 };  // 24 accumulators + weights + broadcast of 32 zmm
+struct VF {
+    __m512 v;
+};
+static inline VF vf_zero() { return VF{_mm512_setzero_ps()}; }
+static inline VF vf_load(const float* p) { return VF{_mm512_loadu_ps(p)}; }
+static inline VF vf_loadw(const float* p) { return vf_load(p); }
+static inline VF vf_loadw(const uint16_t* p) {
+    const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)p));
+    return VF{_mm512_castsi512_ps(_mm512_slli_epi32(v, 16))};
+}
+static inline void vf_fma_bcast(VF& acc, const float* xp, const VF& w) {
+    acc.v = _mm512_fmadd_ps(_mm512_set1_ps(*xp), w.v, acc.v);
+}
+static inline VF vf_fma(VF acc, VF a, VF b) { return VF{_mm512_fmadd_ps(a.v, b.v, acc.v)}; }
+static inline VF vf_add(VF a, VF b) { return VF{_mm512_add_ps(a.v, b.v)}; }
+static inline void vf_store(float* p, VF v) { _mm512_storeu_ps(p, v.v); }
+
+// ---- int8: 16 tokens per zmm, one vpdpbusd lane = 4 consecutive k of one token.
+// Activations are u8 = q + 128 (q ^ 0x80); the offset is removed per output row
+// with 128 * (sum of the row's int8 weights). Tile layout per 4-k group: 16 x 4 bytes.
+enum { IL = 16, I_T = 8, XQ_PAD = 0x80 };
+struct VI {
+    __m512i v;
+};
+struct WB {
+    int32_t w;  // the block's 4 int8 weights, as one dword
+};
+struct VW {
+    __m512i w;
+};
+static inline VI vi_zero() { return VI{_mm512_setzero_si512()}; }
+static inline VW vw_bcast(const WB* w) { return VW{_mm512_set1_epi32(w->w)}; }
+static inline VI vi_dot(VI acc, const uint8_t* xp, const VW& w) {
+    return VI{_mm512_dpbusd_epi32(acc.v, _mm512_load_si512((const void*)xp), w.w)};
+}
+static inline void prep_w(const int8_t* w, int64_t b, WB* out) { memcpy(&out->w, w + b * 4, 4); }
+static inline int32_t w_corr(const int8_t* w, int32_t b0, int32_t b1) {
+    int32_t s = 0;
+    for (int64_t i = (int64_t)b0 * 4; i < (int64_t)b1 * 4; i++) s += w[i];
+    return 128 * s;
+}
+static inline void vi_dequant(float* out, VI acc, int32_t corr, const float* sx, float sw, float bias) {
+    const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc.v, _mm512_set1_epi32(corr)));
+    const __m512 s = _mm512_mul_ps(_mm512_loadu_ps(sx), _mm512_set1_ps(sw));
+    _mm512_storeu_ps(out, _mm512_add_ps(_mm512_mul_ps(v, s), _mm512_set1_ps(bias)));
+}
+static inline void pack_xq_row(const int8_t* q, int64_t KQ, uint8_t* tile, int lane) {
+    for (int64_t kq = 0; kq < KQ; kq++) {
+        uint32_t v;
+        memcpy(&v, q + 4 * kq, 4);
+        v ^= 0x80808080u;  // int8 q -> uint8 q + 128, byte by byte
+        memcpy(tile + kq * 64 + lane * 4, &v, 4);
+    }
+}
+// Bit-identical to oro_quantize_row: amax, inv = 127/amax, round-half-even(x*inv), clamp.
+static float quant_row(const float* x, int64_t K, int8_t* q) {
+    __m512 mx = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(x + k)));
+    float amax = _mm512_reduce_max_ps(mx);
+    for (; k < K; k++) {
+        const float v = fabsf(x[k]);
+        amax = v > amax ? v : amax;
+    }
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    const __m512 vinv = _mm512_set1_ps(inv), hi = _mm512_set1_ps(127.0f), lo = _mm512_set1_ps(-127.0f);
+    for (k = 0; k + 16 <= K; k += 16) {
+        __m512 r = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_loadu_ps(x + k), vinv),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        r = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
+        _mm_storeu_si128((__m128i*)(q + k), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(r)));
+    }
+    for (; k < K; k++) {
+        float r = nearbyintf(x[k] * inv);
+        r = r > 127.0f ? 127.0f : (r < -127.0f ? -127.0f : r);
+        q[k] = (int8_t)r;
+    }
+    return amax / 127.0f;
+}
+
+#include "kernels_fast.inc"
+
+static double peak_int8(int64_t iters) {
+    // 12 independent vpdpbusd chains: 16 lanes x 4 MACs per instruction.
+    __m512i acc[12];
+    volatile int32_t seed = 3;
+    const __m512i a = _mm512_set1_epi32(seed), b = _mm512_set1_epi32(seed + 1);
+#pragma GCC unroll 12
+    for (int j = 0; j < 12; j++) acc[j] = _mm512_set1_epi32(seed + j);  // distinct, or chains merge
+    const double t0 = oro_now_seconds();
+    for (int64_t i = 0; i < iters; i++) {
+#pragma GCC unroll 12
+        for (int j = 0; j < 12; j++) acc[j] = _mm512_dpbusd_epi32(acc[j], a, b);
+    }
+    const double dt = oro_now_seconds() - t0;
+    __m512i tot = acc[0];
+#pragma GCC unroll 12
+    for (int j = 1; j < 12; j++) tot = _mm512_add_epi32(tot, acc[j]);
+    volatile int32_t sink = _mm512_reduce_add_epi32(tot);
+    (void)sink;
+    return 2.0 * 64.0 * 12.0 * (double)iters / dt * 1e-9;
+}
+
+}  // namespace
+
+extern "C" int oro_spmm_avx512(const OroSpmmArgs* a, const char** kernel) {
+    return fast_spmm(a, kernel, "avx512/fp32-16x1", "avx512/bf16-16x1", "avx512-vnni/int8-1x4");
+}
+
+extern "C" double oro_peak_avx512(int kind, int64_t iters) {
+    return kind == 0 ? fast_peak_fp32(iters) : peak_int8(iters);
+}

@@ -1,0 +1,141 @@
+// CPython bindings of optimum_ro.sparse._C (no libtorch: tensors arrive as raw
+// data pointers; optimum_ro/sparse/kernels.py validates dtypes/shapes first).
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+#include "spmm.h"
+
+namespace {
+
+struct Feature {
+    const char* name;
+    int present;
+};
+
+void detect(Feature* f, int n) {
+    __builtin_cpu_init();
+    for (int i = 0; i < n; i++) f[i].present = 0;
+    // __builtin_cpu_supports needs literal names.
+    f[0].present = __builtin_cpu_supports("avx2");
+    f[1].present = __builtin_cpu_supports("fma");
+    f[2].present = __builtin_cpu_supports("f16c");
+    f[3].present = __builtin_cpu_supports("avx512f");
+    f[4].present = __builtin_cpu_supports("avx512bw");
+    f[5].present = __builtin_cpu_supports("avx512vl");
+    f[6].present = __builtin_cpu_supports("avx512dq");
+    f[7].present = __builtin_cpu_supports("avx512vnni");
+    f[8].present = __builtin_cpu_supports("avx512bf16");
+}
+
+Feature FEATURES[] = {{"avx2", 0},     {"fma", 0},      {"f16c", 0},       {"avx512f", 0},   {"avx512bw", 0},
+                      {"avx512vl", 0}, {"avx512dq", 0}, {"avx512vnni", 0}, {"avx512bf16", 0}};
+const int NFEATURES = (int)(sizeof(FEATURES) / sizeof(FEATURES[0]));
+
+int has_avx2() { return FEATURES[0].present && FEATURES[1].present && FEATURES[2].present; }
+int has_avx512() {
+    return has_avx2() && FEATURES[3].present && FEATURES[4].present && FEATURES[5].present && FEATURES[6].present &&
+           FEATURES[7].present;
+}
+
+PyObject* py_cpu_features(PyObject*, PyObject*) {
+    PyObject* d = PyDict_New();
+    if (!d) return nullptr;
+    for (int i = 0; i < NFEATURES; i++) {
+        if (PyDict_SetItemString(d, FEATURES[i].name, FEATURES[i].present ? Py_True : Py_False) < 0) {
+            Py_DECREF(d);
+            return nullptr;
+        }
+    }
+    return d;
+}
+
+PyObject* py_supported_isas(PyObject*, PyObject*) {
+    if (has_avx512()) return Py_BuildValue("(sss)", "avx512", "avx2", "portable");
+    if (has_avx2()) return Py_BuildValue("(ss)", "avx2", "portable");
+    return Py_BuildValue("(s)", "portable");
+}
+
+int isa_code(const char* isa) {
+    if (!strcmp(isa, "portable")) return 0;
+    if (!strcmp(isa, "avx2")) return has_avx2() ? 1 : -1;
+    if (!strcmp(isa, "avx512")) return has_avx512() ? 2 : -1;
+    return -2;
+}
+
+PyObject* py_spmm(PyObject*, PyObject* args) {
+    const char* isa;
+    unsigned long long x, values, row_ptr, col_idx, scales, bias, residual, y;
+    long long M, K, N, br, bc;
+    int dtype, activation, nthreads;
+    if (!PyArg_ParseTuple(args, "sKLLLKiKKLLKKKKii", &isa, &x, &M, &K, &N, &values, &dtype, &row_ptr, &col_idx, &br,
+                          &bc, &scales, &bias, &residual, &y, &activation, &nthreads))
+        return nullptr;
+    const int code = isa_code(isa);
+    if (code == -2) return PyErr_Format(PyExc_ValueError, "unknown ISA %s (expected avx512, avx2 or portable)", isa);
+    if (code == -1) return PyErr_Format(PyExc_RuntimeError, "this CPU cannot run the %s kernels", isa);
+    if (M < 0 || K <= 0 || N <= 0 || br <= 0 || bc <= 0 || N % br || K % bc || nthreads < 1 || dtype < 0 ||
+        dtype > 2 || !x || !y || !row_ptr || (dtype == ORO_INT8 && !scales))
+        return PyErr_Format(PyExc_ValueError, "invalid block-sparse problem (M=%lld K=%lld N=%lld block %lldx%lld)", M,
+                            K, N, br, bc);
+    OroSpmmArgs a;
+    a.x = (const float*)x;
+    a.M = M;
+    a.K = K;
+    a.N = N;
+    a.values = (const void*)values;
+    a.dtype = dtype;
+    a.row_ptr = (const int32_t*)row_ptr;
+    a.col_idx = (const int32_t*)col_idx;
+    a.br = br;
+    a.bc = bc;
+    a.scales = (const float*)scales;
+    a.bias = (const float*)bias;
+    a.residual = (const float*)residual;
+    a.y = (float*)y;
+    a.activation = activation;
+    a.nthreads = nthreads;
+    const char* kernel = "none";
+    int rc = 1;
+    if (M > 0) {
+        Py_BEGIN_ALLOW_THREADS;
+        rc = 0;
+        if (code == 2) rc = oro_spmm_avx512(&a, &kernel);
+        if (code == 1) rc = oro_spmm_avx2(&a, &kernel);
+        if (rc == 0) rc = oro_spmm_portable(&a, &kernel);
+        Py_END_ALLOW_THREADS;
+    }
+    if (rc < 0) return PyErr_NoMemory();
+    return PyUnicode_FromString(kernel);
+}
+
+PyObject* py_peak(PyObject*, PyObject* args) {
+    const char* isa;
+    int kind;
+    long long iters;
+    if (!PyArg_ParseTuple(args, "siL", &isa, &kind, &iters)) return nullptr;
+    const int code = isa_code(isa);
+    if (code < 0) return PyErr_Format(PyExc_RuntimeError, "this CPU cannot run the %s kernels", isa);
+    double r = 0.0;
+    Py_BEGIN_ALLOW_THREADS;
+    r = code == 2 ? oro_peak_avx512(kind, iters) : code == 1 ? oro_peak_avx2(kind, iters) : oro_peak_portable(kind, iters);
+    Py_END_ALLOW_THREADS;
+    return PyFloat_FromDouble(r);
+}
+
+PyMethodDef METHODS[] = {
+    {"cpu_features", py_cpu_features, METH_NOARGS, "CPU features relevant to the kernels, as a dict."},
+    {"supported_isas", py_supported_isas, METH_NOARGS, "Kernel ISAs this CPU can run, fastest first."},
+    {"spmm", py_spmm, METH_VARARGS, "Block-sparse Y = act(X W^T + b) + residual on raw pointers; returns the kernel name."},
+    {"peak", py_peak, METH_VARARGS, "peak(isa, kind, iters): one-core peak, kind 0 = fp32 GFLOP/s, 1 = int8 GOP/s."},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_C", "Block-sparse CPU kernels (raw-pointer C API).", -1, METHODS,
+                      nullptr, nullptr, nullptr, nullptr};
+
+}  // namespace
+
+PyMODINIT_FUNC PyInit__C(void) {
+    detect(FEATURES, NFEATURES);
+    return PyModule_Create(&MODULE);
+}

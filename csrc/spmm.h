@@ -1,0 +1,58 @@
+// Shared C interface of the block-sparse kernels (no templates, no STL: every
+// ISA translation unit includes this header, so it must stay ODR-neutral).
+//
+// Y[M,N] = act(X[M,K] . W[N,K]^T + bias) + residual, W block-sparse (BSR):
+//   row_ptr[N/br + 1] (int32), col_idx[nnzb] (int32, block-column index),
+//   values[nnzb][br][bc] (fp32 | bf16 bits | int8), scales[N] (int8 only).
+#pragma once
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { ORO_FP32 = 0, ORO_BF16 = 1, ORO_INT8 = 2 };
+enum { ORO_ACT_NONE = 0, ORO_ACT_GELU = 1 };
+
+typedef struct {
+    const float* x;       // [M, K] row-major fp32
+    int64_t M, K, N;
+    const void* values;   // [nnzb, br, bc]
+    int dtype;            // ORO_FP32 | ORO_BF16 | ORO_INT8
+    const int32_t* row_ptr;
+    const int32_t* col_idx;
+    int64_t br, bc;       // block shape (rows = output features, cols = input features)
+    const float* scales;  // [N] per-output-channel weight scales (int8), else NULL
+    const float* bias;    // [N] or NULL
+    const float* residual;// [M, N] or NULL, added after the activation
+    float* y;             // [M, N] output
+    int activation;       // ORO_ACT_*
+    int nthreads;         // OpenMP threads (>= 1)
+} OroSpmmArgs;
+
+// Each returns: 1 = computed, 0 = this ISA has no kernel for (dtype, block shape),
+// -1 = out of memory. `kernel` receives a static name of the kernel that ran.
+int oro_spmm_portable(const OroSpmmArgs* a, const char** kernel);
+int oro_spmm_avx2(const OroSpmmArgs* a, const char** kernel);
+int oro_spmm_avx512(const OroSpmmArgs* a, const char** kernel);
+
+// Peak throughput of one core, measured with a register-only loop:
+// kind 0 = fp32 FMA (GFLOP/s), 1 = int8 dot products (GOP/s, 2 ops per MAC).
+double oro_peak_portable(int kind, int64_t iters);
+double oro_peak_avx2(int kind, int64_t iters);
+double oro_peak_avx512(int kind, int64_t iters);
+
+// Quantise one fp32 row to symmetric int8 (round half to even, clamp +-127).
+// Returns the row scale amax/127 (0 for an all-zero row). Reference definition
+// shared by all paths; the ISA files reproduce it bit for bit with vectors.
+float oro_quantize_row(const float* x, int64_t K, int8_t* q);
+
+// Contiguous, nnz-balanced split of `nrows` block rows over `nparts` threads:
+// part p owns [bounds[p], bounds[p+1]).
+void oro_balance_rows(const int32_t* row_ptr, int64_t nrows, int nparts, int64_t* bounds);
+
+double oro_now_seconds(void);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,263 @@
+"""Packed block-sparse weights: only the non-zero blocks plus BSR indices.
+
+Block shapes are ``(rows, cols)`` of the ``nn.Linear`` weight ``W[out_features, in_features]``;
+``"16x1"`` means 16 output features x 1 input feature. (Intel's papers name the reduction
+dimension first, so their VNNI "4x1" block is our ``1x4``.)
+
+    packed = pack(linear.weight, block_shape="16x1", dtype=torch.float32)
+    dense = packed.unpack()                       # exact for fp32 / bf16-representable weights
+    again = PackedBlockSparse.from_tensors(packed.state_dict())
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Union
+
+import torch
+
+STORAGE_DTYPES = (torch.float32, torch.bfloat16, torch.int8)
+BlockShapeLike = Union[str, tuple, list]
+
+# The block shapes the fast (AVX2 / AVX-512) kernels run; any other shape runs correctly
+# on the portable C++ path.
+FAST_BLOCK_SHAPES = {torch.float32: (16, 1), torch.bfloat16: (16, 1), torch.int8: (1, 4)}
+
+
+def parse_block_shape(block_shape: BlockShapeLike) -> tuple[int, int]:
+    """``"16x1"``, ``(16, 1)`` or ``[16, 1]`` -> ``(16, 1)``; anything else raises ``ValueError``."""
+    if isinstance(block_shape, str):
+        parts = block_shape.lower().split("x")
+        try:
+            parsed = tuple(int(p) for p in parts)
+        except ValueError:
+            parsed = ()
+    else:
+        try:
+            parsed = tuple(int(v) for v in block_shape)
+        except (TypeError, ValueError):
+            parsed = ()
+    if len(parsed) != 2 or min(parsed) < 1:
+        raise ValueError(
+            f"block_shape must be two positive integers (rows, cols) such as '16x1' or (1, 4); got {block_shape!r}"
+        )
+    return parsed
+
+
+def _check_dtype(dtype) -> torch.dtype:
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype, None)
+    if dtype not in STORAGE_DTYPES:
+        raise ValueError(f"dtype must be one of torch.float32, torch.bfloat16, torch.int8; got {dtype!r}")
+    return dtype
+
+
+def _check_divides(shape: tuple[int, int], block: tuple[int, int]) -> None:
+    n, k = shape
+    if n % block[0] or k % block[1]:
+        raise ValueError(
+            f"block shape {block[0]}x{block[1]} does not divide the weight of shape [{n}, {k}] "
+            f"(out_features % {block[0]} = {n % block[0]}, in_features % {block[1]} = {k % block[1]}); "
+            "choose a block shape whose rows divide out_features and whose cols divide in_features"
+        )
+
+
+def quantize_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-output-channel symmetric int8: ``q = round(W / s)``, ``s = max|W[n]| / 127`` (1 for a zero row)."""
+    amax = weight.abs().amax(dim=1)
+    scales = torch.where(amax > 0, amax / 127.0, torch.ones_like(amax)).float()
+    q = torch.round(weight / scales[:, None]).clamp_(-127, 127).to(torch.int8)
+    return q, scales
+
+
+@dataclass
+class PackedBlockSparse:
+    """A block-sparse weight in BSR form (non-zero blocks in row-major block order).
+
+    values:  ``[nnz_blocks, rows, cols]`` in float32, bfloat16 or int8
+    row_ptr: ``[out_features // rows + 1]`` int32, blocks of block-row r are ``row_ptr[r]:row_ptr[r+1]``
+    col_idx: ``[nnz_blocks]`` int32 block-column index, strictly increasing within a block row
+    scales:  ``[out_features]`` float32 per-output-channel scales (int8 only)
+    """
+
+    values: torch.Tensor
+    row_ptr: torch.Tensor
+    col_idx: torch.Tensor
+    shape: tuple[int, int]
+    block_shape: tuple[int, int]
+    scales: Optional[torch.Tensor] = None
+
+    def __post_init__(self):
+        self.shape = (int(self.shape[0]), int(self.shape[1]))
+        self.block_shape = parse_block_shape(self.block_shape)
+        self.validate()
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.values.dtype
+
+    @property
+    def out_features(self) -> int:
+        return self.shape[0]
+
+    @property
+    def in_features(self) -> int:
+        return self.shape[1]
+
+    @property
+    def nnz_blocks(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def density(self) -> float:
+        """Fraction of the weight's blocks that are stored."""
+        total = (self.shape[0] // self.block_shape[0]) * (self.shape[1] // self.block_shape[1])
+        return self.nnz_blocks / total
+
+    @property
+    def sparsity(self) -> float:
+        return 1.0 - self.density
+
+    @property
+    def is_fast_layout(self) -> bool:
+        """True when the AVX2/AVX-512 kernels handle this (dtype, block shape)."""
+        return FAST_BLOCK_SHAPES[self.dtype] == self.block_shape
+
+    # ------------------------------------------------------------------ checks
+    def validate(self) -> None:
+        """Refuse inconsistent or corrupt data with a ``ValueError`` that names the problem."""
+        n, k = self.shape
+        br, bc = self.block_shape
+        _check_divides(self.shape, self.block_shape)
+        if self.values.dtype not in STORAGE_DTYPES:
+            raise ValueError(f"values must be float32, bfloat16 or int8; got {self.values.dtype}")
+        if self.values.dim() != 3 or tuple(self.values.shape[1:]) != (br, bc):
+            raise ValueError(f"values must have shape [nnz_blocks, {br}, {bc}]; got {list(self.values.shape)}")
+        for name in ("row_ptr", "col_idx"):
+            t = getattr(self, name)
+            if t.dtype != torch.int32 or t.dim() != 1:
+                raise ValueError(f"{name} must be a 1-D int32 tensor; got {t.dtype} with shape {list(t.shape)}")
+        nrb, ncb = n // br, k // bc
+        rp = self.row_ptr
+        if rp.numel() != nrb + 1:
+            raise ValueError(f"row_ptr must have out_features/{br} + 1 = {nrb + 1} entries; got {rp.numel()}")
+        if int(rp[0]) != 0 or int(rp[-1]) != self.nnz_blocks or self.col_idx.numel() != self.nnz_blocks:
+            raise ValueError(
+                f"row_ptr must start at 0 and end at nnz_blocks={self.nnz_blocks}, and col_idx must have "
+                f"nnz_blocks entries; got row_ptr[0]={int(rp[0])}, row_ptr[-1]={int(rp[-1])}, "
+                f"len(col_idx)={self.col_idx.numel()} (corrupt or mismatched checkpoint?)"
+            )
+        if bool((rp[1:] < rp[:-1]).any()):
+            raise ValueError("row_ptr must be non-decreasing (corrupt checkpoint?)")
+        ci = self.col_idx
+        if ci.numel():
+            if int(ci.min()) < 0 or int(ci.max()) >= ncb:
+                raise ValueError(f"col_idx must lie in [0, {ncb}); got values in [{int(ci.min())}, {int(ci.max())}]")
+            same_row = torch.ones(ci.numel(), dtype=torch.bool)
+            same_row[rp[1:-1].long().clamp(max=ci.numel() - 1)] = False  # first block of each row
+            if bool(((ci[1:] <= ci[:-1]) & same_row[1:]).any()):
+                raise ValueError("col_idx must be strictly increasing within each block row (corrupt checkpoint?)")
+        if self.values.dtype == torch.int8:
+            s = self.scales
+            if s is None or s.dtype != torch.float32 or tuple(s.shape) != (n,):
+                raise ValueError(f"int8 weights need float32 scales of shape [{n}]; got {None if s is None else (s.dtype, list(s.shape))}")
+            if not bool(torch.isfinite(s).all()):
+                raise ValueError("int8 scales contain inf/nan (corrupt checkpoint?)")
+        elif self.scales is not None:
+            raise ValueError(f"scales are only used with int8 weights; got scales with {self.values.dtype} values")
+
+    # ------------------------------------------------------------------ conversions
+    def unpack_stored(self) -> torch.Tensor:
+        """The dense weight in the storage dtype (int8 codes for int8)."""
+        n, k = self.shape
+        br, bc = self.block_shape
+        nrb, ncb = n // br, k // bc
+        blocks = torch.zeros(nrb, ncb, br, bc, dtype=self.values.dtype)
+        counts = (self.row_ptr[1:] - self.row_ptr[:-1]).long()
+        rows = torch.repeat_interleave(torch.arange(nrb), counts)
+        blocks[rows, self.col_idx.long()] = self.values
+        return blocks.permute(0, 2, 1, 3).reshape(n, k)
+
+    def unpack(self) -> torch.Tensor:
+        """The dense float32 weight (dequantised for int8: ``q * scale``)."""
+        dense = self.unpack_stored().float()
+        if self.values.dtype == torch.int8:
+            dense = dense * self.scales[:, None]
+        return dense
+
+    def state_dict(self, prefix: str = "") -> dict[str, torch.Tensor]:
+        """Plain tensors (safetensors-compatible); ``from_tensors`` reverses it."""
+        out = {
+            prefix + "values": self.values,
+            prefix + "row_ptr": self.row_ptr,
+            prefix + "col_idx": self.col_idx,
+            prefix + "shape": torch.tensor(self.shape, dtype=torch.int64),
+            prefix + "block_shape": torch.tensor(self.block_shape, dtype=torch.int64),
+        }
+        if self.scales is not None:
+            out[prefix + "scales"] = self.scales
+        return out
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str = "") -> "PackedBlockSparse":
+        """Rebuild from ``state_dict()`` tensors; raises ``ValueError`` on missing, corrupt or mismatched data."""
+        missing = [k for k in ("values", "row_ptr", "col_idx", "shape", "block_shape") if prefix + k not in tensors]
+        if missing:
+            raise ValueError(f"packed block-sparse tensors are missing {[prefix + k for k in missing]}")
+        shape, block = tensors[prefix + "shape"], tensors[prefix + "block_shape"]
+        if shape.numel() != 2 or block.numel() != 2:
+            raise ValueError(f"{prefix}shape and {prefix}block_shape must hold 2 integers each")
+        return cls(
+            values=tensors[prefix + "values"].contiguous(),
+            row_ptr=tensors[prefix + "row_ptr"].contiguous(),
+            col_idx=tensors[prefix + "col_idx"].contiguous(),
+            shape=tuple(int(v) for v in shape.tolist()),
+            block_shape=tuple(int(v) for v in block.tolist()),
+            scales=tensors.get(prefix + "scales"),
+        )
+
+    def to_block_shape(self, block_shape: BlockShapeLike) -> "PackedBlockSparse":
+        """Re-pack the same weight in another block shape (lossless; more stored zeros if misaligned)."""
+        block = parse_block_shape(block_shape)
+        return _pack_stored(self.unpack_stored(), block, self.scales)
+
+
+def _pack_stored(stored: torch.Tensor, block: tuple[int, int], scales: Optional[torch.Tensor]) -> PackedBlockSparse:
+    n, k = stored.shape
+    br, bc = block
+    blocks = stored.reshape(n // br, br, k // bc, bc).permute(0, 2, 1, 3)
+    nonzero = (blocks != 0).flatten(2).any(dim=2)  # [n/br, k/bc]
+    rows, cols = nonzero.nonzero(as_tuple=True)  # row-major: sorted by block row, then column
+    counts = nonzero.sum(dim=1)
+    row_ptr = torch.zeros(n // br + 1, dtype=torch.int32)
+    row_ptr[1:] = torch.cumsum(counts, 0).to(torch.int32)
+    return PackedBlockSparse(
+        values=blocks[rows, cols].contiguous(),
+        row_ptr=row_ptr,
+        col_idx=cols.to(torch.int32).contiguous(),
+        shape=(n, k),
+        block_shape=block,
+        scales=scales,
+    )
+
+
+def pack(weight: torch.Tensor, block_shape: BlockShapeLike = (16, 1), dtype=torch.float32) -> PackedBlockSparse:
+    """Pack a dense (masked) ``[out_features, in_features]`` weight, keeping blocks with any non-zero.
+
+    ``dtype`` is the storage dtype: float32 (exact), bfloat16 (rounded to nearest even) or int8
+    (per-output-channel symmetric, see ``quantize_weight``; blocks whose codes are all 0 are dropped).
+    """
+    dtype = _check_dtype(dtype)
+    block = parse_block_shape(block_shape)
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+        raise ValueError(f"weight must be a 2-D tensor [out_features, in_features]; got {getattr(weight, 'shape', type(weight))}")
+    if not weight.is_floating_point():
+        raise ValueError(f"weight must be a floating-point tensor; got {weight.dtype}")
+    _check_divides(tuple(weight.shape), block)
+    w = weight.detach().to("cpu", torch.float32)
+    if dtype == torch.int8:
+        q, scales = quantize_weight(w)
+        stored = torch.where(w != 0, q, torch.zeros_like(q))
+        return _pack_stored(stored, block, scales)  # blocks whose codes all round to 0 are dropped
+    return _pack_stored(w.to(dtype), block, None)
+

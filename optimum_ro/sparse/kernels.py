@@ -1,0 +1,134 @@
+"""Loading the C++ kernels and choosing the instruction set at run time.
+
+    from optimum_ro.sparse import available_isas, current_isa
+    available_isas()          # e.g. ['avx2', 'portable', 'reference'] on a Zen 3 CPU
+    current_isa()             # 'avx2'; set OPTIMUM_RO_ISA=portable|avx2|avx512|reference|auto to force one
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Optional
+
+import torch
+
+try:
+    from . import _C
+except ImportError as err:  # not built (e.g. a source checkout without build_ext)
+    _C = None
+    _IMPORT_ERROR = err
+else:
+    _IMPORT_ERROR = None
+
+ISA_ENV = "OPTIMUM_RO_ISA"
+ISA_CHOICES = ("auto", "avx512", "avx2", "portable", "reference")
+_ISA_NEEDS = {
+    "avx512": ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni", "avx2", "fma", "f16c"),
+    "avx2": ("avx2", "fma", "f16c"),
+    "portable": (),
+}
+_DTYPE_CODES = {torch.float32: 0, torch.bfloat16: 1, torch.int8: 2}
+_ACTIVATIONS = {"none": 0, "gelu": 1}
+_warned_missing = False
+_resolved: dict[str, str] = {}
+
+
+def extension_available() -> bool:
+    """True when the compiled kernels (``optimum_ro.sparse._C``) could be imported."""
+    return _C is not None
+
+
+def cpu_features() -> dict[str, bool]:
+    """The CPU features the kernels care about (empty when the extension is missing)."""
+    return dict(_C.cpu_features()) if _C is not None else {}
+
+
+def available_isas() -> list[str]:
+    """Kernel paths this machine can run, fastest first; ``"reference"`` (pure torch) is always last."""
+    return (list(_C.supported_isas()) if _C is not None else []) + ["reference"]
+
+
+def _warn_missing() -> None:
+    global _warned_missing
+    if not _warned_missing:
+        _warned_missing = True
+        warnings.warn(
+            f"optimum_ro.sparse._C is not built ({_IMPORT_ERROR}); block-sparse layers use the slow pure-torch "
+            "reference. Reinstall optimum-ro with a C++ compiler (pip install .) to get the CPU kernels.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def current_isa() -> str:
+    """The path the op uses now: ``$OPTIMUM_RO_ISA`` if set (validated), else the fastest available."""
+    requested = os.environ.get(ISA_ENV, "auto").strip().lower() or "auto"
+    cached = _resolved.get(requested)
+    if cached is not None:
+        return cached
+    if requested not in ISA_CHOICES:
+        raise ValueError(f"{ISA_ENV}={requested!r} is not one of {', '.join(ISA_CHOICES)}")
+    if _C is None:
+        if requested not in ("auto", "reference"):
+            raise RuntimeError(
+                f"{ISA_ENV}={requested} needs the compiled kernels, but optimum_ro.sparse._C could not be imported "
+                f"({_IMPORT_ERROR}); rebuild with `pip install .` or use {ISA_ENV}=reference"
+            )
+        if requested == "auto":
+            _warn_missing()
+        isa = "reference"
+    elif requested == "auto":
+        isa = available_isas()[0]
+    elif requested not in available_isas():
+        features = cpu_features()
+        lacking = [f for f in _ISA_NEEDS[requested] if not features.get(f)]
+        has = sorted(f for f, ok in features.items() if ok)
+        raise RuntimeError(
+            f"{ISA_ENV}={requested} but this CPU lacks {', '.join(lacking)} (it has: {', '.join(has) or 'none of them'}); "
+            f"choose one of {', '.join(available_isas())} or auto"
+        )
+    else:
+        isa = requested
+    _resolved[requested] = isa
+    return isa
+
+
+def run_kernel(
+    isa: str,
+    x: torch.Tensor,
+    values: torch.Tensor,
+    row_ptr: torch.Tensor,
+    col_idx: torch.Tensor,
+    scales: Optional[torch.Tensor],
+    bias: Optional[torch.Tensor],
+    residual: Optional[torch.Tensor],
+    out: torch.Tensor,
+    activation: str,
+    num_threads: Optional[int] = None,
+) -> str:
+    """Call the C++ kernel on validated, contiguous CPU tensors; returns the name of the kernel that ran.
+
+    ``x [M, K]`` fp32, ``out [M, N]`` fp32, ``residual [M, N]`` or None. Shapes/dtypes must already be
+    checked (see ``ops.block_sparse_linear``); this function only passes pointers.
+    """
+    if _C is None:
+        raise RuntimeError(f"optimum_ro.sparse._C is not built ({_IMPORT_ERROR})")
+    m, k = x.shape
+    n = out.shape[1]
+    _, br, bc = values.shape
+    threads = int(num_threads or torch.get_num_threads())
+
+    def ptr(t):
+        return 0 if t is None else t.data_ptr()
+
+    return _C.spmm(
+        isa, ptr(x), m, k, n, ptr(values), _DTYPE_CODES[values.dtype], ptr(row_ptr), ptr(col_idx), br, bc,
+        ptr(scales), ptr(bias), ptr(residual), ptr(out), _ACTIVATIONS[activation], max(threads, 1),
+    )
+
+
+def peak_throughput(isa: str, kind: str = "fp32", iters: int = 20_000_000) -> float:
+    """One-core peak of ``isa`` from a register-only loop: fp32 FMA GFLOP/s or int8 dot-product GOP/s."""
+    if _C is None:
+        raise RuntimeError("peak_throughput needs the compiled kernels")
+    return float(_C.peak(isa, 0 if kind == "fp32" else 1, int(iters)))

@@ -1,0 +1,135 @@
+"""``BlockSparseLinear``: a drop-in for ``nn.Linear`` whose weight is stored block-sparse.
+
+    layer = BlockSparseLinear.from_dense(linear, block_shape=(16, 1), dtype=torch.float32)
+    y = layer(x)                  # same as linear(x) (fp32: up to summation order)
+    model = sparsify_model(model, min_sparsity=0.5)   # swap every sparse-enough nn.Linear
+"""
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .format import FAST_BLOCK_SHAPES, BlockShapeLike, PackedBlockSparse, _check_dtype, pack, parse_block_shape
+from .ops import ACTIVATIONS, block_sparse_linear_op
+
+logger = logging.getLogger(__name__)
+
+
+class BlockSparseLinear(nn.Module):
+    """``y = act(x @ W.T + bias)`` with W kept as non-zero blocks (buffers ``values``, ``row_ptr``,
+    ``col_idx`` and, for int8, ``scales``). ``activation`` may be ``None`` or ``"gelu"`` (fused)."""
+
+    def __init__(self, packed: PackedBlockSparse, bias: Optional[torch.Tensor] = None, activation: Optional[str] = None):
+        super().__init__()
+        if activation not in (None, *ACTIVATIONS):
+            raise ValueError(f"activation must be None or one of {ACTIVATIONS}; got {activation!r}")
+        self.in_features = packed.in_features
+        self.out_features = packed.out_features
+        self.block_shape = packed.block_shape
+        self.activation = activation or "none"
+        self.register_buffer("values", packed.values)
+        self.register_buffer("row_ptr", packed.row_ptr)
+        self.register_buffer("col_idx", packed.col_idx)
+        self.register_buffer("scales", packed.scales)
+        if bias is not None:
+            if tuple(bias.shape) != (self.out_features,):
+                raise ValueError(f"bias must have shape [{self.out_features}]; got {list(bias.shape)}")
+            self.bias = nn.Parameter(bias.detach().to(torch.float32).clone(), requires_grad=False)
+        else:
+            self.register_parameter("bias", None)
+
+    @classmethod
+    def from_dense(
+        cls,
+        linear: nn.Linear,
+        block_shape: Optional[BlockShapeLike] = None,
+        dtype=torch.float32,
+        activation: Optional[str] = None,
+    ) -> "BlockSparseLinear":
+        """Pack ``linear.weight`` (zeros already in place). ``block_shape=None`` picks the fast shape
+        for the dtype: ``16x1`` for float32/bfloat16, ``1x4`` for int8."""
+        dtype = _check_dtype(dtype)
+        block = parse_block_shape(block_shape) if block_shape is not None else FAST_BLOCK_SHAPES[dtype]
+        packed = pack(linear.weight, block, dtype)
+        return cls(packed, linear.bias, activation)
+
+    @property
+    def packed(self) -> PackedBlockSparse:
+        return PackedBlockSparse(self.values, self.row_ptr, self.col_idx, (self.out_features, self.in_features), self.block_shape, self.scales)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The dense float32 weight, rebuilt on each access (for inspection; not used by forward)."""
+        return self.packed.unpack()
+
+    @property
+    def sparsity(self) -> float:
+        return self.packed.sparsity
+
+    def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+        dtype = x.dtype
+        y = block_sparse_linear_op(
+            x.float(), self.values, self.row_ptr, self.col_idx, self.scales, self.bias,
+            None if residual is None else residual.float(), self.out_features, self.in_features, self.activation,
+        )
+        return y if dtype == torch.float32 or not dtype.is_floating_point else y.to(dtype)
+
+    def to_dense(self) -> nn.Linear:
+        """An ``nn.Linear`` with the unpacked (dequantised for int8) weight; the activation is not included."""
+        linear = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None)
+        with torch.no_grad():
+            linear.weight.copy_(self.weight)
+            if self.bias is not None:
+                linear.bias.copy_(self.bias)
+        return linear
+
+    def extra_repr(self) -> str:
+        br, bc = self.block_shape
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
+            f"block_shape={br}x{bc}, dtype={str(self.values.dtype).replace('torch.', '')}, "
+            f"sparsity={self.sparsity:.3f}, activation={self.activation}"
+        )
+
+
+def block_sparsity(weight: torch.Tensor, block_shape: BlockShapeLike) -> float:
+    """Fraction of ``block_shape`` blocks of ``weight`` that are entirely zero."""
+    br, bc = parse_block_shape(block_shape)
+    n, k = weight.shape
+    if n % br or k % bc:
+        return 0.0
+    nz = (weight.detach().reshape(n // br, br, k // bc, bc) != 0).any(dim=3).any(dim=1)
+    return 1.0 - nz.float().mean().item()
+
+
+def sparsify_model(
+    model: nn.Module,
+    block_shape: Optional[BlockShapeLike] = None,
+    dtype=torch.float32,
+    min_sparsity: float = 0.5,
+    skip: tuple[str, ...] = (),
+) -> nn.Module:
+    """Swap every ``nn.Linear`` whose weight has at least ``min_sparsity`` zero blocks (and whose shape
+    the block divides) for a ``BlockSparseLinear``, in place. Names containing any ``skip`` string stay
+    dense. Returns the model; the swapped names are logged and stored in ``model.sparsified_modules``."""
+    dtype = _check_dtype(dtype)
+    block = parse_block_shape(block_shape) if block_shape is not None else FAST_BLOCK_SHAPES[dtype]
+    swapped = []
+    for name, module in list(model.named_modules()):
+        if not isinstance(module, nn.Linear) or any(s in name for s in skip):
+            continue
+        n, k = module.weight.shape
+        if n % block[0] or k % block[1]:
+            continue
+        if block_sparsity(module.weight, block) < min_sparsity:
+            continue
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, BlockSparseLinear.from_dense(module, block, dtype))
+        swapped.append(name)
+    logger.info("sparsify_model: %d linear layers swapped to BlockSparseLinear (%s)", len(swapped), ", ".join(swapped))
+    model.sparsified_modules = swapped
+    return model

@@ -1,0 +1,98 @@
+"""The one op: ``torch.ops.optimum_ro.block_sparse_linear`` (C++ kernels or the pure-torch reference).
+
+    packed = pack(weight, "16x1", torch.float32)
+    y = block_sparse_linear(x, packed, bias, activation="gelu")       # x [..., K] fp32 -> y [..., N]
+    torch.compile(lambda x: block_sparse_linear(x, packed))(x)        # has a fake kernel: compile/export work
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from . import kernels
+from .format import PackedBlockSparse
+from .reference import reference_block_sparse_linear
+
+ACTIVATIONS = ("none", "gelu")
+
+
+def _check(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation) -> None:
+    """Shape/dtype checks that need no tensor data (so they also run on fake tensors)."""
+    if x.dtype != torch.float32:
+        raise TypeError(f"block_sparse_linear expects float32 input; got {x.dtype} (cast with x.float())")
+    if x.dim() < 1 or x.shape[-1] != in_features:
+        raise ValueError(f"input has {x.shape[-1] if x.dim() else 'no'} features in its last dim; the weight expects {in_features}")
+    if x.device.type != "cpu":
+        raise ValueError(f"block_sparse_linear runs on CPU; got a tensor on {x.device}")
+    if values.dtype not in (torch.float32, torch.bfloat16, torch.int8) or values.dim() != 3:
+        raise TypeError(f"values must be a [nnz_blocks, rows, cols] float32/bfloat16/int8 tensor; got {values.dtype} {list(values.shape)}")
+    br, bc = values.shape[1], values.shape[2]
+    if out_features % br or in_features % bc:
+        raise ValueError(f"block shape {br}x{bc} does not divide the weight [{out_features}, {in_features}]")
+    if row_ptr.dtype != torch.int32 or col_idx.dtype != torch.int32:
+        raise TypeError(f"row_ptr and col_idx must be int32; got {row_ptr.dtype} and {col_idx.dtype}")
+    if row_ptr.numel() != out_features // br + 1 or col_idx.numel() != values.shape[0]:
+        raise ValueError("row_ptr/col_idx do not match values and out_features (use PackedBlockSparse to build them)")
+    if values.dtype == torch.int8:
+        if scales is None or scales.dtype != torch.float32 or tuple(scales.shape) != (out_features,):
+            raise ValueError(f"int8 weights need float32 scales of shape [{out_features}]")
+    if bias is not None and (bias.dtype != torch.float32 or tuple(bias.shape) != (out_features,)):
+        raise ValueError(f"bias must be float32 of shape [{out_features}]; got {bias.dtype} {list(bias.shape)}")
+    if residual is not None and (residual.dtype != torch.float32 or tuple(residual.shape) != (*x.shape[:-1], out_features)):
+        raise ValueError(
+            f"residual must be float32 of shape {[*x.shape[:-1], out_features]}; got {residual.dtype} {list(residual.shape)}"
+        )
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
+
+
+@torch.library.custom_op("optimum_ro::block_sparse_linear", mutates_args=())
+def block_sparse_linear_op(
+    x: torch.Tensor,
+    values: torch.Tensor,
+    row_ptr: torch.Tensor,
+    col_idx: torch.Tensor,
+    scales: Optional[torch.Tensor],
+    bias: Optional[torch.Tensor],
+    residual: Optional[torch.Tensor],
+    out_features: int,
+    in_features: int,
+    activation: str,
+) -> torch.Tensor:
+    """``act(x @ W.T + bias) + residual``, W block-sparse (BSR tensors of a ``PackedBlockSparse``)."""
+    _check(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation)
+    lead = x.shape[:-1]
+    x2 = x.reshape(-1, in_features).contiguous()
+    res2 = residual.reshape(-1, out_features).contiguous() if residual is not None else None
+    isa = kernels.current_isa()
+    if isa == "reference":
+        y = reference_block_sparse_linear(x2, values, row_ptr, col_idx, scales, bias, res2, out_features, activation)
+        return y.reshape(*lead, out_features)
+    out = torch.empty(x2.shape[0], out_features, dtype=torch.float32)
+    kernels.run_kernel(
+        isa, x2, values.contiguous(), row_ptr.contiguous(), col_idx.contiguous(),
+        scales.contiguous() if scales is not None else None, bias.contiguous() if bias is not None else None,
+        res2, out, activation,
+    )
+    return out.reshape(*lead, out_features)
+
+
+@block_sparse_linear_op.register_fake
+def _(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation):
+    _check(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation)
+    return x.new_empty((*x.shape[:-1], out_features))
+
+
+def block_sparse_linear(
+    x: torch.Tensor,
+    packed: PackedBlockSparse,
+    bias: Optional[torch.Tensor] = None,
+    residual: Optional[torch.Tensor] = None,
+    activation: Optional[str] = None,
+) -> torch.Tensor:
+    """``act(x @ W.T + bias) + residual`` for a ``PackedBlockSparse`` W; x is ``[..., in_features]`` float32."""
+    return block_sparse_linear_op(
+        x, packed.values, packed.row_ptr, packed.col_idx, packed.scales, bias, residual,
+        packed.out_features, packed.in_features, activation or "none",
+    )
