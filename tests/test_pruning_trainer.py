@@ -180,3 +180,55 @@ def test_load_state_refuses_another_block_shape(tmp_path):
     with pytest.raises(ValueError, match="pruned with block_shape=\\(4, 1\\), but this BlockPruner has "
                                          "block_shape=\\(1, 4\\)"):
         other.load_state(tmp_path / "checkpoint-2")
+
+
+class StudentWrapper(torch.nn.Module):
+    """Like DistillationStudent: the Trainer's model holds the student at ``.student``."""
+
+    def __init__(self, student):
+        super().__init__()
+        self.student, self.config, self.extra = student, student.config, torch.nn.Linear(32, 32)
+
+    def forward(self, **inputs):
+        return self.student(**inputs)
+
+
+@pytest.mark.parametrize("bind_student", [True, False])
+def test_wrapped_student_is_pruned_and_finalized_under_its_own_names(tmp_path, bind_student):
+    student = tiny_bert()
+    config = BlockPruningConfig(block_shape="4x1", target_sparsity=0.5, schedule="oneshot")
+    pruner = BlockPruner(config, student if bind_student else None)
+    Trainer(model=StudentWrapper(student), args=training_args(tmp_path, 2, remove_unused_columns=False),
+            train_dataset=synthetic_dataset(),
+            callbacks=[pruner]).train()
+    prefix = "" if bind_student else "student."
+    assert f"{prefix}bert.encoder.layer.0.output.dense" in pruner.targets
+    assert not any("extra" in n for n in pruner.targets)
+    pruner.finalize(student)
+    layers = student.config.sparsity["layers"]
+    assert set(layers) == {f"bert.encoder.layer.{i}.{m}" for i in (0, 1) for m in (
+        "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+        "intermediate.dense", "output.dense")}
+    assert all(v == pytest.approx(0.5) for v in layers.values())
+    report = pruner.sparsity_report(student)
+    assert report["overall"] == pytest.approx(0.5) and set(report["layers"]) == set(layers)
+    with pytest.raises(ValueError, match="has no module named"):
+        pruner.finalize(torch.nn.Sequential(torch.nn.Linear(2, 2)))
+
+
+def test_prunes_while_distilling_with_distillation_trainer(tmp_path):
+    distillation = pytest.importorskip("optimum_ro.distillation")
+    teacher, student = tiny_bert(seed=1), tiny_bert(seed=2)
+    pruner = BlockPruner(BlockPruningConfig(block_shape="16x1", target_sparsity=0.75, start_step=1, end_step=3,
+                                            pruning_frequency=1, criterion="movement"))
+    args = distillation.DistillationTrainingArguments(
+        output_dir=str(tmp_path), max_steps=4, per_device_train_batch_size=8, learning_rate=1e-3, use_cpu=True,
+        report_to=[], disable_tqdm=True, logging_strategy="no", save_strategy="no", seed=0)
+    teacher_before = {n: p.clone() for n, p in teacher.state_dict().items()}
+    distillation.DistillationTrainer(model=student, teacher=teacher, args=args, train_dataset=synthetic_dataset(),
+                                     callbacks=[pruner]).train()
+    pruner.finalize(student)
+    assert pruner.score_updates == 4
+    assert all(v == pytest.approx(0.75, abs=0.005) for v in student.config.sparsity["layers"].values())
+    for name, p in teacher.state_dict().items():  # the dense teacher is neither trained nor pruned
+        assert torch.equal(p, teacher_before[name]), name

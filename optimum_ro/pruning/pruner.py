@@ -165,6 +165,8 @@ class BlockPruner(TrainerCallback):
         if self.model is model:
             return self
         if self.model is not None:
+            if any(m is self.model for m in model.modules()):  # the Trainer wraps the bound model (e.g. a student)
+                return self
             raise ValueError("This BlockPruner is bound to another model; create one BlockPruner per model.")
         recorded = _recorded_sparsity(model)
         if recorded is not None and recorded.get("block_shape") is not None:
@@ -365,6 +367,23 @@ class BlockPruner(TrainerCallback):
             self.apply_masks()
 
     # ---- after training ------------------------------------------------------------------------
+    def names_in(self, model: nn.Module) -> dict[str, str]:
+        """``{target name: name inside model}``. ``model`` may be the bound model, a module inside it (the student
+        of a wrapper such as ``DistillationStudent``: prefixes are dropped) or a copy with the same names."""
+        if model is self.model:
+            return {n: n for n in self.targets}
+        for prefix, module in (self.model.named_modules() if self.model is not None else ()):
+            if module is model and prefix:
+                cut = prefix + "."
+                if all(n.startswith(cut) for n in self.targets):
+                    return {n: n[len(cut):] for n in self.targets}
+        local = {n for n, m in model.named_modules() if isinstance(m, nn.Linear)}
+        missing = [n for n in self.targets if n not in local]
+        if missing:
+            raise ValueError(f"{type(model).__name__} has no module named {missing[0]!r} (pruned by this BlockPruner): "
+                             "pass the model that was trained, or the model inside the Trainer's wrapper.")
+        return {n: n for n in self.targets}
+
     @torch.no_grad()
     def finalize(self, model: nn.Module | None = None) -> nn.Module:
         """Make the sparsity permanent and record it in ``model.config.sparsity``; returns the model.
@@ -378,15 +397,11 @@ class BlockPruner(TrainerCallback):
             raise RuntimeError("Nothing to finalize: this BlockPruner never saw a model.")
         if self.model is None:
             self.bind(model)
-        if model is not self.model:  # e.g. trainer.model after load_best_model_at_end: same names, new object
-            original, self.model = self.model, model
-            try:
-                self.apply_masks()
-            finally:
-                self.model = original
-        else:
-            self.apply_masks()
-        layers = {name: round(value, 6) for name, value in self.block_sparsity().items()}
+        names = self.names_in(model)
+        modules = dict(model.named_modules())
+        for name, local in names.items():
+            apply_block_mask(modules[local].weight, self.masks[name], self.config.block_shape)
+        layers = {names[name]: round(value, 6) for name, value in self.block_sparsity().items()}
         record = {"block_shape": list(self.config.block_shape), "layers": layers,
                   "target_sparsity": self.config.target_sparsity, "criterion": self.config.criterion}
         if self.config.sparsity_overrides:
@@ -404,9 +419,10 @@ class BlockPruner(TrainerCallback):
     def sparsity_report(self, model: nn.Module | None = None) -> dict:
         """Measured block sparsity of the pruned layers (see :func:`sparsity_report`), with each layer's target."""
         model = model if model is not None else self.model
-        report = sparsity_report(model, self.config.block_shape, list(self.targets))
-        for name, row in report["layers"].items():
-            row["target"] = self.targets[name]
+        names = self.names_in(model)
+        report = sparsity_report(model, self.config.block_shape, list(names.values()))
+        for name, local in names.items():
+            report["layers"][local]["target"] = self.targets[name]
         return report
 
 
