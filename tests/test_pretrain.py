@@ -48,3 +48,21 @@ def test_pretrain_from_scratch_resume_and_continue(tmp_path):
     assert stage2["steps"] == 2
     summary = json.loads((tmp_path / "stage2" / "pretrain_results.json").read_text())
     assert summary["config"]["from_model"].endswith("scratch")
+
+
+def test_masked_only_mlm_loss_equals_full_head_loss():
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    from optimum_ro.tasks.pretrain import masked_lm_loss
+
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                       intermediate_size=32)).eval()
+    ids = torch.randint(5, 50, (3, 12))
+    labels = torch.full_like(ids, -100)
+    labels[0, 3], labels[1, 7], labels[2, 0] = 9, 11, 42
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    full = model(**inputs, labels=labels).loss
+    fast = masked_lm_loss(model, {**inputs, "labels": labels})
+    torch.testing.assert_close(fast, full)
