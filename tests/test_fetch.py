@@ -1,6 +1,7 @@
 """Offline unit tests of optimum_ro.hub (fetch-models): every piece on small made-up data, no downloads."""
 import hashlib
 import json
+import os
 import struct
 import zipfile
 from pathlib import Path
@@ -155,10 +156,13 @@ def tiny_bert_folder(tmp_path, extra_tensor=False):
     return folder, tensors, config.to_dict()
 
 
-def test_numpy_reference_matches_transformers_bert_with_padding(tmp_path):
+def test_numpy_reference_matches_transformers_bert_with_padding(tmp_path, monkeypatch):
     folder, tensors, config = tiny_bert_folder(tmp_path)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     tokenizer, model = load_offline(folder, has_pooler=False)
     ids, mask, hidden = run_model(tokenizer, model, ["close the window", "trenul pleacă la opt te rog acum"])
+    # verification must not leak global state into the caller (e.g. a training run after ensure_model)
+    assert torch.is_grad_enabled() and "HF_HUB_OFFLINE" not in os.environ
     assert mask.min() == 0  # the batch is really padded
     reference = bert_forward_numpy(tensors, config, ids, mask)
     assert max_abs_diff(hidden, reference, mask) < 1e-5

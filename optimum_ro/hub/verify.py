@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,23 +94,37 @@ class Verification:
                 "notes": self.notes, "sentences": SENTENCES}
 
 
+@contextmanager
+def _hub_offline():
+    """Set ``HF_HUB_OFFLINE=1`` for the duration of the block and restore the caller's value."""
+    previous = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = previous
+
+
 def load_offline(folder: str | os.PathLike, has_pooler: bool = True):
-    """Load ``AutoTokenizer`` + ``AutoModel`` from ``folder`` with the hub switched off.
+    """Load ``AutoTokenizer`` + ``AutoModel`` from ``folder`` with local files only, hub switched off.
 
     Raises :class:`VerificationError` when the load report shows any missing, unexpected or
-    size-mismatched key.
+    size-mismatched key, or when the tokenizer is not a fast one.
     """
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    import torch
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-        kwargs = {} if has_pooler else {"add_pooling_layer": False}
-        model, info = AutoModel.from_pretrained(folder, output_loading_info=True, **kwargs)
+        with _hub_offline():
+            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            kwargs = {} if has_pooler else {"add_pooling_layer": False}
+            model, info = AutoModel.from_pretrained(folder, output_loading_info=True, local_files_only=True,
+                                                    **kwargs)
     finally:
         hf_logging.set_verbosity(verbosity)
     problems = {k: sorted(map(str, info.get(k) or ())) for k in
@@ -119,15 +134,16 @@ def load_offline(folder: str | os.PathLike, has_pooler: bool = True):
                                 f"{ {k: v for k, v in problems.items() if v} }")
     if not tokenizer.is_fast:
         raise VerificationError(f"{folder}: AutoTokenizer gave a slow tokenizer ({type(tokenizer).__name__})")
-    model.eval()
-    torch.set_grad_enabled(False)
-    return tokenizer, model
+    return tokenizer, model.eval()
 
 
 def run_model(tokenizer, model, texts: list[str]):
     """Token ids, attention mask and float64 last hidden state for one padded batch."""
+    import torch
+
     batch = tokenizer(texts, padding=True, return_tensors="pt")
-    hidden = model(**batch).last_hidden_state
+    with torch.no_grad():
+        hidden = model(**batch).last_hidden_state
     return batch["input_ids"].numpy(), batch["attention_mask"].numpy(), hidden.double().numpy()
 
 
