@@ -56,3 +56,50 @@ def tiny_bert(architecture: str = "BertForMaskedLM", vocab_size: int = 64, hidde
                         num_attention_heads=2, intermediate_size=2 * hidden_size, max_position_embeddings=64,
                         num_labels=num_labels, **config_kwargs)
     return getattr(transformers, architecture)(config)
+
+
+TOY_WORDS = ["ana", "are", "mere", "pere", "casa", "mare", "copil", "frumoasa", "merge", "acasa", "multe", "rosii"]
+
+
+def toy_sentences(n: int = 16, seed: int = 0):
+    """``n`` made-up sentences (lists of words, 3-8 long) and word tags in {0, 1, 2} (a function of the word)."""
+    import random
+
+    rng = random.Random(seed)
+    sentences = [[rng.choice(TOY_WORDS) + rng.choice(["", "", "le", "uri"]) for _ in range(rng.randint(3, 8))] for _ in range(n)]
+    tags = [[len(w) % 3 for w in s] for s in sentences]
+    return sentences, tags
+
+
+def toy_token_dataset(tokenizer, n: int = 16, seed: int = 0, teacher_tokenizers=(), teacher_start: int = 1):
+    """A tagging ``datasets.Dataset`` (student columns + ``teacher{i}_`` columns for other tokenizers)."""
+    from datasets import Dataset
+
+    from .alignment import encode_words, prepare_teacher_inputs
+
+    sentences, tags = toy_sentences(n, seed)
+
+    def encode(batch):
+        enc = encode_words(tokenizer, batch["tokens"], max_length=32)
+        enc.pop("special_tokens_mask")
+        enc["labels"] = []
+        for wids, word_tags in zip(enc["word_ids"], batch["tags"]):
+            enc["labels"].append([word_tags[w] if w >= 0 and (j == 0 or wids[j - 1] != w) else -100
+                                  for j, w in enumerate(wids)])
+        return enc
+
+    ds = Dataset.from_dict({"tokens": sentences, "tags": tags}).map(encode, batched=True)
+    if teacher_tokenizers:
+        ds = prepare_teacher_inputs(ds, list(teacher_tokenizers), words_field="tokens", max_length=32, start=teacher_start)
+    return ds
+
+
+def toy_sequence_dataset(tokenizer, n: int = 16, seed: int = 0, regression: bool = False):
+    """A sentence classification (label = 1 if the sentence mentions 'mere') or regression ``datasets.Dataset``."""
+    from datasets import Dataset
+
+    sentences, _ = toy_sentences(n, seed)
+    texts = [" ".join(s) for s in sentences]
+    labels = [float(len(s) % 6) for s in sentences] if regression else [int(any(w.startswith("mere") for w in s)) for s in sentences]
+    ds = Dataset.from_dict({"text": texts, "labels": labels})
+    return ds.map(lambda b: tokenizer(b["text"], truncation=True, max_length=32), batched=True)

@@ -1,0 +1,28 @@
+"""Knowledge distillation for BERT-family models: one or several teachers, even with different tokenizers.
+
+    from optimum_ro.distillation import DistillationTrainer, DistillationTrainingArguments, make_student
+    student = make_student(teacher, num_layers=6)
+    DistillationTrainer(model=student, teacher=teacher, args=DistillationTrainingArguments("out"), train_dataset=ds).train()
+"""
+from .alignment import AlignmentError, align_to_student, pool_words, prepare_student_words, prepare_teacher_inputs
+from .config import DistillationTrainingArguments
+from .losses import (
+    cosine_hidden_loss,
+    cross_entropy_loss,
+    ensemble_probabilities,
+    mlm_loss,
+    mse_loss,
+    soft_target_loss,
+    teacher_probabilities,
+)
+from .student import count_parameters, make_student
+from .trainer import DistillationDataCollator, DistillationStudent, DistillationTrainer, infer_task_kind
+from .vocab import trim_vocabulary
+
+__all__ = [
+    "DistillationTrainer", "DistillationTrainingArguments", "DistillationDataCollator", "DistillationStudent",
+    "make_student", "count_parameters", "trim_vocabulary", "infer_task_kind",
+    "AlignmentError", "align_to_student", "pool_words", "prepare_teacher_inputs", "prepare_student_words",
+    "soft_target_loss", "teacher_probabilities", "ensemble_probabilities", "cross_entropy_loss", "mlm_loss",
+    "cosine_hidden_loss", "mse_loss",
+]
