@@ -1,0 +1,214 @@
+"""``optimum-ro prune``: block-prune a model folder while fine-tuning it on one task (optionally distilling).
+
+    optimum-ro prune --model runs/student-sentiment --task sentiment --data data/sentiment \\
+        --block-shape 16x1 --sparsity 0.8 --criterion magnitude --output runs/student-sentiment-16x1-80 \\
+        [--teacher runs/teacher-sentiment]
+
+In Python: ``prune_task(PruneTaskConfig(model=..., task=..., output_dir=...), BlockPruningConfig(...))``.
+Writes an ordinary Hugging Face model folder (weights with exact zero blocks, ``config.sparsity``), its tokenizer,
+``pruning_config.json`` and ``eval_results.json`` (task scores, per-layer sparsity, training time).
+Checkpoints go to ``output/checkpoints``; running the same command again resumes from the last one.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .config import CRITERIA, SCHEDULES, SCOPES, BlockPruningConfig
+
+logger = logging.getLogger("optimum_ro.prune")
+
+
+@dataclass
+class PruneTaskConfig:
+    """The training run around the pruning (the pruning itself is a :class:`BlockPruningConfig`).
+
+    teacher: a model folder fine-tuned on the same task; with it the run uses ``DistillationTrainer``
+    (soft targets at ``temperature``, weights ``alpha_ce`` / ``alpha_task``), the recipe that keeps accuracy.
+    """
+
+    model: str
+    task: str
+    output_dir: str
+    data: str | None = None
+    teacher: str | None = None
+    epochs: float = 3.0
+    max_steps: int = -1
+    batch_size: int = 16
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.0
+    max_length: int | None = None
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+    temperature: float = 2.0
+    alpha_ce: float = 0.5
+    alpha_task: float = 0.5
+    seed: int = 42
+    save_steps: int = 200
+    eval_splits: tuple = ("validation", "test")
+
+
+def _subset(raw, cfg: PruneTaskConfig):
+    if cfg.max_train_samples and "train" in raw:
+        raw["train"] = raw["train"].shuffle(seed=cfg.seed).select(range(min(cfg.max_train_samples, len(raw["train"]))))
+    if cfg.max_eval_samples:
+        for split in raw:
+            if split != "train":
+                raw[split] = raw[split].select(range(min(cfg.max_eval_samples, len(raw[split]))))
+    return raw
+
+
+def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
+    """Fine-tune ``cfg.model`` on ``cfg.task`` with a :class:`BlockPruner`; returns the results dict."""
+    import torch
+    from transformers import (AutoTokenizer, DataCollatorForTokenClassification, DataCollatorWithPadding, Trainer,
+                              TrainingArguments)
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from ..tasks import build_model, get_task, load_task, metrics_fn, preprocess_task
+    from ..tasks.finetune import resolve_data
+    from .pruner import BlockPruner
+
+    spec = get_task(cfg.task)
+    data = resolve_data(spec.name, cfg.data)
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+    raw = _subset(load_task(spec, data), cfg)
+    model = build_model(cfg.model, spec)
+
+    teacher = teacher_tokenizer = None
+    shares_vocab = True
+    if cfg.teacher:
+        teacher = build_model(cfg.teacher, spec)
+        teacher_tokenizer = AutoTokenizer.from_pretrained(cfg.teacher)
+        shares_vocab = teacher_tokenizer.get_vocab() == tokenizer.get_vocab()
+    ds = preprocess_task(raw, tokenizer, spec, max_length=cfg.max_length, keep_raw=not shares_vocab)
+
+    pruner = BlockPruner(pruning, model)
+    common = dict(
+        output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=max(32, cfg.batch_size), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_ratio,
+        lr_scheduler_type="linear", logging_steps=20, save_strategy="steps", save_steps=cfg.save_steps,
+        save_total_limit=1, eval_strategy="no", report_to="none", seed=cfg.seed,
+        use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
+    )
+    if teacher is None:
+        if spec.kind == "token":
+            ds = ds.remove_columns("word_ids")
+            collator = DataCollatorForTokenClassification(tokenizer)
+        else:
+            collator = DataCollatorWithPadding(tokenizer)
+        trainer = Trainer(model=model, args=TrainingArguments(**common), train_dataset=ds["train"],
+                          data_collator=collator, processing_class=tokenizer, compute_metrics=metrics_fn(spec),
+                          callbacks=[pruner])
+    else:
+        from ..distillation import DistillationTrainer, DistillationTrainingArguments, prepare_teacher_inputs
+
+        if not shares_vocab:
+            words = dict(words_field=spec.text_fields[0]) if spec.kind == "token" else dict(text_fields=spec.text_fields)
+            ds = prepare_teacher_inputs(ds, [teacher_tokenizer], max_length=cfg.max_length or spec.default_max_length,
+                                        **words)
+            drop = [c for c in raw["train"].column_names if c in ds["train"].column_names]
+            ds = ds.remove_columns(drop)
+        args = DistillationTrainingArguments(**common, temperature=cfg.temperature, alpha_ce=cfg.alpha_ce,
+                                             alpha_task=cfg.alpha_task)
+        trainer = DistillationTrainer(model=model, teacher=teacher, teacher_tokenizers=[teacher_tokenizer], args=args,
+                                      train_dataset=ds["train"], processing_class=tokenizer,
+                                      compute_metrics=metrics_fn(spec), callbacks=[pruner])
+
+    resume = get_last_checkpoint(str(out / "checkpoints")) if (out / "checkpoints").is_dir() else None
+    if resume:
+        logger.info("resuming from %s", resume)
+    start = time.time()
+    train_out = trainer.train(resume_from_checkpoint=resume)
+    train_seconds = time.time() - start
+    pruner.finalize(model)
+
+    report = pruner.sparsity_report(model)
+    results = {"task": spec.name, "model": cfg.model, "teacher": cfg.teacher, "run": asdict(cfg),
+               "pruning": pruning.to_dict(), "sparsity": report["overall"], "layers": report["layers"],
+               "train_seconds": round(train_seconds, 1), "train_steps": train_out.global_step,
+               "train_loss": train_out.training_loss, "resumed_from": resume}
+    for split in cfg.eval_splits:
+        if split in ds:
+            metrics = trainer.evaluate(ds[split], metric_key_prefix=split)
+            results[split] = {k[len(split) + 1:]: v for k, v in metrics.items() if k.startswith(split + "_")}
+    model.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    pruning.save_pretrained(str(out))
+    (out / "eval_results.json").write_text(json.dumps(results, indent=2, default=str))
+    logger.info("%s pruned to %.1f%% (%s blocks): %s", spec.name, 100 * report["overall"],
+                "x".join(map(str, pruning.block_shape)), {s: results.get(s) for s in cfg.eval_splits})
+    return results
+
+
+def _override(text: str) -> tuple[str, float]:
+    pattern, sep, value = text.rpartition("=")
+    if not sep or not pattern:
+        raise argparse.ArgumentTypeError(f"--sparsity-override takes PATTERN=SPARSITY (e.g. 'intermediate=0.9'), "
+                                         f"got {text!r}")
+    try:
+        return pattern, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--sparsity-override {text!r}: {value!r} is not a number") from None
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("prune", help="block-prune a model while fine-tuning (or distilling) it on one task",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="model folder (a fine-tuned or distilled student)")
+    p.add_argument("--task", required=True, choices=["pos", "ner", "sentiment", "sts", "dialect"])
+    p.add_argument("--data", help="folder of train/dev/test .jsonl (default: $OPTIMUM_RO_DATA/<task> or "
+                                  "../shared/data/ro/<task>)")
+    p.add_argument("--output", dest="output_dir", required=True)
+    p.add_argument("--teacher", help="dense model folder fine-tuned on the task: distil from it while pruning")
+    g = p.add_argument_group("pruning (defaults: BlockPruningConfig, or --pruning-config)")
+    g.add_argument("--pruning-config", help="a pruning_config.json (or its folder); the flags below override it")
+    g.add_argument("--block-shape", help="ROWSxCOLS of the weight [out, in]: 16x1 (fp32 kernel), 1x4 (int8 "
+                                         "kernel; Intel's VNNI '4x1'), 1x1 = unstructured")
+    g.add_argument("--sparsity", type=float, dest="target_sparsity", help="target fraction of pruned blocks, [0, 1)")
+    g.add_argument("--criterion", choices=CRITERIA)
+    g.add_argument("--schedule", choices=SCHEDULES)
+    g.add_argument("--scope", choices=SCOPES)
+    g.add_argument("--start-step", type=int)
+    g.add_argument("--end-step", type=int, help="default: 70%% of the training steps")
+    g.add_argument("--pruning-frequency", type=int)
+    g.add_argument("--sparsity-override", type=_override, action="append", metavar="PATTERN=SPARSITY",
+                   help="per-module sparsity, repeatable, e.g. 'intermediate|output\\.dense=0.9'")
+    t = p.add_argument_group("training")
+    for name, typ in (("epochs", float), ("max_steps", int), ("batch_size", int), ("learning_rate", float),
+                      ("weight_decay", float), ("warmup_ratio", float), ("max_length", int),
+                      ("max_train_samples", int), ("max_eval_samples", int), ("temperature", float),
+                      ("alpha_ce", float), ("alpha_task", float), ("seed", int), ("save_steps", int)):
+        t.add_argument("--" + name.replace("_", "-"), type=typ, default=PruneTaskConfig.__dataclass_fields__[name].default)
+    p.set_defaults(func=_run)
+    return p
+
+
+PRUNING_FLAGS = ("block_shape", "target_sparsity", "criterion", "schedule", "scope", "start_step", "end_step",
+                 "pruning_frequency")
+
+
+def pruning_config_from_args(args) -> BlockPruningConfig:
+    base = BlockPruningConfig.from_pretrained(args.pruning_config).to_dict() if args.pruning_config else {}
+    base.update({k: getattr(args, k) for k in PRUNING_FLAGS if getattr(args, k) is not None})
+    if args.sparsity_override:
+        base["sparsity_overrides"] = dict(args.sparsity_override)
+    return BlockPruningConfig.from_dict(base)
+
+
+def _run(args) -> int:
+    pruning = pruning_config_from_args(args)
+    names = set(PruneTaskConfig.__dataclass_fields__)
+    cfg = PruneTaskConfig(**{k: v for k, v in vars(args).items() if k in names})
+    results = prune_task(cfg, pruning)
+    print(json.dumps({k: results.get(k) for k in ("task", "sparsity", "validation", "test", "train_seconds")},
+                     indent=2, default=str))
+    return 0

@@ -1,0 +1,67 @@
+"""`optimum-ro prune` end to end on the made-up task fixtures and a tiny random BERT."""
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
+
+from optimum_ro.cli import main
+from optimum_ro.pruning import BlockPruningConfig
+
+
+def zero_block_share(weight, rows, cols):
+    zeros = (weight == 0).reshape(weight.shape[0] // rows, rows, weight.shape[1] // cols, cols).sum(dim=(1, 3))
+    assert bool(((zeros == 0) | (zeros == rows * cols)).all()), "a block is partly zero"
+    return (zeros == rows * cols).float().mean().item()
+
+
+def test_prune_command_writes_a_pruned_model_folder(tiny_bert_dir, fixtures_dir, tmp_path, capsys):
+    out = tmp_path / "pruned"
+    rc = main(["prune", "--model", str(tiny_bert_dir), "--task", "sentiment", "--data",
+               str(fixtures_dir / "ro" / "sentiment"), "--output", str(out), "--block-shape", "16x1",
+               "--sparsity", "0.5", "--criterion", "magnitude", "--end-step", "3", "--pruning-frequency", "1",
+               "--sparsity-override", r"intermediate\.dense=0.75", "--max-steps", "5", "--batch-size", "8",
+               "--learning-rate", "1e-3"])
+    assert rc == 0
+    stdout = capsys.readouterr().out  # Trainer prints its own summary first
+    printed = json.loads(stdout[stdout.rindex('{\n  "task"'):])
+    assert printed["task"] == "sentiment" and 0.5 < printed["sparsity"] < 0.75
+    assert 0.0 <= printed["validation"]["accuracy"] <= 1.0
+    results = json.loads((out / "eval_results.json").read_text())
+    assert results["train_steps"] == 5 and results["pruning"]["block_shape"] == [16, 1]
+    assert BlockPruningConfig.from_pretrained(out).sparsity_overrides == {r"intermediate\.dense": 0.75}
+    model = AutoModelForSequenceClassification.from_pretrained(out)
+    record = model.config.sparsity
+    assert record["block_shape"] == [16, 1] and len(record["layers"]) == 12
+    modules = dict(model.named_modules())
+    for name, value in record["layers"].items():
+        expected = 0.75 if "intermediate" in name else 0.5
+        assert value == pytest.approx(expected, abs=0.005)
+        assert zero_block_share(modules[name].weight, 16, 1) == pytest.approx(expected, abs=0.005), name
+
+
+def test_prune_command_with_teacher_distils_a_token_task(tiny_bert_dir, fixtures_dir, tmp_path):
+    pytest.importorskip("optimum_ro.distillation")
+    out = tmp_path / "pruned-pos"
+    rc = main(["prune", "--model", str(tiny_bert_dir), "--task", "pos", "--data", str(fixtures_dir / "ro" / "pos"),
+               "--output", str(out), "--teacher", str(tiny_bert_dir), "--block-shape", "1x4", "--sparsity", "0.6",
+               "--criterion", "movement", "--start-step", "1", "--end-step", "3", "--pruning-frequency", "1",
+               "--max-steps", "4", "--batch-size", "8"])
+    assert rc == 0
+    results = json.loads((out / "eval_results.json").read_text())
+    assert results["teacher"] == str(tiny_bert_dir)
+    assert results["sparsity"] == pytest.approx(0.6, abs=0.005)
+    assert 0.0 <= results["validation"]["accuracy"] <= 1.0
+    model = AutoModelForTokenClassification.from_pretrained(out)
+    assert model.config.sparsity["criterion"] == "movement"
+    w = model.bert.encoder.layer[1].output.dense.weight
+    assert zero_block_share(w, 1, 4) == pytest.approx(0.6, abs=0.005)
+
+
+def test_prune_command_refuses_bad_flags(tiny_bert_dir, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["prune", "--model", str(tiny_bert_dir), "--task", "sentiment", "--output", str(tmp_path),
+              "--sparsity-override", "no-equals-sign"])
+    with pytest.raises(ValueError, match="Invalid block_shape '16by1'"):
+        main(["prune", "--model", str(tiny_bert_dir), "--task", "sentiment", "--output", str(tmp_path),
+              "--block-shape", "16by1"])
