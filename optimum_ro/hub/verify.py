@@ -9,6 +9,7 @@ that attention masks are exercised too.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 from contextlib import contextmanager
@@ -169,8 +170,6 @@ def pair_scores(embeddings: np.ndarray) -> dict:
 
 
 def write_verification(report: Verification, folder: str | os.PathLike, extra: dict | None = None) -> Path:
-    import json
-
     path = Path(folder) / "verification.json"
     data = report.to_dict()
     data.update(extra or {})
