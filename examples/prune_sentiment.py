@@ -31,7 +31,7 @@ def main():
 
     pruning = BlockPruningConfig(
         block_shape=args.block_shape, target_sparsity=args.sparsity, criterion=args.criterion,
-        start_step=0 if args.criterion == "magnitude" else 20,  # gradient criteria need a few steps of scores
+        start_step=0 if args.criterion == "magnitude" else max(1, args.max_steps // 20),  # gradient scores first
         end_step=int(0.7 * args.max_steps), pruning_frequency=max(1, args.max_steps // 60),
         # the feed-forward layers hold 2/3 of the weights and tolerate more pruning than attention
         sparsity_overrides={r"intermediate\.dense|layer\.\d+\.output\.dense": min(0.95, args.sparsity + 0.05)},
