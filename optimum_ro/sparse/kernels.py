@@ -29,6 +29,9 @@ _ISA_NEEDS = {
 }
 _DTYPE_CODES = {torch.float32: 0, torch.bfloat16: 1, torch.int8: 2}
 _ACTIVATIONS = {"none": 0, "gelu": 1}
+# Below this many multiply-adds per thread, extra threads cost more (wake-up, barrier) than they
+# save; results do not depend on the thread count, so this only affects speed.
+MIN_WORK_PER_THREAD = 1 << 18
 _warned_missing = False
 _resolved: dict[str, str] = {}
 
@@ -116,14 +119,17 @@ def run_kernel(
     m, k = x.shape
     n = out.shape[1]
     _, br, bc = values.shape
-    threads = int(num_threads or torch.get_num_threads())
+    threads = max(int(num_threads or torch.get_num_threads()), 1)
+    work = m * values.numel()
+    if MIN_WORK_PER_THREAD > 0:
+        threads = max(1, min(threads, work // MIN_WORK_PER_THREAD))
 
     def ptr(t):
         return 0 if t is None else t.data_ptr()
 
     return _C.spmm(
         isa, ptr(x), m, k, n, ptr(values), _DTYPE_CODES[values.dtype], ptr(row_ptr), ptr(col_idx), br, bc,
-        ptr(scales), ptr(bias), ptr(residual), ptr(out), _ACTIVATIONS[activation], max(threads, 1),
+        ptr(scales), ptr(bias), ptr(residual), ptr(out), _ACTIVATIONS[activation], threads,
     )
 
 

@@ -70,6 +70,8 @@ def block_sparse_linear_op(
         y = reference_block_sparse_linear(x2, values, row_ptr, col_idx, scales, bias, res2, out_features, activation)
         return y.reshape(*lead, out_features)
     out = torch.empty(x2.shape[0], out_features, dtype=torch.float32)
+    if x2.shape[0] == 0:
+        return out.reshape(*lead, out_features)
     kernels.run_kernel(
         isa, x2, values.contiguous(), row_ptr.contiguous(), col_idx.contiguous(),
         scales.contiguous() if scales is not None else None, bias.contiguous() if bias is not None else None,

@@ -1,0 +1,259 @@
+"""Every kernel path this CPU can run (forced through OPTIMUM_RO_ISA) against dense oracles.
+
+Tolerances: fp32 and bf16 weights (bf16 is widened to fp32, so only the summation order differs):
+|y - oracle| <= 1e-5 * (|x| @ |W|^T + |b| + |residual|) + 1e-6. int8: the activations are quantised
+per row exactly as ``quantize_rows`` does and the integer sums are exact, so the only difference is
+the fp32 rounding of the scale product: same bound with |q_x| @ |q_W|^T * s_x * s_W.
+"""
+import contextlib
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from optimum_ro.sparse import ISA_ENV, available_isas, block_sparse_linear, current_isa, pack, quantize_rows
+from optimum_ro.sparse import kernels
+
+ISAS = available_isas()
+FAST_SHAPES = {torch.float32: (16, 1), torch.bfloat16: (16, 1), torch.int8: (1, 4)}
+
+
+@pytest.fixture(autouse=True)
+def one_thread_and_no_small_work_cutoff(monkeypatch):
+    """Shared 2-core CI machines make 2-thread runs slow, so only the thread-determinism check uses
+    two threads; the small-problem cutoff is disabled so that check really runs two threads."""
+    monkeypatch.setattr(kernels, "MIN_WORK_PER_THREAD", 0)
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@contextlib.contextmanager
+def forced_isa(isa):
+    old = os.environ.get(ISA_ENV)
+    os.environ[ISA_ENV] = isa
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(ISA_ENV, None)
+        else:
+            os.environ[ISA_ENV] = old
+
+
+@contextlib.contextmanager
+def threads(n):
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def make_weight(n, k, block, density, pattern, gen):
+    br, bc = block
+    keep = torch.rand(n // br, k // bc, generator=gen) < density
+    if pattern == "empty_rows":
+        keep[:: 2] = False
+    elif pattern == "empty_cols":
+        keep[:, 1::2] = False
+    elif pattern == "zero":
+        keep[:] = False
+    elif pattern == "dense":
+        keep[:] = True
+    mask = keep[:, None, :, None].expand(-1, br, -1, bc).reshape(n, k)
+    return torch.randn(n, k, generator=gen) * mask
+
+
+def oracle(x, packed, bias, residual, activation):
+    """Dense oracle and an error bound; independent of the BSR code paths."""
+    if packed.dtype == torch.int8:
+        q, sx = quantize_rows(x)
+        wq = packed.unpack_stored().double()
+        s = sx[:, None] * packed.scales[None, :]
+        y = (q.double() @ wq.T).float() * s
+        magnitude = (q.double().abs() @ wq.abs().T).float() * s
+    else:
+        w = packed.unpack()
+        y = x @ w.T
+        magnitude = x.abs() @ w.abs().T
+    if bias is not None:
+        y = y + bias
+        magnitude = magnitude + bias.abs()
+    if activation == "gelu":
+        y = F.gelu(y)
+    if residual is not None:
+        y = y + residual
+        magnitude = magnitude + residual.abs()
+    return y, 1e-5 * magnitude + 1e-6
+
+
+def assert_close(y, expected, bound, what):
+    err = (y - expected).abs()
+    worst = int(torch.argmax(err - bound)) if err.numel() else 0
+    assert bool((err <= bound).all()), (
+        f"{what}: max excess {float((err - bound).flatten()[worst]):.3g} at flat index {worst} "
+        f"(got {float(y.flatten()[worst])}, expected {float(expected.flatten()[worst])})"
+    )
+
+
+@st.composite
+def problems(draw):
+    dtype = draw(st.sampled_from([torch.float32, torch.bfloat16, torch.int8]))
+    block = draw(st.sampled_from([FAST_SHAPES[dtype]] * 3 + [(4, 4), (1, 1), (32, 1), (2, 8), (16, 4)]))
+    br, bc = block
+    n = br * draw(st.integers(1, max(1, 96 // br)))
+    k = bc * draw(st.integers(1, max(1, 96 // bc)))
+    m = draw(st.one_of(st.integers(1, 48), st.integers(1, 48), st.integers(1, 48), st.integers(1, 600)))
+    density = draw(st.sampled_from([0.01, 0.05, 0.1, 0.3, 0.6, 1.0]))
+    pattern = draw(st.sampled_from(["random"] * 4 + ["empty_rows", "empty_cols", "zero", "dense"]))
+    return dict(
+        dtype=dtype, block=block, n=n, k=k, m=m, density=density, pattern=pattern,
+        bias=draw(st.booleans()), residual=draw(st.booleans()),
+        activation=draw(st.sampled_from(["none", "gelu"])), seed=draw(st.integers(0, 2**31 - 1)),
+        lead=draw(st.sampled_from([(), (1,), (2,)])),
+    )
+
+
+def run_case(isa, c, check_threads=False):
+    gen = torch.Generator().manual_seed(c["seed"])
+    w = make_weight(c["n"], c["k"], c["block"], c["density"], c["pattern"], gen)
+    packed = pack(w, c["block"], c["dtype"])
+    m = c["m"]
+    lead = c["lead"]
+    if lead and m % lead[0] == 0:
+        shape = (lead[0], m // lead[0])
+    else:
+        shape = (m,)
+    x = torch.randn(*shape, c["k"], generator=gen) * 2
+    bias = torch.randn(c["n"], generator=gen) if c["bias"] else None
+    residual = torch.randn(*shape, c["n"], generator=gen) if c["residual"] else None
+    with forced_isa(isa):
+        y1 = block_sparse_linear(x, packed, bias, residual, c["activation"])
+        if (check_threads or c["seed"] % 4 == 0) and isa != "reference":  # a quarter of the cases: 2 threads, bit-identical
+            with threads(2):
+                y2 = block_sparse_linear(x, packed, bias, residual, c["activation"])
+            assert torch.equal(y1, y2), "1 and 2 threads must give identical results"
+    assert y1.shape == (*shape, c["n"])
+    expected, bound = oracle(
+        x.reshape(-1, c["k"]), packed, bias, None if residual is None else residual.reshape(-1, c["n"]), c["activation"]
+    )
+    assert_close(y1.reshape(-1, c["n"]), expected, bound, f"{isa} {c}")
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@settings(max_examples=350, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=problems())
+def test_every_path_matches_the_dense_oracle(isa, case):
+    run_case(isa, case)
+
+
+BERT_CASES = [
+    (torch.float32, 128, 768, 768, 0.1),
+    (torch.float32, 7, 3072, 768, 0.05),
+    (torch.bfloat16, 33, 768, 3072, 0.1),
+    (torch.int8, 128, 3072, 768, 0.1),
+    (torch.int8, 5, 768, 3072, 0.2),
+    (torch.float32, 300, 256, 1024, 0.3),
+]
+
+
+@pytest.mark.parametrize("isa", [i for i in ISAS if i != "reference"])
+@pytest.mark.parametrize("dtype,m,k,n,density", BERT_CASES)
+def test_bert_sized_shapes(isa, dtype, m, k, n, density):
+    run_case(isa, dict(dtype=dtype, block=FAST_SHAPES[dtype], n=n, k=k, m=m, density=density, pattern="random",
+                       bias=True, residual=dtype == torch.float32, activation="gelu", seed=m * n, lead=()), check_threads=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int8])
+def test_fast_paths_really_run(dtype):
+    """The vector ISAs must take their own kernel for the fast block shapes, not the portable one."""
+    w = make_weight(64, 64, FAST_SHAPES[dtype], 0.3, "random", torch.Generator().manual_seed(0))
+    packed = pack(w, FAST_SHAPES[dtype], dtype)
+    x = torch.randn(9, 64)
+    for isa in [i for i in ISAS if i != "reference"]:
+        out = torch.empty(9, 64)
+        name = kernels.run_kernel(isa, x, packed.values, packed.row_ptr, packed.col_idx, packed.scales, None, None, out, "none")
+        assert name.startswith(isa), name
+        odd = pack(w, (4, 4), dtype)
+        name = kernels.run_kernel(isa, x, odd.values, odd.row_ptr, odd.col_idx, odd.scales, None, None, out, "none")
+        assert name.startswith("portable"), name
+
+
+def test_int8_quantisation_is_bit_identical_to_the_reference():
+    """Residual-free int8 with unit weight scales exposes the codes: y = q_x * s_x exactly."""
+    k = 64
+    w = torch.zeros(k, k)
+    w[torch.arange(k), torch.arange(k)] = 1.0  # identity: scales are 1/127, codes 127
+    packed = pack(w, (1, 4), torch.int8)
+    x = torch.randn(37, k) * 3
+    x[3] = 0.0  # all-zero row: scale 0, output 0
+    x[5, 7] = 0.5 * (x[5].abs().max())  # a value near a rounding tie
+    q, sx = quantize_rows(x)
+    for isa in ISAS:
+        with forced_isa(isa):
+            y = block_sparse_linear(x, packed)
+        codes = torch.round(y / (sx[:, None] * packed.scales[None, :] * 127).clamp_min(1e-30))
+        assert torch.equal(codes[torch.arange(37) != 3], q.float()[torch.arange(37) != 3]), isa
+        assert torch.equal(y[3], torch.zeros(k)), isa
+
+
+def test_int8_sums_are_exact_at_the_int16_saturation_edge():
+    """Codes of 127 everywhere: pairwise sums 2*127*127 overflow int16 (vpmaddubsw would saturate)."""
+    k = 3072
+    packed = pack(torch.ones(16, k), (1, 4), torch.int8)
+    x = torch.ones(8, k)
+    for isa in ISAS:
+        with forced_isa(isa):
+            y = block_sparse_linear(x, packed)
+        assert torch.allclose(y, torch.full((8, 16), float(k)), rtol=1e-6), isa
+
+
+def test_non_contiguous_input_is_handled():
+    packed = pack(make_weight(32, 48, (16, 1), 0.5, "random", torch.Generator().manual_seed(1)), (16, 1))
+    x = torch.randn(48, 10).T  # [10, 48], not contiguous
+    assert not x.is_contiguous()
+    for isa in ISAS:
+        with forced_isa(isa):
+            assert torch.equal(block_sparse_linear(x, packed), block_sparse_linear(x.contiguous(), packed))
+
+
+def test_empty_batch():
+    packed = pack(torch.ones(16, 8), (16, 1))
+    for isa in ISAS:
+        with forced_isa(isa):
+            assert block_sparse_linear(torch.zeros(0, 8), packed).shape == (0, 16)
+
+
+def test_bad_inputs_raise_clear_errors():
+    packed = pack(torch.ones(32, 16), (16, 1))
+    with pytest.raises(TypeError, match="expects float32 input; got torch.float64"):
+        block_sparse_linear(torch.randn(4, 16, dtype=torch.float64), packed)
+    with pytest.raises(ValueError, match="input has 15 features in its last dim; the weight expects 16"):
+        block_sparse_linear(torch.randn(4, 15), packed)
+    with pytest.raises(ValueError, match=r"bias must be float32 of shape \[32\]"):
+        block_sparse_linear(torch.randn(4, 16), packed, bias=torch.randn(31))
+    with pytest.raises(ValueError, match=r"residual must be float32 of shape \[4, 32\]"):
+        block_sparse_linear(torch.randn(4, 16), packed, residual=torch.randn(4, 16))
+    with pytest.raises(ValueError, match="activation must be one of"):
+        block_sparse_linear(torch.randn(4, 16), packed, activation="relu6")
+
+
+def test_forcing_an_isa_the_cpu_lacks_names_its_features():
+    missing = [isa for isa in ("avx512", "avx2") if isa not in ISAS]
+    if kernels.extension_available() and missing:
+        with forced_isa(missing[0]):
+            with pytest.raises(RuntimeError, match=f"{ISA_ENV}={missing[0]} but this CPU lacks .*it has:"):
+                current_isa()
+    with forced_isa("sse9"):
+        with pytest.raises(ValueError, match="is not one of auto, avx512, avx2, portable, reference"):
+            current_isa()
+    with forced_isa("reference"):
+        assert current_isa() == "reference"
+    with forced_isa("auto"):
+        assert current_isa() == ISAS[0]

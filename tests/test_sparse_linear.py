@@ -1,0 +1,122 @@
+"""The custom op under opcheck / torch.compile / torch.export, and BlockSparseLinear as an nn.Linear drop-in."""
+import pytest
+import torch
+from torch import nn
+
+from optimum_ro.sparse import BlockSparseLinear, block_sparse_linear_op, block_sparsity, pack, sparsify_model
+
+
+def pruned_linear(k, n, block=(16, 1), density=0.3, seed=0):
+    torch.manual_seed(seed)
+    linear = nn.Linear(k, n)
+    br, bc = block
+    keep = torch.rand(n // br, 1, k // bc, 1) < density
+    with torch.no_grad():
+        linear.weight.mul_(keep.expand(-1, br, -1, bc).reshape(n, k))
+    return linear
+
+
+@pytest.mark.parametrize("dtype,block", [(torch.float32, (16, 1)), (torch.bfloat16, (16, 1)), (torch.int8, (1, 4)), (torch.float32, (4, 4))])
+def test_opcheck(dtype, block):
+    linear = pruned_linear(32, 48, block)
+    p = pack(linear.weight, block, dtype)
+    x = torch.randn(2, 5, 32)
+    residual = torch.randn(2, 5, 48)
+    for bias, res, act in [(None, None, "none"), (linear.bias.detach(), residual, "gelu")]:
+        torch.library.opcheck(
+            block_sparse_linear_op, (x, p.values, p.row_ptr, p.col_idx, p.scales, bias, res, 48, 32, act)
+        )
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int8])
+def test_drop_in_for_nn_linear(dtype):
+    linear = pruned_linear(64, 32, (16, 1) if dtype != torch.int8 else (1, 4))
+    layer = BlockSparseLinear.from_dense(linear, dtype=dtype)
+    assert (layer.in_features, layer.out_features) == (64, 32)
+    assert layer.weight.shape == linear.weight.shape
+    x = torch.randn(3, 7, 64)
+    with torch.no_grad():
+        expected = linear(x)
+        got = layer(x)
+    assert got.shape == (3, 7, 32)
+    tol = {torch.float32: 1e-5, torch.bfloat16: 2e-2, torch.int8: 6e-2}[dtype]
+    torch.testing.assert_close(got, expected, rtol=tol, atol=tol * float(expected.abs().max()))
+    if dtype == torch.float32:
+        dense = layer.to_dense()
+        assert isinstance(dense, nn.Linear) and torch.equal(dense.weight, linear.weight)
+        assert torch.equal(dense.bias, linear.bias)
+    assert "block_shape=" in repr(layer) and "sparsity=" in repr(layer)
+
+
+def test_fused_gelu_and_residual_match_unfused():
+    linear = pruned_linear(64, 48)
+    layer = BlockSparseLinear.from_dense(linear, (16, 1), activation="gelu")
+    x, res = torch.randn(9, 64), torch.randn(9, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x, residual=res), nn.functional.gelu(linear(x)) + res, rtol=1e-5, atol=1e-5)
+
+
+def test_state_dict_round_trip_through_a_fresh_module():
+    layer = BlockSparseLinear.from_dense(pruned_linear(32, 32), (16, 1))
+    state = layer.state_dict()
+    assert set(state) == {"values", "row_ptr", "col_idx", "bias"}
+    clone = BlockSparseLinear(layer.packed, layer.bias)
+    clone.load_state_dict(state)
+    x = torch.randn(4, 32)
+    assert torch.equal(clone(x), layer(x))
+
+
+def test_torch_compile_and_export():
+    model = nn.Sequential(BlockSparseLinear.from_dense(pruned_linear(32, 64), (16, 1), activation="gelu"), nn.LayerNorm(64))
+    x = torch.randn(6, 32)
+    with torch.no_grad():
+        expected = model(x)
+        compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+        torch.testing.assert_close(compiled(x), expected)
+        exported = torch.export.export(model, (x,))
+    assert "optimum_ro.block_sparse_linear" in str(exported.graph)
+    torch.testing.assert_close(exported.module()(x), expected)
+
+
+def test_non_float32_input_is_cast_and_cast_back():
+    layer = BlockSparseLinear.from_dense(pruned_linear(32, 16), (16, 1))
+    x = torch.randn(3, 32)
+    y = layer(x.double())
+    assert y.dtype == torch.float64
+    torch.testing.assert_close(y.float(), layer(x))
+
+
+def test_bad_module_arguments():
+    with pytest.raises(ValueError, match="activation must be None or one of"):
+        BlockSparseLinear.from_dense(pruned_linear(32, 16), activation="tanh")
+    with pytest.raises(ValueError, match="does not divide"):
+        BlockSparseLinear.from_dense(nn.Linear(32, 20), (16, 1))
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        BlockSparseLinear.from_dense(nn.Linear(32, 16), dtype=torch.float16)
+
+
+def test_sparsify_model_swaps_only_sparse_enough_layers_of_a_bert():
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    model = BertModel(config).eval()
+    layer0 = model.encoder.layer[0]
+    for lin in (layer0.intermediate.dense, layer0.output.dense, layer0.attention.self.query):
+        n, k = lin.weight.shape
+        keep = (torch.rand(n // 16, 1, k, 1) < 0.2).expand(-1, 16, -1, 1).reshape(n, k)
+        with torch.no_grad():
+            lin.weight.mul_(keep)
+    ids = torch.randint(0, 99, (2, 9))
+    with torch.no_grad():
+        expected = model(input_ids=ids).last_hidden_state
+    assert block_sparsity(layer0.intermediate.dense.weight, (16, 1)) > 0.5
+    sparsify_model(model, block_shape=(16, 1), min_sparsity=0.5)
+    assert sorted(model.sparsified_modules) == [
+        "encoder.layer.0.attention.self.query", "encoder.layer.0.intermediate.dense", "encoder.layer.0.output.dense",
+    ]
+    assert isinstance(layer0.intermediate.dense, BlockSparseLinear)
+    assert isinstance(model.encoder.layer[1].intermediate.dense, nn.Linear)
+    with torch.no_grad():
+        got = model(input_ids=ids).last_hidden_state
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
