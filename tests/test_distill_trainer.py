@@ -82,7 +82,7 @@ def _ga_run(tmp_path, tok, batch, ga):
     lengths = [sum(x != -100 for x in row) for row in ds["labels"]]
     assert len(set(lengths)) > 1  # micro-batches differ in labelled tokens: that is what GA must get right
     args = _args(tmp_path / f"b{batch}", per_device_train_batch_size=batch, gradient_accumulation_steps=ga,
-                 max_steps=1, optim="sgd", learning_rate=0.5, lr_scheduler_type="constant", alpha_ce=0.7, alpha_task=0.3)
+                 max_steps=1, optim="sgd", learning_rate=0.5, lr_scheduler_type="constant", alpha_ce=0.7, alpha_task=0.3, max_grad_norm=0.0)
     DistillationTrainer(model=student, teacher=teacher, args=args, train_dataset=ds, processing_class=tok).train()
     return _params(student), _params(make_student(teacher, num_layers=2))
 
