@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .format import FAST_BLOCK_SHAPES, BlockShapeLike, PackedBlockSparse, _check_dtype, pack, parse_block_shape
-from .ops import ACTIVATIONS, block_sparse_linear_op
+from .ops import ACTIVATIONS, call_block_sparse_linear
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class BlockSparseLinear(nn.Module):
 
     def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         dtype = x.dtype
-        y = block_sparse_linear_op(
+        y = call_block_sparse_linear(
             x.float(), self.values, self.row_ptr, self.col_idx, self.scales, self.bias,
             None if residual is None else residual.float(), self.out_features, self.in_features, self.activation,
         )

@@ -47,8 +47,7 @@ def _check(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in
         raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
 
 
-@torch.library.custom_op("optimum_ro::block_sparse_linear", mutates_args=())
-def block_sparse_linear_op(
+def _block_sparse_linear_impl(
     x: torch.Tensor,
     values: torch.Tensor,
     row_ptr: torch.Tensor,
@@ -80,6 +79,28 @@ def block_sparse_linear_op(
     return out.reshape(*lead, out_features)
 
 
+block_sparse_linear_op = torch.library.custom_op("optimum_ro::block_sparse_linear", mutates_args=())(
+    _block_sparse_linear_impl
+)
+
+
+def _plain_eager(x: torch.Tensor) -> bool:
+    """True outside compile/export tracing and tensor subclasses: then the op's Python dispatch
+    (~50 us per call) can be skipped by calling the implementation directly."""
+    return (
+        type(x) is torch.Tensor
+        and not torch.compiler.is_compiling()
+        and torch._C._len_torch_dispatch_stack() == 0
+        and not (x.requires_grad and torch.is_grad_enabled())
+    )
+
+
+def call_block_sparse_linear(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation):
+    """``block_sparse_linear_op`` with the dispatcher skipped in plain eager mode (same results)."""
+    fn = _block_sparse_linear_impl if _plain_eager(x) else block_sparse_linear_op
+    return fn(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation)
+
+
 @block_sparse_linear_op.register_fake
 def _(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation):
     _check(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation)
@@ -94,7 +115,7 @@ def block_sparse_linear(
     activation: Optional[str] = None,
 ) -> torch.Tensor:
     """``act(x @ W.T + bias) + residual`` for a ``PackedBlockSparse`` W; x is ``[..., in_features]`` float32."""
-    return block_sparse_linear_op(
+    return call_block_sparse_linear(
         x, packed.values, packed.row_ptr, packed.col_idx, packed.scales, bias, residual,
         packed.out_features, packed.in_features, activation or "none",
     )
