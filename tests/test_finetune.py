@@ -24,6 +24,9 @@ def test_finetune_writes_model_folder_and_results(task, tiny_bert_dir, fixtures_
     if task == "sts":
         assert model.config.num_labels == 1 and model.config.problem_type == "regression"
     assert res["validation"] == saved["validation"]
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\nlanguage: ro") and f"fine-tuned for Romanian {task}" in card
+    assert f"| validation | {main} |" in card
 
 
 def test_finetune_resumes_from_last_checkpoint(tiny_bert_dir, fixtures_dir, tmp_path):

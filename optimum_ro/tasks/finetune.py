@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from .model_card import write_model_card
 from .specs import TASKS, TOKEN, get_task
 
 logger = logging.getLogger("optimum_ro.finetune")
@@ -163,6 +164,7 @@ def finetune(cfg: FinetuneConfig) -> dict:
     results["parameters"] = count_parameters(model)
     results["size_mb"] = round(folder_size_mb(out), 1)
     (out / "eval_results.json").write_text(json.dumps(results, indent=2, default=str))
+    write_model_card(out, results)
     logger.info("%s %s: %s", spec.name, cfg.model, {k: results[k] for k in cfg.eval_splits if k in results})
     return results
 
