@@ -1,0 +1,205 @@
+"""Task score vs block sparsity: run a grid of pruning runs, then regenerate the table and the plot.
+
+    python examples/pruning_sweep.py run --model runs/student --teacher runs/teachers/e5-small \\
+        --tasks sentiment pos ner --sparsities 0 0.5 0.7 0.8 0.9 --block-shapes 16x1 1x4 \\
+        --criteria magnitude movement --distill no yes --max-steps 600
+    python examples/pruning_sweep.py report          # results/pruning/runs.json (+ notes.md) -> README.md + PNG
+
+``--model`` / ``--teacher`` may be one folder holding one sub-folder per task (``<model>/<task>``, as written by
+``optimum-ro finetune``) or a single model folder. Each finished run is appended to ``runs.json`` at once, so an
+interrupted sweep continues where it stopped; pruned weights are deleted unless ``--keep-models``.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import shutil
+import time
+from pathlib import Path
+
+RESULTS = Path("results/pruning")
+
+
+def run_key(row: dict) -> tuple:
+    return (row["task"], row["block_shape"], row["criterion"], bool(row["distilled"]), round(row["target"], 4))
+
+
+def _model_for(path: str | None, task: str) -> str | None:
+    if path is None:
+        return None
+    sub = Path(path) / task
+    return str(sub) if (sub / "config.json").is_file() else path
+
+
+def run_sweep(args) -> list[dict]:
+    from optimum_ro.pruning import BlockPruningConfig
+    from optimum_ro.pruning.cli import PruneTaskConfig, prune_task
+    from optimum_ro.tasks import get_task
+
+    runs_file = Path(args.runs)
+    rows = json.loads(runs_file.read_text()) if runs_file.is_file() else []
+    done = {run_key(r) for r in rows}
+    grid = itertools.product(args.tasks, args.distill, args.sparsities, args.block_shapes, args.criteria)
+    for task, distill, sparsity, shape, criterion in grid:
+        if sparsity == 0 and (shape, criterion) != (args.block_shapes[0], args.criteria[0]):
+            continue  # the dense run is shared by every line of the plot
+        distilled = distill == "yes"
+        row = {"task": task, "block_shape": shape, "criterion": criterion, "distilled": distilled, "target": sparsity}
+        if run_key(row) in done:
+            continue
+        if distilled and not args.teacher:
+            raise SystemExit("--distill yes needs --teacher")
+        spec = get_task(task)
+        name = f"{task}-{shape}-{criterion}-{'kd' if distilled else 'ft'}-{int(round(sparsity * 100))}"
+        out = Path(args.work) / name
+        pruning = BlockPruningConfig(
+            block_shape=shape, target_sparsity=sparsity, criterion=criterion,
+            start_step=0 if criterion == "magnitude" else max(1, args.max_steps // 20),
+            end_step=int(0.7 * args.max_steps), pruning_frequency=max(1, args.max_steps // 50))
+        cfg = PruneTaskConfig(model=_model_for(args.model, task), task=task,
+                              data=str(Path(args.data) / spec.folder) if args.data else None,
+                              output_dir=str(out), teacher=_model_for(args.teacher, task) if distilled else None,
+                              max_steps=args.max_steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                              max_length=args.max_length, max_train_samples=args.max_train_samples,
+                              max_eval_samples=args.max_eval_samples, save_steps=10 ** 9,
+                              eval_splits=("validation",))
+        start = time.time()
+        result = prune_task(cfg, pruning)
+        row.update({"metric": spec.metric, "score": result["validation"].get(spec.metric),
+                    "sparsity": result["sparsity"], "train_seconds": result["train_seconds"],
+                    "seconds": round(time.time() - start, 1), "model": cfg.model, "teacher": cfg.teacher,
+                    "max_steps": args.max_steps, "max_train_samples": args.max_train_samples,
+                    "max_eval_samples": args.max_eval_samples})
+        rows.append(row)
+        runs_file.parent.mkdir(parents=True, exist_ok=True)
+        runs_file.write_text(json.dumps(rows, indent=1))
+        print(f"{name}: {spec.metric}={row['score']:.4f} sparsity={row['sparsity']:.3f} ({row['seconds']} s)",
+              flush=True)
+        if not args.keep_models:
+            shutil.rmtree(out, ignore_errors=True)
+    return rows
+
+
+def lines_of(rows: list[dict]) -> dict:
+    """``{(task, block_shape, criterion, distilled): {target: score}}``; dense runs join every line of their task."""
+    lines: dict = {}
+    for r in rows:
+        if r["target"] > 0:
+            lines.setdefault((r["task"], r["block_shape"], r["criterion"], r["distilled"]), {})[r["target"]] = r["score"]
+    for r in rows:
+        if r["target"] == 0:
+            for key, points in lines.items():
+                if key[0] == r["task"] and key[3] == r["distilled"]:
+                    points[0.0] = r["score"]
+    return lines
+
+
+def markdown_table(rows: list[dict]) -> str:
+    lines = lines_of(rows)
+    targets = sorted({r["target"] for r in rows})
+    head = "| task | metric | blocks | criterion | teacher | " + " | ".join(f"{t:.0%}" for t in targets) + " | Δ at max |"
+    out = [head, "|" + "---|" * (6 + len(targets))]
+    metric = {r["task"]: r.get("metric", "score") for r in rows}
+    for (task, shape, criterion, distilled), points in sorted(lines.items()):
+        cells = [f"{100 * points[t]:.1f}" if points.get(t) is not None else "–" for t in targets]
+        top = max(points)
+        delta = (f"{100 * (points[top] - points[0.0]):+.1f}" if 0.0 in points and points[top] is not None
+                 and points[0.0] is not None else "–")
+        out.append(f"| {task} | {metric[task]} | {shape} | {criterion} | {'yes' if distilled else 'no'} | "
+                   + " | ".join(cells) + f" | {delta} |")
+    return "\n".join(out)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines = lines_of(rows)
+    tasks = sorted({key[0] for key in lines})
+    fig, axes = plt.subplots(1, max(1, len(tasks)), figsize=(5 * max(1, len(tasks)), 4), squeeze=False)
+    metric = {r["task"]: r.get("metric", "score") for r in rows}
+    for ax, task in zip(axes[0], tasks):
+        for (t, shape, criterion, distilled), points in sorted(lines.items()):
+            if t != task:
+                continue
+            xs = sorted(x for x in points if points[x] is not None)
+            ax.plot([100 * x for x in xs], [100 * points[x] for x in xs], marker="o",
+                    linestyle="-" if distilled else "--",
+                    label=f"{shape} {criterion}{' + teacher' if distilled else ''}")
+        ax.set_title(task)
+        ax.set_xlabel("block sparsity (%)")
+        ax.set_ylabel(f"{metric[task]} (validation, %)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_report(runs_file: Path, out_dir: Path) -> str:
+    """Write ``out_dir/README.md`` (table, plot, setup, then ``out_dir/notes.md`` if present) and the PNG."""
+    rows = json.loads(Path(runs_file).read_text())
+    notes = Path(out_dir) / "notes.md"
+    note = notes.read_text() if notes.is_file() else ""
+    plot(rows, out_dir / "sparsity.png")
+    setup = sorted({(r.get("model"), r.get("max_steps"), r.get("max_train_samples"), r.get("max_eval_samples"))
+                    for r in rows}, key=str)
+    text = "\n".join([
+        "# Task score vs block sparsity",
+        "",
+        "Regenerate: `python examples/pruning_sweep.py report` (reads `runs.json`, writes this file and "
+        "`sparsity.png`).",
+        "Scores are on the validation split, in %; 'Δ at max' is the change from the dense run at the highest "
+        "sparsity of the row. Sparsity = fraction of pruned blocks in the encoder's linear layers.",
+        "",
+        markdown_table(rows),
+        "",
+        "![score vs sparsity](sparsity.png)",
+        "",
+        "Runs (model, max_steps, train samples, eval samples): "
+        + "; ".join(f"{m} / {s} / {tr} / {ev}" for m, s, tr, ev in setup),
+        "",
+        note,
+    ])
+    (out_dir / "README.md").write_text(text.rstrip() + "\n")
+    return text
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--model", required=True)
+    r.add_argument("--teacher")
+    r.add_argument("--data", help="folder with one sub-folder per task (default: the task loader's default)")
+    r.add_argument("--tasks", nargs="+", default=["sentiment"])
+    r.add_argument("--sparsities", nargs="+", type=float, default=[0.0, 0.5, 0.7, 0.8, 0.9])
+    r.add_argument("--block-shapes", nargs="+", default=["16x1", "1x4"])
+    r.add_argument("--criteria", nargs="+", default=["magnitude"])
+    r.add_argument("--distill", nargs="+", choices=["no", "yes"], default=["no"])
+    r.add_argument("--max-steps", type=int, default=300)
+    r.add_argument("--batch-size", type=int, default=16)
+    r.add_argument("--learning-rate", type=float, default=5e-5)
+    r.add_argument("--max-length", type=int, default=128)
+    r.add_argument("--max-train-samples", type=int)
+    r.add_argument("--max-eval-samples", type=int)
+    r.add_argument("--runs", default=str(RESULTS / "runs.json"))
+    r.add_argument("--work", default="runs/pruning-sweep")
+    r.add_argument("--keep-models", action="store_true")
+    g = sub.add_parser("report")
+    g.add_argument("--runs", default=str(RESULTS / "runs.json"))
+    g.add_argument("--out", default=str(RESULTS))
+    args = p.parse_args(argv)
+    if args.cmd == "run":
+        run_sweep(args)
+        write_report(Path(args.runs), Path(args.runs).parent)
+    else:
+        print(write_report(Path(args.runs), Path(args.out)))
+
+
+if __name__ == "__main__":
+    main()

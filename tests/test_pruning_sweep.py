@@ -1,0 +1,50 @@
+"""The pruning sweep's report: made-up runs in, markdown table and PNG out (no training here)."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SWEEP = Path(__file__).resolve().parents[1] / "examples" / "pruning_sweep.py"
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    spec = importlib.util.spec_from_file_location("pruning_sweep", SWEEP)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def made_up_runs():
+    rows = [{"task": "sentiment", "block_shape": "16x1", "criterion": "magnitude", "distilled": False,
+             "target": 0.0, "score": 0.90, "metric": "accuracy"}]
+    for shape, base in (("16x1", 0.89), ("1x4", 0.88)):
+        for target, drop in ((0.5, 0.0), (0.8, 0.02), (0.9, 0.05)):
+            rows.append({"task": "sentiment", "block_shape": shape, "criterion": "magnitude", "distilled": False,
+                         "target": target, "score": round(base - drop, 4), "metric": "accuracy"})
+    return rows
+
+
+def test_report_table_and_plot(sweep, tmp_path):
+    runs = tmp_path / "runs.json"
+    runs.write_text(json.dumps(made_up_runs()))
+    (tmp_path / "notes.md").write_text("Made-up numbers.\n")
+    text = sweep.write_report(runs, tmp_path)
+    readme = (tmp_path / "README.md").read_text()
+    assert readme.strip() == text.strip()
+    assert "| sentiment | accuracy | 16x1 | magnitude | no | 90.0 | 89.0 | 87.0 | 84.0 | -6.0 |" in readme
+    assert "| sentiment | accuracy | 1x4 | magnitude | no | 90.0 | 88.0 | 86.0 | 83.0 | -7.0 |" in readme
+    assert readme.rstrip().endswith("Made-up numbers.")
+    png = tmp_path / "sparsity.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_dense_run_is_shared_and_missing_points_are_dashes(sweep):
+    rows = made_up_runs()[:3] + [{"task": "sentiment", "block_shape": "1x4", "criterion": "magnitude",
+                                  "distilled": True, "target": 0.9, "score": 0.85, "metric": "accuracy"}]
+    lines = sweep.lines_of(rows)
+    assert lines[("sentiment", "16x1", "magnitude", False)] == {0.0: 0.90, 0.5: 0.89, 0.8: 0.87}
+    assert lines[("sentiment", "1x4", "magnitude", True)] == {0.9: 0.85}  # no dense run with a teacher
+    table = sweep.markdown_table(rows)
+    assert "| sentiment | accuracy | 1x4 | magnitude | yes | – | – | – | 85.0 | – |" in table
