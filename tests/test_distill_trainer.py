@@ -66,6 +66,13 @@ def test_single_teacher_token_task_trains_student_and_freezes_teacher(tmp_path, 
     assert all(torch.isfinite(torch.tensor(h["loss"])) for h in logged)
     metrics = trainer.evaluate()
     assert metrics["eval_loss"] > 0
+    loyalty = trainer.loyalty(ds)
+    assert 0 <= loyalty["label_loyalty"] <= 1 and 0 < loyalty["probability_loyalty"] < 1
+    # a student that is a full copy of its teacher is perfectly loyal
+    clone = DistillationTrainer(model=make_student(teacher, layers=[0, 1, 2, 3]), teacher=teacher, args=_args(tmp_path),
+                                eval_dataset=ds, processing_class=wordpiece)
+    perfect = clone.loyalty()
+    assert perfect["label_loyalty"] == 1.0 and perfect["probability_loyalty"] == pytest.approx(1.0, abs=1e-3)
     preds = trainer.predict(ds)
     assert preds.predictions.shape[0] == 12 and preds.predictions.shape[-1] == 3
     trainer.save_model(str(tmp_path / "student"))
@@ -127,6 +134,12 @@ def test_regression_task_uses_teacher_scores(tmp_path, wordpiece):
     assert trainer.task_kind == "regression"
     trainer.train()
     assert {"loss_mse", "loss_task"} <= set(trainer.state.log_history[0])
+    clone = DistillationTrainer(model=make_student(teacher, layers=[0, 1, 2, 3]), teacher=teacher, args=_args(tmp_path),
+                                eval_dataset=ds, processing_class=wordpiece)
+    perfect = clone.loyalty()
+    assert perfect["regression_loyalty"] == pytest.approx(1.0) and perfect["pearson"] == pytest.approx(1.0)
+    partial = trainer.loyalty(ds, score_range=(0, 5))
+    assert partial["regression_loyalty"] < 1.0
 
 
 def test_two_teachers_different_tokenizers_token_task(tmp_path, wordpiece, unigram):
@@ -154,6 +167,8 @@ def test_two_teachers_different_tokenizers_token_task(tmp_path, wordpiece, unigr
     assert only_b != pytest.approx(only_a)
     both.train()
     assert {"loss_kl", "loss_task"} <= set(both.state.log_history[0])
+    loyalty = both.loyalty(ds)
+    assert 0 < loyalty["probability_loyalty"] < 1
 
 
 def test_mlm_stage_projection_checkpoint_and_export(tmp_path, wordpiece, unigram):

@@ -355,9 +355,9 @@ class DistillationTrainer(Trainer):
                 loss = loss * args.world_size
         return (loss, {"loss": loss, "logits": logits}) if return_outputs else loss
 
-    def _soft_targets(self, teacher_out, student_logits, word_ids, label_mask):
+    def _soft_targets(self, teacher_out, student_logits, word_ids, label_mask, temperature=None):
         """Ensemble teacher probabilities at temperature T, aligned to the student's positions."""
-        T = self.args.temperature
+        T = self.args.temperature if temperature is None else temperature
         total, weight_sum = None, None
         for i, (t_logits, _, t_word_ids) in enumerate(teacher_out):
             if t_logits is None or self.teacher_weights[i] == 0:
@@ -410,6 +410,52 @@ class DistillationTrainer(Trainer):
             total = total + w * term
             weight_sum += w
         return total / weight_sum
+
+    # ---- loyalty of the student to its teachers ----------------------------------------------------
+    def loyalty(self, dataset=None, score_range=(0.0, 5.0)) -> dict:
+        """Loyalty of the student to the (weighted) teacher ensemble on ``dataset`` (default: eval_dataset).
+
+        Tagging/classification: ``label_loyalty`` (argmax agreement) and ``probability_loyalty``
+        (1 - sqrt(JSD), temperature 1), over labelled positions (first sub-tokens); the teacher label is
+        the argmax of the ensemble. Regression: ``regression_loyalty`` and ``pearson``. Runs in this process
+        only (call it on one process).
+        """
+        from optimum_ro.metrics.loyalty import label_loyalty, probability_loyalty, regression_loyalty
+
+        if self.task_kind == "mlm":
+            raise ValueError("loyalty is defined for task outputs (labels or scores), not for the MLM stage")
+        model = self.model
+        was_training = model.training
+        model.eval()
+        student_rows, teacher_rows = [], []
+        try:
+            for batch in self.get_eval_dataloader(dataset):
+                batch = self._prepare_inputs(batch)
+                student_inputs, labels, word_ids, teacher_inputs = self._split_inputs(batch)
+                with torch.no_grad():
+                    out = model(**student_inputs)
+                    logits = (out[0] if isinstance(out, tuple) else out).logits.float()
+                    teacher_out = [self._run_teacher(i, student_inputs, teacher_inputs[i], False)
+                                   for i in range(self._num_teachers)]
+                if self.task_kind == "regression":
+                    weights = self.teacher_weights
+                    student_rows.append(logits.view(-1).cpu())
+                    teacher_rows.append((sum(w * o[0].view(-1).float() for w, o in zip(weights, teacher_out)) / sum(weights)).cpu())
+                    continue
+                label_mask = labels.ne(-100) if labels is not None and self.task_kind == "token" else None
+                soft, mask = self._soft_targets(teacher_out, logits, word_ids, label_mask, temperature=1.0)
+                probs = torch.softmax(logits, -1)
+                if mask is not None:
+                    probs, soft = probs[mask], soft[mask]
+                student_rows.append(probs.cpu())
+                teacher_rows.append(soft.cpu())
+        finally:
+            model.train(was_training)
+        student, teacher = torch.cat(student_rows), torch.cat(teacher_rows)
+        if self.task_kind == "regression":
+            return regression_loyalty(student.numpy(), teacher.numpy(), score_range=score_range)
+        return {"label_loyalty": label_loyalty(student.argmax(-1).numpy(), teacher.argmax(-1).numpy()),
+                "probability_loyalty": probability_loyalty(teacher.double().numpy(), student.double().numpy())}
 
     # ---- evaluation ---------------------------------------------------------------------------------
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
