@@ -56,21 +56,29 @@ def _words_of(batch, words_field=None, text_fields=None):
 
 
 def prepare_teacher_inputs(dataset, tokenizers, words_field: str | None = None, text_fields=None,
-                           max_length: int = 128, start: int = 0, num_proc: int | None = None):
+                           max_length: int = 128, start: int = 0, num_proc: int | None = None, split_words: bool = True):
     """Add ``teacher{i}_input_ids/attention_mask/token_type_ids/word_ids`` columns, one set per tokenizer.
 
     ``tokenizers[k]`` becomes teacher ``start + k`` (a teacher sharing the student's tokenizer needs no
     columns: it reads the student's). Read words from ``words_field`` (token tasks) or whitespace-split
-    ``text_fields`` (sequence tasks, pairs, raw text for the MLM stage).
+    ``text_fields`` (sequence tasks, pairs, raw text for the MLM stage). ``split_words=False`` tokenizes
+    ``text_fields`` as raw text, exactly like the student of a sequence task (no ``word_ids`` column then).
     """
     if (words_field is None) == (text_fields is None):
         raise ValueError("give exactly one of words_field (pre-split words) or text_fields (raw text columns)")
     for k, tok in enumerate(tokenizers):
-        check_fast_tokenizer(tok, f"teacher {start + k} tokenizer")
+        if split_words or words_field is not None:
+            check_fast_tokenizer(tok, f"teacher {start + k} tokenizer")
 
     def add(batch):
-        words, pairs = _words_of(batch, words_field, text_fields)
         out = {}
+        if not split_words and text_fields is not None:
+            for k, tok in enumerate(tokenizers):
+                enc = tok(*[batch[f] for f in text_fields], truncation=True, max_length=max_length)
+                out.update({TEACHER_PREFIX.format(start + k) + key: enc[key] for key in ("input_ids", "attention_mask", "token_type_ids")
+                            if key in enc})
+            return out
+        words, pairs = _words_of(batch, words_field, text_fields)
         for k, tok in enumerate(tokenizers):
             enc = encode_words(tok, words, max_length, pairs)
             enc.pop("special_tokens_mask")

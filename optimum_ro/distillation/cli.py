@@ -1,0 +1,250 @@
+"""``optimum-ro distill``: build a student from one or more teachers and distill them into it.
+
+    optimum-ro distill --teacher runs/e5-pos --teacher runs/robert-pos --task pos --data ../shared/data/ro/pos \\
+        --student-layers 6 --output runs/student-ab-pos --trim-vocab-corpus corpus.txt --teacher-weights 0.5 0.5
+    optimum-ro distill --teacher models/e5-mlm --task mlm --data ../shared/data/ro/raw/train.txt.gz --output runs/student-a
+
+Task mode (``--task pos|ner|sentiment|sts|dialect``): teachers are fine-tuned task models; the student learns their
+(ensembled) soft labels plus the gold labels, and ``distill_results.json`` holds scores, loyalty and sizes.
+MLM mode (``--task mlm``, general distillation on raw text): DistilBERT's soft-target CE + MLM + cosine losses with
+the teacher sharing the student's vocabulary; other teachers add word-aligned cosine losses through a learned
+projection. Teachers with other tokenizers are re-tokenized from the raw words (``teacher{i}_`` columns).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+logger = logging.getLogger("optimum_ro.distill")
+
+MLM_DEFAULTS = dict(alpha_ce=5.0, alpha_mlm=2.0, alpha_cos=1.0, alpha_task=0.0, alpha_mse=0.0)  # DistilBERT
+TASK_DEFAULTS = dict(alpha_ce=0.5, alpha_mlm=0.0, alpha_cos=0.0, alpha_task=0.5, alpha_mse=0.5)
+
+
+@dataclass
+class DistillConfig:
+    teachers: list
+    task: str
+    output_dir: str
+    data: str | None = None
+    student: str | None = None           # start from this student folder instead of make_student
+    student_layers: int = 6
+    student_from: int = 0                # which teacher the student is cut from (its tokenizer too)
+    trim_vocab_corpus: list = field(default_factory=list)
+    trim_max_lines: int | None = None
+    teacher_weights: list | None = None
+    temperature: float = 2.0
+    alpha_ce: float | None = None
+    alpha_mlm: float | None = None
+    alpha_cos: float | None = None
+    alpha_task: float | None = None
+    alpha_mse: float | None = None
+    epochs: float = 3.0
+    max_steps: int = -1
+    batch_size: int = 16
+    grad_accum: int = 1
+    learning_rate: float = 5e-5
+    max_length: int | None = None
+    max_texts: int | None = None         # MLM: lines of raw text to read
+    max_train_samples: int | None = None
+    time_budget_min: float | None = None
+    save_steps: int = 200
+    seed: int = 42
+    resume: bool = True
+
+
+def _load_teacher(path: str, task: str):
+    from transformers import AutoModelForMaskedLM
+
+    if task == "mlm":
+        model, info = AutoModelForMaskedLM.from_pretrained(path, output_loading_info=True)
+    else:
+        from optimum_ro.tasks import build_model
+
+        model, info = build_model(path, task, output_loading_info=True)
+    fresh = [k for k in info.get("missing_keys", []) if "embeddings.position_ids" not in k]
+    if fresh:
+        what = "an MLM head (run `optimum-ro pretrain` on it first)" if task == "mlm" else "a task head (run `optimum-ro finetune` first)"
+        logger.warning("teacher %s has newly initialised weights %s: it lacks %s, so its targets are noise",
+                       path, fresh[:4], what)
+    return model
+
+
+def _trim_corpus_lines(cfg: DistillConfig):
+    from optimum_ro.tasks.pretrain import read_lines
+
+    return list(read_lines(cfg.trim_vocab_corpus, cfg.trim_max_lines))
+
+
+def _mlm_dataset(cfg, student_tok, others):
+    from datasets import Dataset
+
+    from optimum_ro.tasks.pretrain import read_lines
+
+    from .alignment import prepare_student_words, prepare_teacher_inputs
+
+    if not cfg.data:
+        raise SystemExit("--task mlm needs --data: a text file (.txt or .txt.gz, one text per line) or several")
+    paths = [str(p) for p in sorted(Path(cfg.data).glob("*.txt*"))] if Path(cfg.data).is_dir() else cfg.data.split(",")
+    ds = Dataset.from_dict({"text": list(read_lines(paths, cfg.max_texts))})
+    max_length = cfg.max_length or 128
+    ds = prepare_student_words(ds, student_tok, text_fields=["text"], max_length=max_length)
+    for i, tok in others.items():
+        ds = prepare_teacher_inputs(ds, [tok], text_fields=["text"], max_length=max_length, start=i)
+    return {"train": ds.remove_columns(["text"])}
+
+
+def _task_dataset(cfg, student_tok, others):
+    from optimum_ro.tasks import TASKS, load_task, preprocess_task
+    from optimum_ro.tasks.finetune import resolve_data
+
+    from .alignment import prepare_teacher_inputs
+
+    spec = TASKS[cfg.task]
+    raw = load_task(spec.name, resolve_data(spec.name, cfg.data))
+    if cfg.max_train_samples:
+        raw["train"] = raw["train"].shuffle(seed=cfg.seed).select(range(min(cfg.max_train_samples, len(raw["train"]))))
+    max_length = cfg.max_length or spec.default_max_length
+    ds = preprocess_task(raw, student_tok, spec.name, max_length=max_length, keep_raw=True)
+    for i, tok in others.items():
+        if spec.kind == "token":
+            ds = type(ds)({k: prepare_teacher_inputs(v, [tok], words_field=spec.text_fields[0], max_length=max_length, start=i)
+                           for k, v in ds.items()})
+        else:
+            ds = type(ds)({k: prepare_teacher_inputs(v, [tok], text_fields=list(spec.text_fields), max_length=max_length,
+                                                     start=i, split_words=False) for k, v in ds.items()})
+    return ds
+
+
+def run_distillation(cfg: DistillConfig) -> dict:
+    """Build (or load) the student, distill, save it to ``cfg.output_dir``; returns the results dict."""
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    from optimum_ro.tasks.finetune import last_checkpoint
+
+    from .config import DistillationTrainingArguments
+    from .student import count_parameters, make_student
+    from .trainer import DistillationTrainer
+    from .vocab import trim_vocabulary
+
+    if not cfg.teachers:
+        raise SystemExit("give at least one --teacher")
+    if not 0 <= cfg.student_from < len(cfg.teachers):
+        raise SystemExit(f"--student-from {cfg.student_from} is not a teacher index (0..{len(cfg.teachers) - 1})")
+    mlm = cfg.task == "mlm"
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+
+    teachers = [_load_teacher(p, cfg.task) for p in cfg.teachers]
+    tokenizers = [AutoTokenizer.from_pretrained(p) for p in cfg.teachers]
+    results = {"task": cfg.task, "teachers": list(cfg.teachers), "config": asdict(cfg),
+               "teacher_parameters": [count_parameters(t) for t in teachers]}
+    if cfg.student:
+        student_tok = AutoTokenizer.from_pretrained(cfg.student)
+        if mlm:
+            student = AutoModelForMaskedLM.from_pretrained(cfg.student)
+        else:
+            from optimum_ro.tasks import build_model
+
+            student = build_model(cfg.student, cfg.task)
+    else:
+        student = make_student(teachers[cfg.student_from], num_layers=cfg.student_layers)
+        student_tok = tokenizers[cfg.student_from]
+    results["student_parameters_before_trim"] = count_parameters(student)
+    if cfg.trim_vocab_corpus:
+        lines = _trim_corpus_lines(cfg)
+        vocab_before = len(student_tok)
+        student, student_tok = trim_vocabulary(student, student_tok, lines)
+        results["vocabulary"] = {"before": vocab_before, "after": len(student_tok), "corpus_lines": len(lines)}
+        if mlm:  # soft targets over tokens: the teacher the student was cut from gets the same vocabulary
+            teachers[cfg.student_from], tokenizers[cfg.student_from] = trim_vocabulary(
+                teachers[cfg.student_from], tokenizers[cfg.student_from], lines)
+    results["student_parameters"] = count_parameters(student)
+    student_vocab = student_tok.get_vocab()
+    others = {i: tok for i, tok in enumerate(tokenizers) if tok.get_vocab() != student_vocab}
+
+    data = _mlm_dataset(cfg, student_tok, others) if mlm else _task_dataset(cfg, student_tok, others)
+    weights = MLM_DEFAULTS if mlm else TASK_DEFAULTS
+    alphas = {k: (getattr(cfg, k) if getattr(cfg, k) is not None else v) for k, v in weights.items()}
+    args = DistillationTrainingArguments(
+        output_dir=str(out / "checkpoints"), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=max(cfg.batch_size, 32),
+        gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate, warmup_steps=0.06,
+        weight_decay=0.01, logging_steps=20, save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2,
+        eval_strategy="no", report_to=[], seed=cfg.seed, use_cpu=True, dataloader_num_workers=0,
+        temperature=cfg.temperature, teacher_weights=cfg.teacher_weights, **alphas)
+    compute_metrics = None
+    if not mlm:
+        from optimum_ro.tasks import metrics_fn
+
+        compute_metrics = metrics_fn(cfg.task)
+    callbacks = []
+    if cfg.time_budget_min:
+        from optimum_ro.tasks.pretrain import time_budget_callback
+
+        callbacks.append(time_budget_callback(cfg.time_budget_min))
+    trainer = DistillationTrainer(model=student, teachers=teachers, teacher_tokenizers=tokenizers, args=args,
+                                  train_dataset=data["train"], eval_dataset=data.get("validation"),
+                                  processing_class=student_tok, compute_metrics=compute_metrics, callbacks=callbacks)
+    resume = last_checkpoint(out / "checkpoints") if cfg.resume else None
+    train_out = trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(str(out))
+    results["train"] = {"loss": train_out.training_loss, "steps": trainer.state.global_step,
+                        "runtime_s": round(time.time() - started, 1), "resumed_from": resume}
+    if not mlm:
+        from optimum_ro.tasks import TASKS
+
+        for split in ("validation", "test"):
+            if split in data:
+                scores = trainer.evaluate(data[split], metric_key_prefix=split)
+                scores.update(trainer.loyalty(data[split], score_range=TASKS[cfg.task].score_range))
+                results[split] = scores
+    (out / "distill_results.json").write_text(json.dumps(results, indent=2, default=str))
+    logger.info("student saved to %s (%d parameters)", out, results["student_parameters"])
+    return results
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("distill", help="distill one or more teachers into a smaller student",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--teacher", action="append", required=True, dest="teachers", help="teacher folder (repeat for several)")
+    p.add_argument("--task", required=True, help="pos, ner, sentiment, sts, dialect, or mlm (general distillation on raw text)")
+    p.add_argument("--data", help="task: folder of train/dev/test .jsonl; mlm: text file(s) (comma-separated) or a folder of *.txt[.gz]")
+    p.add_argument("--output", required=True, dest="output_dir")
+    p.add_argument("--student", help="start from this student folder (e.g. a general-distilled one) instead of cutting a teacher")
+    p.add_argument("--student-layers", type=int, default=6)
+    p.add_argument("--student-from", type=int, default=0, help="index of the teacher the student is cut from (default 0)")
+    p.add_argument("--trim-vocab-corpus", action="append", default=[], help="text file(s): keep only the tokens they use")
+    p.add_argument("--trim-max-lines", type=int)
+    p.add_argument("--teacher-weights", type=float, nargs="+")
+    p.add_argument("--temperature", type=float, default=2.0)
+    for name in ("ce", "mlm", "cos", "task", "mse"):
+        p.add_argument(f"--alpha-{name}", type=float, dest=f"alpha_{name}")
+    p.add_argument("--epochs", type=float, default=3.0)
+    p.add_argument("--max-steps", type=int, default=-1)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--grad-accum", type=int, default=1)
+    p.add_argument("--learning-rate", type=float, default=5e-5)
+    p.add_argument("--max-length", type=int)
+    p.add_argument("--max-texts", type=int, help="mlm: read at most this many lines")
+    p.add_argument("--max-train-samples", type=int)
+    p.add_argument("--time-budget-min", type=float, help="stop (and save) after this many minutes")
+    p.add_argument("--save-steps", type=int, default=200)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--no-resume", dest="resume", action="store_false", help="ignore checkpoints in OUTPUT/checkpoints")
+    p.set_defaults(func=_run)
+    return p
+
+
+def _run(args) -> int:
+    keys = set(DistillConfig.__dataclass_fields__)
+    cfg = DistillConfig(**{k: v for k, v in vars(args).items() if k in keys})
+    results = run_distillation(cfg)
+    print(json.dumps({k: results[k] for k in results if k in ("student_parameters", "train", "validation", "test")},
+                     indent=2, default=str))
+    return 0

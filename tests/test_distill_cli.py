@@ -1,0 +1,79 @@
+"""End to end through ``optimum-ro distill`` on tiny made-up data and tiny random teachers."""
+import json
+
+import pytest
+from transformers import AutoModelForMaskedLM, AutoModelForTokenClassification, AutoTokenizer
+
+from optimum_ro.cli import main
+from optimum_ro.distillation.testing import (
+    TOY_WORDS,
+    tiny_bert,
+    tiny_unigram_tokenizer,
+    tiny_wordpiece_tokenizer,
+    toy_sentences,
+)
+from optimum_ro.tasks import TASKS
+
+UPOS = TASKS["pos"].labels
+
+
+@pytest.fixture(scope="module")
+def tokenizers():
+    pieces = {"▁" + w: -2.0 - i / 20 for i, w in enumerate(TOY_WORDS[::2])}
+    pieces.update({"le": -3.0, "uri": -3.0})
+    return tiny_wordpiece_tokenizer(TOY_WORDS), tiny_unigram_tokenizer(pieces)
+
+
+def _save(model, tok, path):
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return str(path)
+
+
+def _pos_data(folder):
+    folder.mkdir()
+    for split, seed in (("train", 0), ("dev", 1)):
+        sentences, _ = toy_sentences(8, seed)
+        rows = [{"tokens": s, "upos": [UPOS[len(w) % len(UPOS)] for w in s]} for s in sentences]
+        (folder / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    return str(folder)
+
+
+def test_cli_two_teachers_token_task_with_trimming(tmp_path, tokenizers):
+    wp, ug = tokenizers
+    labels = dict(id2label=dict(enumerate(UPOS)), label2id={l: i for i, l in enumerate(UPOS)})
+    teacher_a = _save(tiny_bert("BertForTokenClassification", vocab_size=len(wp), num_labels=17, **labels), wp, tmp_path / "ta")
+    teacher_b = _save(tiny_bert("BertForTokenClassification", vocab_size=len(ug), num_labels=17, hidden_size=48, **labels),
+                      ug, tmp_path / "tb")
+    data = _pos_data(tmp_path / "pos")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(" ".join(s) for s in toy_sentences(16, 0)[0] + toy_sentences(8, 1)[0]))
+    out = tmp_path / "student"
+    code = main(["distill", "--teacher", teacher_a, "--teacher", teacher_b, "--task", "pos", "--data", data,
+                 "--student-layers", "2", "--output", str(out), "--trim-vocab-corpus", str(corpus),
+                 "--teacher-weights", "0.5", "0.5", "--max-steps", "2", "--batch-size", "4"])
+    assert code == 0
+    results = json.loads((out / "distill_results.json").read_text())
+    assert results["vocabulary"]["after"] < results["vocabulary"]["before"] == len(wp)
+    assert results["student_parameters"] < results["student_parameters_before_trim"] < results["teacher_parameters"][0]
+    assert 0 <= results["validation"]["label_loyalty"] <= 1 and "validation_accuracy" in results["validation"]
+    student = AutoModelForTokenClassification.from_pretrained(out)
+    tok = AutoTokenizer.from_pretrained(out)
+    assert student.config.num_hidden_layers == 2 and student.config.vocab_size == len(tok) < len(wp)
+    assert not (out / "distillation_projections.safetensors").exists()
+
+
+def test_cli_mlm_stage(tmp_path, tokenizers):
+    wp, ug = tokenizers
+    teacher_a = _save(tiny_bert("BertForMaskedLM", vocab_size=len(wp)), wp, tmp_path / "ta")
+    teacher_b = _save(tiny_bert("BertForMaskedLM", vocab_size=len(ug), hidden_size=48), ug, tmp_path / "tb")
+    text = tmp_path / "raw.txt"
+    text.write_text("\n".join(" ".join(s) for s in toy_sentences(12, 4)[0]))
+    out = tmp_path / "student"
+    assert main(["distill", "--teacher", teacher_a, "--teacher", teacher_b, "--task", "mlm", "--data", str(text),
+                 "--student-layers", "2", "--output", str(out), "--max-steps", "2", "--batch-size", "4",
+                 "--save-steps", "1"]) == 0
+    results = json.loads((out / "distill_results.json").read_text())
+    assert results["train"]["steps"] == 2
+    assert (out / "checkpoints" / "checkpoint-2" / "distillation_projections.safetensors").exists()
+    assert AutoModelForMaskedLM.from_pretrained(out).config.num_hidden_layers == 2
