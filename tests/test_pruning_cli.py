@@ -46,10 +46,10 @@ def test_prune_command_with_teacher_distils_a_token_task(tiny_bert_dir, fixtures
     rc = main(["prune", "--model", str(tiny_bert_dir), "--task", "pos", "--data", str(fixtures_dir / "ro" / "pos"),
                "--output", str(out), "--teacher", str(tiny_bert_dir), "--block-shape", "1x4", "--sparsity", "0.6",
                "--criterion", "movement", "--start-step", "1", "--end-step", "3", "--pruning-frequency", "1",
-               "--max-steps", "4", "--batch-size", "8"])
+               "--max-steps", "4", "--batch-size", "8", "--freeze-embeddings", "yes"])
     assert rc == 0
     results = json.loads((out / "eval_results.json").read_text())
-    assert results["teacher"] == str(tiny_bert_dir)
+    assert results["teacher"] == str(tiny_bert_dir) and results["frozen_word_embeddings"] is True
     assert results["sparsity"] == pytest.approx(0.6, abs=0.005)
     assert 0.0 <= results["validation"]["accuracy"] <= 1.0
     model = AutoModelForTokenClassification.from_pretrained(out)

@@ -250,3 +250,21 @@ def test_repruning_with_same_shape_keeps_earlier_blocks_pruned():
         assert dict(model.named_modules())[name].weight[zeros].eq(0).all()
     pruner.finalize()
     assert model.config.sparsity["target_sparsity"] == 0.8
+
+
+@pytest.mark.parametrize("block_shape", [(16, 1), (1, 4)])
+def test_pruned_blocks_are_the_sparse_kernels_blocks(block_shape):
+    """Same (rows, cols) convention as optimum_ro.sparse: packing stores exactly the kept blocks."""
+    sparse = pytest.importorskip("optimum_ro.sparse")
+    model = prune_model(tiny_bert(), BlockPruningConfig(block_shape=block_shape, target_sparsity=0.75))
+    modules = dict(model.named_modules())
+    for name, value in model.config.sparsity["layers"].items():
+        packed = sparse.pack(modules[name].weight.detach(), block_shape=block_shape, dtype=torch.float32)
+        assert packed.sparsity == pytest.approx(value), name
+    model.eval()
+    ids = torch.randint(1, 50, (2, 8), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        dense_logits = model(input_ids=ids).logits
+        sparse.sparsify_model(model, block_shape=block_shape, dtype=torch.float32, min_sparsity=0.5)
+        assert len(model.sparsified_modules) == 12
+        torch.testing.assert_close(model(input_ids=ids).logits, dense_logits, rtol=1e-4, atol=1e-5)

@@ -48,6 +48,7 @@ class PruneTaskConfig:
     temperature: float = 2.0
     alpha_ce: float = 0.5
     alpha_task: float = 0.5
+    freeze_embeddings: str = "auto"  # auto: freeze word embeddings of vocabularies > 50k tokens; yes; no
     seed: int = 42
     save_steps: int = 200
     eval_splits: tuple = ("validation", "test")
@@ -71,16 +72,19 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
     from transformers.trainer_utils import get_last_checkpoint
 
     from ..tasks import build_model, get_task, load_task, metrics_fn, preprocess_task
-    from ..tasks.finetune import resolve_data
+    from ..tasks.finetune import freeze_word_embeddings, resolve_data
     from .pruner import BlockPruner
 
     spec = get_task(cfg.task)
+    if cfg.freeze_embeddings not in ("auto", "yes", "no"):
+        raise ValueError(f"freeze_embeddings must be 'auto', 'yes' or 'no', got {cfg.freeze_embeddings!r}.")
     data = resolve_data(spec.name, cfg.data)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = AutoTokenizer.from_pretrained(cfg.model)
     raw = _subset(load_task(spec, data), cfg)
     model = build_model(cfg.model, spec)
+    frozen = freeze_word_embeddings(model, cfg.freeze_embeddings)
 
     teacher = teacher_tokenizer = None
     shares_vocab = True
@@ -135,7 +139,8 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
     results = {"task": spec.name, "model": cfg.model, "teacher": cfg.teacher, "run": asdict(cfg),
                "pruning": pruning.to_dict(), "sparsity": report["overall"], "layers": report["layers"],
                "train_seconds": round(train_seconds, 1), "train_steps": train_out.global_step,
-               "train_loss": train_out.training_loss, "resumed_from": resume}
+               "train_loss": train_out.training_loss, "resumed_from": resume,
+               "frozen_word_embeddings": frozen}
     for split in cfg.eval_splits:
         if split in ds:
             metrics = trainer.evaluate(ds[split], metric_key_prefix=split)
@@ -186,7 +191,8 @@ def add_parser(subparsers):
     for name, typ in (("epochs", float), ("max_steps", int), ("batch_size", int), ("learning_rate", float),
                       ("weight_decay", float), ("warmup_ratio", float), ("max_length", int),
                       ("max_train_samples", int), ("max_eval_samples", int), ("temperature", float),
-                      ("alpha_ce", float), ("alpha_task", float), ("seed", int), ("save_steps", int)):
+                      ("alpha_ce", float), ("alpha_task", float), ("freeze_embeddings", str), ("seed", int),
+                      ("save_steps", int)):
         t.add_argument("--" + name.replace("_", "-"), type=typ, default=PruneTaskConfig.__dataclass_fields__[name].default)
     p.set_defaults(func=_run)
     return p
