@@ -232,3 +232,28 @@ def test_prunes_while_distilling_with_distillation_trainer(tmp_path):
     assert all(v == pytest.approx(0.75, abs=0.005) for v in student.config.sparsity["layers"].values())
     for name, p in teacher.state_dict().items():  # the dense teacher is neither trained nor pruned
         assert torch.equal(p, teacher_before[name]), name
+
+
+def test_load_best_model_at_end_takes_that_checkpoints_masks(tmp_path):
+    config = BlockPruningConfig(block_shape="16x1", target_sparsity=0.8, start_step=0, end_step=5, pruning_frequency=1)
+    calls = []
+
+    def first_eval_is_best(eval_pred):
+        calls.append(1)
+        return {"score": -float(len(calls))}
+
+    model, pruner = tiny_bert(), BlockPruner(config)
+    args = training_args(tmp_path, 6, save_steps=2, eval_strategy="steps", eval_steps=2, load_best_model_at_end=True,
+                         metric_for_best_model="score", greater_is_better=True)
+    trainer = Trainer(model=model, args=args, train_dataset=synthetic_dataset(), eval_dataset=synthetic_dataset(),
+                      compute_metrics=first_eval_is_best, callbacks=[pruner])
+    trainer.train()
+    assert trainer.state.best_model_checkpoint.endswith("checkpoint-2")
+    assert pruner.step == 1  # masks of checkpoint-2 (last recomputed at step 1), not of step 5
+    sparsity = pruner.block_sparsity()
+    expected = scheduled_sparsity(config, 1)
+    assert all(v == pytest.approx(expected, abs=0.01) for v in sparsity.values())
+    pruner.finalize(model)
+    for name, value in model.config.sparsity["layers"].items():  # the loaded weights match these masks
+        w = dict(model.named_modules())[name].weight
+        assert (w == 0).float().mean().item() == pytest.approx(value, abs=1e-6)

@@ -310,6 +310,20 @@ class BlockPruner(TrainerCallback):
         if not self.finalized:
             self.apply_masks()
 
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.finalized:
+            return
+        best = state.best_model_checkpoint
+        if args.load_best_model_at_end and best and os.path.isfile(os.path.join(best, STATE_NAME)):
+            # The Trainer just loaded the best checkpoint's weights: take that checkpoint's masks with them.
+            self.load_state(best)
+            reached = self.block_sparsity()
+            mean = sum(reached.values()) / max(len(reached), 1)
+            if self.end_step is not None and self.step < self.end_step:
+                logger.warning("BlockPruner: the best checkpoint (%s) predates end_step %d; its mean block sparsity is "
+                               "%.4f, below the target. Prefer load_best_model_at_end=False or evaluate only after "
+                               "end_step.", best, self.end_step, mean)
+
     def on_save(self, args, state, control, **kwargs):
         if self.finalized or not args.should_save:
             return
