@@ -65,3 +65,15 @@ def test_prune_command_refuses_bad_flags(tiny_bert_dir, tmp_path):
     with pytest.raises(ValueError, match="Invalid block_shape '16by1'"):
         main(["prune", "--model", str(tiny_bert_dir), "--task", "sentiment", "--output", str(tmp_path),
               "--block-shape", "16by1"])
+
+
+def test_prune_command_one_shot_without_training(tiny_bert_dir, fixtures_dir, tmp_path):
+    out = tmp_path / "oneshot"
+    args = ["prune", "--model", str(tiny_bert_dir), "--task", "dialect", "--data", str(fixtures_dir / "ro" / "dialect"),
+            "--output", str(out), "--block-shape", "1x4", "--sparsity", "0.9", "--max-steps", "0"]
+    with pytest.raises(ValueError, match="--max-steps 0 prunes one-shot without gradients"):
+        main(args + ["--criterion", "movement"])
+    assert main(args) == 0
+    results = json.loads((out / "eval_results.json").read_text())
+    assert results["train_steps"] == 0 and not list(out.glob("checkpoints/checkpoint-*"))
+    assert results["sparsity"] == pytest.approx(0.9, abs=0.005) and "macro_f1" in results["validation"]

@@ -8,6 +8,7 @@ In Python: ``prune_task(PruneTaskConfig(model=..., task=..., output_dir=...), Bl
 Writes an ordinary Hugging Face model folder (weights with exact zero blocks, ``config.sparsity``), its tokenizer,
 ``pruning_config.json`` and ``eval_results.json`` (task scores, per-layer sparsity, training time).
 Checkpoints go to ``output/checkpoints``; running the same command again resumes from the last one.
+``--max-steps 0`` prunes one-shot (magnitude, no training) and only evaluates.
 """
 from __future__ import annotations
 
@@ -57,10 +58,10 @@ class PruneTaskConfig:
 def _subset(raw, cfg: PruneTaskConfig):
     if cfg.max_train_samples and "train" in raw:
         raw["train"] = raw["train"].shuffle(seed=cfg.seed).select(range(min(cfg.max_train_samples, len(raw["train"]))))
-    if cfg.max_eval_samples:
+    if cfg.max_eval_samples:  # a seeded random subset: files are often sorted by label
         for split in raw:
             if split != "train":
-                raw[split] = raw[split].select(range(min(cfg.max_eval_samples, len(raw[split]))))
+                raw[split] = raw[split].shuffle(seed=cfg.seed).select(range(min(cfg.max_eval_samples, len(raw[split]))))
     return raw
 
 
@@ -94,6 +95,9 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
         shares_vocab = teacher_tokenizer.get_vocab() == tokenizer.get_vocab()
     ds = preprocess_task(raw, tokenizer, spec, max_length=cfg.max_length, keep_raw=not shares_vocab)
 
+    if cfg.max_steps == 0 and pruning.criterion != "magnitude":
+        raise ValueError(f"--max-steps 0 prunes one-shot without gradients, so criterion {pruning.criterion!r} cannot "
+                         "be scored; use --criterion magnitude or train for some steps.")
     pruner = BlockPruner(pruning, model)
     common = dict(
         output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
@@ -127,19 +131,27 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
                                       train_dataset=ds["train"], processing_class=tokenizer,
                                       compute_metrics=metrics_fn(spec), callbacks=[pruner])
 
-    resume = get_last_checkpoint(str(out / "checkpoints")) if (out / "checkpoints").is_dir() else None
-    if resume:
-        logger.info("resuming from %s", resume)
+    resume = None
     start = time.time()
-    train_out = trainer.train(resume_from_checkpoint=resume)
+    if cfg.max_steps == 0:  # one-shot, post-training pruning: no training at all
+        pruner.end_step = pruning.start_step  # every schedule is at its target at its end step
+        pruner.update_masks(pruning.start_step)
+        steps, loss = 0, None
+    else:
+        if (out / "checkpoints").is_dir():
+            resume = get_last_checkpoint(str(out / "checkpoints"))
+        if resume:
+            logger.info("resuming from %s", resume)
+        train_out = trainer.train(resume_from_checkpoint=resume)
+        steps, loss = train_out.global_step, train_out.training_loss
     train_seconds = time.time() - start
     pruner.finalize(model)
 
     report = pruner.sparsity_report(model)
     results = {"task": spec.name, "model": cfg.model, "teacher": cfg.teacher, "run": asdict(cfg),
                "pruning": pruning.to_dict(), "sparsity": report["overall"], "layers": report["layers"],
-               "train_seconds": round(train_seconds, 1), "train_steps": train_out.global_step,
-               "train_loss": train_out.training_loss, "resumed_from": resume,
+               "train_seconds": round(train_seconds, 1), "train_steps": steps,
+               "train_loss": loss, "resumed_from": resume,
                "frozen_word_embeddings": frozen}
     for split in cfg.eval_splits:
         if split in ds:
