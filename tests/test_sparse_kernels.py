@@ -160,6 +160,8 @@ BERT_CASES = [
     (torch.int8, 128, 3072, 768, 0.1),
     (torch.int8, 5, 768, 3072, 0.2),
     (torch.float32, 300, 256, 1024, 0.3),
+    (torch.bfloat16, 600, 3072, 64, 0.1),  # several row blocks x several K chunks in the fp kernels
+    (torch.int8, 600, 1024, 48, 0.3),
 ]
 
 
