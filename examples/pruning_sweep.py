@@ -5,7 +5,8 @@
         --criteria magnitude movement --distill no yes --max-steps 600
     python examples/pruning_sweep.py report          # results/pruning/runs.json (+ notes.md) -> README.md + PNG
 
-``--model`` / ``--teacher`` may be one folder holding one sub-folder per task (``<model>/<task>``, as written by
+``--max-steps 0`` prunes one-shot (magnitude, no retraining) and only evaluates: a quick look at how much each
+block shape hurts before any recovery. ``--model`` / ``--teacher`` may be one folder holding one sub-folder per task (``<model>/<task>``, as written by
 ``optimum-ro finetune``) or a single model folder. Each finished run is appended to ``runs.json`` at once, so an
 interrupted sweep continues where it stopped; pruned weights are deleted unless ``--keep-models``.
 """
@@ -45,13 +46,16 @@ def run_sweep(args) -> list[dict]:
         if sparsity == 0 and (shape, criterion) != (args.block_shapes[0], args.criteria[0]):
             continue  # the dense run is shared by every line of the plot
         distilled = distill == "yes"
-        row = {"task": task, "block_shape": shape, "criterion": criterion, "distilled": distilled, "target": sparsity}
+        if args.max_steps == 0 and (criterion != "magnitude" or distilled):
+            continue  # one-shot pruning: magnitude only, nothing to distil
+        label = "magnitude one-shot" if args.max_steps == 0 else criterion
+        row = {"task": task, "block_shape": shape, "criterion": label, "distilled": distilled, "target": sparsity}
         if run_key(row) in done:
             continue
         if distilled and not args.teacher:
             raise SystemExit("--distill yes needs --teacher")
         spec = get_task(task)
-        name = f"{task}-{shape}-{criterion}-{'kd' if distilled else 'ft'}-{int(round(sparsity * 100))}"
+        name = f"{task}-{shape}-{label.replace(' ', '-')}-{'kd' if distilled else 'ft'}-{int(round(sparsity * 100))}"
         out = Path(args.work) / name
         pruning = BlockPruningConfig(
             block_shape=shape, target_sparsity=sparsity, criterion=criterion,
