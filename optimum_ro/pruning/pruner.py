@@ -275,6 +275,8 @@ class BlockPruner(TrainerCallback):
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         if self.finalized:
             raise RuntimeError("This BlockPruner was finalized; create a new one to prune again.")
+        if model is None and self.model is None:
+            raise RuntimeError("BlockPruner got no model from the Trainer: pass BlockPruner(config, model=...).")
         self.bind(model if model is not None else self.model)
         if self.config.end_step is None:
             self.end_step = max(self.config.start_step, int(DEFAULT_END_FRACTION * state.max_steps))
