@@ -1,5 +1,6 @@
 // AVX2 + FMA kernels (Zen 2/3, Haswell and later). Chosen at run time; the
 // algorithm lives in kernels_fast.inc, only the thin wrappers below are ISA code.
+#if defined(__x86_64__) || defined(__i386__)
 #pragma GCC target("avx2,fma,f16c")
 #include <immintrin.h>
 #include <math.h>
@@ -144,3 +145,9 @@ extern "C" int oro_spmm_avx2(const OroSpmmArgs* a, const char** kernel) {
 extern "C" double oro_peak_avx2(int kind, int64_t iters) {
     return kind == 0 ? fast_peak_fp32(iters) : peak_int8(iters);
 }
+
+#else  // not x86: this ISA does not exist, the dispatcher never selects it
+#include "spmm.h"
+extern "C" int oro_spmm_avx2(const OroSpmmArgs*, const char**) { return 0; }
+extern "C" double oro_peak_avx2(int, int64_t) { return 0.0; }
+#endif

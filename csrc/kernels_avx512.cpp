@@ -6,6 +6,7 @@
 // consecutive blocks of a panel sit at unrelated k, so `vdpbf16ps` (which sums
 // pairs of adjacent k) would need 16x2 blocks; widening keeps the halved weight
 // memory, which is what pays in this weight-streaming kernel.
+#if defined(__x86_64__) || defined(__i386__)
 // GCC 12 warns falsely inside its own avx512fintrin.h (_mm512_undefined_*).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma")
@@ -133,3 +134,9 @@ extern "C" int oro_spmm_avx512(const OroSpmmArgs* a, const char** kernel) {
 extern "C" double oro_peak_avx512(int kind, int64_t iters) {
     return kind == 0 ? fast_peak_fp32(iters) : peak_int8(iters);
 }
+
+#else  // not x86: this ISA does not exist, the dispatcher never selects it
+#include "spmm.h"
+extern "C" int oro_spmm_avx512(const OroSpmmArgs*, const char**) { return 0; }
+extern "C" double oro_peak_avx512(int, int64_t) { return 0.0; }
+#endif

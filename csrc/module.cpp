@@ -14,8 +14,9 @@ struct Feature {
 };
 
 void detect(Feature* f, int n) {
-    __builtin_cpu_init();
     for (int i = 0; i < n; i++) f[i].present = 0;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
     // __builtin_cpu_supports needs literal names.
     f[0].present = __builtin_cpu_supports("avx2");
     f[1].present = __builtin_cpu_supports("fma");
@@ -26,6 +27,7 @@ void detect(Feature* f, int n) {
     f[6].present = __builtin_cpu_supports("avx512dq");
     f[7].present = __builtin_cpu_supports("avx512vnni");
     f[8].present = __builtin_cpu_supports("avx512bf16");
+#endif
 }
 
 Feature FEATURES[] = {{"avx2", 0},     {"fma", 0},      {"f16c", 0},       {"avx512f", 0},   {"avx512bw", 0},
