@@ -14,7 +14,14 @@ from optimum_ro.pruning.criteria import (
     snip_momentum_update,
 )
 
-ATTENTION = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense")
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny models run fastest on one thread, and the test machine is shared (no oversubscription)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def tiny_bert(seed=0, **kwargs):
