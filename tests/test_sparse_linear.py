@@ -120,3 +120,29 @@ def test_sparsify_model_swaps_only_sparse_enough_layers_of_a_bert():
     with torch.no_grad():
         got = model(input_ids=ids).last_hidden_state
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_package_works_without_the_extension():
+    """With optimum_ro.sparse._C unavailable the op falls back to the reference, warning once."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, warnings
+sys.modules['optimum_ro.sparse._C'] = None   # makes `from . import _C` raise ImportError
+import torch
+from optimum_ro.sparse import available_isas, current_isa, pack, block_sparse_linear, extension_available
+assert not extension_available() and available_isas() == ['reference']
+w = torch.zeros(16, 8); w[:, 2] = 1.0
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter('always')
+    y1 = block_sparse_linear(torch.ones(3, 8), pack(w, (16, 1)))
+    y2 = block_sparse_linear(torch.ones(3, 8), pack(w, (16, 1)))
+assert torch.equal(y1, torch.ones(3, 16)) and torch.equal(y2, y1)
+msgs = [str(c.message) for c in caught if 'not built' in str(c.message)]
+assert len(msgs) == 1, msgs
+print(current_isa(), msgs[0])
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("reference") and "pip install" in out.stdout

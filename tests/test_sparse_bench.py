@@ -1,0 +1,44 @@
+"""The benchmark's report logic (ratios, % of peak, targets) on a made-up result; no timing here."""
+from optimum_ro.sparse.bench import markdown, summarize, targets
+
+
+def fake_result():
+    timings = {
+        "torch_fp32": 10.0, "torch_bf16": 70.0, "torch_int8": 4.0, "ort_fp32": 9.0, "ort_int8": 3.0,
+        "torch_csr@0.9": 5.0, "ours_fp32@0.9": 0.5, "ours_bf16@0.9": 0.4, "ours_int8@0.9": 1.0,
+    }
+    return {
+        "date": "2026-01-01T00:00:00+00:00", "cpu": {"model": "Test CPU", "flags": ["avx2", "fma"]}, "isa": "avx2",
+        "versions": {"torch": "x"}, "load_average_start": (1.0, 1.0, 1.0), "load_average_end": (1.0, 1.0, 1.0),
+        "peak": {"fp32_gflops_per_core": 100.0, "int8_gops_per_core": 200.0}, "repeats": 3,
+        "groups": [{
+            "threads": 1, "M": 128, "K": 768, "N": 3072,
+            "timings": {k: {"median_ms": v * 1.1, "min_ms": v} for k, v in timings.items()},
+            "density": {"0.9": {"density_16x1": 0.1, "density_1x4": 0.1}},
+        }],
+    }
+
+
+def test_summary_ratios_and_peak_fraction():
+    (row,) = summarize(fake_result())
+    assert row["x_fp32_vs_torch_fp32"] == 20.0
+    assert row["best_dense_int8"] == 3.0 and row["x_int8_vs_best_int8"] == 3.0
+    flops = 2 * 128 * 768 * 3072 * 0.1
+    assert abs(row["fp32_gflops_nnz"] - flops / 0.5e6) < 1e-9
+    assert abs(row["fp32_pct_peak"] - 100 * flops / 0.5e6 / 100.0) < 1e-9
+    (median_row,) = summarize(fake_result(), stat="median_ms")
+    assert abs(median_row["ours_fp32"] - 0.55) < 1e-12
+
+
+def test_markdown_and_targets_tables():
+    text = markdown(fake_result(), "x.json") + targets(fake_result())
+    assert "Test CPU" in text and "kernel ISA **avx2**" in text
+    assert "| 1 | 128 | 768×3072 | 90% |" in text
+    assert "| 768×3072 | 20.0 ✅ | 3.0 ❌ |" in text
+
+
+def test_bench_is_a_cli_subcommand():
+    from optimum_ro.cli import build_parser
+
+    args = build_parser("bench").parse_args(["bench", "--quick", "--no-ort"])
+    assert args.quick and args.no_ort and callable(args.func)
