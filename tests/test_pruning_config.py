@@ -2,6 +2,8 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from optimum_ro.pruning import (
     CONFIG_NAME, BlockPruningConfig, cubic_sparsity, format_block_shape, is_pruning_step, linear_sparsity,
@@ -116,3 +118,15 @@ def test_pruning_steps_follow_frequency_and_include_end():
     assert steps == [5, 15, 25, 35, 45, 50]
     oneshot = BlockPruningConfig(schedule="oneshot", start_step=3)
     assert [t for t in range(20) if is_pruning_step(oneshot, t)] == [3]
+
+
+@settings(max_examples=60, deadline=None)
+@given(start=st.integers(0, 50), length=st.integers(1, 200), final=st.floats(0, 0.99),
+       initial_share=st.floats(0, 1), schedule=st.sampled_from(["cubic", "linear"]))
+def test_schedules_rise_monotonically_from_initial_to_final(start, length, final, initial_share, schedule):
+    config = BlockPruningConfig(target_sparsity=final, initial_sparsity=final * initial_share, schedule=schedule,
+                                start_step=start, end_step=start + length)
+    values = [scheduled_sparsity(config, t) for t in range(start, start + length + 3)]
+    assert values[0] == pytest.approx(config.initial_sparsity)
+    assert values[length] == pytest.approx(final) and values[-1] == pytest.approx(final)
+    assert all(b >= a - 1e-12 for a, b in zip(values, values[1:]))

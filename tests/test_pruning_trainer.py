@@ -266,3 +266,17 @@ def test_load_best_model_at_end_takes_that_checkpoints_masks(tmp_path):
     for name, value in model.config.sparsity["layers"].items():  # the loaded weights match these masks
         w = dict(model.named_modules())[name].weight
         assert (w == 0).float().mean().item() == pytest.approx(value, abs=1e-6)
+
+
+def test_gradient_accumulation_counts_optimizer_steps(tmp_path):
+    """With 2 accumulation steps the schedule runs on optimizer steps, and scores are added once per step."""
+    config = BlockPruningConfig(block_shape="4x1", target_sparsity=0.5, criterion="movement", start_step=1,
+                                end_step=3, pruning_frequency=1)
+    model, pruner = tiny_bert(), BlockPruner(config)
+    recorder = RecordAfterOptimizerStep(pruner)
+    args = training_args(tmp_path, 4, gradient_accumulation_steps=2)
+    args.per_device_train_batch_size = 4
+    Trainer(model=model, args=args, train_dataset=synthetic_dataset(), callbacks=[pruner, recorder]).train()
+    assert pruner.score_updates == 4 and sorted(recorder.sparsity) == [0, 1, 2, 3]
+    assert recorder.sparsity[0] == 0.0 and recorder.sparsity[3] == pytest.approx(0.5, abs=0.005)
+    assert max(recorder.max_pruned_abs) == 0.0
