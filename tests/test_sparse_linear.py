@@ -66,6 +66,15 @@ def test_state_dict_round_trip_through_a_fresh_module():
     assert torch.equal(clone(x), layer(x))
 
 
+def test_loading_a_corrupt_state_dict_is_refused():
+    layer = BlockSparseLinear.from_dense(pruned_linear(32, 32), (16, 1))
+    state = layer.state_dict()
+    state["col_idx"] = state["col_idx"] + 1000
+    with pytest.raises(ValueError, match="col_idx must lie in"):
+        layer.load_state_dict(state)
+    assert int(layer.col_idx.max()) < 32  # nothing was copied in
+
+
 def test_torch_compile_and_export():
     model = nn.Sequential(BlockSparseLinear.from_dense(pruned_linear(32, 64), (16, 1), activation="gelu"), nn.LayerNorm(64))
     x = torch.randn(6, 32)

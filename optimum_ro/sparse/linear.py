@@ -40,6 +40,8 @@ class BlockSparseLinear(nn.Module):
             self.bias = nn.Parameter(bias.detach().to(torch.float32).clone(), requires_grad=False)
         else:
             self.register_parameter("bias", None)
+        # Loaded tensors go straight to the C++ kernels: refuse corrupt ones before they are copied in.
+        self.register_load_state_dict_pre_hook(BlockSparseLinear._validate_incoming)
 
     @classmethod
     def from_dense(
@@ -55,6 +57,15 @@ class BlockSparseLinear(nn.Module):
         block = parse_block_shape(block_shape) if block_shape is not None else FAST_BLOCK_SHAPES[dtype]
         packed = pack(linear.weight, block, dtype)
         return cls(packed, linear.bias, activation)
+
+    @staticmethod
+    def _validate_incoming(module, state_dict, prefix, *args) -> None:
+        keys = ("values", "row_ptr", "col_idx")
+        if all(prefix + k in state_dict for k in keys):
+            PackedBlockSparse(
+                *(state_dict[prefix + k] for k in keys), (module.out_features, module.in_features),
+                module.block_shape, state_dict.get(prefix + "scales", module.scales),
+            )
 
     @property
     def packed(self) -> PackedBlockSparse:
