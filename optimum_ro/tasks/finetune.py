@@ -184,6 +184,8 @@ def add_parser(subparsers):
     p.add_argument("--data", help="folder of train/dev/test .jsonl or a datasets id (default: $OPTIMUM_RO_DATA/<task> "
                                   "or ../shared/data/ro/<task>)")
     p.add_argument("--output", dest="output_dir", required=True)
+    p.add_argument("--eval-splits", nargs="+", default=list(FinetuneConfig.eval_splits),
+                   help="splits scored after training (default: validation test)")
     for f in fields(FinetuneConfig):
         if f.name in {"model", "task", "data", "output_dir", "eval_splits"}:
             continue
@@ -199,6 +201,7 @@ def add_parser(subparsers):
 def _run(args) -> int:
     names = {f.name for f in fields(FinetuneConfig)}
     cfg = FinetuneConfig(**{k: v for k, v in vars(args).items() if k in names})
+    cfg.eval_splits = tuple(cfg.eval_splits)
     results = finetune(cfg)
     print(json.dumps({k: results.get(k) for k in ("task", "validation", "test", "train_seconds", "parameters")}, indent=2))
     return 0
