@@ -40,7 +40,7 @@ def unigram():
 
 
 def _args(tmp_path, **kw):
-    base = dict(output_dir=str(tmp_path), per_device_train_batch_size=4, learning_rate=1e-3, max_steps=3,
+    base = dict(output_dir=str(tmp_path), per_device_train_batch_size=4, learning_rate=1e-3, max_steps=2,
                 report_to=[], save_strategy="no", logging_steps=1, use_cpu=True, seed=0, disable_tqdm=True)
     base.update(kw)
     return DistillationTrainingArguments(**base)
@@ -110,13 +110,13 @@ def test_resume_from_checkpoint_continues_exactly_and_skips_teacher(tmp_path, wo
         teacher = tiny_bert("BertForSequenceClassification", vocab_size=len(wordpiece), num_labels=2, seed=2)
         student = make_student(teacher, num_layers=2)
         ds = toy_sequence_dataset(wordpiece, n=16)
-        args = _args(out, per_device_train_batch_size=4, max_steps=4, save_strategy="steps", save_steps=2)
+        args = _args(out, per_device_train_batch_size=4, max_steps=3, save_strategy="steps", save_steps=1)
         trainer = DistillationTrainer(model=student, teacher=teacher, args=args, train_dataset=ds, processing_class=wordpiece)
         trainer.train(resume_from_checkpoint=resume)
         return _params(student), student
 
     full, student = run(tmp_path / "a")
-    checkpoint = tmp_path / "a" / "checkpoint-2"
+    checkpoint = tmp_path / "a" / "checkpoint-1"
     saved = load_file(checkpoint / "model.safetensors")
     assert set(saved) <= set(student.state_dict())  # the student only: no teacher tensors
     assert json.loads((checkpoint / "config.json").read_text())["num_hidden_layers"] == 2
@@ -184,29 +184,29 @@ def test_mlm_stage_projection_checkpoint_and_export(tmp_path, wordpiece, unigram
 
     def make(out, max_steps):
         args = _args(out, alpha_ce=5.0, alpha_mlm=2.0, alpha_cos=1.0, max_steps=max_steps, save_strategy="steps",
-                     save_steps=2, per_device_train_batch_size=4)
+                     save_steps=1, per_device_train_batch_size=4)
         return DistillationTrainer(model=make_student(teacher_a, num_layers=2), teachers=[teacher_a, teacher_b],
                                    teacher_tokenizers=[wordpiece, unigram], args=args, train_dataset=ds,
                                    processing_class=wordpiece)
 
-    trainer = make(tmp_path / "a", 4)
+    trainer = make(tmp_path / "a", 2)
     assert trainer.task_kind == "mlm" and trainer.shares_vocab == [True, False]
     proj = trainer.model.projections["teacher1"]
     assert (proj.in_features, proj.out_features) == (32, 48)
     trainer.train()
     logged = trainer.state.log_history[0]
     assert {"loss_kl", "loss_mlm", "loss_cos"} <= set(logged)
-    checkpoint = tmp_path / "a" / "checkpoint-2"
+    checkpoint = tmp_path / "a" / "checkpoint-1"
     assert (checkpoint / "distillation_projections.safetensors").exists()
     trainer.save_model(str(tmp_path / "export"))
     assert not (tmp_path / "export" / "distillation_projections.safetensors").exists()
     exported = AutoModelForMaskedLM.from_pretrained(tmp_path / "export")
     assert all(torch.equal(v, trainer.student.state_dict()[k]) for k, v in exported.state_dict().items())
 
-    resumed = make(tmp_path / "b", 4)
+    resumed = make(tmp_path / "b", 2)
     resumed.train(resume_from_checkpoint=str(checkpoint))
     # the projection was restored from the checkpoint and then trained on: it is not the fresh random init
-    fresh = make(tmp_path / "c", 4).model.projections["teacher1"].weight
+    fresh = make(tmp_path / "c", 2).model.projections["teacher1"].weight
     assert not torch.equal(resumed.model.projections["teacher1"].weight, fresh)
 
 
@@ -238,3 +238,27 @@ def test_errors_are_clear(tmp_path, wordpiece, unigram):
         _args(tmp_path, temperature=0)
     with pytest.raises(ValueError, match="student:teacher"):
         _args(tmp_path, hidden_layer_map=["3-6"])
+
+
+def test_mlm_head_on_masked_positions_only_gives_the_full_loss(tmp_path, wordpiece):
+    from datasets import Dataset
+
+    from optimum_ro.distillation.losses import cross_entropy_loss, soft_target_loss, teacher_probabilities
+
+    teacher = tiny_bert("BertForMaskedLM", vocab_size=len(wordpiece), seed=8, **NO_DROPOUT).eval()
+    student = make_student(teacher, num_layers=2).eval()
+    ds = Dataset.from_dict({"text": [" ".join(s) for s in toy_sentences(6, seed=9)[0]]})
+    ds = prepare_student_words(ds, wordpiece, text_fields=["text"], max_length=32).remove_columns(["text"])
+    args = _args(tmp_path, alpha_ce=2.0, alpha_mlm=0.5, alpha_cos=0.0, temperature=3.0)
+    trainer = DistillationTrainer(model=student, teacher=teacher, args=args, train_dataset=ds, processing_class=wordpiece)
+    assert type(trainer.model).__name__ == "DistillationStudent"
+    torch.manual_seed(0)
+    batch = trainer.data_collator([ds[i] for i in range(6)])
+    masked = batch["labels"].ne(-100)
+    assert 0 < masked.sum() < masked.numel()
+    loss = trainer.compute_loss(trainer.model, batch).item()
+    feed = {k: batch[k] for k in ("input_ids", "attention_mask")}
+    s_logits, t_logits = student(**feed).logits, teacher(**feed).logits
+    expected = 2.0 * soft_target_loss(s_logits, teacher_probabilities(t_logits, 3.0), 3.0, mask=masked) \
+        + 0.5 * cross_entropy_loss(s_logits, batch["labels"])
+    assert loss == pytest.approx(expected.item(), rel=1e-5)

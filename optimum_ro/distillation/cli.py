@@ -51,6 +51,7 @@ class DistillConfig:
     max_length: int | None = None
     max_texts: int | None = None         # MLM: lines of raw text to read
     max_train_samples: int | None = None
+    max_eval_samples: int | None = None
     time_budget_min: float | None = None
     save_steps: int = 200
     seed: int = 42
@@ -108,6 +109,9 @@ def _task_dataset(cfg, student_tok, others):
     raw = load_task(spec.name, resolve_data(spec.name, cfg.data))
     if cfg.max_train_samples:
         raw["train"] = raw["train"].shuffle(seed=cfg.seed).select(range(min(cfg.max_train_samples, len(raw["train"]))))
+    if cfg.max_eval_samples:
+        for split in [s for s in raw if s != "train"]:
+            raw[split] = raw[split].select(range(min(cfg.max_eval_samples, len(raw[split]))))
     max_length = cfg.max_length or spec.default_max_length
     ds = preprocess_task(raw, student_tok, spec.name, max_length=max_length, keep_raw=True)
     for i, tok in others.items():
@@ -204,7 +208,8 @@ def run_distillation(cfg: DistillConfig) -> dict:
                 scores = trainer.evaluate(data[split], metric_key_prefix=split)
                 scores.update(trainer.loyalty(data[split], score_range=TASKS[cfg.task].score_range))
                 results[split] = scores
-    (out / "distill_results.json").write_text(json.dumps(results, indent=2, default=str))
+    if trainer.is_world_process_zero():
+        (out / "distill_results.json").write_text(json.dumps(results, indent=2, default=str))
     logger.info("student saved to %s (%d parameters)", out, results["student_parameters"])
     return results
 
@@ -233,6 +238,7 @@ def add_parser(subparsers):
     p.add_argument("--max-length", type=int)
     p.add_argument("--max-texts", type=int, help="mlm: read at most this many lines")
     p.add_argument("--max-train-samples", type=int)
+    p.add_argument("--max-eval-samples", type=int, help="evaluate on the first N dev/test rows (smoke runs)")
     p.add_argument("--time-budget-min", type=float, help="stop (and save) after this many minutes")
     p.add_argument("--save-steps", type=int, default=200)
     p.add_argument("--seed", type=int, default=42)

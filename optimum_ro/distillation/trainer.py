@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import Trainer
+from transformers.modeling_outputs import MaskedLMOutput
 
 from . import losses
 from .alignment import AlignmentError, align_to_student, count_shared_words, pool_both
@@ -50,10 +51,20 @@ def infer_task_kind(model) -> str:
     raise ValueError(f"cannot tell the task of a {name}; pass task_kind= one of {TASK_KINDS}")
 
 
+def _mlm_head(model):
+    """The MLM head module applied to the encoder's last hidden state (``cls`` for BERT), or None."""
+    head = getattr(model, "cls", None)
+    return head if isinstance(head, nn.Module) and hasattr(model, "base_model") else None
+
+
 class DistillationStudent(nn.Module):
     """The student plus learned linear maps (student hidden -> teacher hidden) for teachers with another
     vocabulary. The maps are trained and checkpointed with the student, but ``save_model`` exports only
-    ``.student``. Projections run inside ``forward`` so that DDP synchronises their gradients."""
+    ``.student``. Projections run inside ``forward`` so that DDP synchronises their gradients.
+
+    ``forward(..., mlm_positions=mask)`` applies the MLM head to the masked positions only (logits
+    ``[N, vocab]``): the same loss for a fraction of the head's work.
+    """
 
     main_input_name = "input_ids"
     _keys_to_ignore_on_save = None
@@ -64,8 +75,13 @@ class DistillationStudent(nn.Module):
         self.config = student.config
         self.projections = nn.ModuleDict({name: nn.Linear(i, o) for name, (i, o) in projections.items()})
 
-    def forward(self, **inputs):
-        outputs = self.student(**inputs, output_hidden_states=True)
+    def forward(self, mlm_positions=None, **inputs):
+        head = _mlm_head(self.student)
+        if mlm_positions is not None and head is not None:
+            base = self.student.base_model(**inputs, output_hidden_states=True)
+            outputs = MaskedLMOutput(logits=head(base.last_hidden_state[mlm_positions]), hidden_states=base.hidden_states)
+        else:
+            outputs = self.student(**inputs, output_hidden_states=True)
         last = outputs.hidden_states[-1]
         return outputs, {name: proj(last) for name, proj in self.projections.items()}
 
@@ -182,7 +198,7 @@ class DistillationTrainer(Trainer):
             student_hidden = model.config.hidden_size
             projections = {f"teacher{i}": (student_hidden, t.config.hidden_size)
                            for i, t in enumerate(teachers) if not self.shares_vocab[i]}
-        if projections:
+        if projections or (self.task_kind == "mlm" and _mlm_head(model) is not None):
             model = DistillationStudent(model, projections)
         if kwargs.get("data_collator") is None:
             kwargs["data_collator"] = DistillationDataCollator(
@@ -281,7 +297,7 @@ class DistillationTrainer(Trainer):
             teacher_inputs[index][name] = inputs.pop(key)
         return inputs, labels, word_ids, teacher_inputs
 
-    def _run_teacher(self, i: int, student_inputs: dict, own_inputs: dict, need_hidden: bool):
+    def _run_teacher(self, i: int, student_inputs: dict, own_inputs: dict, need_hidden: bool, mlm_positions=None):
         teacher = self.teachers[i]
         if own_inputs:
             feed = {k: v for k, v in own_inputs.items() if k != "word_ids"}
@@ -293,6 +309,10 @@ class DistillationTrainer(Trainer):
         if self.task_kind == "mlm" and not (self.shares_vocab[i] and self.args.alpha_ce > 0):
             base = teacher.base_model(**feed, output_hidden_states=need_hidden)  # hidden states only: skip the big MLM head
             return None, base.hidden_states if need_hidden else None, own_inputs.get("word_ids")
+        head = _mlm_head(teacher) if mlm_positions is not None and not own_inputs else None
+        if head is not None:  # soft targets only where the student is scored
+            base = teacher.base_model(**feed, output_hidden_states=need_hidden)
+            return head(base.last_hidden_state[mlm_positions]), (base.hidden_states if need_hidden else None), None
         out = teacher(**feed, output_hidden_states=need_hidden)
         return out.logits, (out.hidden_states if need_hidden else None), own_inputs.get("word_ids")
 
@@ -301,11 +321,16 @@ class DistillationTrainer(Trainer):
         student_inputs, labels, word_ids, teacher_inputs = self._split_inputs(inputs)
         need_hidden = args.alpha_cos > 0
         unwrapped = self.accelerator.unwrap_model(model)
+        mlm_positions = None
         if isinstance(unwrapped, DistillationStudent):
-            outputs, projected = model(**student_inputs)
+            if self.task_kind == "mlm" and labels is not None and _mlm_head(unwrapped.student) is not None:
+                mlm_positions = labels.ne(-100)
+            outputs, projected = model(**student_inputs, mlm_positions=mlm_positions)
         else:
             outputs, projected = model(**student_inputs, output_hidden_states=need_hidden), {}
         logits = outputs.logits
+        if mlm_positions is not None:  # logits are [N, vocab] for the N masked positions
+            labels = labels[mlm_positions]
 
         training = self._counts is not None and unwrapped.training
         counts = self._counts if training else None
@@ -314,7 +339,8 @@ class DistillationTrainer(Trainer):
             return counts[name] if counts is not None else local
 
         with torch.no_grad():
-            teacher_out = [self._run_teacher(i, student_inputs, teacher_inputs[i], need_hidden) for i in range(self._num_teachers)]
+            teacher_out = [self._run_teacher(i, student_inputs, teacher_inputs[i], need_hidden, mlm_positions)
+                           for i in range(self._num_teachers)]
 
         terms = {}
         weights = self.teacher_weights
@@ -417,8 +443,8 @@ class DistillationTrainer(Trainer):
 
         Tagging/classification: ``label_loyalty`` (argmax agreement) and ``probability_loyalty``
         (1 - sqrt(JSD), temperature 1), over labelled positions (first sub-tokens); the teacher label is
-        the argmax of the ensemble. Regression: ``regression_loyalty`` and ``pearson``. Runs in this process
-        only (call it on one process).
+        the argmax of the ensemble. Regression: ``regression_loyalty`` and ``pearson``. Under DDP every
+        process must call it (rows are gathered; the sampler's padding may repeat a few rows).
         """
         from optimum_ro.metrics.loyalty import label_loyalty, probability_loyalty, regression_loyalty
 
@@ -451,6 +477,10 @@ class DistillationTrainer(Trainer):
                 teacher_rows.append(soft.cpu())
         finally:
             model.train(was_training)
+        if self.args.world_size > 1:  # each process saw a shard of the evaluation set
+            from accelerate.utils import gather_object
+
+            student_rows, teacher_rows = gather_object(student_rows), gather_object(teacher_rows)
         student, teacher = torch.cat(student_rows), torch.cat(teacher_rows)
         if self.task_kind == "regression":
             return regression_loyalty(student.numpy(), teacher.numpy(), score_range=score_range)
@@ -459,17 +489,19 @@ class DistillationTrainer(Trainer):
 
     # ---- evaluation ---------------------------------------------------------------------------------
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        """Student outputs only; ``eval_loss`` is the hard-label loss (CE, or MSE for regression), so
+        evaluation does not run the teachers (``loyalty()`` compares with them)."""
         inputs = self._prepare_inputs(inputs)
-        labels = inputs.get("labels")
+        student_inputs, labels, _, _ = self._split_inputs(inputs)
         with torch.no_grad():
+            out = model(**student_inputs)
+            logits = (out[0] if isinstance(out, tuple) else out).logits.detach()
+            loss = None
             if labels is not None:
-                loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
-                loss, logits = loss.detach(), outputs["logits"].detach()
-            else:
-                student_inputs = self._split_inputs(inputs)[0]
-                out = model(**student_inputs)
-                out = out[0] if isinstance(out, tuple) else out
-                loss, logits = None, out.logits.detach()
+                if self.task_kind == "regression":
+                    loss = losses.mse_loss(logits.view(-1), labels.float())
+                else:
+                    loss = losses.cross_entropy_loss(logits, labels)
         if prediction_loss_only:
             return loss, None, None
         return loss, logits, labels

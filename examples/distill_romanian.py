@@ -1,0 +1,112 @@
+"""Reproduce the three Romanian students of Avram et al. (2021) on CPU: one per teacher and one from both.
+
+    # teachers first: the MLM teachers (stage-2 e5, the in-house WordPiece BERT) and their task fine-tunes
+    accelerate launch --multi_gpu --num_processes 2 examples/distill_romanian.py --students a b ab   # gloo DDP on CPU
+    python examples/distill_romanian.py --students b --tasks sentiment sts --mlm-minutes 20            # one process
+
+Per student: (1) general distillation (masked-LM stage) on ../shared/data/ro/raw — the student is cut from its
+vocabulary teacher (every other layer) and, for e5, its 250k vocabulary is trimmed to the Romanian corpus first;
+(2) task distillation on each task from that student, with the task teachers' soft labels (ensembled for "ab").
+Results: runs/students/<student>/<task>/distill_results.json (scores, loyalty, sizes).
+Note `accelerate launch --cpu --num_processes 2` starts only one process (accelerate#2741); `--multi_gpu` on a
+machine without GPUs gives gloo DDP, as does `torchrun --nproc_per_node 2`.
+"""
+import argparse
+import json
+import os
+from pathlib import Path
+
+from optimum_ro.distillation.cli import DistillConfig, run_distillation
+
+TASKS = ["pos", "ner", "sentiment", "sts", "dialect"]
+TASK_BUDGET = {"sts": dict(max_steps=300, max_length=64), "pos": dict(max_steps=300, max_length=128),
+               "ner": dict(max_steps=300, max_length=128), "sentiment": dict(max_steps=250, max_length=128),
+               "dialect": dict(max_steps=250, max_length=128)}
+
+
+def has_mlm_head(folder: str) -> bool:
+    from safetensors import safe_open
+
+    path = Path(folder) / "model.safetensors"
+    if not path.exists():
+        return False
+    with safe_open(str(path), "pt") as f:
+        return any(k.startswith("cls.predictions.transform") for k in f.keys())
+
+
+def write_task_train_text(data: Path, path: Path) -> str:
+    """The *train* texts of every task, one per line (dev/test are never used to choose the vocabulary)."""
+    from optimum_ro.tasks import TASKS as SPECS, load_task
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        for task, spec in SPECS.items():
+            if (data / spec.folder / "train.jsonl").exists():
+                rows = load_task(task, str(data / spec.folder), splits=["train"])["train"]
+                for field in spec.text_fields:
+                    for value in rows[field]:
+                        fh.write((" ".join(value) if isinstance(value, list) else value).replace("\n", " ") + "\n")
+    return str(path)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--teacher-a-mlm", default="models/multilingual-e5-small",
+                   help="teacher A for the MLM stage (ideally e5 after `optimum-ro pretrain --from`, which trains its MLM head)")
+    p.add_argument("--teacher-b-mlm", default="runs/ro-bert-base", help="teacher B: the in-house WordPiece BERT")
+    p.add_argument("--teacher-a-task", default="runs/teachers/e5-small/{task}")
+    p.add_argument("--teacher-b-task", default="runs/teachers/ro-bert/{task}")
+    p.add_argument("--data-root", default="../shared/data/ro")
+    p.add_argument("--output", default="runs/students")
+    p.add_argument("--students", nargs="+", default=["a", "b", "ab"], choices=["a", "b", "ab"])
+    p.add_argument("--tasks", nargs="+", default=TASKS, choices=TASKS)
+    p.add_argument("--student-layers", type=int, default=6)
+    p.add_argument("--mlm-minutes", type=float, default=60.0, help="time budget of each general distillation")
+    p.add_argument("--mlm-max-texts", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--skip-mlm", action="store_true", help="task distillation straight from the cut student")
+    p.add_argument("--mlm-max-steps", type=int, default=-1, help="cap the MLM stage (smoke runs)")
+    p.add_argument("--task-max-steps", type=int, default=None, help="override every task's step budget (smoke runs)")
+    p.add_argument("--trim-max-lines", type=int, default=None, help="read only this many corpus lines for trimming")
+    p.add_argument("--max-eval-samples", type=int, default=None, help="evaluate on the first N dev/test rows (smoke runs)")
+    args = p.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    data = Path(args.data_root)
+    raw = str(data / "raw" / "train.txt.gz")
+    trim_corpus = [raw, write_task_train_text(data, Path(args.output) / "trim_corpus_task_train.txt")]
+    summary = {}
+    for name in args.students:
+        teachers_mlm = {"a": [args.teacher_a_mlm], "b": [args.teacher_b_mlm], "ab": [args.teacher_a_mlm, args.teacher_b_mlm]}[name]
+        # the student is cut from its first teacher; e5's 250k vocabulary is trimmed to the Romanian corpus
+        trim = trim_corpus if name in ("a", "ab") else []
+        student_dir = Path(args.output) / name / "general"
+        if args.skip_mlm:
+            start_from = None
+        else:
+            alpha_ce = 5.0 if has_mlm_head(teachers_mlm[0]) else 0.0  # soft targets need a trained MLM head
+            run_distillation(DistillConfig(
+                teachers=teachers_mlm, task="mlm", data=raw, output_dir=str(student_dir), student_layers=args.student_layers,
+                trim_vocab_corpus=trim, alpha_ce=alpha_ce, alpha_mlm=2.0, alpha_cos=1.0, max_length=128,
+                max_texts=args.mlm_max_texts, batch_size=args.batch_size, learning_rate=5e-4, epochs=1,
+                time_budget_min=args.mlm_minutes, save_steps=200, max_steps=args.mlm_max_steps,
+                trim_max_lines=args.trim_max_lines))
+            start_from = str(student_dir)
+        for task in args.tasks:
+            teachers = {"a": [args.teacher_a_task], "b": [args.teacher_b_task],
+                        "ab": [args.teacher_a_task, args.teacher_b_task]}[name]
+            teachers = [t.format(task=task) for t in teachers]
+            results = run_distillation(DistillConfig(
+                teachers=teachers, task=task, data=str(data / task), output_dir=str(Path(args.output) / name / task),
+                student=start_from, student_layers=args.student_layers, trim_vocab_corpus=[] if start_from else trim,
+                teacher_weights=[0.5, 0.5] if name == "ab" else None, batch_size=args.batch_size, learning_rate=1e-4,
+                trim_max_lines=args.trim_max_lines, max_eval_samples=args.max_eval_samples,
+                **{**TASK_BUDGET[task], **({"max_steps": args.task_max_steps} if args.task_max_steps else {})}))
+            summary.setdefault(name, {})[task] = {k: results.get(k) for k in ("validation", "test", "student_parameters")}
+    out = Path(args.output) / "summary.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2, default=str))
+    print(json.dumps(summary, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
