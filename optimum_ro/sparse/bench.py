@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -198,14 +199,38 @@ def run(args) -> dict:
                     print(f"threads={threads} M={m} K={k} N={n}: {time.time() - t0:.1f}s", flush=True)
     finally:
         torch.set_num_threads(old_threads)
+    if args.deepsparse_python:
+        result["deepsparse"] = run_deepsparse(args.deepsparse_python, ms, shapes, [0.9], thread_counts, repeats)
     result["load_average_end"] = os.getloadavg()
     return result
+
+
+def run_deepsparse(python: str, ms, shapes, sparsities, thread_counts, repeats) -> list[dict]:
+    """DeepSparse in its own venv (``benchmarks/deepsparse_peer.py``), after the interleaved groups."""
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "deepsparse_peer.py"
+    cases = [[m, k, n, s, t] for t in thread_counts for m in ms for k, n in shapes for s in sparsities]
+    try:
+        out = subprocess.run([python, str(script), json.dumps({"cases": cases, "repeats": repeats})],
+                             capture_output=True, text=True, timeout=1800, check=True)
+        rows = json.loads(out.stdout.strip().splitlines()[-1])
+        for line in out.stderr.splitlines() + out.stdout.splitlines():
+            if "DeepSparse" in line and "version:" in line:
+                version = line.split("version:", 1)[1].split("|")[0].strip()
+                system = line[line.find("(system="):].strip() if "(system=" in line else ""
+                for row in rows:
+                    row["engine"] = f"DeepSparse {version} {system}".strip()
+                break
+        return rows
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError) as err:
+        print(f"  (DeepSparse peer skipped: {err})")
+        return []
 
 
 def summarize(result: dict, stat: str = "min_ms") -> list[dict]:
     """One row per (threads, M, K, N, sparsity) with times (``stat``), speed-ups and % of peak."""
     rows = []
     peak = result.get("peak", {})
+    ds = {(r["threads"], r["M"], r["K"], r["N"], r["sparsity"]): r[stat] for r in result.get("deepsparse", [])}
     for g in result["groups"]:
         t = {name: v[stat] for name, v in g["timings"].items()}
         for s_key, dens in g["density"].items():
@@ -220,6 +245,8 @@ def summarize(result: dict, stat: str = "min_ms") -> list[dict]:
             row["x_fp32_vs_torch_fp32"] = row["torch_fp32"] / row["ours_fp32"]
             row["x_int8_vs_best_int8"] = row["best_dense_int8"] / row["ours_int8"] if row["best_dense_int8"] else None
             row["x_fp32_vs_csr"] = row["torch_csr"] / row["ours_fp32"]
+            row["deepsparse_fp32"] = ds.get((g["threads"], g["M"], g["K"], g["N"], s))
+            row["x_fp32_vs_deepsparse"] = row["deepsparse_fp32"] / row["ours_fp32"] if row["deepsparse_fp32"] else None
             flops32 = 2.0 * g["M"] * g["N"] * g["K"] * dens["density_16x1"]
             ops8 = 2.0 * g["M"] * g["N"] * g["K"] * dens["density_1x4"]
             row["fp32_gflops_nnz"] = flops32 / (row["ours_fp32"] * 1e6)
@@ -273,6 +300,24 @@ def markdown(result: dict, json_name: str) -> str:
             + f" | {_f(r['x_fp32_vs_torch_fp32'], '{:.1f}')} | {_f(r['x_int8_vs_best_int8'], '{:.1f}')} | "
             f"{_f(r['x_fp32_vs_csr'], '{:.1f}')} | {_f(r.get('fp32_pct_peak'), '{:.0f}')} | {_f(r.get('int8_pct_peak'), '{:.0f}')} |"
         )
+    ds_rows = [r for r in rows if r.get("deepsparse_fp32")]
+    if ds_rows:
+        engine = result["deepsparse"][0].get("engine", "DeepSparse")
+        lines += [
+            "",
+            f"### DeepSparse ({engine})",
+            "",
+            "Run in its own process (its own venv) right after the interleaved groups, same 16x1-pattern "
+            "weights family (MatMul+Add ONNX, fp32, batch = M), so less tightly paired than the table above.",
+            "",
+            "| thr | M | K×N | sp | DeepSparse fp32 | ours fp32 | ×DeepSparse |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in ds_rows:
+            lines.append(
+                f"| {r['threads']} | {r['M']} | {r['K']}×{r['N']} | {int(round(r['sparsity'] * 100))}% | "
+                f"{_f(r['deepsparse_fp32'])} | {_f(r['ours_fp32'])} | {_f(r['x_fp32_vs_deepsparse'], '{:.1f}')} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -321,6 +366,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--no-ort", action="store_true", help="skip the ONNX Runtime peers")
+    parser.add_argument(
+        "--deepsparse-python", default=os.environ.get("OPTIMUM_RO_DEEPSPARSE_PYTHON"),
+        help="Python of a venv with deepsparse==1.8.0 (Python<3.12, numpy<2, onnx<1.15); adds DeepSparse at 90%% sparsity",
+    )
     parser.add_argument("--out-dir", default="benchmarks/results", help="where the JSON goes")
     parser.add_argument("--markdown", default="BENCHMARKS.md", help="Markdown report to write ('' to skip)")
 
