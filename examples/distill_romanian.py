@@ -87,7 +87,7 @@ def main():
             run_distillation(DistillConfig(
                 teachers=teachers_mlm, task="mlm", data=raw, output_dir=str(student_dir), student_layers=args.student_layers,
                 trim_vocab_corpus=trim, alpha_ce=alpha_ce, alpha_mlm=2.0, alpha_cos=1.0, max_length=128,
-                max_texts=args.mlm_max_texts, batch_size=args.batch_size, learning_rate=5e-4, epochs=1,
+                max_texts=args.mlm_max_texts, batch_size=args.batch_size, learning_rate=1e-4, epochs=1,
                 time_budget_min=args.mlm_minutes, save_steps=200, max_steps=args.mlm_max_steps,
                 trim_max_lines=args.trim_max_lines))
             start_from = str(student_dir)
@@ -98,7 +98,7 @@ def main():
             results = run_distillation(DistillConfig(
                 teachers=teachers, task=task, data=str(data / task), output_dir=str(Path(args.output) / name / task),
                 student=start_from, student_layers=args.student_layers, trim_vocab_corpus=[] if start_from else trim,
-                teacher_weights=[0.5, 0.5] if name == "ab" else None, batch_size=args.batch_size, learning_rate=1e-4,
+                teacher_weights=[0.5, 0.5] if name == "ab" else None, batch_size=args.batch_size, learning_rate=5e-5,
                 trim_max_lines=args.trim_max_lines, max_eval_samples=args.max_eval_samples,
                 **{**TASK_BUDGET[task], **({"max_steps": args.task_max_steps} if args.task_max_steps else {})}))
             summary.setdefault(name, {})[task] = {k: results.get(k) for k in ("validation", "test", "student_parameters")}

@@ -56,7 +56,7 @@ def test_cli_two_teachers_token_task_with_trimming(tmp_path, tokenizers):
     results = json.loads((out / "distill_results.json").read_text())
     assert results["vocabulary"]["after"] < results["vocabulary"]["before"] == len(wp)
     assert results["student_parameters"] < results["student_parameters_before_trim"] < results["teacher_parameters"][0]
-    assert 0 <= results["validation"]["label_loyalty"] <= 1 and "validation_accuracy" in results["validation"]
+    assert 0 <= results["validation"]["validation_label_loyalty"] <= 1 and "validation_accuracy" in results["validation"]
     student = AutoModelForTokenClassification.from_pretrained(out)
     tok = AutoTokenizer.from_pretrained(out)
     assert student.config.num_hidden_layers == 2 and student.config.vocab_size == len(tok) < len(wp)
