@@ -86,16 +86,18 @@ def run_sweep(args) -> list[dict]:
 
 
 def lines_of(rows: list[dict]) -> dict:
-    """``{(task, block_shape, criterion, distilled): {target: score}}``; dense runs join every line of their task."""
+    """``{(task, block_shape, criterion, distilled): {target: score}}``; the dense run (0%) joins every line of its
+    task (the one with the same teacher setting if there is one)."""
     lines: dict = {}
     for r in rows:
         if r["target"] > 0:
             lines.setdefault((r["task"], r["block_shape"], r["criterion"], r["distilled"]), {})[r["target"]] = r["score"]
-    for r in rows:
-        if r["target"] == 0:
-            for key, points in lines.items():
-                if key[0] == r["task"] and key[3] == r["distilled"]:
-                    points[0.0] = r["score"]
+    dense = {(r["task"], r["distilled"]): r["score"] for r in rows if r["target"] == 0}
+    for (task, _, _, distilled), points in lines.items():
+        # the dense model every run starts from; a dense run with the same teacher setting wins
+        score = dense.get((task, distilled), dense.get((task, not distilled)))
+        if score is not None:
+            points[0.0] = score
     return lines
 
 

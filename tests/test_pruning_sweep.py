@@ -45,6 +45,8 @@ def test_dense_run_is_shared_and_missing_points_are_dashes(sweep):
                                   "distilled": True, "target": 0.9, "score": 0.85, "metric": "accuracy"}]
     lines = sweep.lines_of(rows)
     assert lines[("sentiment", "16x1", "magnitude", False)] == {0.0: 0.90, 0.5: 0.89, 0.8: 0.87}
-    assert lines[("sentiment", "1x4", "magnitude", True)] == {0.9: 0.85}  # no dense run with a teacher
+    assert lines[("sentiment", "1x4", "magnitude", True)] == {0.0: 0.90, 0.9: 0.85}  # the dense start point
     table = sweep.markdown_table(rows)
-    assert "| sentiment | accuracy | 1x4 | magnitude | yes | – | – | – | 85.0 | – |" in table
+    assert "| sentiment | accuracy | 1x4 | magnitude | yes | 90.0 | – | – | 85.0 | -5.0 |" in table
+    no_dense = sweep.markdown_table(rows[1:])
+    assert "| sentiment | accuracy | 1x4 | magnitude | yes | – | – | 85.0 | – |" in no_dense
