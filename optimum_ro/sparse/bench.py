@@ -94,6 +94,9 @@ def _ort_session(weight: torch.Tensor, bias: torch.Tensor, threads: int, int8: b
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    # ORT's pool threads spin after each run by default, stealing the core from the next method
+    # of the round-robin; they still run the MatMul in parallel.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
