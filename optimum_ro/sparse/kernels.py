@@ -65,10 +65,11 @@ def _warn_missing() -> None:
 
 def current_isa() -> str:
     """The path the op uses now: ``$OPTIMUM_RO_ISA`` if set (validated), else the fastest available."""
-    requested = os.environ.get(ISA_ENV, "auto").strip().lower() or "auto"
-    cached = _resolved.get(requested)
+    raw = os.environ.get(ISA_ENV)
+    cached = _resolved.get(raw)
     if cached is not None:
         return cached
+    requested = (raw or "auto").strip().lower() or "auto"
     if requested not in ISA_CHOICES:
         raise ValueError(f"{ISA_ENV}={requested!r} is not one of {', '.join(ISA_CHOICES)}")
     if _C is None:
@@ -92,7 +93,7 @@ def current_isa() -> str:
         )
     else:
         isa = requested
-    _resolved[requested] = isa
+    _resolved[raw] = isa
     return isa
 
 

@@ -62,7 +62,7 @@ def _block_sparse_linear_impl(
     """``act(x @ W.T + bias) + residual``, W block-sparse (BSR tensors of a ``PackedBlockSparse``)."""
     _check(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation)
     lead = x.shape[:-1]
-    x2 = x.reshape(-1, in_features).contiguous()
+    x2 = x if x.dim() == 2 and x.is_contiguous() else x.reshape(-1, in_features).contiguous()
     res2 = residual.reshape(-1, out_features).contiguous() if residual is not None else None
     isa = kernels.current_isa()
     if isa == "reference":
@@ -76,7 +76,7 @@ def _block_sparse_linear_impl(
         scales.contiguous() if scales is not None else None, bias.contiguous() if bias is not None else None,
         res2, out, activation,
     )
-    return out.reshape(*lead, out_features)
+    return out if x.dim() == 2 else out.reshape(*lead, out_features)
 
 
 block_sparse_linear_op = torch.library.custom_op("optimum_ro::block_sparse_linear", mutates_args=())(
