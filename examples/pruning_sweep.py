@@ -127,13 +127,17 @@ def plot(rows: list[dict], path: Path) -> None:
     tasks = sorted({key[0] for key in lines})
     fig, axes = plt.subplots(1, max(1, len(tasks)), figsize=(5 * max(1, len(tasks)), 4), squeeze=False)
     metric = {r["task"]: r.get("metric", "score") for r in rows}
+    shapes = sorted({key[1] for key in lines})
+    color = {shape: f"C{i}" for i, shape in enumerate(shapes)}  # one colour per block shape
+    criteria = sorted({key[2] for key in lines})
+    marker = {c: "osD^v"[i % 5] for i, c in enumerate(criteria)}  # one marker per criterion
     for ax, task in zip(axes[0], tasks):
         for (t, shape, criterion, distilled), points in sorted(lines.items()):
             if t != task:
                 continue
             xs = sorted(x for x in points if points[x] is not None)
-            ax.plot([100 * x for x in xs], [100 * points[x] for x in xs], marker="o",
-                    linestyle="-" if distilled else "--",
+            ax.plot([100 * x for x in xs], [100 * points[x] for x in xs], marker=marker[criterion],
+                    color=color[shape], linestyle="-" if distilled else "--",
                     label=f"{shape} {criterion}{' + teacher' if distilled else ''}")
         ax.set_title(task)
         ax.set_xlabel("block sparsity (%)")
