@@ -6,7 +6,7 @@ set -euo pipefail
 model=$1; name=$2; shift 2
 py=${PYTHON:-.venv/bin/python}
 scale=${STEPS_SCALE:-1}
-for task in ${TASKS:-"sentiment dialect ner pos sts"}; do
+for task in ${TASKS:-sentiment dialect ner pos sts}; do
   case $task in
     sts) steps=120; len=64 ;;
     pos|ner) steps=100; len=128 ;;
