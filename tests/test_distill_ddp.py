@@ -1,11 +1,16 @@
 """The DistillationTrainer under 2 gloo processes on CPU (accelerate.debug_launcher) gives the update of one big batch."""
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from optimum_ro.distillation import DistillationTrainer, DistillationTrainingArguments, make_student
 from optimum_ro.distillation.testing import TOY_WORDS, tiny_bert, tiny_wordpiece_tokenizer, toy_token_dataset
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _train(output_dir, per_device_batch):
@@ -41,10 +46,12 @@ def _ddp_worker(result_path):
 
 @pytest.mark.slow
 def test_two_gloo_processes_match_one_big_batch(tmp_path):
-    from accelerate import debug_launcher
-
+    # A fresh interpreter forks the workers: forking this pytest process after earlier tests started torch's
+    # OpenMP thread pool can deadlock the children.
     result_path = str(tmp_path / "ddp.pt")
-    debug_launcher(_ddp_worker, args=(result_path,), num_processes=2)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, __file__, result_path], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     result = torch.load(result_path)
     assert result["world"] == 2
     assert result["model_wrapped"] == "DistributedDataParallel"
@@ -54,3 +61,9 @@ def test_two_gloo_processes_match_one_big_batch(tmp_path):
     reference = single.student.state_dict()
     diff = max((result["state"][k] - reference[k]).abs().max().item() for k in reference)
     assert diff < 1e-5, f"2 processes x batch 2 differ from 1 process x batch 4 by {diff}"
+
+
+if __name__ == "__main__":  # run by the test above in a fresh interpreter
+    from accelerate import debug_launcher
+
+    debug_launcher(_ddp_worker, args=(sys.argv[1],), num_processes=2)
