@@ -40,6 +40,18 @@ def fixture_texts():
     return texts
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Tiny test models gain nothing from threads, and 2 threads on a busy 2-core machine
+    thrash; tests that exercise threading set their own count."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir():
     return FIXTURES

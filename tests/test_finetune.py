@@ -38,3 +38,15 @@ def test_finetune_resumes_from_last_checkpoint(tiny_bert_dir, fixtures_dir, tmp_
     cfg.max_steps = 3
     res = finetune(cfg)
     assert res["train_steps"] == 3 and res["resumed_from"].endswith("checkpoint-2")
+
+
+def test_eval_subset_is_a_seeded_random_sample_not_the_first_rows():
+    import datasets
+
+    from optimum_ro.tasks.finetune import sample_subset
+
+    ds = datasets.Dataset.from_dict({"label": [0] * 30 + [1] * 30})  # sorted by label, like LaRoSeDa's dev file
+    sub = sample_subset(ds, 20, seed=42)
+    assert len(sub) == 20 and set(sub["label"]) == {0, 1}
+    assert sub["label"] == sample_subset(ds, 20, seed=42)["label"]
+    assert len(sample_subset(ds, 100, seed=0)) == 60

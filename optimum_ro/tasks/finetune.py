@@ -66,6 +66,13 @@ def resolve_data(task: str, data: str | None) -> str:
     )
 
 
+def sample_subset(dataset, n: int, seed: int):
+    """A seeded random subset of ``n`` rows (data files are often sorted by label)."""
+    if len(dataset) <= n:
+        return dataset
+    return dataset.shuffle(seed=seed).select(range(n))
+
+
 def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -109,7 +116,7 @@ def finetune(cfg: FinetuneConfig) -> dict:
     if cfg.max_eval_samples:
         for split in raw:
             if split != "train":
-                raw[split] = raw[split].select(range(min(cfg.max_eval_samples, len(raw[split]))))
+                raw[split] = sample_subset(raw[split], cfg.max_eval_samples, cfg.seed)
     ds = preprocess_task(raw, tokenizer, spec, max_length=cfg.max_length)
     if spec.kind == TOKEN:
         ds = ds.remove_columns("word_ids")
