@@ -126,3 +126,46 @@ def test_trim_task_model_without_mlm_head():
     assert isinstance(model, BertForSequenceClassification)
     out = model(**new_tok(CORPUS, padding=True, return_tensors="pt"))
     assert out.logits.shape == (3, 2)
+
+
+def _xlmr_mlm(vocab_size):
+    import transformers as T
+
+    torch.manual_seed(0)
+    return T.XLMRobertaForMaskedLM(T.XLMRobertaConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=4,
+                                                      num_attention_heads=2, intermediate_size=64,
+                                                      max_position_embeddings=40, pad_token_id=1)).eval()
+
+
+def _distilbert_cls(vocab_size):
+    import transformers as T
+
+    torch.manual_seed(0)
+    return T.DistilBertForSequenceClassification(T.DistilBertConfig(vocab_size=vocab_size, dim=32, n_layers=4, n_heads=2,
+                                                                    hidden_dim=64, max_position_embeddings=40)).eval()
+
+
+@pytest.mark.parametrize("build", [_xlmr_mlm, _distilbert_cls])
+def test_make_student_other_families(build):
+    teacher = build(60)
+    student = make_student(teacher, num_layers=2)
+    assert type(student) is type(teacher) and student.config.num_hidden_layers == 2
+    ids = torch.randint(4, 60, (2, 7))
+    copy = make_student(teacher, layers=[0, 1, 2, 3]).eval()
+    assert torch.allclose(copy(input_ids=ids).logits, teacher(input_ids=ids).logits, atol=1e-5)
+
+
+def test_trimmed_xlmr_mlm_gives_the_same_logits_on_kept_tokens():
+    from optimum_ro.distillation.testing import tiny_unigram_tokenizer
+
+    tok = tiny_unigram_tokenizer({"▁ana": -1.0, "▁are": -1.0, "▁mere": -1.0})
+    model = _xlmr_mlm(len(tok))
+    texts = ["ana are", "ana"]
+    enc = tok(texts, padding=True, return_tensors="pt")
+    before = model(**enc).logits
+    model, new_tok = trim_vocabulary(model, tok, ["ana are"])
+    enc2 = new_tok(texts, padding=True, return_tensors="pt")
+    after = model(**enc2).logits
+    kept_old_ids = tok.convert_tokens_to_ids(new_tok.convert_ids_to_tokens(list(range(len(new_tok)))))
+    real = enc["attention_mask"].bool()
+    assert torch.allclose(after[real], before[real][:, kept_old_ids], atol=1e-5)

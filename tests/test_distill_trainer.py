@@ -262,3 +262,26 @@ def test_mlm_head_on_masked_positions_only_gives_the_full_loss(tmp_path, wordpie
     expected = 2.0 * soft_target_loss(s_logits, teacher_probabilities(t_logits, 3.0), 3.0, mask=masked) \
         + 0.5 * cross_entropy_loss(s_logits, batch["labels"])
     assert loss == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_hidden_layer_map_cosine_loss(tmp_path, wordpiece):
+    from datasets import Dataset
+
+    from optimum_ro.distillation.losses import cosine_hidden_loss
+
+    teacher = tiny_bert("BertForMaskedLM", vocab_size=len(wordpiece), seed=10, **NO_DROPOUT).eval()
+    student = make_student(teacher, layers=[1, 3]).eval()
+    ds = Dataset.from_dict({"text": [" ".join(s) for s in toy_sentences(4, seed=11)[0]]})
+    ds = prepare_student_words(ds, wordpiece, text_fields=["text"], max_length=32).remove_columns(["text"])
+    args = _args(tmp_path, alpha_ce=0.0, alpha_mlm=0.0, alpha_cos=1.0, hidden_layer_map=["1:2", "-1:-1"])
+    trainer = DistillationTrainer(model=student, teacher=teacher, args=args, train_dataset=ds, processing_class=wordpiece)
+    torch.manual_seed(0)
+    batch = trainer.data_collator([ds[i] for i in range(4)])
+    loss = trainer.compute_loss(trainer.model, batch).item()
+    feed = {k: batch[k] for k in ("input_ids", "attention_mask")}
+    s_h = student(**feed, output_hidden_states=True).hidden_states
+    t_h = teacher(**feed, output_hidden_states=True).hidden_states
+    mask = batch["attention_mask"]
+    expected = (cosine_hidden_loss(s_h[1], t_h[2], mask) + cosine_hidden_loss(s_h[-1], t_h[-1], mask)) / 2
+    assert loss == pytest.approx(expected.item(), rel=1e-5)
+    assert expected.item() > 0
