@@ -169,3 +169,16 @@ def test_trimmed_xlmr_mlm_gives_the_same_logits_on_kept_tokens():
     kept_old_ids = tok.convert_tokens_to_ids(new_tok.convert_ids_to_tokens(list(range(len(new_tok)))))
     real = enc["attention_mask"].bool()
     assert torch.allclose(after[real], before[real][:, kept_old_ids], atol=1e-5)
+
+
+def test_make_student_follows_optional_parts_and_is_trainable():
+    from transformers import BertConfig, BertModel
+
+    teacher = BertModel(BertConfig(vocab_size=40, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
+                                   intermediate_size=64), add_pooling_layer=False).requires_grad_(False)
+    student = make_student(teacher, num_layers=2)
+    assert student.pooler is None and len(student.encoder.layer) == 2
+    assert all(p.requires_grad for p in student.parameters())
+    assert not any(p.requires_grad for p in teacher.parameters()) and len(teacher.encoder.layer) == 4
+    # layers are copies, not shared with the teacher
+    assert student.encoder.layer[0].attention.self.query.weight is not teacher.encoder.layer[0].attention.self.query.weight

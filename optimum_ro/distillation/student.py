@@ -8,7 +8,6 @@ fewer layers, weights copied from the teacher (embeddings, a subset of layers, h
 from __future__ import annotations
 
 import copy
-import re
 
 import torch
 from torch import nn
@@ -42,7 +41,9 @@ def make_student(teacher, num_layers: int = 6, layers: list[int] | None = None):
 
     Embeddings, the chosen encoder layers (in the given order), pooler and heads (MLM or task head)
     are copied; ``config.num_hidden_layers`` shrinks, everything else (sizes, labels, vocabulary)
-    stays, so the teacher's tokenizer works unchanged. The teacher is not modified.
+    stays, so the teacher's tokenizer works unchanged. Optional parts follow the teacher (e.g. a
+    ``BertModel`` loaded with ``add_pooling_layer=False`` gives a student without pooler). The teacher
+    is not modified; the student is trainable.
     """
     prefix, teacher_layers = find_layer_list(teacher)
     n_teacher = len(teacher_layers)
@@ -52,25 +53,29 @@ def make_student(teacher, num_layers: int = 6, layers: list[int] | None = None):
     if not layers or any(not 0 <= i < n_teacher for i in layers):
         raise ValueError(f"layers must be a non-empty list of teacher layer indices in [0, {n_teacher}), got {layers}")
 
-    config = copy.deepcopy(teacher.config)
+    # Copy the teacher without its layer list (so optional parts such as a missing pooler stay as they are),
+    # then give the copy deep copies of the chosen layers.
+    parent_name, _, attr = prefix.rpartition(".")
+    parent = teacher.get_submodule(parent_name) if parent_name else teacher
+    setattr(parent, attr, nn.ModuleList())
+    try:
+        student = copy.deepcopy(teacher)
+    finally:
+        setattr(parent, attr, teacher_layers)
+    new_layers = nn.ModuleList([copy.deepcopy(teacher_layers[i]) for i in layers])
+    for j, layer in enumerate(new_layers):
+        for module in layer.modules():
+            if isinstance(getattr(module, "layer_idx", None), int):
+                module.layer_idx = j
+    setattr(student.get_submodule(parent_name) if parent_name else student, attr, new_layers)
+    config = student.config
+    for name in ("layer_types",):  # per-layer lists some configs carry
+        if isinstance(getattr(config, name, None), list):
+            setattr(config, name, [getattr(teacher.config, name)[i] for i in layers])
     config.num_hidden_layers = len(layers)
-    for attr in ("layer_types",):  # per-layer lists some configs carry
-        if isinstance(getattr(config, attr, None), list):
-            setattr(config, attr, [getattr(teacher.config, attr)[i] for i in layers])
-    student = type(teacher)(config).to(dtype=next(teacher.parameters()).dtype)
-
-    pattern = re.compile(rf"^{re.escape(prefix)}\.(\d+)\.(.*)$")
-    teacher_state = teacher.state_dict()
-    new_state = {}
-    for key in student.state_dict():
-        match = pattern.match(key)
-        source = f"{prefix}.{layers[int(match.group(1))]}.{match.group(2)}" if match else key
-        if source not in teacher_state:
-            raise KeyError(f"student parameter {key} has no teacher counterpart {source}")
-        new_state[key] = teacher_state[source].detach().clone()
-    student.load_state_dict(new_state, strict=True)
     if hasattr(student, "tie_weights"):
         student.tie_weights()
+    student.requires_grad_(True)  # a student learns, even when cut from a frozen teacher
     student.train(teacher.training)
     return student
 
