@@ -285,3 +285,17 @@ def test_hidden_layer_map_cosine_loss(tmp_path, wordpiece):
     expected = (cosine_hidden_loss(s_h[1], t_h[2], mask) + cosine_hidden_loss(s_h[-1], t_h[-1], mask)) / 2
     assert loss == pytest.approx(expected.item(), rel=1e-5)
     assert expected.item() > 0
+
+
+def test_sequence_task_teacher_with_other_tokenizer_reads_its_own_columns(tmp_path, wordpiece, unigram):
+    teacher_a = tiny_bert("BertForSequenceClassification", vocab_size=len(wordpiece), num_labels=2, seed=12)
+    teacher_b = tiny_bert("BertForSequenceClassification", vocab_size=len(unigram), num_labels=2, hidden_size=48, seed=13)
+    ds = toy_sequence_dataset(wordpiece, n=8)
+    ds = prepare_teacher_inputs(ds, [unigram], text_fields=["text"], max_length=32, start=1, split_words=False)
+    assert "teacher1_input_ids" in ds.column_names and "teacher1_word_ids" not in ds.column_names
+    assert ds[0]["teacher1_input_ids"] == unigram(ds[0]["text"])["input_ids"]
+    trainer = DistillationTrainer(model=make_student(teacher_a, num_layers=1), teachers=[teacher_a, teacher_b],
+                                  teacher_tokenizers=[wordpiece, unigram], args=_args(tmp_path, max_steps=1),
+                                  train_dataset=ds, eval_dataset=ds, processing_class=wordpiece)
+    trainer.train()
+    assert 0 <= trainer.loyalty()["label_loyalty"] <= 1
