@@ -55,7 +55,7 @@ def main():
                    help="teacher A for the MLM stage (ideally e5 after `optimum-ro pretrain --from`, which trains its MLM head)")
     p.add_argument("--teacher-b-mlm", default="runs/ro-bert-base", help="teacher B: the in-house WordPiece BERT")
     p.add_argument("--teacher-a-task", default="runs/teachers/e5-small/{task}")
-    p.add_argument("--teacher-b-task", default="runs/teachers/ro-bert/{task}")
+    p.add_argument("--teacher-b-task", default="runs/teachers/ro-bert-base/{task}")
     p.add_argument("--data-root", default="../shared/data/ro")
     p.add_argument("--output", default="runs/students")
     p.add_argument("--students", nargs="+", default=["a", "b", "ab"], choices=["a", "b", "ab"])
