@@ -21,8 +21,12 @@ _LAZY = {
     # pruning
     "BlockPruningConfig": "optimum_ro.pruning",
     "BlockPruner": "optimum_ro.pruning",
+    "prune_model": "optimum_ro.pruning",
     # sparse kernels
     "BlockSparseLinear": "optimum_ro.sparse",
+    "sparsify_model": "optimum_ro.sparse",
+    # offline teachers
+    "ensure_model": "optimum_ro.hub",
 }
 
 

@@ -17,3 +17,10 @@ def test_cli_lists_every_pipeline_step(capsys):
     out = capsys.readouterr().out
     for command in ("fetch-models", "finetune", "pretrain", "distill", "prune", "demo"):
         assert command in out
+
+
+def test_every_lazy_export_resolves():
+    import optimum_ro
+
+    for name in optimum_ro.__all__:
+        assert getattr(optimum_ro, name) is not None
