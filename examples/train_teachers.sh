@@ -8,11 +8,12 @@ py=${PYTHON:-.venv/bin/python}
 scale=${STEPS_SCALE:-1}
 for task in ${TASKS:-sentiment dialect ner pos sts}; do
   case $task in
-    sts) steps=120; len=64 ;;
-    pos|ner) steps=100; len=128 ;;
+    sts) steps=200; len=64 ;;
+    ner) steps=150; len=128 ;;
+    pos) steps=120; len=128 ;;
     *) steps=80; len=128 ;;
   esac
   $py -m optimum_ro.cli finetune --model "$model" --task $task --output runs/teachers/$name/$task \
-      --batch-size 16 --learning-rate ${LR:-4e-5} --warmup-ratio 0.1 --eval-splits validation \
+      --batch-size 16 --learning-rate ${LR:-5e-5} --warmup-ratio 0.1 --eval-splits validation \
       --max-steps $((steps * scale)) --max-length $len "$@"
 done

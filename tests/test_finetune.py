@@ -50,3 +50,19 @@ def test_eval_subset_is_a_seeded_random_sample_not_the_first_rows():
     assert len(sub) == 20 and set(sub["label"]) == {0, 1}
     assert sub["label"] == sample_subset(ds, 20, seed=42)["label"]
     assert len(sample_subset(ds, 100, seed=0)) == 60
+
+
+def test_new_head_gets_its_own_learning_rate(tiny_bert_dir, fixtures_dir, tmp_path):
+    from transformers import TrainingArguments
+
+    from optimum_ro.tasks import build_model
+    from optimum_ro.tasks.finetune import make_trainer_class
+
+    model = build_model(str(tiny_bert_dir), "ner")
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-5, report_to="none", use_cpu=True)
+    trainer = make_trainer_class()(model=model, args=args, head_learning_rate=1e-3)
+    opt = trainer.create_optimizer()
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert lr_of[id(model.classifier.weight)] == 1e-3
+    assert lr_of[id(model.bert.encoder.layer[0].attention.self.query.weight)] == 1e-5
+    assert sum(len(g["params"]) for g in opt.param_groups) == sum(1 for p in model.parameters() if p.requires_grad)
