@@ -9,14 +9,6 @@ from optimum_ro.cli import main
 from optimum_ro.pruning import BlockPruningConfig
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models run fastest on one thread, and the test machine is shared (no oversubscription)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def zero_block_share(weight, rows, cols):
     zeros = (weight == 0).reshape(weight.shape[0] // rows, rows, weight.shape[1] // cols, cols).sum(dim=(1, 3))

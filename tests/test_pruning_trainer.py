@@ -12,14 +12,6 @@ from optimum_ro.pruning import STATE_NAME, BlockPruner, BlockPruningConfig, sche
 SEQ, N = 8, 32
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models run fastest on one thread, and the test machine is shared (no oversubscription)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def tiny_bert(seed=0):
     torch.manual_seed(seed)

@@ -18,6 +18,8 @@ import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 
+from ..sparse.format import parse_block_shape  # the one block-shape parser, shared with the kernels
+
 CONFIG_NAME = "pruning_config.json"
 SCHEDULES = ("cubic", "linear", "oneshot")
 CRITERIA = ("magnitude", "movement", "snip_momentum")
@@ -31,30 +33,6 @@ DEFAULT_EXCLUDE_MODULES = [
     r"embeddings", r"pooler", r"classifier", r"LayerNorm", r"layer_norm",
     r"lm_head", r"(^|\.)cls\.", r"qa_outputs",
 ]
-
-
-def parse_block_shape(block_shape) -> tuple[int, int]:
-    """``"16x1"``, ``(16, 1)`` or ``[16, 1]`` -> ``(16, 1)`` (rows = output features, cols = input features).
-
-        >>> parse_block_shape("4x1")
-        (4, 1)
-    """
-    if isinstance(block_shape, str):
-        parts = block_shape.lower().replace("×", "x").split("x")
-    elif isinstance(block_shape, (tuple, list)):
-        parts = list(block_shape)
-    else:
-        parts = None
-    try:
-        rows, cols = (int(p) for p in parts)
-        if rows < 1 or cols < 1 or (isinstance(block_shape, (tuple, list)) and any(int(p) != p for p in parts)):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"Invalid block_shape {block_shape!r}: use 'ROWSxCOLS' with positive integers, e.g. '16x1' "
-            "(16 output features x 1 input feature), '1x4' or '1x1' (unstructured), or a pair like (4, 1)."
-        ) from None
-    return rows, cols
 
 
 def format_block_shape(block_shape) -> str:

@@ -24,21 +24,30 @@ FAST_BLOCK_SHAPES = {torch.float32: (16, 1), torch.bfloat16: (16, 1), torch.int8
 
 
 def parse_block_shape(block_shape: BlockShapeLike) -> tuple[int, int]:
-    """``"16x1"``, ``(16, 1)`` or ``[16, 1]`` -> ``(16, 1)``; anything else raises ``ValueError``."""
+    """``"16x1"``, ``(16, 1)`` or ``[16, 1]`` -> ``(16, 1)``: rows = output features, cols = input features.
+
+    The one parser of block shapes for the whole library (pruning and kernels share it).
+
+        >>> parse_block_shape("1x4")   # Intel's VNNI "4x1": one output row, four input columns
+        (1, 4)
+    """
     if isinstance(block_shape, str):
-        parts = block_shape.lower().split("x")
-        try:
-            parsed = tuple(int(p) for p in parts)
-        except ValueError:
-            parsed = ()
+        parts = block_shape.lower().replace("\u00d7", "x").split("x")
+    elif isinstance(block_shape, (tuple, list)):
+        parts = list(block_shape)
     else:
-        try:
-            parsed = tuple(int(v) for v in block_shape)
-        except (TypeError, ValueError):
+        parts = []
+    try:
+        parsed = tuple(int(p) for p in parts)
+        if not isinstance(block_shape, str) and any(int(p) != p for p in parts):
             parsed = ()
+    except (TypeError, ValueError):
+        parsed = ()
     if len(parsed) != 2 or min(parsed) < 1:
         raise ValueError(
-            f"block_shape must be two positive integers (rows, cols) such as '16x1' or (1, 4); got {block_shape!r}"
+            f"Invalid block_shape {block_shape!r}: block_shape must be two positive integers (rows, cols), as "
+            "'ROWSxCOLS' such as '16x1' (16 output features x 1 input feature), '1x4', '1x1' (unstructured) "
+            "or a pair like (4, 1)."
         )
     return parsed
 
