@@ -2,7 +2,6 @@
 import json
 
 import pytest
-import torch
 from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
 from optimum_ro.cli import main

@@ -11,7 +11,6 @@ Checkpoints go to ``output_dir/checkpoints``; running again resumes from the las
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os

@@ -11,7 +11,6 @@ Texts are packed into blocks of ``max_length`` tokens; checkpoints are written e
 """
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import logging
@@ -153,7 +152,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
     import datasets
     import torch
     from transformers import (AutoModelForMaskedLM, AutoTokenizer, BertConfig, BertForMaskedLM,
-                              DataCollatorForLanguageModeling, Trainer, TrainingArguments)
+                              DataCollatorForLanguageModeling, TrainingArguments)
     from transformers.trainer_utils import get_last_checkpoint
 
     out = Path(cfg.output_dir)
