@@ -1,0 +1,74 @@
+"""CPU latency of model folders at batch 1 and 32 (seq 128), interleaved in one run.
+
+    python examples/latency.py runs/teachers/e5-small/sentiment runs/students/a-sentiment --threads 2
+
+Prints and writes JSON: median/min ms per forward, parameters, disk size, and the speed-up of every
+model against the first one. Timings on shared machines drift: methods are interleaved, repeats > 5.
+"""
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+
+def folder_mb(path) -> float:
+    return sum(f.stat().st_size for f in Path(path).glob("*.safetensors")) / 1e6
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("models", nargs="+")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 32])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoConfig
+
+    torch.set_num_threads(args.threads)
+    models = {}
+    for path in args.models:
+        cfg = AutoConfig.from_pretrained(path)
+        arch = (cfg.architectures or [""])[0]
+        cls = AutoModelForTokenClassification if "TokenClassification" in arch else AutoModelForSequenceClassification
+        models[path] = cls.from_pretrained(path).eval()
+    results = {p: {"parameters": sum(t.numel() for t in m.parameters()), "weights_mb": round(folder_mb(p), 1)}
+               for p, m in models.items()}
+    for batch in args.batches:
+        inputs = {}
+        for p, m in models.items():
+            ids = torch.randint(5, min(1000, m.config.vocab_size), (batch, args.seq))
+            inputs[p] = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+        times = {p: [] for p in models}
+        with torch.inference_mode():
+            for p, m in models.items():  # warm-up
+                m(**inputs[p])
+            for _ in range(args.repeats):
+                for p, m in models.items():
+                    start = time.perf_counter()
+                    m(**inputs[p])
+                    times[p].append(1e3 * (time.perf_counter() - start))
+        for p in models:
+            results[p][f"batch{batch}_median_ms"] = round(statistics.median(times[p]), 2)
+            results[p][f"batch{batch}_min_ms"] = round(min(times[p]), 2)
+    base = args.models[0]
+    for p in models:
+        for batch in args.batches:
+            results[p][f"batch{batch}_speedup"] = round(results[base][f"batch{batch}_median_ms"]
+                                                       / results[p][f"batch{batch}_median_ms"], 2)
+        results[p]["param_reduction"] = round(1 - results[p]["parameters"] / results[base]["parameters"], 3)
+    env = {"threads": args.threads, "seq": args.seq, "torch": torch.__version__,
+           "cpu": next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                        if l.startswith("model name")), "")}
+    text = json.dumps({"environment": env, "models": results}, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
