@@ -17,6 +17,7 @@ def test_read_lines_skips_blank_and_limits(tmp_path):
     path = _corpus(tmp_path)
     assert len(list(read_lines(path, max_lines=5))) == 5
     assert all(read_lines(path))
+    assert len(list(read_lines(f"{path},{path}"))) == 2 * len(list(read_lines(path)))
 
 
 def test_wordpiece_keeps_romanian_diacritics():

@@ -24,8 +24,10 @@ SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 def read_lines(paths, max_lines: int | None = None):
-    """Non-empty lines of plain or gzip text files."""
+    """Non-empty lines of plain or gzip text files (a list, or one comma-separated string)."""
     count = 0
+    if isinstance(paths, str):
+        paths = [p for p in paths.split(",") if p]
     for path in paths if isinstance(paths, (list, tuple)) else [paths]:
         path = Path(path)
         if not path.is_file():
@@ -157,7 +159,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
 
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    lines = list(read_lines(cfg.text.split(","), cfg.max_lines))
+    lines = list(read_lines(cfg.text, cfg.max_lines))
     logger.info("%d lines of text", len(lines))
     tok_dir = out / "tokenizer"
     if cfg.from_model:
