@@ -26,9 +26,8 @@ SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 def read_lines(paths, max_lines: int | None = None):
     """Non-empty lines of plain or gzip text files (a list, or one comma-separated string)."""
     count = 0
-    if isinstance(paths, str):
-        paths = [p for p in paths.split(",") if p]
-    for path in paths if isinstance(paths, (list, tuple)) else [paths]:
+    items = paths if isinstance(paths, (list, tuple)) else [paths]
+    for path in [p for item in items for p in str(item).split(",") if p]:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"text file not found: {path}")
