@@ -110,7 +110,7 @@ def make_trainer_class():
 
         def create_optimizer(self, model=None):
             if self.optimizer is not None or not self.head_learning_rate:
-                return super().create_optimizer(model) if model is not None else super().create_optimizer()
+                return super().create_optimizer(model)
             params = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
             is_head = lambda n: n.startswith(HEAD_PREFIXES) or ".pooler." in n  # noqa: E731
             no_decay = lambda n: n.endswith("bias") or "LayerNorm" in n or "layer_norm" in n  # noqa: E731
@@ -121,7 +121,8 @@ def make_trainer_class():
                     if chosen:
                         groups.append({"params": chosen, "weight_decay": 0.0 if nd else self.args.weight_decay,
                                        "lr": self.head_learning_rate if head else self.args.learning_rate})
-            self.optimizer = torch.optim.AdamW(groups, lr=self.args.learning_rate)
+            self.optimizer = torch.optim.AdamW(groups, lr=self.args.learning_rate, eps=self.args.adam_epsilon,
+                                               betas=(self.args.adam_beta1, self.args.adam_beta2))
             return self.optimizer
 
     return TaskTrainer
