@@ -11,6 +11,8 @@ import copy
 
 from torch import nn
 
+from ..tasks.modeling import count_parameters  # noqa: F401  (re-exported)
+
 
 def default_layers(num_teacher_layers: int, num_layers: int) -> list[int]:
     """Evenly spaced teacher layers, first and last included (12 -> 6 gives DistilBERT's 0, 2, 4, 7, 9, 11)."""
@@ -77,14 +79,3 @@ def make_student(teacher, num_layers: int = 6, layers: list[int] | None = None):
     student.requires_grad_(True)  # a student learns, even when cut from a frozen teacher
     student.train(teacher.training)
     return student
-
-
-def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of distinct parameters (tied weights counted once)."""
-    seen, total = set(), 0
-    for p in model.parameters():
-        if id(p) in seen or (trainable_only and not p.requires_grad):
-            continue
-        seen.add(id(p))
-        total += p.numel()
-    return total

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from .model_card import write_model_card
+from .modeling import count_parameters
 from .specs import TASKS, TOKEN, get_task
 
 logger = logging.getLogger("optimum_ro.finetune")
@@ -71,10 +72,6 @@ def sample_subset(dataset, n: int, seed: int):
     if len(dataset) <= n:
         return dataset
     return dataset.shuffle(seed=seed).select(range(n))
-
-
-def count_parameters(model) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def folder_size_mb(path) -> float:

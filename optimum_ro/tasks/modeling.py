@@ -26,3 +26,14 @@ def build_model(name_or_path, task, **kwargs):
             common["problem_type"] = "single_label_classification"
     cls = AutoModelForTokenClassification if spec.kind == TOKEN else AutoModelForSequenceClassification
     return cls.from_pretrained(name_or_path, **common)
+
+
+def count_parameters(model, trainable_only: bool = False) -> int:
+    """Number of distinct parameters (tied weights counted once)."""
+    seen, total = set(), 0
+    for p in model.parameters():
+        if id(p) in seen or (trainable_only and not p.requires_grad):
+            continue
+        seen.add(id(p))
+        total += p.numel()
+    return total
