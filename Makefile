@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py constraints.txt csrc/*.cpp csrc/*.h 2>/dev/null | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py constraints.txt csrc/* 2>/dev/null | cksum | cut -d' ' -f1)
 
 .PHONY: setup demo test bench clean
 

@@ -12,6 +12,7 @@ from setuptools import Extension, setup
 ext = Extension(
     "optimum_ro.sparse._C",
     sources=sorted(glob.glob("csrc/*.cpp")),
+    depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/*.inc")),  # rebuild when a shared header changes
     include_dirs=["csrc"],
     extra_compile_args=["-O3", "-std=c++17", "-fopenmp", "-fno-math-errno", "-Wall"],
     extra_link_args=["-fopenmp"],

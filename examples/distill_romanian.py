@@ -14,14 +14,16 @@ machine without GPUs gives gloo DDP, as does `torchrun --nproc_per_node 2`.
 import argparse
 import json
 import os
+import shutil
 from pathlib import Path
 
 from optimum_ro.distillation.cli import DistillConfig, run_distillation
 
 TASKS = ["pos", "ner", "sentiment", "sts", "dialect"]
-TASK_BUDGET = {"sts": dict(max_steps=300, max_length=64), "pos": dict(max_steps=300, max_length=128),
-               "ner": dict(max_steps=300, max_length=128), "sentiment": dict(max_steps=250, max_length=128),
-               "dialect": dict(max_steps=250, max_length=128)}
+TASK_BUDGET = {"sts": dict(max_steps=200, max_length=64), "pos": dict(max_steps=200, max_length=128),
+               "ner": dict(max_steps=250, max_length=128), "sentiment": dict(max_steps=150, max_length=128),
+               "dialect": dict(max_steps=150, max_length=128)}
+MAIN_METRIC = {"pos": "accuracy", "ner": "f1", "sentiment": "accuracy", "sts": "pearson", "dialect": "macro_f1"}
 
 
 def has_mlm_head(folder: str) -> bool:
@@ -34,18 +36,36 @@ def has_mlm_head(folder: str) -> bool:
         return any(k.startswith("cls.predictions.transform") for k in f.keys())
 
 
+def num_layers(folder: str) -> int:
+    return json.loads((Path(folder) / "config.json").read_text())["num_hidden_layers"]
+
+
+def dev_score_weights(teachers: list, task: str) -> list:
+    """Ensemble weights proportional to each task teacher's dev score (chosen on dev, never on test)."""
+    scores = []
+    for t in teachers:
+        results = json.loads((Path(t) / "eval_results.json").read_text())["validation"]
+        metric = MAIN_METRIC[task]
+        scores.append(max(float(results.get(metric, results.get(f"validation_{metric}"))), 1e-3))
+    return [round(s / sum(scores), 4) for s in scores]
+
+
 def write_task_train_text(data: Path, path: Path) -> str:
     """The *train* texts of every task, one per line (dev/test are never used to choose the vocabulary)."""
     from optimum_ro.tasks import TASKS as SPECS, load_task
 
+    if path.exists():
+        return str(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
+    partial = path.with_suffix(f".{os.getpid()}.part")  # atomic: parallel runs may share the output folder
+    with open(partial, "w", encoding="utf-8") as fh:
         for task, spec in SPECS.items():
             if (data / spec.folder / "train.jsonl").exists():
                 rows = load_task(task, str(data / spec.folder), splits=["train"])["train"]
                 for field in spec.text_fields:
                     for value in rows[field]:
                         fh.write((" ".join(value) if isinstance(value, list) else value).replace("\n", " ") + "\n")
+    os.replace(partial, path)
     return str(path)
 
 
@@ -60,15 +80,17 @@ def main():
     p.add_argument("--output", default="runs/students")
     p.add_argument("--students", nargs="+", default=["a", "b", "ab"], choices=["a", "b", "ab"])
     p.add_argument("--tasks", nargs="+", default=TASKS, choices=TASKS)
-    p.add_argument("--student-layers", type=int, default=6)
-    p.add_argument("--mlm-minutes", type=float, default=60.0, help="time budget of each general distillation")
-    p.add_argument("--mlm-max-texts", type=int, default=None)
+    p.add_argument("--student-layers", type=int, default=None,
+                   help="encoder layers of every student (default: half of the teacher it is cut from)")
+    p.add_argument("--mlm-minutes", type=float, default=12.0, help="time budget of each general distillation")
+    p.add_argument("--mlm-max-texts", type=int, default=20000, help="raw lines read for the MLM stage")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--skip-mlm", action="store_true", help="task distillation straight from the cut student")
     p.add_argument("--mlm-max-steps", type=int, default=-1, help="cap the MLM stage (smoke runs)")
     p.add_argument("--task-max-steps", type=int, default=None, help="override every task's step budget (smoke runs)")
     p.add_argument("--trim-max-lines", type=int, default=None, help="read only this many corpus lines for trimming")
     p.add_argument("--max-eval-samples", type=int, default=None, help="evaluate on the first N dev/test rows (smoke runs)")
+    p.add_argument("--redo", action="store_true", help="re-run tasks that already have distill_results.json")
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     data = Path(args.data_root)
@@ -80,12 +102,15 @@ def main():
         # the student is cut from its first teacher; e5's 250k vocabulary is trimmed to the Romanian corpus
         trim = trim_corpus if name in ("a", "ab") else []
         student_dir = Path(args.output) / name / "general"
+        layers = args.student_layers or max(1, num_layers(teachers_mlm[0]) // 2)
         if args.skip_mlm:
             start_from = None
+        elif (student_dir / "distill_results.json").exists() and not args.redo:
+            start_from = str(student_dir)  # general distillation finished earlier
         else:
             alpha_ce = 5.0 if has_mlm_head(teachers_mlm[0]) else 0.0  # soft targets need a trained MLM head
             run_distillation(DistillConfig(
-                teachers=teachers_mlm, task="mlm", data=raw, output_dir=str(student_dir), student_layers=args.student_layers,
+                teachers=teachers_mlm, task="mlm", data=raw, output_dir=str(student_dir), student_layers=layers,
                 trim_vocab_corpus=trim, alpha_ce=alpha_ce, alpha_mlm=2.0, alpha_cos=1.0, max_length=128,
                 max_texts=args.mlm_max_texts, batch_size=args.batch_size, learning_rate=1e-4, epochs=1,
                 time_budget_min=args.mlm_minutes, save_steps=200, max_steps=args.mlm_max_steps,
@@ -95,13 +120,20 @@ def main():
             teachers = {"a": [args.teacher_a_task], "b": [args.teacher_b_task],
                         "ab": [args.teacher_a_task, args.teacher_b_task]}[name]
             teachers = [t.format(task=task) for t in teachers]
+            done = Path(args.output) / name / task / "distill_results.json"
+            if done.exists() and not args.redo:  # finished earlier: a re-run continues where it stopped
+                results = json.loads(done.read_text())
+                summary.setdefault(name, {})[task] = {k: results.get(k) for k in ("validation", "test", "student_parameters")}
+                continue
             results = run_distillation(DistillConfig(
                 teachers=teachers, task=task, data=str(data / task), output_dir=str(Path(args.output) / name / task),
-                student=start_from, student_layers=args.student_layers, trim_vocab_corpus=[] if start_from else trim,
-                teacher_weights=[0.5, 0.5] if name == "ab" else None, batch_size=args.batch_size, learning_rate=5e-5,
+                student=start_from, student_layers=layers, trim_vocab_corpus=[] if start_from else trim,
+                teacher_weights=dev_score_weights(teachers, task) if name == "ab" else None, batch_size=args.batch_size, learning_rate=5e-5,
                 trim_max_lines=args.trim_max_lines, max_eval_samples=args.max_eval_samples,
                 **{**TASK_BUDGET[task], **({"max_steps": args.task_max_steps} if args.task_max_steps else {})}))
             summary.setdefault(name, {})[task] = {k: results.get(k) for k in ("validation", "test", "student_parameters")}
+            if args.max_eval_samples is None:  # task distillation done: keep the report's inputs, drop its checkpoints
+                shutil.rmtree(Path(args.output) / name / task / "checkpoints", ignore_errors=True)
     out = Path(args.output) / "summary.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2, default=str))

@@ -22,6 +22,7 @@ from optimum_ro.distillation.testing import (
     toy_sequence_dataset,
     toy_token_dataset,
 )
+from optimum_ro.tasks import metrics_fn
 
 NO_DROPOUT = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 
@@ -69,9 +70,12 @@ def test_single_teacher_token_task_trains_student_and_freezes_teacher(tmp_path, 
     assert 0 <= loyalty["label_loyalty"] <= 1 and 0 < loyalty["probability_loyalty"] < 1
     # a student that is a full copy of its teacher is perfectly loyal
     clone = DistillationTrainer(model=make_student(teacher, layers=[0, 1, 2, 3]), teacher=teacher, args=_args(tmp_path),
-                                eval_dataset=ds, processing_class=wordpiece)
-    perfect = clone.loyalty()
+                                eval_dataset=ds, processing_class=wordpiece, compute_metrics=metrics_fn("pos"))
+    perfect = clone.loyalty(task="pos")
     assert perfect["label_loyalty"] == 1.0 and perfect["probability_loyalty"] == pytest.approx(1.0, abs=1e-3)
+    # the teacher's own score, computed inside loyalty(), is the score of its exact copy
+    assert perfect["teacher_score_accuracy"] == pytest.approx(clone.evaluate()["eval_accuracy"])
+    assert "teacher_score_accuracy" not in trainer.loyalty(ds)  # only when the task is named
     preds = trainer.predict(ds)
     assert preds.predictions.shape[0] == 12 and preds.predictions.shape[-1] == 3
     trainer.save_model(str(tmp_path / "student"))
@@ -134,9 +138,10 @@ def test_regression_task_uses_teacher_scores(tmp_path, wordpiece):
     trainer.train()
     assert {"loss_mse", "loss_task"} <= set(trainer.state.log_history[0])
     clone = DistillationTrainer(model=make_student(teacher, layers=[0, 1, 2, 3]), teacher=teacher, args=_args(tmp_path),
-                                eval_dataset=ds, processing_class=wordpiece)
-    perfect = clone.loyalty()
+                                eval_dataset=ds, processing_class=wordpiece, compute_metrics=metrics_fn("sts"))
+    perfect = clone.loyalty(task="sts")
     assert perfect["regression_loyalty"] == pytest.approx(1.0) and perfect["pearson"] == pytest.approx(1.0)
+    assert perfect["teacher_score_pearson"] == pytest.approx(clone.evaluate()["eval_pearson"], abs=1e-6)
     partial = trainer.loyalty(ds, score_range=(0, 5))
     assert partial["regression_loyalty"] < 1.0
 

@@ -56,6 +56,35 @@ def test_fused_gelu_and_residual_match_unfused():
         torch.testing.assert_close(layer(x, residual=res), nn.functional.gelu(linear(x)) + res, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.int8])
+def test_fast_path_matches_the_op_and_follows_buffer_changes(dtype):
+    from optimum_ro.sparse.ops import call_block_sparse_linear
+
+    block = (16, 1) if dtype == torch.float32 else (1, 4)
+    layer = BlockSparseLinear.from_dense(pruned_linear(64, 48, block), block, dtype, activation="gelu")
+    x, res = torch.randn(2, 9, 64), torch.randn(2, 9, 48)
+
+    def via_op(x, res):
+        return call_block_sparse_linear(x, layer.values, layer.row_ptr, layer.col_idx, layer.scales, layer.bias, res,
+                                        48, 64, "gelu")
+
+    with torch.no_grad():
+        for r in (None, res):
+            assert torch.equal(layer(x, residual=r), via_op(x, r))
+        assert layer._plan is not None  # the fast path ran
+        assert torch.equal(layer(x[:, ::2]), via_op(x[:, ::2].contiguous(), None))  # non-contiguous input
+        layer.bias.mul_(0).add_(3.0)  # in place: same tensors, new numbers
+        assert torch.equal(layer(x), via_op(x, None))
+        other = BlockSparseLinear.from_dense(pruned_linear(64, 48, block, seed=1), block, dtype, activation="gelu")
+        layer.values, layer.row_ptr, layer.col_idx = other.values, other.row_ptr, other.col_idx  # new buffers
+        if dtype == torch.int8:
+            layer.scales = other.scales
+        assert torch.equal(layer(x), via_op(x, None))
+        layer.bias = nn.Parameter(torch.zeros(47), requires_grad=False)  # a corrupt replacement is refused
+        with pytest.raises(ValueError, match="bias must be float32 of shape"):
+            layer(x)
+
+
 def test_state_dict_round_trip_through_a_fresh_module():
     layer = BlockSparseLinear.from_dense(pruned_linear(32, 32), (16, 1))
     state = layer.state_dict()

@@ -206,8 +206,8 @@ def run_distillation(cfg: DistillConfig) -> dict:
         for split in ("validation", "test"):
             if split in data:
                 scores = trainer.evaluate(data[split], metric_key_prefix=split)
-                loyalty = trainer.loyalty(data[split], score_range=TASKS[cfg.task].score_range)
-                scores.update({f"{split}_{'teacher_pearson' if k == 'pearson' else k}": v for k, v in loyalty.items()})
+                loyalty = trainer.loyalty(data[split], score_range=TASKS[cfg.task].score_range, task=cfg.task)
+                scores.update({f"{split}_{'student_teacher_pearson' if k == 'pearson' else k}": v for k, v in loyalty.items()})
                 results[split] = scores
     if trainer.is_world_process_zero():
         (out / "distill_results.json").write_text(json.dumps(results, indent=2, default=str))

@@ -438,13 +438,15 @@ class DistillationTrainer(Trainer):
         return total / weight_sum
 
     # ---- loyalty of the student to its teachers ----------------------------------------------------
-    def loyalty(self, dataset=None, score_range=(0.0, 5.0)) -> dict:
+    def loyalty(self, dataset=None, score_range=(0.0, 5.0), task=None) -> dict:
         """Loyalty of the student to the (weighted) teacher ensemble on ``dataset`` (default: eval_dataset).
 
         Tagging/classification: ``label_loyalty`` (argmax agreement) and ``probability_loyalty``
         (1 - sqrt(JSD), temperature 1), over labelled positions (first sub-tokens); the teacher label is
         the argmax of the ensemble. Regression: ``regression_loyalty`` and ``pearson``. Under DDP every
         process must call it (rows are gathered; the sampler's padding may repeat a few rows).
+        With ``task`` (a task name) the teacher ensemble's own task scores on the same rows are added as
+        ``teacher_score_<metric>``, so teachers and students are scored on identical inputs.
         """
         from optimum_ro.metrics.loyalty import label_loyalty, probability_loyalty, regression_loyalty
 
@@ -453,7 +455,7 @@ class DistillationTrainer(Trainer):
         model = self.model
         was_training = model.training
         model.eval()
-        student_rows, teacher_rows = [], []
+        student_rows, teacher_rows, gold, teacher_pred = [], [], [], []
         try:
             for batch in self.get_eval_dataloader(dataset):
                 batch = self._prepare_inputs(batch)
@@ -467,10 +469,22 @@ class DistillationTrainer(Trainer):
                     weights = self.teacher_weights
                     student_rows.append(logits.view(-1).cpu())
                     teacher_rows.append((sum(w * o[0].view(-1).float() for w, o in zip(weights, teacher_out)) / sum(weights)).cpu())
+                    if labels is not None:
+                        gold.extend(labels.view(-1).float().tolist())
+                        teacher_pred.extend(teacher_rows[-1].tolist())
                     continue
                 label_mask = labels.ne(-100) if labels is not None and self.task_kind == "token" else None
                 soft, mask = self._soft_targets(teacher_out, logits, word_ids, label_mask, temperature=1.0)
                 probs = torch.softmax(logits, -1)
+                if labels is not None:  # the ensemble's own predictions, for its task score
+                    best = soft.argmax(-1)
+                    if mask is None:
+                        gold.extend(labels.view(-1).tolist())
+                        teacher_pred.extend(best.view(-1).tolist())
+                    else:
+                        for row_mask, row_best, row_gold in zip(mask, best, labels):
+                            gold.append(row_gold[row_mask].tolist())
+                            teacher_pred.append(row_best[row_mask].tolist())
                 if mask is not None:
                     probs, soft = probs[mask], soft[mask]
                 student_rows.append(probs.cpu())
@@ -481,11 +495,17 @@ class DistillationTrainer(Trainer):
             from accelerate.utils import gather_object
 
             student_rows, teacher_rows = gather_object(student_rows), gather_object(teacher_rows)
+            gold, teacher_pred = gather_object([gold]), gather_object([teacher_pred])
+            gold, teacher_pred = [g for part in gold for g in part], [t for part in teacher_pred for t in part]
         student, teacher = torch.cat(student_rows), torch.cat(teacher_rows)
         if self.task_kind == "regression":
-            return regression_loyalty(student.numpy(), teacher.numpy(), score_range=score_range)
-        return {"label_loyalty": label_loyalty(student.argmax(-1).numpy(), teacher.argmax(-1).numpy()),
-                "probability_loyalty": probability_loyalty(teacher.double().numpy(), student.double().numpy())}
+            result = regression_loyalty(student.numpy(), teacher.numpy(), score_range=score_range)
+        else:
+            result = {"label_loyalty": label_loyalty(student.argmax(-1).numpy(), teacher.argmax(-1).numpy()),
+                      "probability_loyalty": probability_loyalty(teacher.double().numpy(), student.double().numpy())}
+        if task is not None and gold:
+            result.update({f"teacher_score_{k}": v for k, v in _task_scores_of(task, teacher_pred, gold).items()})
+        return result
 
     # ---- evaluation ---------------------------------------------------------------------------------
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
@@ -551,3 +571,18 @@ class DistillationTrainer(Trainer):
         from safetensors.torch import load_file
 
         wrapper.projections.load_state_dict(load_file(path))
+
+
+def _task_scores_of(task, predictions, references) -> dict:
+    """Task scores of label ids (or rows of ids for token tasks, or scores for regression)."""
+    from optimum_ro.metrics.tasks import task_scores
+    from optimum_ro.tasks.specs import REGRESSION, TOKEN, get_task
+
+    spec = get_task(task)
+    if spec.kind == REGRESSION:
+        return task_scores(spec.name, [float(p) for p in predictions], [float(r) for r in references])
+    names = spec.labels
+    if spec.kind == TOKEN:
+        return task_scores(spec.name, [[names[i] for i in row] for row in predictions],
+                           [[names[i] for i in row] for row in references])
+    return task_scores(spec.name, [names[i] for i in predictions], [names[i] for i in references])

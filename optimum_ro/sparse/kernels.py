@@ -97,6 +97,14 @@ def current_isa() -> str:
     return isa
 
 
+def thread_count(work: int, num_threads: Optional[int] = None) -> int:
+    """Threads for ``work`` multiply-adds: torch's intra-op count (or ``num_threads``), fewer for small work."""
+    threads = max(int(num_threads or torch.get_num_threads()), 1)
+    if MIN_WORK_PER_THREAD > 0:
+        threads = max(1, min(threads, work // MIN_WORK_PER_THREAD))
+    return threads
+
+
 def run_kernel(
     isa: str,
     x: torch.Tensor,
@@ -120,10 +128,7 @@ def run_kernel(
     m, k = x.shape
     n = out.shape[1]
     _, br, bc = values.shape
-    threads = max(int(num_threads or torch.get_num_threads()), 1)
-    work = m * values.numel()
-    if MIN_WORK_PER_THREAD > 0:
-        threads = max(1, min(threads, work // MIN_WORK_PER_THREAD))
+    threads = thread_count(m * values.numel(), num_threads)
 
     def ptr(t):
         return 0 if t is None else t.data_ptr()

@@ -13,9 +13,11 @@ import torch
 from torch import nn
 
 from .format import FAST_BLOCK_SHAPES, BlockShapeLike, PackedBlockSparse, _check_dtype, pack, parse_block_shape
-from .ops import ACTIVATIONS, call_block_sparse_linear
+from .kernels import extension_available
+from .ops import ACTIVATIONS, KernelPlan, call_block_sparse_linear, plain_eager
 
 logger = logging.getLogger(__name__)
+_C_AVAILABLE = extension_available()
 
 
 class BlockSparseLinear(nn.Module):
@@ -40,6 +42,7 @@ class BlockSparseLinear(nn.Module):
             self.bias = nn.Parameter(bias.detach().to(torch.float32).clone(), requires_grad=False)
         else:
             self.register_parameter("bias", None)
+        self._plan: Optional[KernelPlan] = None  # kernel arguments of the current buffers (built on first call)
         # Loaded tensors go straight to the C++ kernels: refuse corrupt ones before they are copied in.
         self.register_load_state_dict_pre_hook(BlockSparseLinear._validate_incoming)
 
@@ -81,6 +84,15 @@ class BlockSparseLinear(nn.Module):
         return self.packed.sparsity
 
     def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if _C_AVAILABLE and plain_eager(x) and type(self.values) is torch.Tensor:
+            # fast path: the weight validated once (KernelPlan), only the input is checked per call
+            plan = self._plan
+            if plan is None or not plan.matches(self.values, self.row_ptr, self.col_idx, self.scales, self.bias):
+                plan = self._plan = KernelPlan(self.values, self.row_ptr, self.col_idx, self.scales, self.bias,
+                                               self.out_features, self.in_features, self.activation)
+            y = plan.run(x, residual)
+            if y is not None:
+                return y
         dtype = x.dtype
         y = call_block_sparse_linear(
             x.float(), self.values, self.row_ptr, self.col_idx, self.scales, self.bias,
