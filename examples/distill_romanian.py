@@ -20,9 +20,9 @@ from pathlib import Path
 from optimum_ro.distillation.cli import DistillConfig, run_distillation
 
 TASKS = ["pos", "ner", "sentiment", "sts", "dialect"]
-TASK_BUDGET = {"sts": dict(max_steps=200, max_length=64), "pos": dict(max_steps=200, max_length=128),
-               "ner": dict(max_steps=250, max_length=128), "sentiment": dict(max_steps=150, max_length=128),
-               "dialect": dict(max_steps=150, max_length=128)}
+TASK_BUDGET = {"sts": dict(max_steps=150, max_length=64), "pos": dict(max_steps=120, max_length=128),
+               "ner": dict(max_steps=150, max_length=128), "sentiment": dict(max_steps=100, max_length=128),
+               "dialect": dict(max_steps=100, max_length=128)}  # the teachers' budgets (results/teachers.md)
 MAIN_METRIC = {"pos": "accuracy", "ner": "f1", "sentiment": "accuracy", "sts": "pearson", "dialect": "macro_f1"}
 
 
@@ -82,7 +82,7 @@ def main():
     p.add_argument("--tasks", nargs="+", default=TASKS, choices=TASKS)
     p.add_argument("--student-layers", type=int, default=None,
                    help="encoder layers of every student (default: half of the teacher it is cut from)")
-    p.add_argument("--mlm-minutes", type=float, default=12.0, help="time budget of each general distillation")
+    p.add_argument("--mlm-minutes", type=float, default=10.0, help="time budget of each general distillation")
     p.add_argument("--mlm-max-texts", type=int, default=20000, help="raw lines read for the MLM stage")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--skip-mlm", action="store_true", help="task distillation straight from the cut student")

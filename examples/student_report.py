@@ -1,67 +1,211 @@
-"""Collect distilled students into results/students.{json,md} (one command regenerates the report).
+"""The three Romanian students (A, B, A+B) on five tasks: results/students.{json,md} from one command.
 
-    python examples/latency.py <teacher> <student> --out runs/students/<name>/latency.json   # per student
-    python examples/student_report.py [--runs runs/students] [--out results]
+    python examples/distill_romanian.py                     # trains them (runs/students/<a|b|ab>/<task>/)
+    python examples/latency.py runs/teachers/e5-small/sentiment runs/students/a/sentiment \\
+        runs/students/ab/sentiment runs/teachers/ro-bert-base/sentiment runs/students/b/sentiment \\
+        --threads 2 --out runs/students/latency.json         # one interleaved latency run (quiet machine)
+    python examples/student_report.py                       # this report
 
-Per student: teacher and student dev scores, label/probability (or regression) loyalty, parameters,
-weights on disk, CPU latency at batch 1 and 32 (seq 128) and the speed-up over the teacher.
+Per student and task: teacher and student scores on dev and test (teachers scored on the same rows inside the
+distillation run), label / probability loyalty (regression loyalty and student-teacher Pearson for STS),
+parameters, weights on disk; per student: latency at batch 1 and 32 (seq 128, 2 threads) and the speed-up,
+and the issue's targets, each marked met or missed.
 """
 import argparse
 import json
 from pathlib import Path
 
+TASKS = ["pos", "ner", "sentiment", "sts", "dialect"]
 MAIN = {"pos": "accuracy", "ner": "f1", "sentiment": "accuracy", "sts": "pearson", "dialect": "macro_f1"}
+STUDENTS = {"a": "A: e5-small", "b": "B: ro-bert-base", "ab": "A+B"}
+TEACHER_OF = {"a": "a", "b": "b", "ab": "a"}  # ab is cut from A: its size and speed targets are against A
+
+
+def weights_mb(folder) -> float:
+    return round(sum(f.stat().st_size for f in Path(folder).glob("*.safetensors")) / 1e6, 1)
+
+
+def split_scores(results: dict, split: str, task: str) -> dict:
+    r = results.get(split) or {}
+    metric = MAIN[task]
+    pick = lambda key: r.get(f"{split}_{key}")  # noqa: E731
+    return {"student": pick(metric), "teacher": pick(f"teacher_score_{metric}"),
+            "label_loyalty": pick("label_loyalty"), "probability_loyalty": pick("probability_loyalty"),
+            "regression_loyalty": pick("regression_loyalty"), "student_teacher_pearson": pick("student_teacher_pearson")}
+
+
+def load(runs: Path) -> dict:
+    out = {}
+    for name in STUDENTS:
+        general = runs / name / "general" / "distill_results.json"
+        entry = {"general": None, "tasks": {}}
+        if general.exists():
+            g = json.loads(general.read_text())
+            entry["general"] = {"teachers": g["teachers"], "steps": g["train"]["steps"], "loss": g["train"]["loss"],
+                                "runtime_s": g["train"]["runtime_s"], "vocabulary": g.get("vocabulary"),
+                                "layers": g["config"]["student_layers"], "max_texts": g["config"]["max_texts"],
+                                "alpha": {k: g["config"][k] for k in ("alpha_ce", "alpha_mlm", "alpha_cos")}}
+        for task in TASKS:
+            f = runs / name / task / "distill_results.json"
+            if not f.exists():
+                continue
+            r = json.loads(f.read_text())
+            entry["tasks"][task] = {
+                "metric": MAIN[task], "teachers": r["teachers"], "teacher_weights": r["config"]["teacher_weights"],
+                "validation": split_scores(r, "validation", task), "test": split_scores(r, "test", task),
+                "teacher_parameters": r["teacher_parameters"], "student_parameters": r["student_parameters"],
+                "teacher_weights_mb": [weights_mb(t) for t in r["teachers"]], "student_weights_mb": weights_mb(f.parent),
+                "train": {k: r["train"][k] for k in ("steps", "loss", "runtime_s")},
+                "config": {k: r["config"][k] for k in ("max_steps", "batch_size", "learning_rate", "max_length", "temperature")}}
+        out[name] = entry
+    return out
+
+
+def latency_table(path: Path) -> dict:
+    """{"a": {"teacher": {1: ms, 32: ms}, "student": {...}}, ...} from one interleaved latency.py run."""
+    if not path.exists():
+        return {}
+    models = json.loads(path.read_text())["models"]
+
+    def find(part):
+        return next((v for k, v in models.items() if part in k), None)
+
+    teacher = {"a": find("teachers/e5-small"), "b": find("teachers/ro-bert-base")}
+    rows = {}
+    for name in STUDENTS:
+        s, t = find(f"students/{name}/"), teacher[TEACHER_OF[name]]
+        if s and t:
+            rows[name] = {"teacher": {b: t[f"batch{b}_median_ms"] for b in (1, 32)},
+                          "student": {b: s[f"batch{b}_median_ms"] for b in (1, 32)},
+                          "speedup": {b: round(t[f"batch{b}_median_ms"] / s[f"batch{b}_median_ms"], 2) for b in (1, 32)}}
+    return rows
+
+
+def targets(data: dict, latency: dict) -> dict:
+    res = {}
+    for name, entry in data.items():
+        tasks = entry["tasks"]
+        if not tasks:
+            continue
+        ratios = {t: v["validation"]["student"] / v["validation"]["teacher"] for t, v in tasks.items()
+                  if v["validation"]["student"] is not None and v["validation"]["teacher"]}
+        if name == "ab":  # the bar is the better single teacher on each task, not the (weaker or stronger) ensemble
+            ratios = {}
+            for t, v in tasks.items():
+                singles = [data[s]["tasks"].get(t, {}).get("validation", {}).get("teacher") for s in ("a", "b")]
+                singles = [x for x in singles if x is not None]
+                if singles and v["validation"]["student"] is not None:
+                    ratios[t] = v["validation"]["student"] / max(singles)
+        params = [v["student_parameters"] / v["teacher_parameters"][0] for v in tasks.values()]
+        r = {"tasks": len(tasks), "score_ratio_by_task": ratios,
+             "mean_score_ratio": sum(ratios.values()) / len(ratios) if ratios else None,
+             "param_reduction": 1 - max(params)}
+        r["score_target_met"] = r["mean_score_ratio"] is not None and r["mean_score_ratio"] >= 0.98 and len(ratios) == 5
+        r["param_target_met"] = r["param_reduction"] >= 0.35
+        if name in latency:
+            r["speedup"] = latency[name]["speedup"]
+            r["speed_target_met"] = min(latency[name]["speedup"].values()) >= 2.0
+        res[name] = r
+    if all(data.get(s, {}).get("tasks") for s in ("a", "b", "ab")):
+        wins = {}
+        for t in TASKS:
+            ab = data["ab"]["tasks"].get(t, {}).get("validation", {}).get("student")
+            singles = [data[s]["tasks"].get(t, {}).get("validation", {}).get("student") for s in ("a", "b")]
+            if ab is not None and None not in singles:
+                wins[t] = ab >= max(singles)
+        res["ab_vs_singles"] = {"tasks_at_least_as_good": [t for t, w in wins.items() if w], "count": sum(wins.values()),
+                                "target_met": sum(wins.values()) >= 3}
+    return res
+
+
+def fmt(v, scale=100, digits=2):
+    return "–" if v is None else f"{scale * v:.{digits}f}"
+
+
+def markdown(data, latency, tg) -> str:
+    yes = lambda ok: "**met**" if ok else "**missed**"  # noqa: E731
+    lines = ["# The three Romanian students", "",
+             "Regenerate: `python examples/student_report.py` (inputs: `runs/students/<a|b|ab>/<task>/distill_results.json` "
+             "from `examples/distill_romanian.py`, latency from `examples/latency.py ... --out runs/students/latency.json`). "
+             "Teachers are scored on exactly the rows and tokenisation the student saw, inside the same run; "
+             "`pos` and `sentiment` have no public test split (kept by the maintainers), so those cells are empty.", "",
+             "## Targets", ""]
+    for name, r in tg.items():
+        if name == "ab_vs_singles":
+            continue
+        line = (f"- **{STUDENTS[name]}**: {fmt(r['mean_score_ratio'], 100, 1)}% of the teacher's dev score on average over "
+                f"{len(r['score_ratio_by_task'])} tasks (target ≥ 98%: {yes(r['score_target_met'])}); "
+                f"{fmt(r['param_reduction'], 100, 1)}% fewer parameters (target ≥ 35%: {yes(r['param_target_met'])})")
+        if "speedup" in r:
+            line += (f"; {r['speedup'][1]}x / {r['speedup'][32]}x faster at batch 1 / 32 "
+                     f"(target ≥ 2x: {yes(r['speed_target_met'])})")
+        lines.append(line + ".")
+    if "ab_vs_singles" in tg:
+        w = tg["ab_vs_singles"]
+        lines.append(f"- **A+B vs the single-teacher students**: at least as good as both on {w['count']} of 5 tasks "
+                     f"({', '.join(w['tasks_at_least_as_good']) or 'none'}; target ≥ 3: {yes(w['target_met'])}).")
+    lines += ["", "For A+B the score bar on each task is the *better* of the two single teachers; its size and speed "
+              "are compared with teacher A, which it is cut from (the ensemble itself costs A + B).", "",
+              "## Scores and loyalty", "",
+              "| student | task | metric | teacher dev | student dev | % | teacher test | student test | label loyalty | "
+              "prob. loyalty | regr. loyalty / Pearson(s,t) | params T → S | MB T → S |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    for name, entry in data.items():
+        for task, v in entry["tasks"].items():
+            dev, test = v["validation"], v["test"]
+            ratio = tg.get(name, {}).get("score_ratio_by_task", {}).get(task)
+            regr = ("–" if dev["regression_loyalty"] is None else
+                    f"{fmt(dev['regression_loyalty'])} / {fmt(dev['student_teacher_pearson'])}")
+            tparams = " + ".join(f"{p / 1e6:.1f}" for p in v["teacher_parameters"])
+            tmb = " + ".join(f"{m:.0f}" for m in v["teacher_weights_mb"])
+            lines.append(
+                f"| {STUDENTS[name]} | {task} | {v['metric']} | {fmt(dev['teacher'])} | {fmt(dev['student'])} | "
+                f"{fmt(ratio, 100, 1)} | {fmt(test['teacher'])} | {fmt(test['student'])} | {fmt(dev['label_loyalty'])} | "
+                f"{fmt(dev['probability_loyalty'])} | {regr} | {tparams} M → {v['student_parameters'] / 1e6:.1f} M | "
+                f"{tmb} → {v['student_weights_mb']:.0f} |")
+    lines += ["", "Loyalty is on dev, against the teacher ensemble the student learned from (A+B: weighted by each "
+              "teacher's dev score). Label loyalty: share of (first-sub-token) labels equal to the teacher's; probability "
+              "loyalty: 1 − √JSD (log 2); STS: regression loyalty 1 − mean|ŷs − ŷt| / 5 and Pearson(ŷs, ŷt).", ""]
+    if latency:
+        lines += ["## CPU latency (seq 128, 2 threads, median ms per forward)", "",
+                  "| student | teacher b1 | student b1 | speed-up b1 | teacher b32 | student b32 | speed-up b32 |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for name, r in latency.items():
+            lines.append(f"| {STUDENTS[name]} | {r['teacher'][1]} | {r['student'][1]} | {r['speedup'][1]}x | "
+                         f"{r['teacher'][32]} | {r['student'][32]} | {r['speedup'][32]}x |")
+        lines.append("")
+    lines += ["## How they were made", ""]
+    for name, entry in data.items():
+        g = entry["general"]
+        if g:
+            vocab = g.get("vocabulary")
+            vtxt = f"; vocabulary trimmed {vocab['before']:,} → {vocab['after']:,}" if vocab else ""
+            lines.append(f"- **{STUDENTS[name]}**: {g['layers']} layers cut from {g['teachers'][0]}{vtxt}; general distillation "
+                         f"{g['steps']} steps × 16 texts of ≤128 tokens in {g['runtime_s'] / 60:.1f} min (losses {g['alpha']}, "
+                         f"final loss {g['loss']:.2f}); then task distillation per task "
+                         + ", ".join(f"{t} {v['train']['steps']} steps" for t, v in entry["tasks"].items()) + ".")
+    return "\n".join(lines) + "\n"
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", default="runs/students")
+    ap.add_argument("--latency", default=None, help="latency.py JSON (default: RUNS/latency.json)")
     ap.add_argument("--out", default="results")
+    ap.add_argument("--notes", default="results/students-notes.md", help="hand-written reading, appended if present")
     args = ap.parse_args()
-    rows = {}
-    for f in sorted(Path(args.runs).glob("*/distill_results.json")):
-        r = json.loads(f.read_text())
-        task, metric = r["task"], MAIN.get(r["task"])
-        teacher_eval = Path(r["teachers"][0]) / "eval_results.json"
-        teacher_dev = json.loads(teacher_eval.read_text())["validation"] if teacher_eval.exists() else {}
-        dev = r.get("validation", {})
-        latency = json.loads((f.parent / "latency.json").read_text())["models"] if (f.parent / "latency.json").exists() else {}
-        lat_teacher, lat_student = (list(latency.values()) + [{}, {}])[:2]
-        rows[f.parent.name] = {
-            "task": task, "teachers": r["teachers"], "metric": metric,
-            "teacher_dev": teacher_dev.get(metric), "student_dev": dev.get(f"validation_{metric}"),
-            "loyalty": {k.removeprefix("validation_"): v for k, v in dev.items() if "loyalty" in k or "teacher_pearson" in k},
-            "teacher_parameters": r["teacher_parameters"][0], "student_parameters": r["student_parameters"],
-            "student_parameters_before_trim": r.get("student_parameters_before_trim"), "vocabulary": r.get("vocabulary"),
-            "train": r["train"], "config": {k: r["config"][k] for k in ("student_layers", "max_steps", "batch_size",
-                                                                      "learning_rate", "max_length")},
-            "latency": latency}
-        rows[f.parent.name]["speedup"] = {b: lat_student.get(f"batch{b}_speedup") for b in (1, 32)}
-        rows[f.parent.name]["latency_ms"] = {
-            "teacher": {b: lat_teacher.get(f"batch{b}_median_ms") for b in (1, 32)},
-            "student": {b: lat_student.get(f"batch{b}_median_ms") for b in (1, 32)}}
+    runs = Path(args.runs)
+    data = load(runs)
+    latency = latency_table(Path(args.latency) if args.latency else runs / "latency.json")
+    tg = targets(data, latency)
     out = Path(args.out)
-    out.mkdir(exist_ok=True)
-    (out / "students.json").write_text(json.dumps(rows, indent=2))
-    pct = lambda v: "–" if v is None else f"{100 * v:.2f}"  # noqa: E731
-    lines = ["# Distilled students", "",
-             "Regenerate: `python examples/student_report.py` (after `optimum-ro distill ...` and "
-             "`python examples/latency.py <teacher> <student> --out runs/students/<name>/latency.json`). "
-             "Latency: median ms per forward, seq 128, 2 threads, teacher and student interleaved in one run.", "",
-             "| student | task | teacher dev | student dev | % of teacher | label loyalty | prob. loyalty | params teacher → student | "
-             "latency b1 (T/S ms) | latency b32 (T/S ms) | speed-up b1 / b32 |",
-             "|---|---|---:|---:|---:|---:|---:|---|---|---|---|"]
-    for name, r in rows.items():
-        loy = r["loyalty"]
-        ratio = (r["student_dev"] / r["teacher_dev"]) if r["teacher_dev"] and r["student_dev"] is not None else None
-        lt, ls = r["latency_ms"]["teacher"], r["latency_ms"]["student"]
-        lines.append(
-            f"| {name} | {r['task']} | {pct(r['teacher_dev'])} | {pct(r['student_dev'])} | {pct(ratio)} | "
-            f"{pct(loy.get('label_loyalty'))} | {pct(loy.get('probability_loyalty'))} | "
-            f"{r['teacher_parameters'] / 1e6:.1f} M → {r['student_parameters'] / 1e6:.1f} M | {lt[1]} / {ls[1]} | "
-            f"{lt[32]} / {ls[32]} | {r['speedup'][1]}x / {r['speedup'][32]}x |")
-    (out / "students.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "students.json").write_text(json.dumps({"students": data, "latency": latency, "targets": tg}, indent=2))
+    text = markdown(data, latency, tg)
+    if args.notes and Path(args.notes).exists():
+        text += "\n" + Path(args.notes).read_text()
+    (out / "students.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
