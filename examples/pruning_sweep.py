@@ -150,9 +150,27 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(runs_file: Path, out_dir: Path) -> str:
-    """Write ``out_dir/README.md`` (table, plot, setup, then ``out_dir/notes.md`` if present) and the PNG."""
-    rows = json.loads(Path(runs_file).read_text())
+def target_lines(rows: list[dict]) -> list[str]:
+    """The issue's targets, for every line pruned while distilling: <= 1 point lost at 80%, <= 2 at 90%."""
+    out = []
+    for (task, shape, criterion, distilled), points in sorted(lines_of(rows).items()):
+        if not distilled or points.get(0.0) is None:
+            continue
+        for target, allowed in ((0.8, 1.0), (0.9, 2.0)):
+            if points.get(target) is None:
+                continue
+            lost = 100 * (points[0.0] - points[target])
+            out.append(f"- {task}, {shape}, {criterion} + teacher, {target:.0%}: {lost:+.1f} points lost "
+                       f"(target ≤ {allowed:.0f}: **{'met' if lost <= allowed else 'missed'}**)")
+    return out
+
+
+def write_report(runs_files, out_dir: Path) -> str:
+    """Write ``out_dir/README.md`` (table, plot, targets, setup, then ``out_dir/notes.md`` if present) and the PNG.
+    ``runs_files``: one ``runs.json`` or several (e.g. one per parallel sweep)."""
+    files = [runs_files] if isinstance(runs_files, (str, Path)) else list(runs_files)
+    rows = [row for f in files for row in json.loads(Path(f).read_text())]
+    out_dir = Path(out_dir)
     notes = Path(out_dir) / "notes.md"
     note = notes.read_text() if notes.is_file() else ""
     plot(rows, out_dir / "sparsity.png")
@@ -161,14 +179,18 @@ def write_report(runs_file: Path, out_dir: Path) -> str:
     text = "\n".join([
         "# Task score vs block sparsity",
         "",
-        "Regenerate: `python examples/pruning_sweep.py report` (reads `runs.json`, writes this file and "
-        "`sparsity.png`).",
+        "Regenerate: `python examples/pruning_sweep.py report --runs " + " ".join(str(f) for f in files)
+        + f" --out {out_dir}` (writes this file and `sparsity.png`).",
         "Scores are on the validation split, in %; 'Δ at max' is the change from the dense run at the highest "
         "sparsity of the row. Sparsity = fraction of pruned blocks in the encoder's linear layers.",
         "",
         markdown_table(rows),
         "",
         "![score vs sparsity](sparsity.png)",
+        "",
+        "## Targets (pruning with distillation)",
+        "",
+        *(target_lines(rows) or ["- no distilled line with a dense point yet"]),
         "",
         "Runs (model, max_steps, train samples, eval samples): "
         + "; ".join(f"{m} / {s} / {tr} / {ev}" for m, s, tr, ev in setup),
@@ -201,14 +223,15 @@ def main(argv=None):
     r.add_argument("--work", default="runs/pruning-sweep")
     r.add_argument("--keep-models", action="store_true")
     g = sub.add_parser("report")
-    g.add_argument("--runs", default=str(RESULTS / "runs.json"))
+    g.add_argument("--runs", nargs="+", default=[str(RESULTS / "runs.json")], help="one or more runs files")
     g.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
     if args.cmd == "run":
         run_sweep(args)
-        write_report(Path(args.runs), Path(args.runs).parent)
+        others = sorted(p for p in Path(args.runs).parent.glob("runs*.json") if p != Path(args.runs))
+        write_report([Path(args.runs), *others], Path(args.runs).parent)  # parallel sweeps share one report
     else:
-        print(write_report(Path(args.runs), Path(args.out)))
+        print(write_report(args.runs, Path(args.out)))
 
 
 if __name__ == "__main__":

@@ -50,3 +50,17 @@ def test_dense_run_is_shared_and_missing_points_are_dashes(sweep):
     assert "| sentiment | accuracy | 1x4 | magnitude | yes | 90.0 | – | – | 85.0 | -5.0 |" in table
     no_dense = sweep.markdown_table(rows[1:])
     assert "| sentiment | accuracy | 1x4 | magnitude | yes | – | – | 85.0 | – |" in no_dense
+
+
+def test_targets_and_several_runs_files(sweep, tmp_path):
+    base = made_up_runs()
+    distilled = [{"task": "sentiment", "block_shape": "1x4", "criterion": "movement", "distilled": True,
+                  "target": t, "score": s, "metric": "accuracy"} for t, s in ((0.8, 0.895), (0.9, 0.87))]
+    first, second = tmp_path / "runs-a.json", tmp_path / "runs-b.json"
+    first.write_text(json.dumps(base))
+    second.write_text(json.dumps(distilled))
+    readme = sweep.write_report([first, second], tmp_path)
+    assert "| sentiment | accuracy | 1x4 | movement | yes | 90.0 | – | 89.5 | 87.0 | -3.0 |" in readme
+    assert "- sentiment, 1x4, movement + teacher, 80%: +0.5 points lost (target ≤ 1: **met**)" in readme
+    assert "- sentiment, 1x4, movement + teacher, 90%: +3.0 points lost (target ≤ 2: **missed**)" in readme
+    assert f"report --runs {first} {second} --out {tmp_path}`" in readme
