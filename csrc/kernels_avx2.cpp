@@ -74,12 +74,25 @@ static inline void vi_dequant(float* out, VI acc, int32_t corr, const float* sx,
     const __m256 s = _mm256_mul_ps(_mm256_loadu_ps(sx), _mm256_set1_ps(sw));
     _mm256_storeu_ps(out, _mm256_add_ps(_mm256_mul_ps(v, s), _mm256_set1_ps(bias)));
 }
-static inline void pack_xq_row(const int8_t* q, int64_t KQ, uint8_t* tile, int lane) {
-    for (int64_t kq = 0; kq < KQ; kq++) {
-        int32_t* t = (int32_t*)(tile + kq * 64);
-        t[lane] = pair16(q[4 * kq], q[4 * kq + 1]);
-        t[8 + lane] = pair16(q[4 * kq + 2], q[4 * kq + 3]);
+// A whole tile at once: rows l < nrows of q (row stride ldq; others are zero), 8 pairs of k per
+// row sign-extended to int16 and transposed 8x8 so each store writes one pair of 8 tokens.
+static void transpose8(__m256* v);
+static inline void pack_xq_tile(const int8_t* q, int64_t ldq, int nrows, int64_t KQ, uint8_t* tile) {
+    int64_t kq = 0;
+    for (; kq + 4 <= KQ; kq += 4) {
+        __m256 v[8];
+        for (int l = 0; l < 8; l++)
+            v[l] = l < nrows ? _mm256_castsi256_ps(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(q + l * ldq + 4 * kq))))
+                             : _mm256_setzero_ps();
+        transpose8(v);  // v[j] = int16 pair j (k = 2j, 2j + 1) of the 8 tokens
+        for (int j = 0; j < 8; j++) _mm256_storeu_ps((float*)(tile + (kq + j / 2) * 64 + (j % 2) * 32), v[j]);
     }
+    for (int l = 0; l < nrows; l++)
+        for (int64_t r = kq; r < KQ; r++) {
+            int32_t* t = (int32_t*)(tile + r * 64);
+            t[l] = pair16(q[l * ldq + 4 * r], q[l * ldq + 4 * r + 1]);
+            t[8 + l] = pair16(q[l * ldq + 4 * r + 2], q[l * ldq + 4 * r + 3]);
+        }
 }
 // Bit-identical to oro_quantize_row: amax, inv = 127/amax, round-half-even(x*inv), clamp.
 static float quant_row(const float* x, int64_t K, int8_t* q) {

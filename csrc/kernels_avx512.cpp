@@ -76,6 +76,9 @@ static inline void pack_xq_row(const int8_t* q, int64_t KQ, uint8_t* tile, int l
         memcpy(tile + kq * 64 + lane * 4, &v, 4);
     }
 }
+static inline void pack_xq_tile(const int8_t* q, int64_t ldq, int nrows, int64_t KQ, uint8_t* tile) {
+    for (int l = 0; l < nrows; l++) pack_xq_row(q + l * ldq, KQ, tile, l);
+}
 // Bit-identical to oro_quantize_row: amax, inv = 127/amax, round-half-even(x*inv), clamp.
 static float quant_row(const float* x, int64_t K, int8_t* q) {
     __m512 mx = _mm512_setzero_ps();
