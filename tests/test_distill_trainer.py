@@ -303,3 +303,26 @@ def test_sequence_task_teacher_with_other_tokenizer_reads_its_own_columns(tmp_pa
                                   train_dataset=ds, eval_dataset=ds, processing_class=wordpiece)
     trainer.train()
     assert 0 <= trainer.loyalty()["label_loyalty"] <= 1
+
+
+def test_head_learning_rate_and_head_copied_from_the_teacher(tmp_path, wordpiece):
+    from optimum_ro.tasks.modeling import copy_task_head
+
+    teacher = tiny_bert("BertForSequenceClassification", vocab_size=len(wordpiece), num_labels=2, seed=5)
+    fresh = tiny_bert("BertForSequenceClassification", vocab_size=len(wordpiece), num_labels=2, seed=6,
+                      num_layers=1)
+    assert not torch.equal(fresh.classifier.weight, teacher.classifier.weight)
+    copied = copy_task_head(fresh, teacher)
+    assert {"classifier.weight", "classifier.bias", "bert.pooler.dense.weight"} <= set(copied)
+    assert torch.equal(fresh.classifier.weight, teacher.classifier.weight)
+    assert not any("encoder" in name or "embeddings" in name for name in copied)
+    other = tiny_bert("BertForSequenceClassification", vocab_size=len(wordpiece), num_labels=3)
+    assert "classifier.weight" not in copy_task_head(other, teacher)  # shapes differ: left alone
+
+    ds = toy_sequence_dataset(wordpiece, n=8)
+    trainer = DistillationTrainer(model=fresh, teacher=teacher, args=_args(tmp_path, head_learning_rate=1e-3),
+                                  train_dataset=ds, processing_class=wordpiece)
+    trainer.create_optimizer()
+    rates = {id(p): g["lr"] for g in trainer.optimizer.param_groups for p in g["params"]}
+    assert rates[id(fresh.classifier.weight)] == 1e-3 and rates[id(fresh.bert.pooler.dense.weight)] == 1e-3
+    assert rates[id(fresh.bert.encoder.layer[0].attention.self.query.weight)] == trainer.args.learning_rate

@@ -48,6 +48,7 @@ class DistillConfig:
     batch_size: int = 16
     grad_accum: int = 1
     learning_rate: float = 5e-5
+    head_learning_rate: float | None = None  # default: 20x learning_rate for a fresh head, else learning_rate
     max_length: int | None = None
     max_texts: int | None = None         # MLM: lines of raw text to read
     max_train_samples: int | None = None
@@ -154,8 +155,11 @@ def run_distillation(cfg: DistillConfig) -> dict:
             student = AutoModelForMaskedLM.from_pretrained(cfg.student)
         else:
             from optimum_ro.tasks import build_model
+            from optimum_ro.tasks.modeling import copy_task_head
 
             student = build_model(cfg.student, cfg.task)
+            # a general-distilled student has no task head: start from its teacher's (DistilBERT-style)
+            results["head_copied_from_teacher"] = copy_task_head(student, teachers[cfg.student_from])
     else:
         student = make_student(teachers[cfg.student_from], num_layers=cfg.student_layers)
         student_tok = tokenizers[cfg.student_from]
@@ -174,6 +178,9 @@ def run_distillation(cfg: DistillConfig) -> dict:
 
     data = _mlm_dataset(cfg, student_tok, others) if mlm else _task_dataset(cfg, student_tok, others)
     weights = MLM_DEFAULTS if mlm else TASK_DEFAULTS
+    head_lr = cfg.head_learning_rate
+    if head_lr is None and not mlm and cfg.student and not results.get("head_copied_from_teacher"):
+        head_lr = 20 * cfg.learning_rate  # a fresh head: as in `optimum-ro finetune`
     alphas = {k: (getattr(cfg, k) if getattr(cfg, k) is not None else v) for k, v in weights.items()}
     args = DistillationTrainingArguments(
         output_dir=str(out / "checkpoints"), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
@@ -181,7 +188,7 @@ def run_distillation(cfg: DistillConfig) -> dict:
         gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate, warmup_steps=0.06,
         weight_decay=0.01, logging_steps=20, save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2,
         eval_strategy="no", report_to=[], seed=cfg.seed, use_cpu=True, dataloader_num_workers=0,
-        temperature=cfg.temperature, teacher_weights=cfg.teacher_weights, **alphas)
+        temperature=cfg.temperature, teacher_weights=cfg.teacher_weights, head_learning_rate=head_lr, **alphas)
     compute_metrics = None
     if not mlm:
         from optimum_ro.tasks import metrics_fn
@@ -236,6 +243,8 @@ def add_parser(subparsers):
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--grad-accum", type=int, default=1)
     p.add_argument("--learning-rate", type=float, default=5e-5)
+    p.add_argument("--head-learning-rate", type=float,
+                   help="task head and pooler (default: 20x --learning-rate when the head is new, else the same)")
     p.add_argument("--max-length", type=int)
     p.add_argument("--max-texts", type=int, help="mlm: read at most this many lines")
     p.add_argument("--max-train-samples", type=int)

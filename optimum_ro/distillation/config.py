@@ -22,6 +22,9 @@ class DistillationTrainingArguments(TrainingArguments):
     alpha_cos: float = field(default=0.0, metadata={"help": "Weight of the cosine loss between student and teacher hidden states."})
     alpha_task: float = field(default=0.5, metadata={"help": "Weight of the hard-label task loss (CE, or MSE for regression)."})
     alpha_mse: float = field(default=0.5, metadata={"help": "Weight of the MSE to the teachers' scores (regression tasks)."})
+    head_learning_rate: float | None = field(
+        default=None, metadata={"help": "Learning rate of the task head and pooler (default: learning_rate); give a "
+                                        "freshly initialised head a larger one."})
     teacher_weights: list[float] | None = field(
         default=None, metadata={"help": "One weight per teacher for the ensemble (normalised); default equal."})
     hidden_layer_map: list[str] | None = field(

@@ -212,6 +212,17 @@ class DistillationTrainer(Trainer):
         super().__init__(model=model, args=args, **kwargs)
         self.teachers = [self._freeze(t) for t in teachers]
 
+    def create_optimizer(self, model=None):
+        """With ``args.head_learning_rate``, the task head and pooler get their own rate (``head_param_groups``)."""
+        if self.optimizer is not None or not self.args.head_learning_rate:
+            return super().create_optimizer(model)
+        from optimum_ro.tasks.modeling import head_param_groups
+
+        groups = head_param_groups(self.model, self.args.learning_rate, self.args.head_learning_rate, self.args.weight_decay)
+        self.optimizer = torch.optim.AdamW(groups, lr=self.args.learning_rate, eps=self.args.adam_epsilon,
+                                           betas=(self.args.adam_beta1, self.args.adam_beta2))
+        return self.optimizer
+
     # ---- setup helpers -------------------------------------------------------------------------------
     @staticmethod
     def _shares_vocabulary(student, student_tokenizer, teacher, teacher_tokenizer) -> bool:

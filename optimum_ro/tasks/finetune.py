@@ -87,18 +87,13 @@ def freeze_word_embeddings(model, mode: str = "auto") -> bool:
     return freeze
 
 
-HEAD_PREFIXES = ("classifier.", "pooler.", "bert.pooler.", "roberta.pooler.", "pre_classifier.")
-
-
 def make_trainer_class():
-    """``Trainer`` whose optimizer gives the freshly initialised head its own learning rate.
-
-    With a few hundred steps on a CPU, a randomly initialised head at the encoder's small
-    learning rate barely moves (NER stayed at all-"O"); a larger head rate fixes that
-    without disturbing the pretrained encoder.
-    """
+    """``Trainer`` whose optimizer gives the freshly initialised head its own learning rate
+    (``head_param_groups``)."""
     import torch
     from transformers import Trainer
+
+    from .modeling import head_param_groups
 
     class TaskTrainer(Trainer):
         def __init__(self, *args, head_learning_rate=None, **kwargs):
@@ -108,16 +103,7 @@ def make_trainer_class():
         def create_optimizer(self, model=None):
             if self.optimizer is not None or not self.head_learning_rate:
                 return super().create_optimizer(model)
-            params = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
-            is_head = lambda n: n.startswith(HEAD_PREFIXES) or ".pooler." in n  # noqa: E731
-            no_decay = lambda n: n.endswith("bias") or "LayerNorm" in n or "layer_norm" in n  # noqa: E731
-            groups = []
-            for head in (False, True):
-                for nd in (False, True):
-                    chosen = [p for n, p in params if is_head(n) == head and no_decay(n) == nd]
-                    if chosen:
-                        groups.append({"params": chosen, "weight_decay": 0.0 if nd else self.args.weight_decay,
-                                       "lr": self.head_learning_rate if head else self.args.learning_rate})
+            groups = head_param_groups(self.model, self.args.learning_rate, self.head_learning_rate, self.args.weight_decay)
             self.optimizer = torch.optim.AdamW(groups, lr=self.args.learning_rate, eps=self.args.adam_epsilon,
                                                betas=(self.args.adam_beta1, self.args.adam_beta2))
             return self.optimizer

@@ -37,3 +37,43 @@ def count_parameters(model, trainable_only: bool = False) -> int:
         seen.add(id(p))
         total += p.numel()
     return total
+
+
+HEAD_PREFIXES = ("classifier.", "pooler.", "bert.pooler.", "roberta.pooler.", "pre_classifier.")
+
+
+def is_head_parameter(name: str) -> bool:
+    """True for the task head and pooler (``classifier.*``, ``*.pooler.*``), also inside a wrapper
+    (``student.classifier.weight``): the parts a task model adds on top of a pretrained encoder."""
+    return name.startswith(HEAD_PREFIXES) or ".pooler." in name or ".classifier." in name or ".pre_classifier." in name
+
+
+def head_param_groups(model, learning_rate: float, head_learning_rate: float, weight_decay: float) -> list[dict]:
+    """AdamW parameter groups: the head at ``head_learning_rate``, the rest at ``learning_rate``; no weight
+    decay on biases and LayerNorms. A fresh head at the encoder's small rate barely moves in a few hundred
+    CPU steps (NER stayed all-"O"); its own rate fixes that without disturbing the encoder."""
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    no_decay = lambda n: n.endswith("bias") or "LayerNorm" in n or "layer_norm" in n  # noqa: E731
+    groups = []
+    for head in (False, True):
+        for nd in (False, True):
+            chosen = [p for n, p in params if is_head_parameter(n) == head and no_decay(n) == nd]
+            if chosen:
+                groups.append({"params": chosen, "weight_decay": 0.0 if nd else weight_decay,
+                               "lr": head_learning_rate if head else learning_rate})
+    return groups
+
+
+def copy_task_head(student, teacher) -> list[str]:
+    """Copy the teacher's task head and pooler into ``student`` wherever names and shapes match
+    (DistilBERT-style initialisation from the teacher); returns the names copied."""
+    import torch
+
+    source = teacher.state_dict()
+    copied = []
+    with torch.no_grad():
+        for name, param in student.named_parameters():
+            if is_head_parameter(name) and name in source and source[name].shape == param.shape:
+                param.copy_(source[name])
+                copied.append(name)
+    return copied
