@@ -360,12 +360,14 @@ NOTES = """
 ## How to read this
 
 - **Kernels.** fp32/bf16: 16x1 blocks (16 output features × 1 input feature = one zmm or two ymm of
-  weights per block); X is packed per call into tiles of 6 (AVX2) / 24 (AVX-512) rows, transposed so
-  one block is 6/24 broadcast-FMAs into register accumulators; loops are blocked so an X tile's K
-  chunk stays in L1 and a group of panels' blocks in L2. bf16 weights are widened to fp32 in
+  weights per block); X is read in place, in tiles of 6 (AVX2) / 24 (AVX-512) rows, and one block
+  is 6/24 broadcast-FMAs (one per row) into register accumulators; K is chunked only as far as a
+  tile's rows must stay in L1, and panels are grouped so their blocks (256 KB) stay in L2 while every
+  tile runs over them; one call per (tile, group) amortises the set-up. bf16 weights are widened to fp32 in
   registers (halves weight bytes; `vdpbf16ps` would need 16x2 blocks, since it sums adjacent k).
   int8: 1x4 blocks (one 32-bit lane = 4 consecutive k of one output row); activations quantised per
-  row in C++ (round half even, ±127) and packed as 4-k groups of 8 (AVX2) / 16 (AVX-512) tokens;
+  row in C++ (round half even, ±127) and packed (8x8 transposes on AVX2) as 4-k groups of 8 (AVX2) /
+  16 (AVX-512) tokens;
   AVX-512 uses `vpdpbusd` (u8 = q+128, offset removed with a per-row weight sum), AVX2 widens to
   int16 and uses `vpmaddwd`, so the integer sums are exact (no `vpmaddubsw` saturation).
 - **Why int8 is not far ahead of fp32 on AVX2.** Exact `vpmaddwd` does 16 MACs per instruction, the
