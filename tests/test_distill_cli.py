@@ -61,6 +61,10 @@ def test_cli_two_teachers_token_task_with_trimming(tmp_path, tokenizers):
     tok = AutoTokenizer.from_pretrained(out)
     assert student.config.num_hidden_layers == 2 and student.config.vocab_size == len(tok) < len(wp)
     assert not (out / "distillation_projections.safetensors").exists()
+    card = (out / "README.md").read_text()  # push_to_hub-ready: YAML header, both teachers, scores and loyalty
+    assert card.startswith("---\nlanguage: ro") and teacher_a in card and teacher_b in card
+    assert "| validation | loyalty | label_loyalty |" in card and "| validation | teacher(s) | accuracy |" in card
+    assert results["loss_weights"]["alpha_task"] == 0.5
 
 
 def test_cli_mlm_stage(tmp_path, tokenizers):
@@ -77,3 +81,14 @@ def test_cli_mlm_stage(tmp_path, tokenizers):
     assert results["train"]["steps"] == 2
     assert (out / "checkpoints" / "checkpoint-2" / "distillation_projections.safetensors").exists()
     assert AutoModelForMaskedLM.from_pretrained(out).config.num_hidden_layers == 2
+    assert "masked-LM (general distillation)" in (out / "README.md").read_text()
+
+    # task distillation from the general student: no task head of its own, so it starts from the teacher's
+    labels = dict(id2label=dict(enumerate(UPOS)), label2id={l: i for i, l in enumerate(UPOS)})
+    task_teacher = _save(tiny_bert("BertForTokenClassification", vocab_size=len(wp), num_labels=17, **labels), wp,
+                         tmp_path / "ta-pos")
+    task_out = tmp_path / "student-pos"
+    assert main(["distill", "--teacher", task_teacher, "--task", "pos", "--data", _pos_data(tmp_path / "pos"),
+                 "--student", str(out), "--output", str(task_out), "--max-steps", "1", "--batch-size", "4"]) == 0
+    task_results = json.loads((task_out / "distill_results.json").read_text())
+    assert {"classifier.weight", "classifier.bias"} <= set(task_results["head_copied_from_teacher"])

@@ -182,6 +182,7 @@ def run_distillation(cfg: DistillConfig) -> dict:
     if head_lr is None and not mlm and cfg.student and not results.get("head_copied_from_teacher"):
         head_lr = 20 * cfg.learning_rate  # a fresh head: as in `optimum-ro finetune`
     alphas = {k: (getattr(cfg, k) if getattr(cfg, k) is not None else v) for k, v in weights.items()}
+    results["loss_weights"] = dict(alphas)
     args = DistillationTrainingArguments(
         output_dir=str(out / "checkpoints"), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
         per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=max(cfg.batch_size, 32),
@@ -217,7 +218,10 @@ def run_distillation(cfg: DistillConfig) -> dict:
                 scores.update({f"{split}_{'student_teacher_pearson' if k == 'pearson' else k}": v for k, v in loyalty.items()})
                 results[split] = scores
     if trainer.is_world_process_zero():
+        from .model_card import write_student_card
+
         (out / "distill_results.json").write_text(json.dumps(results, indent=2, default=str))
+        write_student_card(out, results)
     logger.info("student saved to %s (%d parameters)", out, results["student_parameters"])
     return results
 
