@@ -114,7 +114,7 @@ def targets(data: dict, latency: dict) -> dict:
             if ab is not None and None not in singles:
                 wins[t] = ab >= max(singles)
         res["ab_vs_singles"] = {"tasks_at_least_as_good": [t for t, w in wins.items() if w], "count": sum(wins.values()),
-                                "target_met": sum(wins.values()) >= 3}
+                                "tasks_compared": len(wins), "target_met": sum(wins.values()) >= 3}
     return res
 
 
@@ -142,7 +142,8 @@ def markdown(data, latency, tg) -> str:
         lines.append(line + ".")
     if "ab_vs_singles" in tg:
         w = tg["ab_vs_singles"]
-        lines.append(f"- **A+B vs the single-teacher students**: at least as good as both on {w['count']} of 5 tasks "
+        lines.append(f"- **A+B vs the single-teacher students**: at least as good as both on {w['count']} of "
+                     f"{w['tasks_compared']} tasks "
                      f"({', '.join(w['tasks_at_least_as_good']) or 'none'}; target ≥ 3: {yes(w['target_met'])}).")
     lines += ["", "For A+B the score bar on each task is the *better* of the two single teachers; its size and speed "
               "are compared with teacher A, which it is cut from (the ensemble itself costs A + B).", "",
@@ -192,6 +193,7 @@ def main():
     ap.add_argument("--runs", default="runs/students")
     ap.add_argument("--latency", default=None, help="latency.py JSON (default: RUNS/latency.json)")
     ap.add_argument("--out", default="results")
+    ap.add_argument("--cards", default="model_cards/students", help="where the students' model cards are copied ('' to skip)")
     ap.add_argument("--notes", default="results/students-notes.md", help="hand-written reading, appended if present")
     args = ap.parse_args()
     runs = Path(args.runs)
@@ -201,6 +203,14 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "students.json").write_text(json.dumps({"students": data, "latency": latency, "targets": tg}, indent=2))
+    if args.cards:
+        from optimum_ro.distillation.model_card import render_student_card
+
+        Path(args.cards).mkdir(parents=True, exist_ok=True)
+        for f in sorted(runs.glob("*/*/distill_results.json")):
+            if f.parent.parent.name in STUDENTS and f.parent.name in TASKS:
+                card = render_student_card(json.loads(f.read_text()))
+                (Path(args.cards) / f"{f.parent.parent.name}-{f.parent.name}.md").write_text(card)
     text = markdown(data, latency, tg)
     if args.notes and Path(args.notes).exists():
         text += "\n" + Path(args.notes).read_text()
