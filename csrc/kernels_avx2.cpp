@@ -74,8 +74,9 @@ static inline void vi_dequant(float* out, VI acc, int32_t corr, const float* sx,
     const __m256 s = _mm256_mul_ps(_mm256_loadu_ps(sx), _mm256_set1_ps(sw));
     _mm256_storeu_ps(out, _mm256_add_ps(_mm256_mul_ps(v, s), _mm256_set1_ps(bias)));
 }
-// A whole tile at once: rows l < nrows of q (row stride ldq; others are zero), 8 pairs of k per
-// row sign-extended to int16 and transposed 8x8 so each store writes one pair of 8 tokens.
+// A whole tile at once, every byte written: rows l < nrows of q (row stride ldq), zeros (XQ_PAD) for
+// the lanes past the last token; 8 pairs of k per row sign-extended to int16 and transposed 8x8 so
+// each store writes one pair of 8 tokens.
 static void transpose8(__m256* v);
 static inline void pack_xq_tile(const int8_t* q, int64_t ldq, int nrows, int64_t KQ, uint8_t* tile) {
     int64_t kq = 0;
@@ -87,11 +88,12 @@ static inline void pack_xq_tile(const int8_t* q, int64_t ldq, int nrows, int64_t
         transpose8(v);  // v[j] = int16 pair j (k = 2j, 2j + 1) of the 8 tokens
         for (int j = 0; j < 8; j++) _mm256_storeu_ps((float*)(tile + (kq + j / 2) * 64 + (j % 2) * 32), v[j]);
     }
-    for (int l = 0; l < nrows; l++)
+    for (int l = 0; l < 8; l++)
         for (int64_t r = kq; r < KQ; r++) {
             int32_t* t = (int32_t*)(tile + r * 64);
-            t[l] = pair16(q[l * ldq + 4 * r], q[l * ldq + 4 * r + 1]);
-            t[8 + l] = pair16(q[l * ldq + 4 * r + 2], q[l * ldq + 4 * r + 3]);
+            const int8_t* p = q + l * ldq + 4 * r;
+            t[l] = l < nrows ? pair16(p[0], p[1]) : 0;
+            t[8 + l] = l < nrows ? pair16(p[2], p[3]) : 0;
         }
 }
 // Bit-identical to oro_quantize_row: amax, inv = 127/amax, round-half-even(x*inv), clamp.

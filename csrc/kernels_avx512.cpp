@@ -77,6 +77,7 @@ static inline void pack_xq_row(const int8_t* q, int64_t KQ, uint8_t* tile, int l
     }
 }
 static inline void pack_xq_tile(const int8_t* q, int64_t ldq, int nrows, int64_t KQ, uint8_t* tile) {
+    if (nrows < IL) memset(tile, XQ_PAD, (size_t)(KQ * 64));  // lanes past the last token
     for (int l = 0; l < nrows; l++) pack_xq_row(q + l * ldq, KQ, tile, l);
 }
 // Bit-identical to oro_quantize_row: amax, inv = 127/amax, round-half-even(x*inv), clamp.
