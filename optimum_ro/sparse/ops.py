@@ -98,34 +98,34 @@ def plain_eager(x: torch.Tensor) -> bool:
 class KernelPlan:
     """The packed weight's arguments for the C++ kernel, validated once.
 
-    ``BlockSparseLinear`` keeps one; ``run`` then checks only the input, and rebuilds the plan when a
-    buffer was replaced (``.to()``, ``load_state_dict``), so the per-call cost is a few microseconds
+    ``BlockSparseLinear`` keeps one; ``run`` then checks only the input, and the module rebuilds the plan
+    when a buffer was replaced (``.to()``, ``load_state_dict``), so the per-call cost is a few microseconds
     instead of the full validation (~25 us, which dominates small layers)."""
 
-    __slots__ = ("tensors", "args", "work", "out_features", "in_features")
+    __slots__ = ("buffers", "_alive", "weight_args", "activation", "work", "out_features", "in_features")
 
     def __init__(self, values, row_ptr, col_idx, scales, bias, out_features, in_features, activation):
-        probe = torch.empty(0, in_features)
-        _check(probe, values, row_ptr, col_idx, scales, bias, None, out_features, in_features, activation)
-        tensors = tuple(t if t is None else t.contiguous() for t in (values, row_ptr, col_idx, scales, bias))
-        values, row_ptr, col_idx, scales, bias = tensors
-        self.tensors = tensors
-        self.out_features, self.in_features = out_features, in_features
-        self.work = values.numel()
+        _check(torch.empty(0, in_features), values, row_ptr, col_idx, scales, bias, None, out_features, in_features,
+               activation)
+        self.buffers = (values, row_ptr, col_idx, scales, bias)  # the module's own tensors, for ``matches``
+        self._alive = tuple(t if t is None else t.contiguous() for t in self.buffers)  # what the pointers point to
+        values, row_ptr, col_idx, scales, bias = self._alive
         ptr = lambda t: 0 if t is None else t.data_ptr()  # noqa: E731
-        self.args = (out_features, ptr(values), kernels._DTYPE_CODES[values.dtype], ptr(row_ptr), ptr(col_idx),
-                     values.shape[1], values.shape[2], ptr(scales), ptr(bias))
-        self.args = (self.args, kernels._ACTIVATIONS[activation])
+        self.weight_args = (ptr(values), kernels._DTYPE_CODES[values.dtype], ptr(row_ptr), ptr(col_idx),
+                            values.shape[1], values.shape[2], ptr(scales), ptr(bias))
+        self.activation = kernels._ACTIVATIONS[activation]
+        self.work = values.numel()
+        self.out_features, self.in_features = out_features, in_features
 
     def matches(self, values, row_ptr, col_idx, scales, bias) -> bool:
-        t = self.tensors
-        return t[0] is values and t[1] is row_ptr and t[2] is col_idx and t[3] is scales and t[4] is bias
+        return all(a is b for a, b in zip(self.buffers, (values, row_ptr, col_idx, scales, bias)))
 
     def run(self, x: torch.Tensor, residual: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
-        """The kernel's output, or None when this call needs the general path (reference ISA, autograd,
-        tracing, odd inputs: ``call_block_sparse_linear`` handles those, with its full checks)."""
-        if (x.dtype is not torch.float32 or x.device.type != "cpu" or not plain_eager(x) or x.dim() < 1
-                or x.shape[-1] != self.in_features or (residual is not None and (
+        """The kernel's output for a plain eager ``x`` (the caller checks ``plain_eager``), or None when this
+        call needs the general path (reference ISA, odd inputs: ``call_block_sparse_linear`` handles those,
+        with its full checks)."""
+        if (x.dtype is not torch.float32 or x.device.type != "cpu" or x.dim() < 1 or x.shape[-1] != self.in_features
+                or (residual is not None and (
                     residual.dtype is not torch.float32 or residual.shape[:-1] != x.shape[:-1]
                     or residual.shape[-1] != self.out_features or not plain_eager(residual)))):
             return None
@@ -143,10 +143,8 @@ class KernelPlan:
                 res2 = residual.reshape(m, self.out_features)
                 res2 = res2 if res2.is_contiguous() else res2.contiguous()
                 res_ptr = res2.data_ptr()
-            (n, values, dtype, row_ptr, col_idx, br, bc, scales, bias), act = self.args
-            threads = kernels.thread_count(m * self.work)
-            kernels._C.spmm(isa, x2.data_ptr(), m, self.in_features, n, values, dtype, row_ptr, col_idx, br, bc,
-                            scales, bias, res_ptr, out.data_ptr(), act, threads)
+            kernels._C.spmm(isa, x2.data_ptr(), m, self.in_features, self.out_features, *self.weight_args, res_ptr,
+                            out.data_ptr(), self.activation, kernels.thread_count(m * self.work))
         return out if x.dim() == 2 else out.reshape(*x.shape[:-1], self.out_features)
 
 
