@@ -480,14 +480,14 @@ class DistillationTrainer(Trainer):
                     weights = self.teacher_weights
                     student_rows.append(logits.view(-1).cpu())
                     teacher_rows.append((sum(w * o[0].view(-1).float() for w, o in zip(weights, teacher_out)) / sum(weights)).cpu())
-                    if labels is not None:
+                    if task is not None and labels is not None:
                         gold.extend(labels.view(-1).float().tolist())
                         teacher_pred.extend(teacher_rows[-1].tolist())
                     continue
                 label_mask = labels.ne(-100) if labels is not None and self.task_kind == "token" else None
                 soft, mask = self._soft_targets(teacher_out, logits, word_ids, label_mask, temperature=1.0)
                 probs = torch.softmax(logits, -1)
-                if labels is not None:  # the ensemble's own predictions, for its task score
+                if task is not None and labels is not None:  # the ensemble's own predictions, for its task score
                     best = soft.argmax(-1)
                     if mask is None:
                         gold.extend(labels.view(-1).tolist())
@@ -515,7 +515,9 @@ class DistillationTrainer(Trainer):
             result = {"label_loyalty": label_loyalty(student.argmax(-1).numpy(), teacher.argmax(-1).numpy()),
                       "probability_loyalty": probability_loyalty(teacher.double().numpy(), student.double().numpy())}
         if task is not None and gold:
-            result.update({f"teacher_score_{k}": v for k, v in _task_scores_of(task, teacher_pred, gold).items()})
+            from optimum_ro.tasks.evaluation import scores_from_label_ids
+
+            result.update({f"teacher_score_{k}": v for k, v in scores_from_label_ids(task, teacher_pred, gold).items()})
         return result
 
     # ---- evaluation ---------------------------------------------------------------------------------
@@ -582,18 +584,3 @@ class DistillationTrainer(Trainer):
         from safetensors.torch import load_file
 
         wrapper.projections.load_state_dict(load_file(path))
-
-
-def _task_scores_of(task, predictions, references) -> dict:
-    """Task scores of label ids (or rows of ids for token tasks, or scores for regression)."""
-    from optimum_ro.metrics.tasks import task_scores
-    from optimum_ro.tasks.specs import REGRESSION, TOKEN, get_task
-
-    spec = get_task(task)
-    if spec.kind == REGRESSION:
-        return task_scores(spec.name, [float(p) for p in predictions], [float(r) for r in references])
-    names = spec.labels
-    if spec.kind == TOKEN:
-        return task_scores(spec.name, [[names[i] for i in row] for row in predictions],
-                           [[names[i] for i in row] for row in references])
-    return task_scores(spec.name, [names[i] for i in predictions], [names[i] for i in references])

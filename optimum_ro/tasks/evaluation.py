@@ -30,6 +30,19 @@ def decode_predictions(task, logits, labels):
     return [names[i] for i in ids], [names[i] for i in labels]
 
 
+def scores_from_label_ids(task, predictions, references) -> dict:
+    """``task_scores`` of label ids (rows of ids for token tasks, already without ignored positions;
+    scores for regression), e.g. a teacher ensemble's argmax."""
+    spec = get_task(task)
+    if spec.kind == REGRESSION:
+        return task_scores(spec.name, [float(p) for p in predictions], [float(r) for r in references])
+    names = spec.labels
+    if spec.kind == TOKEN:
+        return task_scores(spec.name, [[names[i] for i in row] for row in predictions],
+                           [[names[i] for i in row] for row in references])
+    return task_scores(spec.name, [names[i] for i in predictions], [names[i] for i in references])
+
+
 def metrics_fn(task):
     """A ``compute_metrics`` callable for ``transformers.Trainer``."""
     spec = get_task(task)
