@@ -126,17 +126,18 @@ def main():
             done = Path(args.output) / name / task / "distill_results.json"
             if done.exists() and not args.redo:  # finished earlier: a re-run continues where it stopped
                 results = json.loads(done.read_text())
-                summary.setdefault(name, {})[task] = {k: results.get(k) for k in ("validation", "test", "student_parameters")}
-                continue
-            results = run_distillation(DistillConfig(
-                teachers=teachers, task=task, data=str(data / task), output_dir=str(Path(args.output) / name / task),
-                student=start_from, student_layers=layers, trim_vocab_corpus=[] if start_from else trim,
-                teacher_weights=dev_score_weights(teachers, task) if name == "ab" else None, batch_size=args.batch_size, learning_rate=5e-5,
-                trim_max_lines=args.trim_max_lines, max_eval_samples=args.max_eval_samples,
-                **{**TASK_BUDGET[task], "max_steps": args.task_max_steps or TASK_BUDGET[task]["max_steps"] * STEPS_SCALE[name]}))
+            else:
+                results = run_distillation(DistillConfig(
+                    teachers=teachers, task=task, data=str(data / task), output_dir=str(Path(args.output) / name / task),
+                    student=start_from, student_layers=layers, trim_vocab_corpus=[] if start_from else trim,
+                    teacher_weights=dev_score_weights(teachers, task) if name == "ab" else None,
+                    batch_size=args.batch_size, learning_rate=5e-5, trim_max_lines=args.trim_max_lines,
+                    max_eval_samples=args.max_eval_samples,
+                    **{**TASK_BUDGET[task],
+                       "max_steps": args.task_max_steps or TASK_BUDGET[task]["max_steps"] * STEPS_SCALE[name]}))
+                if args.max_eval_samples is None:  # done: keep the report's inputs, drop the checkpoints
+                    shutil.rmtree(Path(args.output) / name / task / "checkpoints", ignore_errors=True)
             summary.setdefault(name, {})[task] = {k: results.get(k) for k in ("validation", "test", "student_parameters")}
-            if args.max_eval_samples is None:  # task distillation done: keep the report's inputs, drop its checkpoints
-                shutil.rmtree(Path(args.output) / name / task / "checkpoints", ignore_errors=True)
     out = Path(args.output) / "summary.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2, default=str))
