@@ -14,6 +14,7 @@ namespace {
 
 // ---- 16 floats = two ymm
 enum { FP_MT = 6, PEAK_ACC = 6 };  // 6 rows x 2 ymm = 12 accumulators + 2 weights + 1 broadcast
+enum { FP2_MT = 5 };               // 16x2 blocks: 5 rows x 2 ymm + 4 weights + 1 broadcast
 struct VF {
     __m256 lo, hi;
 };
@@ -25,6 +26,25 @@ static inline __m256 bf16x8_to_f32(const uint16_t* p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
 }
 static inline VF vf_loadw(const uint16_t* p) { return VF{bf16x8_to_f32(p), bf16x8_to_f32(p + 8)}; }
+// A 16x2 block ([16][2]: w[r][k], w[r][k+1] adjacent) as its two columns. fp32: one shuffle per 8
+// rows, which leaves the rows in lane order 0 1 4 5 2 3 6 7; vf2_fix swaps the middle 64-bit pairs
+// of the accumulators once per panel instead of once per block. bf16: each dword is one row's pair,
+// so a shift and a mask widen both columns in row order.
+static inline void vf2_loadw(const float* p, VF& w0, VF& w1) {
+    const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8), c = _mm256_loadu_ps(p + 16),
+                 d = _mm256_loadu_ps(p + 24);
+    w0 = VF{_mm256_shuffle_ps(a, b, 0x88), _mm256_shuffle_ps(c, d, 0x88)};
+    w1 = VF{_mm256_shuffle_ps(a, b, 0xDD), _mm256_shuffle_ps(c, d, 0xDD)};
+}
+static inline __m256 fix8(__m256 v) { return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xD8)); }
+static inline VF vf2_fix(VF v, const float*) { return VF{fix8(v.lo), fix8(v.hi)}; }
+static inline void vf2_loadw(const uint16_t* p, VF& w0, VF& w1) {
+    const __m256i a = _mm256_loadu_si256((const __m256i*)p), b = _mm256_loadu_si256((const __m256i*)(p + 16));
+    const __m256i hi = _mm256_set1_epi32((int)0xFFFF0000u);
+    w0 = VF{_mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), _mm256_castsi256_ps(_mm256_slli_epi32(b, 16))};
+    w1 = VF{_mm256_castsi256_ps(_mm256_and_si256(a, hi)), _mm256_castsi256_ps(_mm256_and_si256(b, hi))};
+}
+static inline VF vf2_fix(VF v, const uint16_t*) { return v; }
 static inline void vf_fma_bcast(VF& acc, const float* xp, const VF& w) {
     const __m256 x = _mm256_broadcast_ss(xp);
     acc.lo = _mm256_fmadd_ps(x, w.lo, acc.lo);
@@ -154,7 +174,9 @@ static double peak_int8(int64_t iters) {
 }  // namespace
 
 extern "C" int oro_spmm_avx2(const OroSpmmArgs* a, const char** kernel) {
-    return fast_spmm(a, kernel, "avx2/fp32-16x1", "avx2/bf16-16x1", "avx2/int8-1x4");
+    static const char* const names[5] = {"avx2/fp32-16x1", "avx2/fp32-16x2", "avx2/bf16-16x1", "avx2/bf16-16x2",
+                                         "avx2/int8-1x4"};
+    return fast_spmm(a, kernel, names);
 }
 
 extern "C" double oro_peak_avx2(int kind, int64_t iters) {

@@ -20,24 +20,7 @@
 
 namespace {
 
-// ---- 16 floats = one zmm
-enum { FP_MT = 24, PEAK_ACC = 12 };  // 24 accumulators + weights + broadcast of 32 zmm
-struct VF {
-    __m512 v;
-};
-static inline VF vf_zero() { return VF{_mm512_setzero_ps()}; }
-static inline VF vf_load(const float* p) { return VF{_mm512_loadu_ps(p)}; }
-static inline VF vf_loadw(const float* p) { return vf_load(p); }
-static inline VF vf_loadw(const uint16_t* p) {
-    const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)p));
-    return VF{_mm512_castsi512_ps(_mm512_slli_epi32(v, 16))};
-}
-static inline void vf_fma_bcast(VF& acc, const float* xp, const VF& w) {
-    acc.v = _mm512_fmadd_ps(_mm512_set1_ps(*xp), w.v, acc.v);
-}
-static inline VF vf_fma(VF acc, VF a, VF b) { return VF{_mm512_fmadd_ps(a.v, b.v, acc.v)}; }
-static inline VF vf_add(VF a, VF b) { return VF{_mm512_add_ps(a.v, b.v)}; }
-static inline void vf_store(float* p, VF v) { _mm512_storeu_ps(p, v.v); }
+#include "isa_avx512_fp.inc"
 
 // ---- int8: 16 tokens per zmm, one vpdpbusd lane = 4 consecutive k of one token.
 // Activations are u8 = q + 128 (q ^ 0x80); the offset is removed per output row
@@ -132,7 +115,9 @@ static double peak_int8(int64_t iters) {
 }  // namespace
 
 extern "C" int oro_spmm_avx512(const OroSpmmArgs* a, const char** kernel) {
-    return fast_spmm(a, kernel, "avx512/fp32-16x1", "avx512/bf16-16x1", "avx512-vnni/int8-1x4");
+    static const char* const names[5] = {"avx512/fp32-16x1", "avx512/fp32-16x2", "avx512/bf16-16x1",
+                                         "avx512/bf16-16x2", "avx512-vnni/int8-1x4"};
+    return fast_spmm(a, kernel, names);
 }
 
 extern "C" double oro_peak_avx512(int kind, int64_t iters) {

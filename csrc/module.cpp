@@ -39,6 +39,7 @@ int has_avx512() {
     return has_avx2() && FEATURES[3].present && FEATURES[4].present && FEATURES[5].present && FEATURES[6].present &&
            FEATURES[7].present;
 }
+int has_avx512bf16() { return has_avx512() && FEATURES[8].present; }
 
 PyObject* py_cpu_features(PyObject*, PyObject*) {
     PyObject* d = PyDict_New();
@@ -102,7 +103,8 @@ PyObject* py_spmm(PyObject*, PyObject* args) {
     if (M > 0) {
         Py_BEGIN_ALLOW_THREADS;
         rc = 0;
-        if (code == 2) rc = oro_spmm_avx512(&a, &kernel);
+        if (code == 2 && has_avx512bf16()) rc = oro_spmm_avx512bf16(&a, &kernel);
+        if (code == 2 && rc == 0) rc = oro_spmm_avx512(&a, &kernel);
         if (code == 1) rc = oro_spmm_avx2(&a, &kernel);
         if (rc == 0) rc = oro_spmm_portable(&a, &kernel);
         Py_END_ALLOW_THREADS;

@@ -35,6 +35,8 @@ typedef struct {
 int oro_spmm_portable(const OroSpmmArgs* a, const char** kernel);
 int oro_spmm_avx2(const OroSpmmArgs* a, const char** kernel);
 int oro_spmm_avx512(const OroSpmmArgs* a, const char** kernel);
+// bf16 weights in 16x2 blocks with vdpbf16ps (activations rounded to bf16); 0 for anything else.
+int oro_spmm_avx512bf16(const OroSpmmArgs* a, const char** kernel);
 
 // Peak throughput of one core, measured with a register-only loop:
 // kind 0 = fp32 FMA (GFLOP/s), 1 = int8 dot products (GOP/s, 2 ops per MAC).

@@ -1,7 +1,9 @@
 """Every kernel path this CPU can run (forced through OPTIMUM_RO_ISA) against dense oracles.
 
 Tolerances: fp32 and bf16 weights (bf16 is widened to fp32, so only the summation order differs):
-|y - oracle| <= 1e-5 * (|x| @ |W|^T + |b| + |residual|) + 1e-6. int8: the activations are quantised
+|y - oracle| <= 1e-5 * (|x| @ |W|^T + |b| + |residual|) + 1e-6. The AVX512-BF16 kernel (bf16 16x2 blocks,
+``bf16_dot_products``) rounds x to bf16 first; its oracle uses the same rounded x (products of bf16 values
+are exact in fp32), so the same bound applies. int8: the activations are quantised
 per row exactly as ``quantize_rows`` does and the integer sums are exact, so the only difference is
 the fp32 rounding of the scale product: same bound with |q_x| @ |q_W|^T * s_x * s_W.
 """
@@ -14,11 +16,12 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from optimum_ro.sparse import ISA_ENV, available_isas, block_sparse_linear, current_isa, pack, quantize_rows
+from optimum_ro.sparse import (ISA_ENV, FAST_BLOCK_SHAPES, available_isas, bf16_dot_products, block_sparse_linear,
+                               current_isa, pack, quantize_rows)
 from optimum_ro.sparse import kernels
 
 ISAS = available_isas()
-FAST_SHAPES = {torch.float32: (16, 1), torch.bfloat16: (16, 1), torch.int8: (1, 4)}
+FAST_SHAPES = FAST_BLOCK_SHAPES  # {dtype: (default shape, other fast shapes...)}
 
 
 @pytest.fixture(autouse=True)
@@ -70,8 +73,10 @@ def make_weight(n, k, block, density, pattern, gen):
     return torch.randn(n, k, generator=gen) * mask
 
 
-def oracle(x, packed, bias, residual, activation):
+def oracle(x, packed, bias, residual, activation, isa=None):
     """Dense oracle and an error bound; independent of the BSR code paths."""
+    if bf16_dot_products(isa, packed.dtype, packed.block_shape):
+        x = x.bfloat16().float()  # the vdpbf16ps kernel multiplies bf16 activations
     if packed.dtype == torch.int8:
         q, sx = quantize_rows(x)
         wq = packed.unpack_stored().double()
@@ -105,7 +110,7 @@ def assert_close(y, expected, bound, what):
 @st.composite
 def problems(draw):
     dtype = draw(st.sampled_from([torch.float32, torch.bfloat16, torch.int8]))
-    block = draw(st.sampled_from([FAST_SHAPES[dtype]] * 3 + [(4, 4), (1, 1), (32, 1), (2, 8), (16, 4)]))
+    block = draw(st.sampled_from(list(FAST_SHAPES[dtype]) * 3 + [(4, 4), (1, 1), (32, 1), (2, 8), (16, 4)]))
     br, bc = block
     n = br * draw(st.integers(1, max(1, 96 // br)))
     k = bc * draw(st.integers(1, max(1, 96 // bc)))
@@ -141,7 +146,8 @@ def run_case(isa, c, check_threads=False):
             assert torch.equal(y1, y2), "1 and 2 threads must give identical results"
     assert y1.shape == (*shape, c["n"])
     expected, bound = oracle(
-        x.reshape(-1, c["k"]), packed, bias, None if residual is None else residual.reshape(-1, c["n"]), c["activation"]
+        x.reshape(-1, c["k"]), packed, bias, None if residual is None else residual.reshape(-1, c["n"]), c["activation"],
+        isa,
     )
     assert_close(y1.reshape(-1, c["n"]), expected, bound, f"{isa} {c}")
 
@@ -154,34 +160,40 @@ def test_every_path_matches_the_dense_oracle(isa, case):
 
 
 BERT_CASES = [
-    (torch.float32, 128, 768, 768, 0.1),
-    (torch.float32, 7, 3072, 768, 0.05),
-    (torch.bfloat16, 33, 768, 3072, 0.1),
-    (torch.int8, 128, 3072, 768, 0.1),
-    (torch.int8, 5, 768, 3072, 0.2),
-    (torch.float32, 300, 256, 1024, 0.3),
-    (torch.bfloat16, 600, 3072, 64, 0.1),  # several row blocks x several K chunks in the fp kernels
-    (torch.int8, 600, 1024, 48, 0.3),
+    (torch.float32, (16, 1), 128, 768, 768, 0.1),
+    (torch.float32, (16, 1), 7, 3072, 768, 0.05),
+    (torch.bfloat16, (16, 1), 33, 768, 3072, 0.1),
+    (torch.int8, (1, 4), 128, 3072, 768, 0.1),
+    (torch.int8, (1, 4), 5, 768, 3072, 0.2),
+    (torch.float32, (16, 1), 300, 256, 1024, 0.3),
+    (torch.bfloat16, (16, 1), 600, 3072, 64, 0.1),  # several row blocks x several K chunks in the fp kernels
+    (torch.int8, (1, 4), 600, 1024, 48, 0.3),
+    (torch.float32, (16, 2), 128, 3072, 768, 0.1),
+    (torch.bfloat16, (16, 2), 128, 768, 768, 0.1),
+    (torch.bfloat16, (16, 2), 600, 3072, 64, 0.1),
 ]
 
 
 @pytest.mark.parametrize("isa", [i for i in ISAS if i != "reference"])
-@pytest.mark.parametrize("dtype,m,k,n,density", BERT_CASES)
-def test_bert_sized_shapes(isa, dtype, m, k, n, density):
-    run_case(isa, dict(dtype=dtype, block=FAST_SHAPES[dtype], n=n, k=k, m=m, density=density, pattern="random",
+@pytest.mark.parametrize("dtype,block,m,k,n,density", BERT_CASES)
+def test_bert_sized_shapes(isa, dtype, block, m, k, n, density):
+    run_case(isa, dict(dtype=dtype, block=block, n=n, k=k, m=m, density=density, pattern="random",
                        bias=True, residual=dtype == torch.float32, activation="gelu", seed=m * n, lead=()), check_threads=True)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int8])
-def test_fast_paths_really_run(dtype):
-    """The vector ISAs must take their own kernel for the fast block shapes, not the portable one."""
-    w = make_weight(64, 64, FAST_SHAPES[dtype], 0.3, "random", torch.Generator().manual_seed(0))
-    packed = pack(w, FAST_SHAPES[dtype], dtype)
+@pytest.mark.parametrize("dtype,block", [(d, b) for d, shapes in FAST_SHAPES.items() for b in shapes])
+def test_fast_paths_really_run(dtype, block):
+    """The vector ISAs must take their own kernel for the fast block shapes, not the portable one; bf16
+    16x2 takes the AVX512-BF16 dot-product kernel where the CPU has it."""
+    w = make_weight(64, 64, block, 0.3, "random", torch.Generator().manual_seed(0))
+    packed = pack(w, block, dtype)
     x = torch.randn(9, 64)
     for isa in [i for i in ISAS if i != "reference"]:
         out = torch.empty(9, 64)
         name = kernels.run_kernel(isa, x, packed.values, packed.row_ptr, packed.col_idx, packed.scales, None, None, out, "none")
-        assert name.startswith(isa), name
+        expected = "avx512-bf16/" if bf16_dot_products(isa, dtype, block) else isa
+        assert name.startswith(expected), name
+        assert isa == "portable" or name.endswith(f"{block[0]}x{block[1]}"), name
         odd = pack(w, (4, 4), dtype)
         name = kernels.run_kernel(isa, x, odd.values, odd.row_ptr, odd.col_idx, odd.scales, None, None, out, "none")
         assert name.startswith("portable"), name

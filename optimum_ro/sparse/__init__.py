@@ -4,8 +4,8 @@
     layer = BlockSparseLinear.from_dense(pruned_linear, block_shape=(16, 1), dtype=torch.float32)
     y = layer(x)                                    # AVX-512 / AVX2 / portable C++ chosen at run time
 """
-from .format import FAST_BLOCK_SHAPES, PackedBlockSparse, pack, parse_block_shape, quantize_weight
-from .kernels import ISA_ENV, available_isas, cpu_features, current_isa, extension_available, peak_throughput
+from .format import FAST_BLOCK_SHAPES, PackedBlockSparse, default_block_shape, pack, parse_block_shape, quantize_weight
+from .kernels import ISA_ENV, available_isas, bf16_dot_products, cpu_features, current_isa, extension_available, peak_throughput
 from .linear import BlockSparseLinear, block_sparsity, sparsify_model
 from .ops import block_sparse_linear, block_sparse_linear_op
 from .reference import quantize_rows, reference_block_sparse_linear
@@ -16,11 +16,13 @@ __all__ = [
     "ISA_ENV",
     "PackedBlockSparse",
     "available_isas",
+    "bf16_dot_products",
     "block_sparse_linear",
     "block_sparse_linear_op",
     "block_sparsity",
     "cpu_features",
     "current_isa",
+    "default_block_shape",
     "extension_available",
     "pack",
     "parse_block_shape",

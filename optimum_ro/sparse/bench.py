@@ -34,6 +34,8 @@ FULL_M = [128, 512]
 FULL_SPARSITIES = [0.7, 0.8, 0.9, 0.95]
 DENSE_PEERS = ["torch_fp32", "torch_bf16", "torch_int8", "ort_fp32", "ort_int8"]
 SPARSE_METHODS = ["torch_csr", "ours_fp32", "ours_bf16", "ours_int8"]
+# The same kernels on 16x2 blocks (same sparsity, own pattern): the block-shape comparison table.
+SHAPE_METHODS = ["ours_fp32_16x2", "ours_bf16_16x2"]
 
 
 def cpu_info() -> dict:
@@ -137,7 +139,11 @@ def build_methods(m, k, n, sparsities, threads, gen, tmpdir, with_ort=True) -> t
         methods[f"ours_fp32@{s}"] = lambda p=p32: block_sparse_linear(x, p, bias)
         methods[f"ours_bf16@{s}"] = lambda p=pb16: block_sparse_linear(x, p, bias)
         methods[f"ours_int8@{s}"] = lambda p=pi8: block_sparse_linear(x, p, bias)
-        facts[f"{s}"] = {"density_16x1": p32.density, "density_1x4": pi8.density}
+        w32 = dense * block_mask(n, k, (16, 2), s, gen)
+        p32x2, pb16x2 = pack(w32, (16, 2), torch.float32), pack(w32, (16, 2), torch.bfloat16)
+        methods[f"ours_fp32_16x2@{s}"] = lambda p=p32x2: block_sparse_linear(x, p, bias)
+        methods[f"ours_bf16_16x2@{s}"] = lambda p=pb16x2: block_sparse_linear(x, p, bias)
+        facts[f"{s}"] = {"density_16x1": p32.density, "density_1x4": pi8.density, "density_16x2": p32x2.density}
     return methods, facts
 
 
@@ -258,7 +264,7 @@ def summarize(result: dict, stat: str = "min_ms") -> list[dict]:
             row = {"threads": g["threads"], "M": g["M"], "K": g["K"], "N": g["N"], "sparsity": s}
             for name in DENSE_PEERS:
                 row[name] = t.get(name)
-            for name in SPARSE_METHODS:
+            for name in SPARSE_METHODS + SHAPE_METHODS:
                 row[name] = t.get(f"{name}@{s_key}")
             int8_peers = [v for v in (row.get("torch_int8"), row.get("ort_int8")) if v]
             row["best_dense_int8"] = min(int8_peers) if int8_peers else None
@@ -271,6 +277,11 @@ def summarize(result: dict, stat: str = "min_ms") -> list[dict]:
             ops8 = 2.0 * g["M"] * g["N"] * g["K"] * dens["density_1x4"]
             row["fp32_gflops_nnz"] = flops32 / (row["ours_fp32"] * 1e6)
             row["int8_gops_nnz"] = ops8 / (row["ours_int8"] * 1e6)
+            if row.get("ours_bf16_16x2") and "density_16x2" in dens:
+                flops2 = 2.0 * g["M"] * g["N"] * g["K"] * dens["density_16x2"]
+                row["bf16_gflops_nnz"] = flops32 / (row["ours_bf16"] * 1e6)
+                row["fp32_16x2_gflops_nnz"] = flops2 / (row["ours_fp32_16x2"] * 1e6)
+                row["bf16_16x2_gflops_nnz"] = flops2 / (row["ours_bf16_16x2"] * 1e6)
             if peak:
                 row["fp32_pct_peak"] = 100 * row["fp32_gflops_nnz"] / (peak["fp32_gflops_per_core"] * g["threads"])
                 row["int8_pct_peak"] = 100 * row["int8_gops_nnz"] / (peak["int8_gops_per_core"] * g["threads"])
@@ -320,6 +331,26 @@ def markdown(result: dict, json_name: str) -> str:
             + f" | {_f(r['x_fp32_vs_torch_fp32'], '{:.1f}')} | {_f(r['x_int8_vs_best_int8'], '{:.1f}')} | "
             f"{_f(r['x_fp32_vs_csr'], '{:.1f}')} | {_f(r.get('fp32_pct_peak'), '{:.0f}')} | {_f(r.get('int8_pct_peak'), '{:.0f}')} |"
         )
+    shape_rows = [r for r in rows if r["threads"] == 1 and r.get("ours_bf16_16x2")]
+    if shape_rows:
+        lines += [
+            "",
+            "### Block shape: 16x1 vs 16x2 (fp32 and bf16 weights, 1 thread)",
+            "",
+            "Same round-robin as above; each shape has its own random pattern at the same sparsity, so the "
+            "work is equal. GFLOP/s on the non-zeros. bf16 16x2 runs AVX512-BF16 `vdpbf16ps` where the CPU has it "
+            f"({'yes' if result.get('cpu_features', {}).get('avx512bf16') else 'not on this CPU'}), else widens to fp32.",
+            "",
+            "| M | K×N | sp | fp32 16x1 | fp32 16x2 | bf16 16x1 | bf16 16x2 | GFLOP/s fp32 16x1 / 16x2 | bf16 16x1 / 16x2 |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in shape_rows:
+            lines.append(
+                f"| {r['M']} | {r['K']}×{r['N']} | {int(round(r['sparsity'] * 100))}% | {_f(r['ours_fp32'])} | "
+                f"{_f(r['ours_fp32_16x2'])} | {_f(r['ours_bf16'])} | {_f(r['ours_bf16_16x2'])} | "
+                f"{_f(r['fp32_gflops_nnz'], '{:.0f}')} / {_f(r['fp32_16x2_gflops_nnz'], '{:.0f}')} | "
+                f"{_f(r['bf16_gflops_nnz'], '{:.0f}')} / {_f(r['bf16_16x2_gflops_nnz'], '{:.0f}')} |"
+            )
     ds_rows = [r for r in rows if r.get("deepsparse_fp32")]
     if ds_rows:
         engine = result["deepsparse"][0].get("engine", "DeepSparse")
@@ -364,7 +395,10 @@ NOTES = """
   is 6/24 broadcast-FMAs (one per row) into register accumulators; K is chunked only as far as a
   tile's rows must stay in L1, and panels are grouped so their blocks (256 KB) stay in L2 while every
   tile runs over them; one call per (tile, group) amortises the set-up. bf16 weights are widened to fp32 in
-  registers (halves weight bytes; `vdpbf16ps` would need 16x2 blocks, since it sums adjacent k).
+  registers (halves weight bytes). 16x2 blocks (two adjacent input features) run the same loop as two
+  16x1 columns, split in registers (AVX2 fp32: one shuffle per 8 rows, lane order fixed once per panel;
+  bf16: a shift and a mask per row pair); on a CPU with AVX512-BF16, bf16 16x2 blocks run `vdpbf16ps`
+  instead, one instruction per block and row (32 multiply-adds) on X converted once per call to bf16.
   int8: 1x4 blocks (one 32-bit lane = 4 consecutive k of one output row); activations quantised per
   row in C++ (round half even, ±127) and packed (8x8 transposes on AVX2) as 4-k groups of 8 (AVX2) /
   16 (AVX-512) tokens;

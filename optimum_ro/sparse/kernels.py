@@ -97,6 +97,14 @@ def current_isa() -> str:
     return isa
 
 
+def bf16_dot_products(isa: str, dtype: torch.dtype, block_shape) -> bool:
+    """True when ``isa`` runs weights of this dtype and block shape with AVX512-BF16 dot products
+    (``vdpbf16ps``): bf16 weights in 16x2 blocks on a CPU with ``avx512bf16``. That kernel rounds the
+    activations to bf16 (round to nearest even) before multiplying; every other fp path keeps them fp32."""
+    return (isa == "avx512" and dtype == torch.bfloat16 and tuple(block_shape) == (16, 2)
+            and cpu_features().get("avx512bf16", False))
+
+
 def thread_count(work: int, num_threads: Optional[int] = None) -> int:
     """Threads for ``work`` multiply-adds: torch's intra-op count (or ``num_threads``), fewer for small work."""
     threads = max(int(num_threads or torch.get_num_threads()), 1)

@@ -12,7 +12,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .format import FAST_BLOCK_SHAPES, BlockShapeLike, PackedBlockSparse, _check_dtype, pack, parse_block_shape
+from .format import BlockShapeLike, PackedBlockSparse, _check_dtype, default_block_shape, pack, parse_block_shape
 from .kernels import extension_available
 from .ops import ACTIVATIONS, KernelPlan, call_block_sparse_linear, plain_eager
 
@@ -55,9 +55,11 @@ class BlockSparseLinear(nn.Module):
         activation: Optional[str] = None,
     ) -> "BlockSparseLinear":
         """Pack ``linear.weight`` (zeros already in place). ``block_shape=None`` picks the fast shape
-        for the dtype: ``16x1`` for float32/bfloat16, ``1x4`` for int8."""
+        for the dtype: ``16x1`` for float32/bfloat16, ``1x4`` for int8. ``16x2`` also runs fast for
+        float32/bfloat16, and bf16 16x2 uses AVX512-BF16 dot products where the CPU has them (activations
+        rounded to bf16 there; see ``kernels.bf16_dot_products``)."""
         dtype = _check_dtype(dtype)
-        block = parse_block_shape(block_shape) if block_shape is not None else FAST_BLOCK_SHAPES[dtype]
+        block = parse_block_shape(block_shape) if block_shape is not None else default_block_shape(dtype)
         packed = pack(linear.weight, block, dtype)
         return cls(packed, linear.bias, activation)
 
@@ -139,7 +141,7 @@ def sparsify_model(
     the block divides) for a ``BlockSparseLinear``, in place. Names containing any ``skip`` string stay
     dense. Returns the model; the swapped names are logged and stored in ``model.sparsified_modules``."""
     dtype = _check_dtype(dtype)
-    block = parse_block_shape(block_shape) if block_shape is not None else FAST_BLOCK_SHAPES[dtype]
+    block = parse_block_shape(block_shape) if block_shape is not None else default_block_shape(dtype)
     swapped = []
     for name, module in list(model.named_modules()):
         if not isinstance(module, nn.Linear) or any(s in name for s in skip):
