@@ -5,7 +5,8 @@
     y = layer(x)                                    # AVX-512 / AVX2 / portable C++ chosen at run time
 """
 from .format import FAST_BLOCK_SHAPES, PackedBlockSparse, default_block_shape, pack, parse_block_shape, quantize_weight
-from .kernels import ISA_ENV, available_isas, bf16_dot_products, cpu_features, current_isa, extension_available, peak_throughput
+from .kernels import (ISA_ENV, available_isas, bf16_dot_products, cpu_features, current_isa, extension_available,
+                      peak_throughput)
 from .linear import BlockSparseLinear, block_sparsity, sparsify_model
 from .ops import block_sparse_linear, block_sparse_linear_op
 from .reference import quantize_rows, reference_block_sparse_linear

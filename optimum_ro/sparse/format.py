@@ -25,7 +25,8 @@ FAST_BLOCK_SHAPES = {torch.float32: ((16, 1), (16, 2)), torch.bfloat16: ((16, 1)
 
 
 def default_block_shape(dtype) -> tuple[int, int]:
-    """The block shape ``pack``/``from_dense`` use when none is given: 16x1 for fp32/bf16, 1x4 for int8."""
+    """The block shape ``BlockSparseLinear.from_dense`` and ``sparsify_model`` use when none is given: 16x1
+    for fp32/bf16, 1x4 for int8."""
     return FAST_BLOCK_SHAPES[dtype][0]
 
 
