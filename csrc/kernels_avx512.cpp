@@ -2,10 +2,11 @@
 // time; the algorithm lives in kernels_fast.inc and is the same one the AVX2 file
 // runs, only the thin wrappers below differ.
 //
-// bf16 weights are widened to fp32 in registers here too: with 16x1 blocks two
-// consecutive blocks of a panel sit at unrelated k, so `vdpbf16ps` (which sums
-// pairs of adjacent k) would need 16x2 blocks; widening keeps the halved weight
-// memory, which is what pays in this weight-streaming kernel.
+// bf16 weights are widened to fp32 in registers here too: 16x1 blocks of a panel sit
+// at unrelated k, so `vdpbf16ps` (which sums pairs of adjacent k) cannot take them;
+// widening keeps the halved weight memory, which is what pays in this weight-streaming
+// kernel. bf16 16x2 blocks go to kernels_avx512bf16.cpp (vdpbf16ps) when the CPU has
+// avx512bf16, and are widened here otherwise.
 #if defined(__x86_64__) || defined(__i386__)
 // GCC 12 warns falsely inside its own avx512fintrin.h (_mm512_undefined_*).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
