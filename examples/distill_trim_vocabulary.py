@@ -15,6 +15,7 @@ from pathlib import Path
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 from optimum_ro.distillation import count_parameters, trim_vocabulary
+from optimum_ro.hub.folder import folder_mb
 from optimum_ro.tasks import TASKS, load_task
 from optimum_ro.tasks.pretrain import read_lines
 
@@ -29,10 +30,6 @@ def task_texts(root: Path, split: str):
             for field in spec.text_fields:
                 for value in rows[field]:
                     yield " ".join(value) if isinstance(value, list) else value
-
-
-def folder_mb(path) -> float:
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 1e6
 
 
 def main():
@@ -66,7 +63,7 @@ def main():
     model.save_pretrained(args.output)
     new_tok.save_pretrained(args.output)
     report = {"model": args.model, "corpus_lines": len(corpus), "min_count": args.min_count, "trim_seconds": round(seconds, 1),
-              "before": before, "after": after, "saved_mb": round(folder_mb(args.output), 1),
+              "before": before, "after": after, "saved_mb": round(folder_mb(args.output, "**/*"), 1),
               "base_model_reduction": round(1 - after["parameters_without_mlm_head_transform"] /
                                             before["parameters_without_mlm_head_transform"], 4),
               "unknown_tokens": unk}

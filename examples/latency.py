@@ -13,9 +13,7 @@ from pathlib import Path
 
 import torch
 
-
-def folder_mb(path) -> float:
-    return sum(f.stat().st_size for f in Path(path).glob("*.safetensors")) / 1e6
+from optimum_ro.hub.folder import folder_mb
 
 
 def main():

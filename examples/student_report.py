@@ -15,6 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
+from optimum_ro.hub.folder import folder_mb
+
 TASKS = ["pos", "ner", "sentiment", "sts", "dialect"]
 MAIN = {"pos": "accuracy", "ner": "f1", "sentiment": "accuracy", "sts": "pearson", "dialect": "macro_f1"}
 STUDENTS = {"a": "A: e5-small", "b": "B: ro-bert-base", "ab": "A+B"}
@@ -22,7 +24,7 @@ TEACHER_OF = {"a": "a", "b": "b", "ab": "a"}  # ab is cut from A: its size and s
 
 
 def weights_mb(folder) -> float:
-    return round(sum(f.stat().st_size for f in Path(folder).glob("*.safetensors")) / 1e6, 1)
+    return round(folder_mb(folder), 1)
 
 
 def split_scores(results: dict, split: str, task: str) -> dict:

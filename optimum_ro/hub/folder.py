@@ -88,3 +88,9 @@ def sentence_transformers_files(dimension: int, normalize: bool, max_seq_length:
                                   "pooling_mode_mean_sqrt_len_tokens": False},
         "sentence_bert_config.json": {"max_seq_length": max_seq_length, "do_lower_case": False},
     }
+
+
+def folder_mb(folder: str | os.PathLike, pattern: str = "*.safetensors") -> float:
+    """Size in MB (10^6 bytes) of the files of ``folder`` that match ``pattern``: by default the weights of
+    a model folder; ``"**/*"`` counts everything (tokenizer, config, sub-folders)."""
+    return sum(f.stat().st_size for f in Path(folder).glob(pattern) if f.is_file()) / 1e6

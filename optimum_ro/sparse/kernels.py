@@ -113,6 +113,26 @@ def thread_count(work: int, num_threads: Optional[int] = None) -> int:
     return threads
 
 
+def weight_args(values, row_ptr, col_idx, scales, bias) -> tuple:
+    """The packed weight's part of the kernel's arguments: pointers into these (contiguous) tensors, which the
+    caller keeps alive, plus the dtype code and block shape. ``ops.KernelPlan`` computes it once per weight."""
+    return (ptr(values), _DTYPE_CODES[values.dtype], ptr(row_ptr), ptr(col_idx), values.shape[1], values.shape[2],
+            ptr(scales), ptr(bias))
+
+
+def ptr(t: Optional[torch.Tensor]) -> int:
+    return 0 if t is None else t.data_ptr()
+
+
+def launch(isa: str, x: torch.Tensor, weight: tuple, residual: Optional[torch.Tensor], out: torch.Tensor,
+           activation_code: int, threads: int) -> str:
+    """The one call into the C++ kernel (``x [M, K]``, ``out``/``residual [M, N]``: contiguous fp32; ``weight``
+    from ``weight_args``); returns the name of the kernel that ran. Nothing is checked here."""
+    m, k = x.shape
+    return _C.spmm(isa, x.data_ptr(), m, k, out.shape[1], *weight, ptr(residual), out.data_ptr(), activation_code,
+                   threads)
+
+
 def run_kernel(
     isa: str,
     x: torch.Tensor,
@@ -133,18 +153,9 @@ def run_kernel(
     """
     if _C is None:
         raise RuntimeError(f"optimum_ro.sparse._C is not built ({_IMPORT_ERROR})")
-    m, k = x.shape
-    n = out.shape[1]
-    _, br, bc = values.shape
-    threads = thread_count(m * values.numel(), num_threads)
-
-    def ptr(t):
-        return 0 if t is None else t.data_ptr()
-
-    return _C.spmm(
-        isa, ptr(x), m, k, n, ptr(values), _DTYPE_CODES[values.dtype], ptr(row_ptr), ptr(col_idx), br, bc,
-        ptr(scales), ptr(bias), ptr(residual), ptr(out), _ACTIVATIONS[activation], threads,
-    )
+    threads = thread_count(x.shape[0] * values.numel(), num_threads)
+    return launch(isa, x, weight_args(values, row_ptr, col_idx, scales, bias), residual, out,
+                  _ACTIVATIONS[activation], threads)
 
 
 def peak_throughput(isa: str, kind: str = "fp32", iters: int = 20_000_000) -> float:

@@ -109,10 +109,7 @@ class KernelPlan:
                activation)
         self.buffers = (values, row_ptr, col_idx, scales, bias)  # the module's own tensors, for ``matches``
         self._alive = tuple(t if t is None else t.contiguous() for t in self.buffers)  # what the pointers point to
-        values, row_ptr, col_idx, scales, bias = self._alive
-        ptr = lambda t: 0 if t is None else t.data_ptr()  # noqa: E731
-        self.weight_args = (ptr(values), kernels._DTYPE_CODES[values.dtype], ptr(row_ptr), ptr(col_idx),
-                            values.shape[1], values.shape[2], ptr(scales), ptr(bias))
+        self.weight_args = kernels.weight_args(*self._alive)
         self.activation = kernels._ACTIVATIONS[activation]
         self.work = values.numel()
         self.out_features, self.in_features = out_features, in_features
@@ -138,13 +135,11 @@ class KernelPlan:
         m = x2.shape[0]
         out = torch.empty(m, self.out_features, dtype=torch.float32)
         if m:
-            res_ptr = 0
+            res2 = None
             if residual is not None:
                 res2 = residual.reshape(m, self.out_features)
                 res2 = res2 if res2.is_contiguous() else res2.contiguous()
-                res_ptr = res2.data_ptr()
-            kernels._C.spmm(isa, x2.data_ptr(), m, self.in_features, self.out_features, *self.weight_args, res_ptr,
-                            out.data_ptr(), self.activation, kernels.thread_count(m * self.work))
+            kernels.launch(isa, x2, self.weight_args, res2, out, self.activation, kernels.thread_count(m * self.work))
         return out if x.dim() == 2 else out.reshape(*x.shape[:-1], self.out_features)
 
 
