@@ -140,11 +140,7 @@ static float quant_row(const float* x, int64_t K, int8_t* q) {
         const __m128i i16 = _mm_packs_epi32(_mm256_castsi256_si128(i32), _mm256_extracti128_si256(i32, 1));
         _mm_storel_epi64((__m128i*)(q + k), _mm_packs_epi16(i16, i16));
     }
-    for (; k < K; k++) {
-        float r = nearbyintf(x[k] * inv);
-        r = r > 127.0f ? 127.0f : (r < -127.0f ? -127.0f : r);
-        q[k] = (int8_t)r;
-    }
+    for (; k < K; k++) q[k] = oro_quantize_one(x[k], inv);
     return amax / 127.0f;
 }
 

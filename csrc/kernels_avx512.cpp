@@ -82,11 +82,7 @@ static float quant_row(const float* x, int64_t K, int8_t* q) {
         r = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
         _mm_storeu_si128((__m128i*)(q + k), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(r)));
     }
-    for (; k < K; k++) {
-        float r = nearbyintf(x[k] * inv);
-        r = r > 127.0f ? 127.0f : (r < -127.0f ? -127.0f : r);
-        q[k] = (int8_t)r;
-    }
+    for (; k < K; k++) q[k] = oro_quantize_one(x[k], inv);
     return amax / 127.0f;
 }
 

@@ -86,11 +86,7 @@ extern "C" float oro_quantize_row(const float* x, int64_t K, int8_t* q) {
         amax = v > amax ? v : amax;
     }
     const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-    for (int64_t k = 0; k < K; k++) {
-        float r = nearbyintf(x[k] * inv);
-        r = r > 127.0f ? 127.0f : (r < -127.0f ? -127.0f : r);
-        q[k] = (int8_t)r;
-    }
+    for (int64_t k = 0; k < K; k++) q[k] = oro_quantize_one(x[k], inv);
     return amax / 127.0f;
 }
 

@@ -5,6 +5,7 @@
 //   row_ptr[N/br + 1] (int32), col_idx[nnzb] (int32, block-column index),
 //   values[nnzb][br][bc] (fp32 | bf16 bits | int8), scales[N] (int8 only).
 #pragma once
+#include <math.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -48,6 +49,13 @@ double oro_peak_avx512(int kind, int64_t iters);
 // Returns the row scale amax/127 (0 for an all-zero row). Reference definition
 // shared by all paths; the ISA files reproduce it bit for bit with vectors.
 float oro_quantize_row(const float* x, int64_t K, int8_t* q);
+
+// One activation quantised to int8: x * inv rounded to nearest even, clamped to [-127, 127] (the
+// scalar step of every ISA's per-token quantiser; static inline keeps the header ODR-neutral).
+static inline int8_t oro_quantize_one(float x, float inv) {
+    const float r = nearbyintf(x * inv);
+    return (int8_t)(r > 127.0f ? 127.0f : (r < -127.0f ? -127.0f : r));
+}
 
 // Contiguous, nnz-balanced split of `nrows` block rows over `nparts` threads:
 // part p owns [bounds[p], bounds[p+1]).
