@@ -16,20 +16,8 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 from optimum_ro.distillation import count_parameters, trim_vocabulary
 from optimum_ro.hub.folder import folder_mb
-from optimum_ro.tasks import TASKS, load_task
+from optimum_ro.tasks import task_texts
 from optimum_ro.tasks.pretrain import read_lines
-
-
-def task_texts(root: Path, split: str):
-    for name, spec in TASKS.items():
-        folder = root / spec.folder
-        if not folder.is_dir():
-            continue
-        ds = load_task(name, str(folder), splits=[split]) if (folder / f"{'dev' if split == 'validation' else split}.jsonl").exists() else {}
-        for rows in ds.values():
-            for field in spec.text_fields:
-                for value in rows[field]:
-                    yield " ".join(value) if isinstance(value, list) else value
 
 
 def main():

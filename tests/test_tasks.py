@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from optimum_ro.tasks import (IGNORE_INDEX, TASKS, TaskDataError, TokenizerError, align_word_labels,
-                              decode_predictions, load_task, preprocess_task)
+                              decode_predictions, load_task, preprocess_task, task_texts)
 
 from conftest import shared_task_dir
 
@@ -125,3 +125,22 @@ def test_decode_predictions_token_task():
 def test_real_data_loads_and_validates(task):
     ds = load_task(task, shared_task_dir(TASKS[task].folder), max_samples=200)
     assert len(ds["train"]) == 200 and "validation" in ds
+
+
+def test_task_texts_yields_every_text_field_of_one_split(fixtures_dir, tmp_path):
+    texts = list(task_texts(fixtures_dir / "ro", "train"))
+    expected = 0
+    for name, spec in TASKS.items():
+        rows = load_task(name, fixtures_dir / "ro" / spec.folder, splits=["train"])["train"]
+        expected += len(rows) * len(spec.text_fields)
+    assert len(texts) == expected and all(isinstance(t, str) and t for t in texts)
+    pos = load_task("pos", fixtures_dir / "ro" / "pos", splits=["train"])["train"]
+    assert " ".join(pos[0]["tokens"]) in texts  # tagging rows are joined with spaces
+    sts = load_task("sts", fixtures_dir / "ro" / "sts", splits=["train"])["train"]
+    assert sts[0]["sentence2"] in texts  # both sentences of a pair
+    # a split a task folder does not have is skipped, not an error
+    (tmp_path / "sentiment").mkdir()
+    (tmp_path / "sentiment" / "train.jsonl").write_text((fixtures_dir / "ro" / "sentiment" / "train.jsonl").read_text())
+    assert list(task_texts(tmp_path, "validation")) == []
+    assert len(list(task_texts(tmp_path, "train"))) == len(
+        load_task("sentiment", fixtures_dir / "ro" / "sentiment", splits=["train"])["train"])

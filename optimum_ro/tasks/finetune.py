@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from ..hub.folder import folder_mb
 from .model_card import write_model_card
 from .modeling import count_parameters
 from .specs import TASKS, TOKEN, get_task
@@ -72,10 +73,6 @@ def sample_subset(dataset, n: int, seed: int):
     if len(dataset) <= n:
         return dataset
     return dataset.shuffle(seed=seed).select(range(n))
-
-
-def folder_size_mb(path) -> float:
-    return sum(f.stat().st_size for f in Path(path).glob("*") if f.is_file()) / 1e6
 
 
 def freeze_word_embeddings(model, mode: str = "auto") -> bool:
@@ -192,7 +189,7 @@ def finetune(cfg: FinetuneConfig) -> dict:
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
     results["parameters"] = count_parameters(model)
-    results["size_mb"] = round(folder_size_mb(out), 1)
+    results["size_mb"] = round(folder_mb(out, "*"), 1)
     (out / "eval_results.json").write_text(json.dumps(results, indent=2, default=str))
     write_model_card(out, results)
     logger.info("%s %s: %s", spec.name, cfg.model, {k: results[k] for k in cfg.eval_splits if k in results})

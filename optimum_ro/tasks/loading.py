@@ -56,6 +56,23 @@ def load_task(task, data, splits=None, max_samples: int | None = None, columns: 
     return dsd
 
 
+def task_texts(root, split: str):
+    """Every text of ``split`` in each task folder under ``root`` (``root/<task folder>/*.jsonl``), one string
+    per text field and row (tagging rows joined with spaces); tasks without that split are skipped. Used to
+    choose a vocabulary from the *train* texts and to measure unknown tokens on dev/test."""
+    from .specs import TASKS
+
+    root = Path(os.fspath(root))
+    for name, spec in TASKS.items():
+        folder = root / spec.folder
+        if not any((folder / f"{stem}.jsonl").is_file() for stem in SPLIT_FILES[split]):
+            continue
+        rows = load_task(name, str(folder), splits=[split])[split]
+        for field in spec.text_fields:
+            for value in rows[field]:
+                yield " ".join(value) if isinstance(value, list) else value
+
+
 def _load_jsonl_folder(spec: TaskSpec, folder: Path, splits) -> datasets.DatasetDict:
     out = {}
     for split, stems in SPLIT_FILES.items():
