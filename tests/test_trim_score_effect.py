@@ -1,0 +1,96 @@
+"""examples/trim_score_effect.py on tiny task models: trimming to a vocabulary that covers the dev texts must
+leave every prediction unchanged (kept rows are copied exactly); dropped tokens show up as unknown tokens."""
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "trim_score_effect.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("trim_score_effect", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def teachers(tmp_path_factory, tiny_bert_dir):
+    import torch
+
+    from optimum_ro.tasks import build_model
+
+    root = tmp_path_factory.mktemp("teachers")
+    for task in ("sentiment", "pos", "sts"):
+        torch.manual_seed(1)
+        build_model(str(tiny_bert_dir), task).save_pretrained(root / task)
+        for f in Path(tiny_bert_dir).glob("*.json"):
+            if f.name != "config.json":
+                shutil.copy(f, root / task / f.name)
+    return root
+
+
+def run(script, monkeypatch, *args):
+    monkeypatch.setattr(sys, "argv", ["trim_score_effect.py", *args])
+    script.main()
+
+
+def test_a_covering_vocabulary_changes_no_prediction(script, teachers, fixtures_dir, tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    shutil.copytree(fixtures_dir / "ro", data)
+    corpus = tmp_path / "raw.txt"  # every dev text is in the trimming corpus: nothing the dev split needs is dropped
+    from optimum_ro.tasks import task_texts
+
+    corpus.write_text("\n".join(task_texts(data, "validation")) + "\n", encoding="utf-8")
+    out = tmp_path / "vt"
+    run(script, monkeypatch, "--teachers", str(teachers / "{task}"), "--tasks", "sentiment", "pos", "sts",
+        "--data-root", str(data), "--corpus", str(corpus), "--out", str(out))
+    report = json.loads(out.with_suffix(".json").read_text())
+    v = report["vocabulary"]
+    assert v["after"] < v["before"]
+    for task, r in report["tasks"].items():
+        assert r["dev_trimmed"] == pytest.approx(r["dev_full"], abs=1e-6), task
+        assert r["tokens_trimmed"] == {**r["tokens_full"]}, task  # same segmentation, no unknown tokens
+        assert r["parameters"]["after"] < r["parameters"]["before"]
+        if task == "sts":
+            assert r["mean_abs_change"] < 1e-5
+        else:
+            assert r["unchanged_labels"] == 1.0
+    md = out.with_suffix(".md").read_text()
+    assert sum(line.startswith("| ") for line in md.splitlines()) == 1 + 3  # header + one row per task
+
+
+def test_dropped_tokens_become_unknown(script, teachers, fixtures_dir, tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    (data / "sentiment").mkdir(parents=True)
+    # train and the raw corpus share one word; dev is made of words they never use
+    (data / "sentiment" / "train.jsonl").write_text(json.dumps({"text": "piata", "label": "positive"}) + "\n")
+    rows = [json.loads(line) for line in (fixtures_dir / "ro" / "sentiment" / "dev.jsonl").read_text().splitlines()]
+    (data / "sentiment" / "dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    corpus = tmp_path / "raw.txt"
+    corpus.write_text("piata\n")
+    out = tmp_path / "vt"
+    run(script, monkeypatch, "--teachers", str(teachers / "{task}"), "--tasks", "sentiment",
+        "--data-root", str(data), "--corpus", str(corpus), "--out", str(out))
+    r = json.loads(out.with_suffix(".json").read_text())["tasks"]["sentiment"]
+    assert r["tokens_full"]["unknown"] == 0 and r["tokens_trimmed"]["unknown"] > 0
+
+
+def test_teachers_with_different_vocabularies_are_refused(script, teachers, fixtures_dir, tmp_path, monkeypatch,
+                                                          tiny_bert_dir):
+    from conftest import build_wordpiece_tokenizer
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(teachers / "sentiment", mixed / "sentiment")
+    shutil.copytree(teachers / "pos", mixed / "pos")
+    other = build_wordpiece_tokenizer(["alfa beta gama delta"] * 10, vocab_size=60)
+    other.save_pretrained(mixed / "pos")
+    with pytest.raises(ValueError, match="share one vocabulary"):
+        run(script, monkeypatch, "--teachers", str(mixed / "{task}"), "--tasks", "sentiment", "pos",
+            "--data-root", str(fixtures_dir / "ro"), "--corpus", str(fixtures_dir / "README.md"), "--out",
+            str(tmp_path / "vt"))
