@@ -85,35 +85,47 @@ def run_sweep(args) -> list[dict]:
     return rows
 
 
+def steps_of(row: dict):
+    """The run's schedule (its step count): runs of different schedules are never compared with each other."""
+    return row.get("max_steps")
+
+
 def lines_of(rows: list[dict]) -> dict:
-    """``{(task, block_shape, criterion, distilled): {target: score}}``; the dense run (0%) joins every line of its
-    task (the one with the same teacher setting if there is one)."""
+    """``{(task, block_shape, criterion, distilled, steps): {target: score}}``; the dense run (0%) of the same
+    task and schedule joins every line (the one with the same teacher setting if there is one)."""
     lines: dict = {}
     for r in rows:
         if r["target"] > 0:
-            lines.setdefault((r["task"], r["block_shape"], r["criterion"], r["distilled"]), {})[r["target"]] = r["score"]
-    dense = {(r["task"], r["distilled"]): r["score"] for r in rows if r["target"] == 0}
-    for (task, _, _, distilled), points in lines.items():
-        # the dense model every run starts from; a dense run with the same teacher setting wins
-        score = dense.get((task, distilled), dense.get((task, not distilled)))
+            key = (r["task"], r["block_shape"], r["criterion"], r["distilled"], steps_of(r))
+            lines.setdefault(key, {})[r["target"]] = r["score"]
+    dense = {(r["task"], r["distilled"], steps_of(r)): r["score"] for r in rows if r["target"] == 0}
+    for (task, _, _, distilled, steps), points in lines.items():
+        # the dense model trained as long as the pruned ones; a dense run with the same teacher setting wins
+        score = dense.get((task, distilled, steps), dense.get((task, not distilled, steps)))
         if score is not None:
             points[0.0] = score
     return lines
 
 
+def several_schedules(rows: list[dict]) -> bool:
+    return len({steps_of(r) for r in rows}) > 1
+
+
 def markdown_table(rows: list[dict]) -> str:
     lines = lines_of(rows)
     targets = sorted({r["target"] for r in rows})
-    head = "| task | metric | blocks | criterion | teacher | " + " | ".join(f"{t:.0%}" for t in targets) + " | Δ at max |"
-    out = [head, "|" + "---|" * (6 + len(targets))]
+    multi = several_schedules(rows)  # then a steps column tells the schedules apart
+    head = ("| task | metric | blocks | criterion | teacher | " + ("steps | " if multi else "")
+            + " | ".join(f"{t:.0%}" for t in targets) + " | Δ at max |")
+    out = [head, "|" + "---|" * (6 + multi + len(targets))]
     metric = {r["task"]: r.get("metric", "score") for r in rows}
-    for (task, shape, criterion, distilled), points in sorted(lines.items()):
+    for (task, shape, criterion, distilled, steps), points in sorted(lines.items(), key=str):
         cells = [f"{100 * points[t]:.1f}" if points.get(t) is not None else "–" for t in targets]
         top = max(points)
         delta = (f"{100 * (points[top] - points[0.0]):+.1f}" if 0.0 in points and points[top] is not None
                  and points[0.0] is not None else "–")
         out.append(f"| {task} | {metric[task]} | {shape} | {criterion} | {'yes' if distilled else 'no'} | "
-                   + " | ".join(cells) + f" | {delta} |")
+                   + (f"{steps} | " if multi else "") + " | ".join(cells) + f" | {delta} |")
     return "\n".join(out)
 
 
@@ -132,13 +144,14 @@ def plot(rows: list[dict], path: Path) -> None:
     criteria = sorted({key[2] for key in lines})
     marker = {c: "osD^v"[i % 5] for i, c in enumerate(criteria)}  # one marker per criterion
     for ax, task in zip(axes[0], tasks):
-        for (t, shape, criterion, distilled), points in sorted(lines.items()):
+        for (t, shape, criterion, distilled, steps), points in sorted(lines.items(), key=str):
             if t != task:
                 continue
             xs = sorted(x for x in points if points[x] is not None)
             ax.plot([100 * x for x in xs], [100 * points[x] for x in xs], marker=marker[criterion],
                     color=color[shape], linestyle="-" if distilled else "--",
-                    label=f"{shape} {criterion}{' + teacher' if distilled else ''}")
+                    label=f"{shape} {criterion}{' + teacher' if distilled else ''}"
+                    + (f", {steps} steps" if several_schedules(rows) else ""))
         ax.set_title(task)
         ax.set_xlabel("block sparsity (%)")
         ax.set_ylabel(f"{metric[task]} (validation, %)")
@@ -153,15 +166,16 @@ def plot(rows: list[dict], path: Path) -> None:
 def target_lines(rows: list[dict]) -> list[str]:
     """The issue's targets, for every line pruned while distilling: <= 1 point lost at 80%, <= 2 at 90%."""
     out = []
-    for (task, shape, criterion, distilled), points in sorted(lines_of(rows).items()):
+    multi = several_schedules(rows)
+    for (task, shape, criterion, distilled, steps), points in sorted(lines_of(rows).items(), key=str):
         if not distilled or points.get(0.0) is None:
             continue
         for target, allowed in ((0.8, 1.0), (0.9, 2.0)):
             if points.get(target) is None:
                 continue
             lost = 100 * (points[0.0] - points[target])
-            out.append(f"- {task}, {shape}, {criterion} + teacher, {target:.0%}: {lost:+.1f} points lost "
-                       f"(target ≤ {allowed:.0f}: **{'met' if lost <= allowed else 'missed'}**)")
+            out.append(f"- {task}, {shape}, {criterion} + teacher{f', {steps} steps' if multi else ''}, {target:.0%}: "
+                       f"{lost:+.1f} points lost (target ≤ {allowed:.0f}: **{'met' if round(lost, 6) <= allowed else 'missed'}**)")
     return out
 
 

@@ -44,8 +44,8 @@ def test_dense_run_is_shared_and_missing_points_are_dashes(sweep):
     rows = made_up_runs()[:3] + [{"task": "sentiment", "block_shape": "1x4", "criterion": "magnitude",
                                   "distilled": True, "target": 0.9, "score": 0.85, "metric": "accuracy"}]
     lines = sweep.lines_of(rows)
-    assert lines[("sentiment", "16x1", "magnitude", False)] == {0.0: 0.90, 0.5: 0.89, 0.8: 0.87}
-    assert lines[("sentiment", "1x4", "magnitude", True)] == {0.0: 0.90, 0.9: 0.85}  # the dense start point
+    assert lines[("sentiment", "16x1", "magnitude", False, None)] == {0.0: 0.90, 0.5: 0.89, 0.8: 0.87}
+    assert lines[("sentiment", "1x4", "magnitude", True, None)] == {0.0: 0.90, 0.9: 0.85}  # the dense start point
     table = sweep.markdown_table(rows)
     assert "| sentiment | accuracy | 1x4 | magnitude | yes | 90.0 | – | – | 85.0 | -5.0 |" in table
     no_dense = sweep.markdown_table(rows[1:])
@@ -64,3 +64,24 @@ def test_targets_and_several_runs_files(sweep, tmp_path):
     assert "- sentiment, 1x4, movement + teacher, 80%: +0.5 points lost (target ≤ 1: **met**)" in readme
     assert "- sentiment, 1x4, movement + teacher, 90%: +3.0 points lost (target ≤ 2: **missed**)" in readme
     assert f"report --runs {first} {second} --out {tmp_path}`" in readme
+
+
+def test_each_schedule_is_compared_with_its_own_dense_run(sweep):
+    def row(target, score, steps):
+        return {"task": "ner", "block_shape": "16x1", "criterion": "movement", "distilled": True, "target": target,
+                "score": score, "metric": "f1", "max_steps": steps}
+
+    # the longer schedule trains a better dense model: its pruned runs must be measured against it
+    rows = [row(0.0, 0.38, 400), row(0.8, 0.37, 400), row(0.0, 0.41, 800), row(0.8, 0.395, 800)]
+    lines = sweep.lines_of(rows)
+    assert lines[("ner", "16x1", "movement", True, 400)] == {0.0: 0.38, 0.8: 0.37}
+    assert lines[("ner", "16x1", "movement", True, 800)] == {0.0: 0.41, 0.8: 0.395}
+    table = sweep.markdown_table(rows)
+    assert "| task | metric | blocks | criterion | teacher | steps | 0% | 80% | Δ at max |" in table
+    assert "| ner | f1 | 16x1 | movement | yes | 400 | 38.0 | 37.0 | -1.0 |" in table
+    assert "| ner | f1 | 16x1 | movement | yes | 800 | 41.0 | 39.5 | -1.5 |" in table
+    targets = sweep.target_lines(rows)
+    assert "- ner, 16x1, movement + teacher, 800 steps, 80%: +1.5 points lost (target ≤ 1: **missed**)" in targets
+    assert "- ner, 16x1, movement + teacher, 400 steps, 80%: +1.0 points lost (target ≤ 1: **met**)" in targets
+    # one schedule: no steps column
+    assert "steps" not in sweep.markdown_table(rows[:2]).splitlines()[0]
