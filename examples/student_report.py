@@ -101,8 +101,11 @@ def targets(data: dict, latency: dict) -> dict:
         params = [v["student_parameters"] / v["teacher_parameters"][0] for v in tasks.values()]
         r = {"tasks": len(tasks), "score_ratio_by_task": ratios,
              "mean_score_ratio": sum(ratios.values()) / len(ratios) if ratios else None,
+             # a student that passes an under-trained teacher on one task must not buy the average on the others
+             "mean_score_ratio_capped": sum(min(x, 1.0) for x in ratios.values()) / len(ratios) if ratios else None,
              "param_reduction": 1 - max(params)}
-        r["score_target_met"] = r["mean_score_ratio"] is not None and r["mean_score_ratio"] >= 0.98 and len(ratios) == 5
+        r["score_target_met"] = (r["mean_score_ratio_capped"] is not None and r["mean_score_ratio_capped"] >= 0.98
+                                 and len(ratios) == 5)
         r["param_target_met"] = r["param_reduction"] >= 0.35
         if name in latency:
             r["speedup"] = latency[name]["speedup"]
@@ -136,7 +139,8 @@ def markdown(data, latency, tg) -> str:
         if name == "ab_vs_singles":
             continue
         line = (f"- **{STUDENTS[name]}**: {fmt(r['mean_score_ratio'], 100, 1)}% of the teacher's dev score on average over "
-                f"{len(r['score_ratio_by_task'])} tasks (target ≥ 98%: {yes(r['score_target_met'])}); "
+                f"{len(r['score_ratio_by_task'])} tasks, {fmt(r['mean_score_ratio_capped'], 100, 1)}% with every task capped "
+                f"at the teacher (target ≥ 98%, on the capped average: {yes(r['score_target_met'])}); "
                 f"{fmt(r['param_reduction'], 100, 1)}% fewer parameters (target ≥ 35%: {yes(r['param_target_met'])})")
         if "speedup" in r:
             line += (f"; {r['speedup'][1]}x / {r['speedup'][32]}x faster at batch 1 / 32 "

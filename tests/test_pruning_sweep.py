@@ -1,19 +1,14 @@
 """The pruning sweep's report: made-up runs in, markdown table and PNG out (no training here)."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SWEEP = Path(__file__).resolve().parents[1] / "examples" / "pruning_sweep.py"
+from conftest import load_example
 
 
 @pytest.fixture(scope="module")
 def sweep():
-    spec = importlib.util.spec_from_file_location("pruning_sweep", SWEEP)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("pruning_sweep")
 
 
 def made_up_runs():

@@ -1,6 +1,5 @@
 """examples/trim_score_effect.py on tiny task models: trimming to a vocabulary that covers the dev texts must
 leave every prediction unchanged (kept rows are copied exactly); dropped tokens show up as unknown tokens."""
-import importlib.util
 import json
 import shutil
 import sys
@@ -8,15 +7,12 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "trim_score_effect.py"
+from conftest import load_example
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("trim_score_effect", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("trim_score_effect")
 
 
 @pytest.fixture(scope="module")
