@@ -22,8 +22,12 @@ from pathlib import Path
 RESULTS = Path("results/pruning")
 
 
+DEFAULT_SEED = 42  # PruneTaskConfig's; runs written before --seed existed used it
+
+
 def run_key(row: dict) -> tuple:
-    return (row["task"], row["block_shape"], row["criterion"], bool(row["distilled"]), round(row["target"], 4))
+    return (row["task"], row["block_shape"], row["criterion"], bool(row["distilled"]), round(row["target"], 4),
+            row.get("seed", DEFAULT_SEED))
 
 
 def _model_for(path: str | None, task: str) -> str | None:
@@ -49,13 +53,15 @@ def run_sweep(args) -> list[dict]:
         if args.max_steps == 0 and (criterion != "magnitude" or distilled):
             continue  # one-shot pruning: magnitude only, nothing to distil
         label = "magnitude one-shot" if args.max_steps == 0 else criterion
-        row = {"task": task, "block_shape": shape, "criterion": label, "distilled": distilled, "target": sparsity}
+        row = {"task": task, "block_shape": shape, "criterion": label, "distilled": distilled, "target": sparsity,
+               "seed": args.seed}
         if run_key(row) in done:
             continue
         if distilled and not args.teacher:
             raise SystemExit("--distill yes needs --teacher")
         spec = get_task(task)
-        name = f"{task}-{shape}-{label.replace(' ', '-')}-{'kd' if distilled else 'ft'}-{int(round(sparsity * 100))}"
+        name = (f"{task}-{shape}-{label.replace(' ', '-')}-{'kd' if distilled else 'ft'}-{int(round(sparsity * 100))}"
+                + (f"-seed{args.seed}" if args.seed != DEFAULT_SEED else ""))
         out = Path(args.work) / name
         pruning = BlockPruningConfig(
             block_shape=shape, target_sparsity=sparsity, criterion=criterion,
@@ -66,7 +72,7 @@ def run_sweep(args) -> list[dict]:
                               output_dir=str(out), teacher=_model_for(args.teacher, task) if distilled else None,
                               max_steps=args.max_steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                               max_length=args.max_length, max_train_samples=args.max_train_samples,
-                              max_eval_samples=args.max_eval_samples, save_steps=10 ** 9,
+                              max_eval_samples=args.max_eval_samples, save_steps=10 ** 9, seed=args.seed,
                               eval_splits=("validation",))
         start = time.time()
         result = prune_task(cfg, pruning)
@@ -92,19 +98,34 @@ def steps_of(row: dict):
 
 def lines_of(rows: list[dict]) -> dict:
     """``{(task, block_shape, criterion, distilled, steps): {target: score}}``; the dense run (0%) of the same
-    task and schedule joins every line (the one with the same teacher setting if there is one)."""
-    lines: dict = {}
+    task and schedule joins every line (the one with the same teacher setting if there is one). A point run
+    with several seeds is their mean (``seeds_of`` counts them)."""
+    def mean(xs):
+        xs = [x for x in xs if x is not None]
+        return sum(xs) / len(xs) if xs else None
+
+    runs: dict = {}
+    dense_runs: dict = {}
     for r in rows:
         if r["target"] > 0:
             key = (r["task"], r["block_shape"], r["criterion"], r["distilled"], steps_of(r))
-            lines.setdefault(key, {})[r["target"]] = r["score"]
-    dense = {(r["task"], r["distilled"], steps_of(r)): r["score"] for r in rows if r["target"] == 0}
+            runs.setdefault(key, {}).setdefault(r["target"], []).append(r["score"])
+        else:
+            dense_runs.setdefault((r["task"], r["distilled"], steps_of(r)), []).append(r["score"])
+    lines = {key: {t: mean(v) for t, v in points.items()} for key, points in runs.items()}
+    dense = {key: mean(v) for key, v in dense_runs.items()}
     for (task, _, _, distilled, steps), points in lines.items():
         # the dense model trained as long as the pruned ones; a dense run with the same teacher setting wins
         score = dense.get((task, distilled, steps), dense.get((task, not distilled, steps)))
         if score is not None:
             points[0.0] = score
     return lines
+
+
+def seeds_of(rows: list[dict], task: str, steps, target: float, shape=None) -> int:
+    """How many seeds a point (or, with target 0, the dense run) of the report averages."""
+    return len({r.get("seed", DEFAULT_SEED) for r in rows if r["task"] == task and steps_of(r) == steps
+                and r["target"] == target and (target == 0 or r["block_shape"] == shape)})
 
 
 def several_schedules(rows: list[dict]) -> bool:
@@ -120,7 +141,8 @@ def markdown_table(rows: list[dict]) -> str:
     out = [head, "|" + "---|" * (6 + multi + len(targets))]
     metric = {r["task"]: r.get("metric", "score") for r in rows}
     for (task, shape, criterion, distilled, steps), points in sorted(lines.items(), key=str):
-        cells = [f"{100 * points[t]:.1f}" if points.get(t) is not None else "–" for t in targets]
+        cells = [(f"{100 * points[t]:.1f}" + (f" (mean of {n} seeds)" if (n := seeds_of(rows, task, steps, t, shape)) > 1
+                                                else "")) if points.get(t) is not None else "–" for t in targets]
         top = max(points)
         delta = (f"{100 * (points[top] - points[0.0]):+.1f}" if 0.0 in points and points[top] is not None
                  and points[0.0] is not None else "–")
@@ -174,7 +196,9 @@ def target_lines(rows: list[dict]) -> list[str]:
             if points.get(target) is None:
                 continue
             lost = 100 * (points[0.0] - points[target])
-            out.append(f"- {task}, {shape}, {criterion} + teacher{f', {steps} steps' if multi else ''}, {target:.0%}: "
+            n_pruned, n_dense = seeds_of(rows, task, steps, target, shape), seeds_of(rows, task, steps, 0.0)
+            out.append(f"- {task}, {shape}, {criterion} + teacher{f', {steps} steps' if multi else ''}, {target:.0%}"
+                       + (f" (seeds: {n_pruned} pruned, {n_dense} dense)" if max(n_pruned, n_dense) > 1 else "") + ": "
                        f"{lost:+.1f} points lost (target ≤ {allowed:.0f}: **{'met' if round(lost, 6) <= allowed else 'missed'}**)")
     return out
 
@@ -236,6 +260,8 @@ def main(argv=None):
     r.add_argument("--runs", default=str(RESULTS / "runs.json"))
     r.add_argument("--work", default="runs/pruning-sweep")
     r.add_argument("--keep-models", action="store_true")
+    r.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                   help="training seed (data order, subset, dropout); runs of several seeds are averaged in the report")
     g = sub.add_parser("report")
     g.add_argument("--runs", nargs="+", default=[str(RESULTS / "runs.json")], help="one or more runs files")
     g.add_argument("--out", default=str(RESULTS))

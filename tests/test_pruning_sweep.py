@@ -80,3 +80,25 @@ def test_each_schedule_is_compared_with_its_own_dense_run(sweep):
     assert "- ner, 16x1, movement + teacher, 400 steps, 80%: +1.0 points lost (target ≤ 1: **met**)" in targets
     # one schedule: no steps column
     assert "steps" not in sweep.markdown_table(rows[:2]).splitlines()[0]
+
+
+def test_runs_of_several_seeds_are_averaged_and_marked(sweep):
+    def row(target, score, seed=None):
+        r = {"task": "ner", "block_shape": "16x1", "criterion": "movement", "distilled": True, "target": target,
+             "score": score, "metric": "f1", "max_steps": 400}
+        if seed is not None:
+            r["seed"] = seed
+        return r
+
+    # runs written before --seed existed count as the default seed; a second run of that seed is a new key only
+    # with another seed
+    assert sweep.run_key(row(0.8, 0.3)) == sweep.run_key(row(0.8, 0.3, sweep.DEFAULT_SEED))
+    assert sweep.run_key(row(0.8, 0.3, 1)) != sweep.run_key(row(0.8, 0.3))
+    rows = [row(0.0, 0.38), row(0.0, 0.40, 1), row(0.8, 0.37), row(0.8, 0.38, 1), row(0.9, 0.36)]
+    points = sweep.lines_of(rows)[("ner", "16x1", "movement", True, 400)]
+    assert points == pytest.approx({0.0: 0.39, 0.8: 0.375, 0.9: 0.36})
+    table = sweep.markdown_table(rows)
+    assert "| ner | f1 | 16x1 | movement | yes | 39.0 (mean of 2 seeds) | 37.5 (mean of 2 seeds) | 36.0 | -3.0 |" in table
+    targets = sweep.target_lines(rows)
+    assert "- ner, 16x1, movement + teacher, 80% (seeds: 2 pruned, 2 dense): +1.5 points lost (target ≤ 1: **missed**)" in targets
+    assert any(t.startswith("- ner, 16x1, movement + teacher, 90% (seeds: 1 pruned, 2 dense): +3.0") for t in targets)
