@@ -165,6 +165,7 @@ def plot(rows: list[dict], path: Path) -> None:
     color = {shape: f"C{i}" for i, shape in enumerate(shapes)}  # one colour per block shape
     criteria = sorted({key[2] for key in lines})
     marker = {c: "osD^v"[i % 5] for i, c in enumerate(criteria)}  # one marker per criterion
+    multi = several_schedules(rows)  # then the legend names each line's schedule
     for ax, task in zip(axes[0], tasks):
         for (t, shape, criterion, distilled, steps), points in sorted(lines.items(), key=str):
             if t != task:
@@ -173,7 +174,7 @@ def plot(rows: list[dict], path: Path) -> None:
             ax.plot([100 * x for x in xs], [100 * points[x] for x in xs], marker=marker[criterion],
                     color=color[shape], linestyle="-" if distilled else "--",
                     label=f"{shape} {criterion}{' + teacher' if distilled else ''}"
-                    + (f", {steps} steps" if several_schedules(rows) else ""))
+                    + (f", {steps} steps" if multi else ""))
         ax.set_title(task)
         ax.set_xlabel("block sparsity (%)")
         ax.set_ylabel(f"{metric[task]} (validation, %)")
