@@ -27,7 +27,7 @@ DEFAULT_SEED = 42  # PruneTaskConfig's; runs written before --seed existed used 
 
 def run_key(row: dict) -> tuple:
     return (row["task"], row["block_shape"], row["criterion"], bool(row["distilled"]), round(row["target"], 4),
-            row.get("seed", DEFAULT_SEED))
+            row.get("seed", DEFAULT_SEED), row.get("alpha_cos", 0.0), tuple(row.get("hidden_layer_map") or ()))
 
 
 def _model_for(path: str | None, task: str) -> str | None:
@@ -55,12 +55,16 @@ def run_sweep(args) -> list[dict]:
         label = "magnitude one-shot" if args.max_steps == 0 else criterion
         row = {"task": task, "block_shape": shape, "criterion": label, "distilled": distilled, "target": sparsity,
                "seed": args.seed}
+        hidden = distilled and args.alpha_cos > 0  # the hidden-state loss needs the teacher
+        if hidden:
+            row.update(alpha_cos=args.alpha_cos, hidden_layer_map=args.hidden_layer_map)
         if run_key(row) in done:
             continue
         if distilled and not args.teacher:
             raise SystemExit("--distill yes needs --teacher")
         spec = get_task(task)
-        name = (f"{task}-{shape}-{label.replace(' ', '-')}-{'kd' if distilled else 'ft'}-{int(round(sparsity * 100))}"
+        name = (f"{task}-{shape}-{label.replace(' ', '-')}-{'kd' if distilled else 'ft'}{'-hidden' if hidden else ''}"
+                f"-{int(round(sparsity * 100))}"
                 + (f"-seed{args.seed}" if args.seed != DEFAULT_SEED else ""))
         out = Path(args.work) / name
         pruning = BlockPruningConfig(
@@ -73,7 +77,8 @@ def run_sweep(args) -> list[dict]:
                               max_steps=args.max_steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                               max_length=args.max_length, max_train_samples=args.max_train_samples,
                               max_eval_samples=args.max_eval_samples, save_steps=10 ** 9, seed=args.seed,
-                              eval_splits=("validation",))
+                              eval_splits=("validation",), alpha_cos=args.alpha_cos if hidden else 0.0,
+                              hidden_layer_map=tuple(args.hidden_layer_map) if hidden and args.hidden_layer_map else None)
         start = time.time()
         result = prune_task(cfg, pruning)
         row.update({"metric": spec.metric, "score": result["validation"].get(spec.metric),
@@ -96,36 +101,43 @@ def steps_of(row: dict):
     return row.get("max_steps")
 
 
-def lines_of(rows: list[dict]) -> dict:
-    """``{(task, block_shape, criterion, distilled, steps): {target: score}}``; the dense run (0%) of the same
-    task and schedule joins every line (the one with the same teacher setting if there is one). A point run
-    with several seeds is their mean (``seeds_of`` counts them)."""
-    def mean(xs):
-        xs = [x for x in xs if x is not None]
-        return sum(xs) / len(xs) if xs else None
+def teacher_of(row: dict) -> str:
+    """The run's teacher setting: 'no', 'yes' (soft targets) or 'yes + hidden' (soft targets and the cosine loss on
+    hidden states); each is its own line, measured against the dense run of the same setting where there is one."""
+    if not row["distilled"]:
+        return "no"
+    return "yes + hidden" if row.get("alpha_cos") else "yes"
+
+
+def points_of(rows: list[dict]) -> dict:
+    """``{(task, block_shape, criterion, teacher, steps): {target: (score, seeds)}}``: a point run with several
+    seeds is their mean, ``seeds`` says how many. The dense run (0%) of the same task and schedule joins every
+    line, the one with the same teacher setting if there is one, else a distilled one, else the plain one."""
+    def mean(rs):
+        xs = [r["score"] for r in rs if r["score"] is not None]
+        return (sum(xs) / len(xs) if xs else None), len({r.get("seed", DEFAULT_SEED) for r in rs})
 
     runs: dict = {}
     dense_runs: dict = {}
     for r in rows:
         if r["target"] > 0:
-            key = (r["task"], r["block_shape"], r["criterion"], r["distilled"], steps_of(r))
-            runs.setdefault(key, {}).setdefault(r["target"], []).append(r["score"])
+            key = (r["task"], r["block_shape"], r["criterion"], teacher_of(r), steps_of(r))
+            runs.setdefault(key, {}).setdefault(r["target"], []).append(r)
         else:
-            dense_runs.setdefault((r["task"], r["distilled"], steps_of(r)), []).append(r["score"])
+            dense_runs.setdefault((r["task"], teacher_of(r), steps_of(r)), []).append(r)
     lines = {key: {t: mean(v) for t, v in points.items()} for key, points in runs.items()}
-    dense = {key: mean(v) for key, v in dense_runs.items()}
-    for (task, _, _, distilled, steps), points in lines.items():
-        # the dense model trained as long as the pruned ones; a dense run with the same teacher setting wins
-        score = dense.get((task, distilled, steps), dense.get((task, not distilled, steps)))
-        if score is not None:
-            points[0.0] = score
+    for (task, _, _, teacher, steps), points in lines.items():
+        # the dense model trained as long as the pruned ones, with the same teacher setting if possible
+        for setting in (teacher, "yes", "yes + hidden", "no"):
+            if (task, setting, steps) in dense_runs:
+                points[0.0] = mean(dense_runs[(task, setting, steps)])
+                break
     return lines
 
 
-def seeds_of(rows: list[dict], task: str, steps, target: float, shape=None) -> int:
-    """How many seeds a point (or, with target 0, the dense run) of the report averages."""
-    return len({r.get("seed", DEFAULT_SEED) for r in rows if r["task"] == task and steps_of(r) == steps
-                and r["target"] == target and (target == 0 or r["block_shape"] == shape)})
+def lines_of(rows: list[dict]) -> dict:
+    """``{(task, block_shape, criterion, teacher, steps): {target: score}}`` (``points_of`` without the seeds)."""
+    return {key: {t: score for t, (score, _) in points.items()} for key, points in points_of(rows).items()}
 
 
 def several_schedules(rows: list[dict]) -> bool:
@@ -133,22 +145,27 @@ def several_schedules(rows: list[dict]) -> bool:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    lines = lines_of(rows)
+    lines = points_of(rows)
     targets = sorted({r["target"] for r in rows})
     multi = several_schedules(rows)  # then a steps column tells the schedules apart
     head = ("| task | metric | blocks | criterion | teacher | " + ("steps | " if multi else "")
             + " | ".join(f"{t:.0%}" for t in targets) + " | Δ at max |")
     out = [head, "|" + "---|" * (6 + multi + len(targets))]
     metric = {r["task"]: r.get("metric", "score") for r in rows}
-    for (task, shape, criterion, distilled, steps), points in sorted(lines.items(), key=str):
-        cells = [(f"{100 * points[t]:.1f}" + (f" (mean of {n} seeds)" if (n := seeds_of(rows, task, steps, t, shape)) > 1
-                                                else "")) if points.get(t) is not None else "–" for t in targets]
+    for (task, shape, criterion, teacher, steps), seeded in sorted(lines.items(), key=str):
+        points = {t: score for t, (score, _) in seeded.items()}
+        cells = [(f"{100 * points[t]:.1f}" + (f" (mean of {seeded[t][1]} seeds)" if seeded[t][1] > 1 else ""))
+                 if points.get(t) is not None else "–" for t in targets]
         top = max(points)
         delta = (f"{100 * (points[top] - points[0.0]):+.1f}" if 0.0 in points and points[top] is not None
                  and points[0.0] is not None else "–")
-        out.append(f"| {task} | {metric[task]} | {shape} | {criterion} | {'yes' if distilled else 'no'} | "
+        out.append(f"| {task} | {metric[task]} | {shape} | {criterion} | {teacher} | "
                    + (f"{steps} | " if multi else "") + " | ".join(cells) + f" | {delta} |")
     return "\n".join(out)
+
+
+TEACHER_LABEL = {"no": "", "yes": " + teacher", "yes + hidden": " + teacher (hidden states)"}
+LINE_STYLE = {"no": "--", "yes": "-", "yes + hidden": ":"}
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -167,13 +184,13 @@ def plot(rows: list[dict], path: Path) -> None:
     marker = {c: "osD^v"[i % 5] for i, c in enumerate(criteria)}  # one marker per criterion
     multi = several_schedules(rows)  # then the legend names each line's schedule
     for ax, task in zip(axes[0], tasks):
-        for (t, shape, criterion, distilled, steps), points in sorted(lines.items(), key=str):
+        for (t, shape, criterion, teacher, steps), points in sorted(lines.items(), key=str):
             if t != task:
                 continue
             xs = sorted(x for x in points if points[x] is not None)
             ax.plot([100 * x for x in xs], [100 * points[x] for x in xs], marker=marker[criterion],
-                    color=color[shape], linestyle="-" if distilled else "--",
-                    label=f"{shape} {criterion}{' + teacher' if distilled else ''}"
+                    color=color[shape], linestyle=LINE_STYLE[teacher],
+                    label=f"{shape} {criterion}{TEACHER_LABEL[teacher]}"
                     + (f", {steps} steps" if multi else ""))
         ax.set_title(task)
         ax.set_xlabel("block sparsity (%)")
@@ -190,15 +207,15 @@ def target_lines(rows: list[dict]) -> list[str]:
     """The issue's targets, for every line pruned while distilling: <= 1 point lost at 80%, <= 2 at 90%."""
     out = []
     multi = several_schedules(rows)
-    for (task, shape, criterion, distilled, steps), points in sorted(lines_of(rows).items(), key=str):
-        if not distilled or points.get(0.0) is None:
+    for (task, shape, criterion, teacher, steps), points in sorted(points_of(rows).items(), key=str):
+        if teacher == "no" or points.get(0.0, (None,))[0] is None:
             continue
         for target, allowed in ((0.8, 1.0), (0.9, 2.0)):
-            if points.get(target) is None:
+            if points.get(target, (None,))[0] is None:
                 continue
-            lost = 100 * (points[0.0] - points[target])
-            n_pruned, n_dense = seeds_of(rows, task, steps, target, shape), seeds_of(rows, task, steps, 0.0)
-            out.append(f"- {task}, {shape}, {criterion} + teacher{f', {steps} steps' if multi else ''}, {target:.0%}"
+            (dense, n_dense), (pruned, n_pruned) = points[0.0], points[target]
+            lost = 100 * (dense - pruned)
+            out.append(f"- {task}, {shape}, {criterion}{TEACHER_LABEL[teacher]}{f', {steps} steps' if multi else ''}, {target:.0%}"
                        + (f" (seeds: {n_pruned} pruned, {n_dense} dense)" if max(n_pruned, n_dense) > 1 else "") + ": "
                        f"{lost:+.1f} points lost (target ≤ {allowed:.0f}: **{'met' if round(lost, 6) <= allowed else 'missed'}**)")
     return out
@@ -263,6 +280,11 @@ def main(argv=None):
     r.add_argument("--keep-models", action="store_true")
     r.add_argument("--seed", type=int, default=DEFAULT_SEED,
                    help="training seed (data order, subset, dropout); runs of several seeds are averaged in the report")
+    r.add_argument("--alpha-cos", type=float, default=0.0,
+                   help="with --distill yes: weight of the cosine loss between student and teacher hidden states "
+                        "(a separate line of the report, 'yes + hidden')")
+    r.add_argument("--hidden-layer-map", nargs="+", metavar="S:T",
+                   help="hidden-state pairs student:teacher for --alpha-cos, e.g. 1:2 2:4 (default -1:-1)")
     g = sub.add_parser("report")
     g.add_argument("--runs", nargs="+", default=[str(RESULTS / "runs.json")], help="one or more runs files")
     g.add_argument("--out", default=str(RESULTS))

@@ -77,3 +77,23 @@ def test_prune_command_one_shot_without_training(tiny_bert_dir, fixtures_dir, tm
     results = json.loads((out / "eval_results.json").read_text())
     assert results["train_steps"] == 0 and not list(out.glob("checkpoints/checkpoint-*"))
     assert results["sparsity"] == pytest.approx(0.9, abs=0.005) and "macro_f1" in results["validation"]
+
+
+def test_prune_command_can_distil_hidden_states_too(tiny_bert_dir, fixtures_dir, tmp_path, monkeypatch):
+    pytest.importorskip("optimum_ro.distillation")
+    from optimum_ro.distillation import losses
+
+    calls = []
+    real = losses.cosine_hidden_loss
+    monkeypatch.setattr(losses, "cosine_hidden_loss", lambda s, t, **kw: calls.append((s.shape, t.shape)) or real(s, t, **kw))
+    args = ["prune", "--model", str(tiny_bert_dir), "--task", "sentiment", "--data",
+            str(fixtures_dir / "ro" / "sentiment"), "--block-shape", "16x1", "--sparsity", "0.5",
+            "--criterion", "movement", "--start-step", "1", "--end-step", "2", "--pruning-frequency", "1",
+            "--max-steps", "3", "--batch-size", "8", "--alpha-cos", "1.0", "--hidden-layer-map", "1:1", "2:2"]
+    with pytest.raises(ValueError, match="alpha_cos > 0 distils hidden states from a teacher"):
+        main(args + ["--output", str(tmp_path / "no-teacher")])
+    assert main(args + ["--output", str(tmp_path / "hidden"), "--teacher", str(tiny_bert_dir)]) == 0
+    assert len(calls) == 3 * 2  # every step, both layer pairs
+    results = json.loads((tmp_path / "hidden" / "eval_results.json").read_text())
+    assert results["run"]["alpha_cos"] == 1.0 and results["run"]["hidden_layer_map"] == ["1:1", "2:2"]
+    assert results["sparsity"] == pytest.approx(0.5, abs=0.005)

@@ -39,8 +39,8 @@ def test_dense_run_is_shared_and_missing_points_are_dashes(sweep):
     rows = made_up_runs()[:3] + [{"task": "sentiment", "block_shape": "1x4", "criterion": "magnitude",
                                   "distilled": True, "target": 0.9, "score": 0.85, "metric": "accuracy"}]
     lines = sweep.lines_of(rows)
-    assert lines[("sentiment", "16x1", "magnitude", False, None)] == {0.0: 0.90, 0.5: 0.89, 0.8: 0.87}
-    assert lines[("sentiment", "1x4", "magnitude", True, None)] == {0.0: 0.90, 0.9: 0.85}  # the dense start point
+    assert lines[("sentiment", "16x1", "magnitude", "no", None)] == {0.0: 0.90, 0.5: 0.89, 0.8: 0.87}
+    assert lines[("sentiment", "1x4", "magnitude", "yes", None)] == {0.0: 0.90, 0.9: 0.85}  # the dense start point
     table = sweep.markdown_table(rows)
     assert "| sentiment | accuracy | 1x4 | magnitude | yes | 90.0 | – | – | 85.0 | -5.0 |" in table
     no_dense = sweep.markdown_table(rows[1:])
@@ -69,8 +69,8 @@ def test_each_schedule_is_compared_with_its_own_dense_run(sweep):
     # the longer schedule trains a better dense model: its pruned runs must be measured against it
     rows = [row(0.0, 0.38, 400), row(0.8, 0.37, 400), row(0.0, 0.41, 800), row(0.8, 0.395, 800)]
     lines = sweep.lines_of(rows)
-    assert lines[("ner", "16x1", "movement", True, 400)] == {0.0: 0.38, 0.8: 0.37}
-    assert lines[("ner", "16x1", "movement", True, 800)] == {0.0: 0.41, 0.8: 0.395}
+    assert lines[("ner", "16x1", "movement", "yes", 400)] == {0.0: 0.38, 0.8: 0.37}
+    assert lines[("ner", "16x1", "movement", "yes", 800)] == {0.0: 0.41, 0.8: 0.395}
     table = sweep.markdown_table(rows)
     assert "| task | metric | blocks | criterion | teacher | steps | 0% | 80% | Δ at max |" in table
     assert "| ner | f1 | 16x1 | movement | yes | 400 | 38.0 | 37.0 | -1.0 |" in table
@@ -95,10 +95,39 @@ def test_runs_of_several_seeds_are_averaged_and_marked(sweep):
     assert sweep.run_key(row(0.8, 0.3)) == sweep.run_key(row(0.8, 0.3, sweep.DEFAULT_SEED))
     assert sweep.run_key(row(0.8, 0.3, 1)) != sweep.run_key(row(0.8, 0.3))
     rows = [row(0.0, 0.38), row(0.0, 0.40, 1), row(0.8, 0.37), row(0.8, 0.38, 1), row(0.9, 0.36)]
-    points = sweep.lines_of(rows)[("ner", "16x1", "movement", True, 400)]
+    points = sweep.lines_of(rows)[("ner", "16x1", "movement", "yes", 400)]
     assert points == pytest.approx({0.0: 0.39, 0.8: 0.375, 0.9: 0.36})
     table = sweep.markdown_table(rows)
     assert "| ner | f1 | 16x1 | movement | yes | 39.0 (mean of 2 seeds) | 37.5 (mean of 2 seeds) | 36.0 | -3.0 |" in table
     targets = sweep.target_lines(rows)
     assert "- ner, 16x1, movement + teacher, 80% (seeds: 2 pruned, 2 dense): +1.5 points lost (target ≤ 1: **missed**)" in targets
     assert any(t.startswith("- ner, 16x1, movement + teacher, 90% (seeds: 1 pruned, 2 dense): +3.0") for t in targets)
+
+
+def test_hidden_state_distillation_is_its_own_line_with_its_own_dense_run(sweep):
+    def row(target, score, seed=None, hidden=False):
+        r = {"task": "ner", "block_shape": "16x1", "criterion": "movement", "distilled": True, "target": target,
+             "score": score, "metric": "f1", "max_steps": 400}
+        if seed is not None:
+            r["seed"] = seed
+        if hidden:
+            r.update(alpha_cos=1.0, hidden_layer_map=["1:2", "2:4"])
+        return r
+
+    assert sweep.run_key(row(0.8, 0.3, hidden=True)) != sweep.run_key(row(0.8, 0.3))
+    assert sweep.teacher_of(row(0.8, 0.3, hidden=True)) == "yes + hidden"
+    assert sweep.teacher_of({**row(0.8, 0.3), "distilled": False}) == "no"
+    rows = [row(0.0, 0.38), row(0.0, 0.40, seed=1), row(0.8, 0.37), row(0.8, 0.36, seed=1),
+            row(0.0, 0.39, hidden=True), row(0.8, 0.385, hidden=True), row(0.9, 0.37, hidden=True)]
+    lines = sweep.lines_of(rows)
+    assert lines[("ner", "16x1", "movement", "yes", 400)] == pytest.approx({0.0: 0.39, 0.8: 0.365})
+    assert lines[("ner", "16x1", "movement", "yes + hidden", 400)] == pytest.approx({0.0: 0.39, 0.8: 0.385, 0.9: 0.37})
+    table = sweep.markdown_table(rows)
+    assert "| ner | f1 | 16x1 | movement | yes + hidden | 39.0 | 38.5 | 37.0 | -2.0 |" in table  # no other line's seeds
+    assert "| ner | f1 | 16x1 | movement | yes | 39.0 (mean of 2 seeds) | 36.5 (mean of 2 seeds) | – | -2.5 |" in table
+    targets = sweep.target_lines(rows)
+    assert "- ner, 16x1, movement + teacher (hidden states), 80%: +0.5 points lost (target ≤ 1: **met**)" in targets
+    assert "- ner, 16x1, movement + teacher, 80% (seeds: 2 pruned, 2 dense): +2.5 points lost (target ≤ 1: **missed**)" in targets
+    # without a dense run of its own, a hidden-state line is measured against the logits-only one
+    assert sweep.lines_of([r for r in rows if not (r["target"] == 0 and r.get("alpha_cos"))])[
+        ("ner", "16x1", "movement", "yes + hidden", 400)][0.0] == pytest.approx(0.39)

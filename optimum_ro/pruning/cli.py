@@ -49,6 +49,8 @@ class PruneTaskConfig:
     temperature: float = 2.0
     alpha_ce: float = 0.5
     alpha_task: float = 0.5
+    alpha_cos: float = 0.0
+    hidden_layer_map: tuple[str, ...] | None = None
     freeze_embeddings: str = "auto"  # auto: freeze word embeddings of vocabularies > 50k tokens; yes; no
     seed: int = 42
     save_steps: int = 200
@@ -79,6 +81,8 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
     spec = get_task(cfg.task)
     if cfg.freeze_embeddings not in ("auto", "yes", "no"):
         raise ValueError(f"freeze_embeddings must be 'auto', 'yes' or 'no', got {cfg.freeze_embeddings!r}.")
+    if cfg.alpha_cos and not cfg.teacher:
+        raise ValueError("alpha_cos > 0 distils hidden states from a teacher: give --teacher (or set alpha_cos 0).")
     data = resolve_data(spec.name, cfg.data)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -126,7 +130,8 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
             drop = [c for c in raw["train"].column_names if c in ds["train"].column_names]
             ds = ds.remove_columns(drop)
         args = DistillationTrainingArguments(**common, temperature=cfg.temperature, alpha_ce=cfg.alpha_ce,
-                                             alpha_task=cfg.alpha_task)
+                                             alpha_task=cfg.alpha_task, alpha_cos=cfg.alpha_cos,
+                                             hidden_layer_map=list(cfg.hidden_layer_map) if cfg.hidden_layer_map else None)
         trainer = DistillationTrainer(model=model, teacher=teacher, teacher_tokenizers=[teacher_tokenizer], args=args,
                                       train_dataset=ds["train"], processing_class=tokenizer,
                                       compute_metrics=metrics_fn(spec), callbacks=[pruner])
@@ -203,9 +208,12 @@ def add_parser(subparsers):
     for name, typ in (("epochs", float), ("max_steps", int), ("batch_size", int), ("learning_rate", float),
                       ("weight_decay", float), ("warmup_ratio", float), ("max_length", int),
                       ("max_train_samples", int), ("max_eval_samples", int), ("temperature", float),
-                      ("alpha_ce", float), ("alpha_task", float), ("freeze_embeddings", str), ("seed", int),
-                      ("save_steps", int)):
+                      ("alpha_ce", float), ("alpha_task", float), ("alpha_cos", float), ("freeze_embeddings", str),
+                      ("seed", int), ("save_steps", int)):
         t.add_argument("--" + name.replace("_", "-"), type=typ, default=PruneTaskConfig.__dataclass_fields__[name].default)
+    t.add_argument("--hidden-layer-map", nargs="+", metavar="S:T",
+                   help="with --alpha-cos: student:teacher hidden-state pairs (0 = embeddings, -1 = last), "
+                        "e.g. 1:2 2:4; default -1:-1")
     p.set_defaults(func=_run)
     return p
 
