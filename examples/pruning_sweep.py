@@ -52,7 +52,7 @@ def run_sweep(args) -> list[dict]:
         distilled = distill == "yes"
         if args.max_steps == 0 and (criterion != "magnitude" or distilled):
             continue  # one-shot pruning: magnitude only, nothing to distil
-        label = "magnitude one-shot" if args.max_steps == 0 else criterion
+        label = ("magnitude one-shot" if args.max_steps == 0 else criterion) + (" global" if args.scope == "global" else "")
         row = {"task": task, "block_shape": shape, "criterion": label, "distilled": distilled, "target": sparsity,
                "seed": args.seed}
         hidden = distilled and args.alpha_cos > 0  # the hidden-state loss needs the teacher
@@ -68,7 +68,7 @@ def run_sweep(args) -> list[dict]:
                 + (f"-seed{args.seed}" if args.seed != DEFAULT_SEED else ""))
         out = Path(args.work) / name
         pruning = BlockPruningConfig(
-            block_shape=shape, target_sparsity=sparsity, criterion=criterion,
+            block_shape=shape, target_sparsity=sparsity, criterion=criterion, scope=args.scope,
             start_step=0 if criterion == "magnitude" else max(1, args.max_steps // 20),
             end_step=int(0.7 * args.max_steps), pruning_frequency=max(1, args.max_steps // 50))
         cfg = PruneTaskConfig(model=_model_for(args.model, task), task=task,
@@ -280,6 +280,9 @@ def main(argv=None):
     r.add_argument("--keep-models", action="store_true")
     r.add_argument("--seed", type=int, default=DEFAULT_SEED,
                    help="training seed (data order, subset, dropout); runs of several seeds are averaged in the report")
+    r.add_argument("--scope", choices=["local", "global"], default="local",
+                   help="rank blocks inside each layer (local) or across layers (global: the same overall sparsity, "
+                        "spread where it hurts least; the criterion reads e.g. 'movement global')")
     r.add_argument("--alpha-cos", type=float, default=0.0,
                    help="with --distill yes: weight of the cosine loss between student and teacher hidden states "
                         "(a separate line of the report, 'yes + hidden')")
