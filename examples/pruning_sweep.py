@@ -9,6 +9,9 @@
 block shape hurts before any recovery. ``--model`` / ``--teacher`` may be one folder holding one sub-folder per task (``<model>/<task>``, as written by
 ``optimum-ro finetune``) or a single model folder. Each finished run is appended to ``runs.json`` at once, so an
 interrupted sweep continues where it stopped; pruned weights are deleted unless ``--keep-models``.
+Variants that become lines of their own: ``--seed N`` (several seeds are averaged), ``--scope global`` (blocks
+ranked across layers: criterion 'movement global'), ``--alpha-cos W --hidden-layer-map S:T ...`` (hidden states
+distilled too: teacher 'yes + hidden').
 """
 from __future__ import annotations
 
