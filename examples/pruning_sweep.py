@@ -224,6 +224,13 @@ def target_lines(rows: list[dict]) -> list[str]:
     return out
 
 
+def runs_argument(files, out_dir: Path) -> str:
+    """The ``--runs`` of the regenerate command: ``<out_dir>/runs*.json`` when that glob is exactly these files."""
+    if len(files) > 1 and {Path(f).resolve() for f in files} == {f.resolve() for f in Path(out_dir).glob("runs*.json")}:
+        return f"{out_dir}/runs*.json"
+    return " ".join(str(f) for f in files)
+
+
 def write_report(runs_files, out_dir: Path) -> str:
     """Write ``out_dir/README.md`` (table, plot, targets, setup, then ``out_dir/notes.md`` if present) and the PNG.
     ``runs_files``: one ``runs.json`` or several (e.g. one per parallel sweep)."""
@@ -238,8 +245,8 @@ def write_report(runs_files, out_dir: Path) -> str:
     text = "\n".join([
         "# Task score vs block sparsity",
         "",
-        "Regenerate: `python examples/pruning_sweep.py report --runs " + " ".join(str(f) for f in files)
-        + f" --out {out_dir}` (writes this file and `sparsity.png`).",
+        f"Regenerate: `python examples/pruning_sweep.py report --runs {runs_argument(files, out_dir)} --out {out_dir}` "
+        "(writes this file and `sparsity.png`).",
         "Scores are on the validation split, in %; 'Δ at max' is the change from the dense run at the highest "
         "sparsity of the row. Sparsity = fraction of pruned blocks in the encoder's linear layers.",
         "",

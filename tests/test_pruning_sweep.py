@@ -58,7 +58,10 @@ def test_targets_and_several_runs_files(sweep, tmp_path):
     assert "| sentiment | accuracy | 1x4 | movement | yes | 90.0 | – | 89.5 | 87.0 | -3.0 |" in readme
     assert "- sentiment, 1x4, movement + teacher, 80%: +0.5 points lost (target ≤ 1: **met**)" in readme
     assert "- sentiment, 1x4, movement + teacher, 90%: +3.0 points lost (target ≤ 2: **missed**)" in readme
-    assert f"report --runs {first} {second} --out {tmp_path}`" in readme
+    assert f"report --runs {tmp_path}/runs*.json --out {tmp_path}`" in readme  # every runs file of the folder
+    assert f"report --runs {first} --out {tmp_path}`" in sweep.write_report([first], tmp_path)
+    (tmp_path / "runs-c.json").write_text("[]")  # not in the report: the files are named
+    assert f"report --runs {first} {second} --out {tmp_path}`" in sweep.write_report([first, second], tmp_path)
 
 
 def test_each_schedule_is_compared_with_its_own_dense_run(sweep):
