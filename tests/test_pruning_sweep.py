@@ -21,6 +21,17 @@ def made_up_runs():
     return rows
 
 
+def ner_run(target, score, steps=400, seed=None, hidden=False):
+    """A made-up distilled NER run (16x1, movement); ``seed=None`` is a run written before --seed existed."""
+    r = {"task": "ner", "block_shape": "16x1", "criterion": "movement", "distilled": True, "target": target,
+         "score": score, "metric": "f1", "max_steps": steps}
+    if seed is not None:
+        r["seed"] = seed
+    if hidden:
+        r.update(alpha_cos=1.0, hidden_layer_map=["1:2", "2:4"])
+    return r
+
+
 def test_report_table_and_plot(sweep, tmp_path):
     runs = tmp_path / "runs.json"
     runs.write_text(json.dumps(made_up_runs()))
@@ -65,12 +76,9 @@ def test_targets_and_several_runs_files(sweep, tmp_path):
 
 
 def test_each_schedule_is_compared_with_its_own_dense_run(sweep):
-    def row(target, score, steps):
-        return {"task": "ner", "block_shape": "16x1", "criterion": "movement", "distilled": True, "target": target,
-                "score": score, "metric": "f1", "max_steps": steps}
-
     # the longer schedule trains a better dense model: its pruned runs must be measured against it
-    rows = [row(0.0, 0.38, 400), row(0.8, 0.37, 400), row(0.0, 0.41, 800), row(0.8, 0.395, 800)]
+    rows = [ner_run(0.0, 0.38, steps=400), ner_run(0.8, 0.37, steps=400),
+            ner_run(0.0, 0.41, steps=800), ner_run(0.8, 0.395, steps=800)]
     lines = sweep.lines_of(rows)
     assert lines[("ner", "16x1", "movement", "yes", 400)] == {0.0: 0.38, 0.8: 0.37}
     assert lines[("ner", "16x1", "movement", "yes", 800)] == {0.0: 0.41, 0.8: 0.395}
@@ -86,18 +94,12 @@ def test_each_schedule_is_compared_with_its_own_dense_run(sweep):
 
 
 def test_runs_of_several_seeds_are_averaged_and_marked(sweep):
-    def row(target, score, seed=None):
-        r = {"task": "ner", "block_shape": "16x1", "criterion": "movement", "distilled": True, "target": target,
-             "score": score, "metric": "f1", "max_steps": 400}
-        if seed is not None:
-            r["seed"] = seed
-        return r
-
     # runs written before --seed existed count as the default seed; a second run of that seed is a new key only
     # with another seed
-    assert sweep.run_key(row(0.8, 0.3)) == sweep.run_key(row(0.8, 0.3, sweep.DEFAULT_SEED))
-    assert sweep.run_key(row(0.8, 0.3, 1)) != sweep.run_key(row(0.8, 0.3))
-    rows = [row(0.0, 0.38), row(0.0, 0.40, 1), row(0.8, 0.37), row(0.8, 0.38, 1), row(0.9, 0.36)]
+    assert sweep.run_key(ner_run(0.8, 0.3)) == sweep.run_key(ner_run(0.8, 0.3, seed=sweep.DEFAULT_SEED))
+    assert sweep.run_key(ner_run(0.8, 0.3, seed=1)) != sweep.run_key(ner_run(0.8, 0.3))
+    rows = [ner_run(0.0, 0.38), ner_run(0.0, 0.40, seed=1), ner_run(0.8, 0.37), ner_run(0.8, 0.38, seed=1),
+            ner_run(0.9, 0.36)]
     points = sweep.lines_of(rows)[("ner", "16x1", "movement", "yes", 400)]
     assert points == pytest.approx({0.0: 0.39, 0.8: 0.375, 0.9: 0.36})
     table = sweep.markdown_table(rows)
@@ -108,20 +110,11 @@ def test_runs_of_several_seeds_are_averaged_and_marked(sweep):
 
 
 def test_hidden_state_distillation_is_its_own_line_with_its_own_dense_run(sweep):
-    def row(target, score, seed=None, hidden=False):
-        r = {"task": "ner", "block_shape": "16x1", "criterion": "movement", "distilled": True, "target": target,
-             "score": score, "metric": "f1", "max_steps": 400}
-        if seed is not None:
-            r["seed"] = seed
-        if hidden:
-            r.update(alpha_cos=1.0, hidden_layer_map=["1:2", "2:4"])
-        return r
-
-    assert sweep.run_key(row(0.8, 0.3, hidden=True)) != sweep.run_key(row(0.8, 0.3))
-    assert sweep.teacher_of(row(0.8, 0.3, hidden=True)) == "yes + hidden"
-    assert sweep.teacher_of({**row(0.8, 0.3), "distilled": False}) == "no"
-    rows = [row(0.0, 0.38), row(0.0, 0.40, seed=1), row(0.8, 0.37), row(0.8, 0.36, seed=1),
-            row(0.0, 0.392, hidden=True), row(0.8, 0.385, hidden=True), row(0.9, 0.37, hidden=True)]
+    assert sweep.run_key(ner_run(0.8, 0.3, hidden=True)) != sweep.run_key(ner_run(0.8, 0.3))
+    assert sweep.teacher_of(ner_run(0.8, 0.3, hidden=True)) == "yes + hidden"
+    assert sweep.teacher_of({**ner_run(0.8, 0.3), "distilled": False}) == "no"
+    rows = [ner_run(0.0, 0.38), ner_run(0.0, 0.40, seed=1), ner_run(0.8, 0.37), ner_run(0.8, 0.36, seed=1),
+            ner_run(0.0, 0.392, hidden=True), ner_run(0.8, 0.385, hidden=True), ner_run(0.9, 0.37, hidden=True)]
     lines = sweep.lines_of(rows)
     assert lines[("ner", "16x1", "movement", "yes", 400)] == pytest.approx({0.0: 0.39, 0.8: 0.365})
     assert lines[("ner", "16x1", "movement", "yes + hidden", 400)] == pytest.approx({0.0: 0.392, 0.8: 0.385, 0.9: 0.37})
