@@ -55,7 +55,9 @@ def run_sweep(args) -> list[dict]:
         distilled = distill == "yes"
         if args.max_steps == 0 and (criterion != "magnitude" or distilled):
             continue  # one-shot pruning: magnitude only, nothing to distil
-        label = ("magnitude one-shot" if args.max_steps == 0 else criterion) + (" global" if args.scope == "global" else "")
+        label = "magnitude one-shot" if args.max_steps == 0 else criterion
+        if args.scope == "global" and sparsity > 0:  # a dense run has no blocks to rank: the same run either way
+            label += " global"
         row = {"task": task, "block_shape": shape, "criterion": label, "distilled": distilled, "target": sparsity,
                "seed": args.seed}
         hidden = distilled and args.alpha_cos > 0  # the hidden-state loss needs the teacher

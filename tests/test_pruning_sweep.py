@@ -127,3 +127,25 @@ def test_hidden_state_distillation_is_its_own_line_with_its_own_dense_run(sweep)
     # without a dense run of its own, a hidden-state line is measured against the logits-only one
     assert sweep.lines_of([r for r in rows if not (r["target"] == 0 and r.get("alpha_cos"))])[
         ("ner", "16x1", "movement", "yes + hidden", 400)][0.0] == pytest.approx(0.39)
+
+
+def test_a_global_sweep_reuses_the_dense_run(sweep, tmp_path, monkeypatch):
+    """Global ranking changes only pruned runs: the dense run already in the runs file is not trained again."""
+    import optimum_ro.pruning.cli as prune_cli
+
+    calls = []
+
+    def fake_prune_task(cfg, pruning):
+        calls.append((pruning.target_sparsity, pruning.scope))
+        return {"validation": {"f1": 0.37}, "sparsity": pruning.target_sparsity, "train_seconds": 1.0}
+
+    monkeypatch.setattr(prune_cli, "prune_task", fake_prune_task)
+    runs = tmp_path / "runs.json"
+    runs.write_text(json.dumps([{**ner_run(0.0, 0.38), "seed": sweep.DEFAULT_SEED}]))
+    sweep.main(["run", "--model", str(tmp_path / "student"), "--teacher", str(tmp_path / "teacher"), "--tasks", "ner",
+                "--sparsities", "0", "0.8", "--block-shapes", "16x1", "--criteria", "movement", "--distill", "yes",
+                "--max-steps", "400", "--scope", "global", "--runs", str(runs), "--work", str(tmp_path / "work")])
+    assert calls == [(0.8, "global")]
+    rows = json.loads(runs.read_text())
+    assert [(r["target"], r["criterion"]) for r in rows] == [(0.0, "movement"), (0.8, "movement global")]
+    assert sweep.lines_of(rows)[("ner", "16x1", "movement global", "yes", 400)] == pytest.approx({0.0: 0.38, 0.8: 0.37})
