@@ -86,13 +86,15 @@ class BlockSparseLinear(nn.Module):
         return self.packed.sparsity
 
     def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
-        if _C_AVAILABLE and plain_eager(x) and type(self.values) is torch.Tensor:
-            # fast path: the weight validated once (KernelPlan), only the input is checked per call
+        # fast path: the weight validated once (KernelPlan), only the input is checked per call
+        if _C_AVAILABLE and plain_eager(x):
             plan = self._plan
-            if plan is None or not plan.matches(self.values, self.row_ptr, self.col_idx, self.scales, self.bias):
-                plan = self._plan = KernelPlan(self.values, self.row_ptr, self.col_idx, self.scales, self.bias,
-                                               self.out_features, self.in_features, self.activation)
-            y = plan.run(x, residual)
+            if plan is None or not plan.current(self._buffers, self._parameters):
+                plan = None
+                if type(self.values) is torch.Tensor:
+                    plan = self._plan = KernelPlan(self.values, self.row_ptr, self.col_idx, self.scales, self.bias,
+                                                   self.out_features, self.in_features, self.activation)
+            y = plan.run(x, residual) if plan is not None else None
             if y is not None:
                 return y
         dtype = x.dtype

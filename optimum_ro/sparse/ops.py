@@ -15,6 +15,7 @@ from .format import PackedBlockSparse
 from .reference import reference_block_sparse_linear
 
 ACTIVATIONS = ("none", "gelu")
+_FLOAT32 = torch.float32
 
 
 def _check(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation) -> None:
@@ -107,24 +108,29 @@ class KernelPlan:
     def __init__(self, values, row_ptr, col_idx, scales, bias, out_features, in_features, activation):
         _check(torch.empty(0, in_features), values, row_ptr, col_idx, scales, bias, None, out_features, in_features,
                activation)
-        self.buffers = (values, row_ptr, col_idx, scales, bias)  # the module's own tensors, for ``matches``
+        self.buffers = (values, row_ptr, col_idx, scales, bias)  # the module's own tensors, for ``current``
         self._alive = tuple(t if t is None else t.contiguous() for t in self.buffers)  # what the pointers point to
         self.weight_args = kernels.weight_args(*self._alive)
         self.activation = kernels._ACTIVATIONS[activation]
         self.work = values.numel()
         self.out_features, self.in_features = out_features, in_features
 
-    def matches(self, values, row_ptr, col_idx, scales, bias) -> bool:
-        return all(a is b for a, b in zip(self.buffers, (values, row_ptr, col_idx, scales, bias)))
+    def current(self, buffers: dict, parameters: dict) -> bool:
+        """Whether the module still holds the tensors this plan points into, read from its own ``_buffers`` /
+        ``_parameters`` dicts (no ``nn.Module.__getattr__`` per tensor: this runs on every call of a layer)."""
+        values, row_ptr, col_idx, scales, bias = self.buffers
+        return (values is buffers["values"] and row_ptr is buffers["row_ptr"] and col_idx is buffers["col_idx"]
+                and scales is buffers["scales"] and bias is parameters["bias"])
 
     def run(self, x: torch.Tensor, residual: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         """The kernel's output for a plain eager ``x`` (the caller checks ``plain_eager``), or None when this
         call needs the general path (reference ISA, odd inputs: ``call_block_sparse_linear`` handles those,
-        with its full checks)."""
-        if (x.dtype is not torch.float32 or x.device.type != "cpu" or x.dim() < 1 or x.shape[-1] != self.in_features
-                or (residual is not None and (
-                    residual.dtype is not torch.float32 or residual.shape[:-1] != x.shape[:-1]
-                    or residual.shape[-1] != self.out_features or not plain_eager(residual)))):
+        with its full checks). Every check here is an attribute test: this is the per-call cost of a layer."""
+        if x.dtype is not _FLOAT32 or not x.is_cpu or x.dim() < 1 or x.shape[-1] != self.in_features:
+            return None
+        if residual is not None and (
+                residual.dtype is not _FLOAT32 or residual.shape[:-1] != x.shape[:-1]
+                or residual.shape[-1] != self.out_features or not plain_eager(residual)):
             return None
         isa = kernels.current_isa()
         if isa == "reference":
@@ -133,7 +139,7 @@ class KernelPlan:
         if not x2.is_contiguous():
             x2 = x2.contiguous()
         m = x2.shape[0]
-        out = torch.empty(m, self.out_features, dtype=torch.float32)
+        out = torch.empty(m, self.out_features, dtype=_FLOAT32)
         if m:
             res2 = None
             if residual is not None:
