@@ -37,6 +37,13 @@ def test_markdown_and_targets_tables():
     assert "| 768×3072 | 20.0 ✅ | 3.0 ❌ |" in text
 
 
+def test_targets_never_round_a_miss_up_to_the_goal():
+    result = fake_result()
+    result["groups"][0]["timings"]["ours_fp32@0.9"]["min_ms"] = 10.0 / 9.97  # 9.97x torch dense: a miss
+    text = targets(result)
+    assert "| 768×3072 | 9.97 ❌ |" in text and "10.0 ❌" not in text
+
+
 def test_bench_is_a_cli_subcommand():
     from optimum_ro.cli import build_parser
 

@@ -381,8 +381,11 @@ def targets(result: dict) -> str:
            "| K×N | fp32 ×torch fp32 (≥10) | int8 ×best dense int8 (≥6) | fp32 % peak (≥75) | int8 % peak (≥75) |",
            "|---|---|---|---|---|"]
     for r in rows:
-        def mark(v, goal):
-            return "–" if v is None else f"{v:.1f} {'✅' if v >= goal else '❌'}"
+        def mark(v, goal):  # two decimals where one would round a miss up to the goal (9.97 -> "10.0")
+            if v is None:
+                return "–"
+            text = f"{v:.1f}" if (f"{v:.1f}" != f"{goal:.1f}" or v >= goal) else f"{v:.2f}"
+            return f"{text} {'✅' if v >= goal else '❌'}"
         out.append(f"| {r['K']}×{r['N']} | {mark(r['x_fp32_vs_torch_fp32'], 10)} | {mark(r['x_int8_vs_best_int8'], 6)} | "
                    f"{mark(r.get('fp32_pct_peak'), 75)} | {mark(r.get('int8_pct_peak'), 75)} |")
     return "\n".join(out) + "\n"
