@@ -15,7 +15,6 @@ from .format import PackedBlockSparse
 from .reference import reference_block_sparse_linear
 
 ACTIVATIONS = ("none", "gelu")
-_FLOAT32 = torch.float32
 
 
 def _check(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation) -> None:
@@ -126,10 +125,10 @@ class KernelPlan:
         """The kernel's output for a plain eager ``x`` (the caller checks ``plain_eager``), or None when this
         call needs the general path (reference ISA, odd inputs: ``call_block_sparse_linear`` handles those,
         with its full checks). Every check here is an attribute test: this is the per-call cost of a layer."""
-        if x.dtype is not _FLOAT32 or not x.is_cpu or x.dim() < 1 or x.shape[-1] != self.in_features:
+        if x.dtype is not torch.float32 or not x.is_cpu or x.dim() < 1 or x.shape[-1] != self.in_features:
             return None
         if residual is not None and (
-                residual.dtype is not _FLOAT32 or residual.shape[:-1] != x.shape[:-1]
+                residual.dtype is not torch.float32 or residual.shape[:-1] != x.shape[:-1]
                 or residual.shape[-1] != self.out_features or not plain_eager(residual)):
             return None
         isa = kernels.current_isa()
@@ -139,7 +138,7 @@ class KernelPlan:
         if not x2.is_contiguous():
             x2 = x2.contiguous()
         m = x2.shape[0]
-        out = torch.empty(m, self.out_features, dtype=_FLOAT32)
+        out = torch.empty(m, self.out_features, dtype=torch.float32)
         if m:
             res2 = None
             if residual is not None:
