@@ -59,34 +59,31 @@ static inline void vf_store(float* p, VF v) {
     _mm256_storeu_ps(p + 8, v.hi);
 }
 
-// ---- int8: 8 tokens per ymm; activations as int16 pairs, exact vpmaddwd (no
-// vpmaddubsw: its int16 saturation would make the sums inexact).
-// Tile layout per 4-k group (64 bytes): [k0,k1] int16 pairs of 8 tokens, then [k2,k3].
-enum { IL = 8, I_T = 4, XQ_PAD = 0 };
+// ---- int8: 8 tokens per ymm, one dword lane = 4 consecutive k of one token (as on AVX-512), signed
+// activations in [-127, 127]. AVX2 has no vpdpbusd; vpmaddubsw (u8 x s8, pairs summed into int16) would
+// saturate with signed activations moved to u8, so the signs go the other way: the weights' magnitudes
+// are the unsigned operand (|w| <= 128) and each activation takes its weight's sign (vpsignb). Every
+// pair sum is then at most 2 * 128 * 127 = 32512: exact, no saturation, for any int8 weight. vpmaddwd
+// with ones widens the pairs to int32. X stays 8-bit: half the bytes of widening it to int16.
+// Tile layout per 4-k group: 8 x 4 bytes.
+enum { IL = 8, I_T = 4, XQ_PAD = 0, I_GB = 32 };
 struct VI {
     __m256i v;
 };
-struct WB {  // one 1x4 block widened to two int16 pairs
-    int32_t p01, p23;
-};
 struct VW {
-    __m256i p01, p23;
+    __m256i mag, sgn;
 };
 static inline VI vi_zero() { return VI{_mm256_setzero_si256()}; }
-static inline VW vw_bcast(const WB* w) { return VW{_mm256_set1_epi32(w->p01), _mm256_set1_epi32(w->p23)}; }
+static inline VW vw_bcast(const int8_t* w) {  // one 1x4 block: its 4 weights and their magnitudes
+    int32_t v;
+    memcpy(&v, w, 4);
+    const __m256i sgn = _mm256_set1_epi32(v);
+    return VW{_mm256_abs_epi8(sgn), sgn};
+}
 static inline VI vi_dot(VI acc, const uint8_t* xp, const VW& w) {
-    const __m256i x01 = _mm256_load_si256((const __m256i*)xp);
-    const __m256i x23 = _mm256_load_si256((const __m256i*)(xp + 32));
-    const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(x01, w.p01), _mm256_madd_epi16(x23, w.p23));
-    return VI{_mm256_add_epi32(acc.v, s)};
-}
-static inline int32_t pair16(int8_t a, int8_t b) {
-    return (int32_t)((uint32_t)(uint16_t)(int16_t)a | ((uint32_t)(uint16_t)(int16_t)b << 16));
-}
-static inline void prep_w(const int8_t* w, int64_t b, WB* out) {
-    const int8_t* p = w + b * 4;
-    out->p01 = pair16(p[0], p[1]);
-    out->p23 = pair16(p[2], p[3]);
+    const __m256i xs = _mm256_sign_epi8(_mm256_load_si256((const __m256i*)xp), w.sgn);
+    const __m256i pairs = _mm256_maddubs_epi16(w.mag, xs);
+    return VI{_mm256_add_epi32(acc.v, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))};
 }
 static inline int32_t w_corr(const int8_t*, int32_t, int32_t) { return 0; }  // signed activations: no offset
 static inline void vi_dequant(float* out, VI acc, int32_t corr, const float* sx, float sw, float bias) {
@@ -95,25 +92,23 @@ static inline void vi_dequant(float* out, VI acc, int32_t corr, const float* sx,
     _mm256_storeu_ps(out, _mm256_add_ps(_mm256_mul_ps(v, s), _mm256_set1_ps(bias)));
 }
 // A whole tile at once, every byte written: rows l < nrows of q (row stride ldq), zeros (XQ_PAD) for
-// the lanes past the last token; 8 pairs of k per row sign-extended to int16 and transposed 8x8 so
-// each store writes one pair of 8 tokens.
+// the lanes past the last token; 8 groups of 4 k per row as dwords, transposed 8x8 so each store
+// writes one group of the 8 tokens.
 static void transpose8(__m256* v);
 static inline void pack_xq_tile(const int8_t* q, int64_t ldq, int nrows, int64_t KQ, uint8_t* tile) {
     int64_t kq = 0;
-    for (; kq + 4 <= KQ; kq += 4) {
+    for (; kq + 8 <= KQ; kq += 8) {
         __m256 v[8];
         for (int l = 0; l < 8; l++)
-            v[l] = l < nrows ? _mm256_castsi256_ps(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(q + l * ldq + 4 * kq))))
-                             : _mm256_setzero_ps();
-        transpose8(v);  // v[j] = int16 pair j (k = 2j, 2j + 1) of the 8 tokens
-        for (int j = 0; j < 8; j++) _mm256_storeu_ps((float*)(tile + (kq + j / 2) * 64 + (j % 2) * 32), v[j]);
+            v[l] = l < nrows ? _mm256_loadu_ps((const float*)(q + l * ldq + 4 * kq)) : _mm256_setzero_ps();
+        transpose8(v);  // v[j] = group kq + j of the 8 tokens
+        for (int j = 0; j < 8; j++) _mm256_store_ps((float*)(tile + (kq + j) * I_GB), v[j]);
     }
-    for (int l = 0; l < 8; l++)
-        for (int64_t r = kq; r < KQ; r++) {
-            int32_t* t = (int32_t*)(tile + r * 64);
-            const int8_t* p = q + l * ldq + 4 * r;
-            t[l] = l < nrows ? pair16(p[0], p[1]) : 0;
-            t[8 + l] = l < nrows ? pair16(p[2], p[3]) : 0;
+    for (; kq < KQ; kq++)
+        for (int l = 0; l < 8; l++) {
+            int32_t v = 0;
+            if (l < nrows) memcpy(&v, q + l * ldq + 4 * kq, 4);
+            memcpy(tile + kq * I_GB + l * 4, &v, 4);
         }
 }
 // Bit-identical to oro_quantize_row: amax, inv = 127/amax, round-half-even(x*inv), clamp.
@@ -147,7 +142,8 @@ static float quant_row(const float* x, int64_t K, int8_t* q) {
 #include "kernels_fast.inc"
 
 static double peak_int8(int64_t iters) {
-    // 10 independent vpmaddwd -> vpaddd chains: 8 lanes x 2 MACs per vpmaddwd.
+    // 10 independent vpmaddwd -> vpaddd chains: 8 lanes x 2 MACs per vpmaddwd (the kernel's
+    // vpmaddubsw + vpmaddwd pair does 8 x 4 MACs on the same multiplier ports).
     __m256i acc[10];
     volatile int32_t seed = 3;
     const __m256i b = _mm256_set1_epi32(seed);

@@ -26,22 +26,22 @@ namespace {
 // ---- int8: 16 tokens per zmm, one vpdpbusd lane = 4 consecutive k of one token.
 // Activations are u8 = q + 128 (q ^ 0x80); the offset is removed per output row
 // with 128 * (sum of the row's int8 weights). Tile layout per 4-k group: 16 x 4 bytes.
-enum { IL = 16, I_T = 8, XQ_PAD = 0x80 };
+enum { IL = 16, I_T = 8, XQ_PAD = 0x80, I_GB = 64 };
 struct VI {
     __m512i v;
-};
-struct WB {
-    int32_t w;  // the block's 4 int8 weights, as one dword
 };
 struct VW {
     __m512i w;
 };
 static inline VI vi_zero() { return VI{_mm512_setzero_si512()}; }
-static inline VW vw_bcast(const WB* w) { return VW{_mm512_set1_epi32(w->w)}; }
+static inline VW vw_bcast(const int8_t* w) {  // the block's 4 int8 weights, as one dword
+    int32_t v;
+    memcpy(&v, w, 4);
+    return VW{_mm512_set1_epi32(v)};
+}
 static inline VI vi_dot(VI acc, const uint8_t* xp, const VW& w) {
     return VI{_mm512_dpbusd_epi32(acc.v, _mm512_load_si512((const void*)xp), w.w)};
 }
-static inline void prep_w(const int8_t* w, int64_t b, WB* out) { memcpy(&out->w, w + b * 4, 4); }
 static inline int32_t w_corr(const int8_t* w, int32_t b0, int32_t b1) {
     int32_t s = 0;
     for (int64_t i = (int64_t)b0 * 4; i < (int64_t)b1 * 4; i++) s += w[i];

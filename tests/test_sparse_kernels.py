@@ -237,7 +237,9 @@ def test_int8_quantisation_is_bit_identical_to_the_reference():
 
 
 def test_int8_sums_are_exact_at_the_int16_saturation_edge():
-    """Codes of 127 everywhere: pairwise sums 2*127*127 overflow int16 (vpmaddubsw would saturate)."""
+    """Codes of 127 everywhere: pairwise sums 2*127*127 overflow int16 (a plain vpmaddubsw would saturate).
+    Then the largest magnitudes int8 holds: weights of -128 (the packer never makes them, a hand-made
+    checkpoint may) against activations of -127, products 128*127 whose signs the AVX2 path moves."""
     k = 3072
     packed = pack(torch.ones(16, k), (1, 4), torch.int8)
     x = torch.ones(8, k)
@@ -245,6 +247,14 @@ def test_int8_sums_are_exact_at_the_int16_saturation_edge():
         with forced_isa(isa):
             y = block_sparse_linear(x, packed)
         assert torch.allclose(y, torch.full((8, 16), float(k)), rtol=1e-6), isa
+    packed.values.fill_(-128)
+    packed.values[:, :, 1] = 127  # per block: -128, 127, -128, -128
+    x = -torch.ones(8, k)  # codes -127, scale 1/127
+    expected = (k // 4) * (3 * 128 - 127) * packed.scales[0].item()
+    for isa in ISAS:
+        with forced_isa(isa):
+            y = block_sparse_linear(x, packed)
+        assert torch.allclose(y, torch.full((8, 16), expected), rtol=1e-6), isa
 
 
 def test_non_contiguous_input_is_handled():

@@ -406,8 +406,10 @@ NOTES = """
   int8: 1x4 blocks (one 32-bit lane = 4 consecutive k of one output row); activations quantised per
   row in C++ (round half even, ±127) and packed (8x8 transposes on AVX2) as 4-k groups of 8 (AVX2) /
   16 (AVX-512) tokens;
-  AVX-512 uses `vpdpbusd` (u8 = q+128, offset removed with a per-row weight sum), AVX2 widens to
-  int16 and uses `vpmaddwd`, so the integer sums are exact (no `vpmaddubsw` saturation).
+  AVX-512 uses `vpdpbusd` (u8 = q+128, offset removed with a per-row weight sum); AVX2 uses
+  `vpmaddubsw` with the weights' magnitudes as its unsigned operand and their signs moved onto the
+  activations (`vpsignb`), so every int16 pair sum is at most 2·128·127 and exact (no saturation, for
+  any int8 weight), then `vpmaddwd` with ones to int32. Weights are read as packed (no per-call copy).
 - **Block shape for fp32/bf16 (16x1 or 16x2).** 16 output features fill one zmm / two ymm, so the
   row count of a block is fixed by the vector width; the second dimension is the choice. On AVX2 (Zen 3,
   the table above) 16x2 runs at about the speed of 16x1 for fp32 (the split costs a shuffle per 8 rows)
@@ -415,10 +417,12 @@ NOTES = """
   costs half the index reads per multiply-add. 16x1 stays the default, since finer blocks lose less
   accuracy at the same sparsity; 16x2 is the shape for bf16 on AVX512-BF16 CPUs, where `vdpbf16ps`
   does 32 multiply-adds per instruction instead of 16.
-- **Why int8 is not far ahead of fp32 on AVX2.** Exact `vpmaddwd` does 16 MACs per instruction, the
-  same as one fp32 FMA pair's worth of lanes per cycle on Zen 3, while dense int8 peers (fbgemm,
-  ORT/MLAS) use `vpmaddubsw` (32 MACs, saturating). With VNNI (`vpdpbusd`, 64 MACs) the int8 path
-  gets 4x the fp32 MAC rate.
+- **Why int8 is not far ahead of fp32 on AVX2.** Without VNNI a 4-term int8 dot product takes two
+  multiplier instructions (`vpmaddubsw`, then `vpmaddwd` to widen): 32 MACs per two, the rate of
+  `vpmaddwd` alone and on Zen 3 about the fp32 FMA rate (the measured peaks above). Dense int8 peers
+  (fbgemm, ORT/MLAS) use the same pair (with 7-bit activations, `reduce_range`, against saturation),
+  so their edge is density, not instructions. With VNNI (`vpdpbusd`, 64 MACs in one) the int8 path gets
+  4x the fp32 MAC rate.
 - **Peers.** torch CSR uses MKL on the same 16x1-pattern weight (torch's CPU BSR matmul refuses
   non-square blocks). ORT runs a MatMul+Add graph; its int8 model is `quantize_dynamic` (MatMulInteger).
 - **Cold vs warm.** On this VM every method is slower on its first call after the others ran (our
