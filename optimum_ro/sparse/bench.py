@@ -423,6 +423,17 @@ NOTES = """
   (fbgemm, ORT/MLAS) use the same pair (with 7-bit activations, `reduce_range`, against saturation),
   so their edge is density, not instructions. With VNNI (`vpdpbusd`, 64 MACs in one) the int8 path gets
   4x the fp32 MAC rate.
+- **Why the targets are missed on AVX2 (measured with experimental builds, A/B in one process, 1 thread,
+  90%, M=128).** fp32: with X and the weights forced L1-hot (every block reading k < 64 and one of the
+  first 256 blocks: wrong numbers, same instruction stream) the 16x1 loop reaches ~93 GFLOP/s, ~63% of
+  the FMA peak, about 9 cycles per block where its 12 FMAs need 6 (replacing the 6 broadcasts by plain
+  loads is no faster, so they are not the limit); cache misses cost the rest, most at 3072×768 (64 →
+  90 GFLOP/s hot), whose K runs in four L1 chunks (smaller or larger chunks: slower). int8: on a dense
+  weight the loop runs at ~120 GOP/s (~78% of peak), but at 90% an output row has ~19 blocks per group of
+  32 tokens, and per-row costs weigh: the transposed store of Y (accumulators hold tokens, not features:
+  ~15% of the time at 768×768, ~25% at 768×3072), quantising X on every call (~7% at K = 3072) and the
+  row loop's exit. 6x the dense int8 peer needs ~1.5x more; fbgemm runs the same instruction pair
+  densely.
 - **Peers.** torch CSR uses MKL on the same 16x1-pattern weight (torch's CPU BSR matmul refuses
   non-square blocks). ORT runs a MatMul+Add graph; its int8 model is `quantize_dynamic` (MatMulInteger).
 - **Cold vs warm.** On this VM every method is slower on its first call after the others ran (our
