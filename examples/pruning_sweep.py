@@ -11,7 +11,11 @@ block shape hurts before any recovery. ``--model`` / ``--teacher`` may be one fo
 interrupted sweep continues where it stopped; pruned weights are deleted unless ``--keep-models``.
 Variants that become lines of their own: ``--seed N`` (several seeds are averaged), ``--scope global`` (blocks
 ranked across layers: criterion 'movement global'), ``--alpha-cos W --hidden-layer-map S:T ...`` (hidden states
-distilled too: teacher 'yes + hidden').
+distilled too: teacher 'yes + hidden'). To prune a trained dense student while it distils from itself (the
+recipe that met NER with 16x1 blocks, results/pruning/self-distill/): a dense run (``--sparsities 0``) with
+``--keep-models``, then ``--model <its folder> --teacher <its folder>`` for the pruned runs and for a dense
+baseline trained as long; keep each stage's runs in its own file, since the report averages every dense run
+of a schedule it is given.
 """
 from __future__ import annotations
 
