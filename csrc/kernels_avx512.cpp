@@ -57,11 +57,11 @@ static inline void pack_xq_row(const int8_t* q, int64_t KQ, uint8_t* tile, int l
         uint32_t v;
         memcpy(&v, q + 4 * kq, 4);
         v ^= 0x80808080u;  // int8 q -> uint8 q + 128, byte by byte
-        memcpy(tile + kq * 64 + lane * 4, &v, 4);
+        memcpy(tile + kq * I_GB + lane * 4, &v, 4);
     }
 }
 static inline void pack_xq_tile(const int8_t* q, int64_t ldq, int nrows, int64_t KQ, uint8_t* tile) {
-    if (nrows < IL) memset(tile, XQ_PAD, (size_t)(KQ * 64));  // lanes past the last token
+    if (nrows < IL) memset(tile, XQ_PAD, (size_t)(KQ * I_GB));  // lanes past the last token
     for (int l = 0; l < nrows; l++) pack_xq_row(q + l * ldq, KQ, tile, l);
 }
 // Bit-identical to oro_quantize_row: amax, inv = 127/amax, round-half-even(x*inv), clamp.
