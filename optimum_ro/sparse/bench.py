@@ -185,8 +185,8 @@ def run(args) -> dict:
         iters = 5_000_000 if args.quick else 30_000_000
         fp32 = [kernels.peak_throughput(isa, "fp32", iters) for _ in range(7)]
         int8 = [kernels.peak_throughput(isa, "int8", iters) for _ in range(7)]
-        peak = {  # the best of 7: noise only slows a register-only loop down (the int8 loop reads ~96 or ~146
-            # GOP/s from run to run on Zen 3, so a median would pick either), and the peak is what the core can do
+        peak = {  # the best of 7: noise only slows a register-only loop down (the int8 loop reads anywhere from
+            # ~96 to ~153 GOP/s from call to call on Zen 3), and the peak is what the core can do
             "fp32_gflops_per_core": max(fp32),
             "int8_gops_per_core": max(int8),
             "fp32_samples": fp32,
@@ -437,9 +437,10 @@ NOTES = """
   dropped half of the loop's FMAs (only one lane of the result was read, so one ymm of each pair was dead
   code) while the count assumed all of them. Every lane is read now and the loop gives ~96 GFLOP/s, which
   a separate hand-written loop confirms; the "% of peak" columns of earlier runs were understated by that
-  factor (~1.5). The int8 loop (`vpmaddwd` chains) reads either ~96–105 or ~146–153 GOP/s from call to
-  call on the same core, so the best of 7 calls is taken as the peak (a run in which the high mode never
-  shows reports a low peak and a high % of it).
+  factor (~1.5). The int8 loop (`vpmaddwd` chains) reads anywhere from ~96 to ~153 GOP/s from call to
+  call on the same core (readings cluster near 100, 126 and 150; the 7 calls of one run often agree with
+  each other), so the best of 7 calls is taken as the peak; a run whose calls all read low reports a low
+  peak and a high % of it.
 - **Peers.** torch CSR uses MKL on the same 16x1-pattern weight (torch's CPU BSR matmul refuses
   non-square blocks). ORT runs a MatMul+Add graph; its int8 model is `quantize_dynamic` (MatMulInteger).
 - **Cold vs warm.** On this VM every method is slower on its first call after the others ran (our
