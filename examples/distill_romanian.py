@@ -6,7 +6,8 @@
 
 Per student: (1) general distillation (masked-LM stage) on ../shared/data/ro/raw — the student is cut from its
 vocabulary teacher (every other layer) and, for e5, its 250k vocabulary is trimmed to the Romanian corpus first;
-(2) task distillation on each task from that student, with the task teachers' soft labels (ensembled for "ab").
+(2) task distillation on each task from that student, with the task teachers' soft labels (ensembled for "ab",
+with weights chosen on dev: the best-scoring ensemble on a 0.1 grid, see --ab-weights).
 Results: runs/students/<student>/<task>/distill_results.json (scores, loyalty, sizes).
 Note `accelerate launch --cpu --num_processes 2` starts only one process (accelerate#2741); `--multi_gpu` on a
 machine without GPUs gives gloo DDP, as does `torchrun --nproc_per_node 2`.
@@ -99,6 +100,10 @@ def main():
     p.add_argument("--trim-max-lines", type=int, default=None, help="read only this many corpus lines for trimming")
     p.add_argument("--max-eval-samples", type=int, default=None, help="evaluate on the first N dev/test rows (smoke runs)")
     p.add_argument("--redo", action="store_true", help="re-run tasks that already have distill_results.json")
+    p.add_argument("--ab-weights", choices=["tuned", "dev-score"], default="tuned",
+                   help="the two-teacher ensemble's weights per task: 'tuned' = the grid of weights (steps of 0.1) "
+                        "whose ensemble scores best on dev (DistillationTrainer.tune_teacher_weights); 'dev-score' "
+                        "= proportional to each teacher's own dev score (the first reported runs)")
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     data = Path(args.data_root)
@@ -136,6 +141,7 @@ def main():
                     teachers=teachers, task=task, data=str(data / task), output_dir=str(Path(args.output) / name / task),
                     student=start_from, student_layers=layers, trim_vocab_corpus=[] if start_from else trim,
                     teacher_weights=dev_score_weights(teachers, task) if name == "ab" else None,
+                    tune_teacher_weights=name == "ab" and args.ab_weights == "tuned",
                     batch_size=args.batch_size, learning_rate=5e-5, trim_max_lines=args.trim_max_lines,
                     max_eval_samples=args.max_eval_samples,
                     **{**TASK_BUDGET[task],

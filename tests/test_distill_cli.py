@@ -51,7 +51,8 @@ def test_cli_two_teachers_token_task_with_trimming(tmp_path, tokenizers):
     out = tmp_path / "student"
     code = main(["distill", "--teacher", teacher_a, "--teacher", teacher_b, "--task", "pos", "--data", data,
                  "--student-layers", "2", "--output", str(out), "--trim-vocab-corpus", str(corpus),
-                 "--teacher-weights", "0.5", "0.5", "--max-steps", "2", "--batch-size", "4"])
+                 "--teacher-weights", "0.5", "0.5", "--tune-teacher-weights", "--tune-steps", "2",
+                 "--max-steps", "2", "--batch-size", "4"])
     assert code == 0
     results = json.loads((out / "distill_results.json").read_text())
     assert results["vocabulary"]["after"] < results["vocabulary"]["before"] == len(wp)
@@ -65,6 +66,10 @@ def test_cli_two_teachers_token_task_with_trimming(tmp_path, tokenizers):
     assert card.startswith("---\nlanguage: ro") and teacher_a in card and teacher_b in card
     assert "| validation | loyalty | label_loyalty |" in card and "| validation | teacher(s) | accuracy |" in card
     assert results["loss_weights"]["alpha_task"] == 0.5
+    tuning = results["teacher_weights_tuning"]  # chosen on dev among (0, 1), (0.5, 0.5), (1, 0); the card shows them
+    assert tuning["previous"] == [0.5, 0.5] and [w for w, _ in tuning["grid"]] == [[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]]
+    assert results["teacher_weights"] == tuning["weights"] and tuning["score"] == max(s for _, s in tuning["grid"])
+    assert f"| {teacher_b} | {tuning['weights'][1]:g} |" in card
 
 
 def test_cli_mlm_stage(tmp_path, tokenizers):

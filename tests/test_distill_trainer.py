@@ -326,3 +326,60 @@ def test_head_learning_rate_and_head_copied_from_the_teacher(tmp_path, wordpiece
     rates = {id(p): g["lr"] for g in trainer.optimizer.param_groups for p in g["params"]}
     assert rates[id(fresh.classifier.weight)] == 1e-3 and rates[id(fresh.bert.pooler.dense.weight)] == 1e-3
     assert rates[id(fresh.bert.encoder.layer[0].attention.self.query.weight)] == trainer.args.learning_rate
+
+
+def _ensemble_by_hand(teachers, ds, weights, regression=False):
+    """The weighted teacher ensemble's predictions, computed directly from the teachers (the test's oracle)."""
+    with torch.no_grad():  # one row at a time: no padding involved
+        outs = [torch.cat([t(input_ids=torch.tensor([row["input_ids"]])).logits.float() for row in ds]) for t in teachers]
+    if regression:
+        return (sum(w * o.view(-1) for w, o in zip(weights, outs)) / sum(weights)).tolist()
+    probs = sum(w * torch.softmax(o, -1) for w, o in zip(weights, outs)) / sum(weights)
+    return probs.argmax(-1).tolist()
+
+
+def test_tune_teacher_weights_keeps_the_best_dev_ensemble(tmp_path, wordpiece):
+    from optimum_ro.distillation.trainer import simplex_grid
+    from optimum_ro.tasks.evaluation import scores_from_label_ids
+
+    teachers = [tiny_bert("BertForSequenceClassification", vocab_size=len(wordpiece), num_labels=2, seed=s, **NO_DROPOUT)
+                for s in (21, 22)]
+    ds = toy_sequence_dataset(wordpiece, n=24, seed=5)
+    trainer = DistillationTrainer(model=make_student(teachers[0], num_layers=1), teachers=teachers,
+                                  args=_args(tmp_path, teacher_weights=[0.5, 0.5]), eval_dataset=ds,
+                                  processing_class=wordpiece)
+    tuned = trainer.tune_teacher_weights(task="sentiment", steps=4)
+    assert tuned["metric"] == "accuracy" and tuned["previous"] == [0.5, 0.5]
+    assert [w for w, _ in tuned["grid"]] == [list(w) for w in simplex_grid(2, 4)]
+    for weights, score in tuned["grid"]:  # every candidate scored like the ensemble computed by hand
+        expected = scores_from_label_ids("sentiment", _ensemble_by_hand(teachers, ds, weights), ds["labels"])["accuracy"]
+        assert score == pytest.approx(expected)
+    scores = [s for _, s in tuned["grid"]]
+    assert tuned["score"] == max(scores) and trainer.teacher_weights == tuned["weights"]
+    ties = [w for w, s in tuned["grid"] if s == max(scores)]
+    assert tuned["weights"] == min(ties, key=lambda w: abs(w[0] - 0.5))  # ties: closest to equal weights
+    # loyalty() now measures against the tuned ensemble: its teacher score is the tuned score
+    assert trainer.loyalty(task="sentiment")["teacher_score_accuracy"] == pytest.approx(tuned["score"])
+
+
+def test_tune_teacher_weights_regression_and_errors(tmp_path, wordpiece):
+    from optimum_ro.distillation.trainer import simplex_grid
+    from optimum_ro.tasks.evaluation import scores_from_label_ids
+
+    assert simplex_grid(2, 4) == [(0.0, 1.0), (0.25, 0.75), (0.5, 0.5), (0.75, 0.25), (1.0, 0.0)]
+    three = simplex_grid(3, 2)
+    assert len(three) == 6 and all(sum(w) == pytest.approx(1.0) for w in three) and (0.5, 0.0, 0.5) in three
+    teachers = [tiny_bert("BertForSequenceClassification", vocab_size=len(wordpiece), num_labels=1,
+                          problem_type="regression", seed=s, **NO_DROPOUT) for s in (31, 32)]
+    ds = toy_sequence_dataset(wordpiece, n=16, seed=6, regression=True)
+    trainer = DistillationTrainer(model=make_student(teachers[0], num_layers=1), teachers=teachers,
+                                  args=_args(tmp_path), eval_dataset=ds, processing_class=wordpiece)
+    tuned = trainer.tune_teacher_weights(task="sts", steps=2)
+    for weights, score in tuned["grid"]:
+        expected = scores_from_label_ids("sts", _ensemble_by_hand(teachers, ds, weights, True), ds["labels"])["pearson"]
+        assert score == pytest.approx(expected, abs=1e-4)  # padded batches vs one row at a time
+    assert trainer.teacher_weights == tuned["weights"] and tuned["score"] == max(s for _, s in tuned["grid"])
+    with pytest.raises(ValueError, match="needs task="):
+        trainer.tune_teacher_weights()
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        trainer.tune_teacher_weights(task="sts", steps=0)

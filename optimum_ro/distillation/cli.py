@@ -37,6 +37,8 @@ class DistillConfig:
     trim_vocab_corpus: list = field(default_factory=list)
     trim_max_lines: int | None = None
     teacher_weights: list | None = None
+    tune_teacher_weights: bool = False  # choose the ensemble weights on the dev split (grid of 1/tune_steps)
+    tune_steps: int = 10
     temperature: float = 2.0
     alpha_ce: float | None = None
     alpha_mlm: float | None = None
@@ -203,6 +205,12 @@ def run_distillation(cfg: DistillConfig) -> dict:
     trainer = DistillationTrainer(model=student, teachers=teachers, teacher_tokenizers=tokenizers, args=args,
                                   train_dataset=data["train"], eval_dataset=data.get("validation"),
                                   processing_class=student_tok, compute_metrics=compute_metrics, callbacks=callbacks)
+    if cfg.tune_teacher_weights and not mlm and len(teachers) > 1:
+        if data.get("validation") is None:
+            raise SystemExit("--tune-teacher-weights needs a validation (dev) split in --data")
+        tuned = trainer.tune_teacher_weights(data["validation"], task=cfg.task, steps=cfg.tune_steps)
+        results["teacher_weights_tuning"] = tuned
+    results["teacher_weights"] = list(trainer.teacher_weights)
     resume = last_checkpoint(out / "checkpoints") if cfg.resume else None
     train_out = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(out))
@@ -239,6 +247,10 @@ def add_parser(subparsers):
     p.add_argument("--trim-vocab-corpus", action="append", default=[], help="text file(s): keep only the tokens they use")
     p.add_argument("--trim-max-lines", type=int)
     p.add_argument("--teacher-weights", type=float, nargs="+")
+    p.add_argument("--tune-teacher-weights", action="store_true",
+                   help="choose the ensemble weights on the dev split: the grid of weights (multiples of "
+                        "1/--tune-steps) whose ensemble scores best on the task's metric")
+    p.add_argument("--tune-steps", type=int, default=10)
     p.add_argument("--temperature", type=float, default=2.0)
     for name in ("ce", "mlm", "cos", "task", "mse"):
         p.add_argument(f"--alpha-{name}", type=float, dest=f"alpha_{name}")

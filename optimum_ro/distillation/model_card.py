@@ -16,7 +16,7 @@ def render_student_card(results: dict) -> str:
     task, cfg = results["task"], results.get("config", {})
     spec = TASKS.get(task)
     teachers = results.get("teachers", [])
-    weights = cfg.get("teacher_weights") or [1.0] * len(teachers)
+    weights = results.get("teacher_weights") or cfg.get("teacher_weights") or [1.0] * len(teachers)
     teacher_rows = [f"| {t} | {w:g} | {p / 1e6:.1f} M |" for t, w, p in
                     zip(teachers, weights, results.get("teacher_parameters", []))]
     rows = []

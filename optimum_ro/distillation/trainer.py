@@ -448,7 +448,60 @@ class DistillationTrainer(Trainer):
             weight_sum += w
         return total / weight_sum
 
-    # ---- loyalty of the student to its teachers ----------------------------------------------------
+    # ---- loyalty of the student to its teachers, and the ensemble's weights ---------------------------
+    def _eval_outputs(self, dataset):
+        """Per batch of ``dataset`` (default: eval_dataset): student logits, labels, word_ids and every
+        teacher's outputs, in eval mode without gradients."""
+        model = self.model
+        was_training = model.training
+        model.eval()
+        try:
+            for batch in self.get_eval_dataloader(dataset):
+                batch = self._prepare_inputs(batch)
+                student_inputs, labels, word_ids, teacher_inputs = self._split_inputs(batch)
+                with torch.no_grad():
+                    out = model(**student_inputs)
+                    logits = (out[0] if isinstance(out, tuple) else out).logits.float()
+                    teacher_out = [self._run_teacher(i, student_inputs, teacher_inputs[i], False)
+                                   for i in range(self._num_teachers)]
+                yield logits, labels, word_ids, teacher_out
+        finally:
+            model.train(was_training)
+
+    def _ensemble_rows(self, logits, labels, word_ids, teacher_out, with_scores: bool):
+        """One batch compared with the teacher ensemble (``self.teacher_weights``): the student's and the
+        ensemble's rows (probabilities at temperature 1 over labelled positions, or regression scores), and,
+        with ``with_scores``, the gold labels and the ensemble's predictions for its task score."""
+        gold, pred = [], []
+        if self.task_kind == "regression":
+            weights = self.teacher_weights
+            teacher = sum(w * o[0].view(-1).float() for w, o in zip(weights, teacher_out)) / sum(weights)
+            if with_scores and labels is not None:
+                gold, pred = labels.view(-1).float().tolist(), teacher.tolist()
+            return logits.view(-1).cpu(), teacher.cpu(), gold, pred
+        label_mask = labels.ne(-100) if labels is not None and self.task_kind == "token" else None
+        soft, mask = self._soft_targets(teacher_out, logits, word_ids, label_mask, temperature=1.0)
+        probs = torch.softmax(logits, -1)
+        if with_scores and labels is not None:
+            best = soft.argmax(-1)
+            if mask is None:
+                gold, pred = labels.view(-1).tolist(), best.view(-1).tolist()
+            else:
+                for row_mask, row_best, row_gold in zip(mask, best, labels):
+                    gold.append(row_gold[row_mask].tolist())
+                    pred.append(row_best[row_mask].tolist())
+        if mask is not None:
+            probs, soft = probs[mask], soft[mask]
+        return probs.cpu(), soft.cpu(), gold, pred
+
+    def _gather_lists(self, *lists):
+        """Concatenate per-process lists under DDP (each process saw a shard of the evaluation set)."""
+        if self.args.world_size <= 1:
+            return lists
+        from accelerate.utils import gather_object
+
+        return tuple([item for part in gather_object([items]) for item in part] for items in lists)
+
     def loyalty(self, dataset=None, score_range=(0.0, 5.0), task=None) -> dict:
         """Loyalty of the student to the (weighted) teacher ensemble on ``dataset`` (default: eval_dataset).
 
@@ -463,51 +516,14 @@ class DistillationTrainer(Trainer):
 
         if self.task_kind == "mlm":
             raise ValueError("loyalty is defined for task outputs (labels or scores), not for the MLM stage")
-        model = self.model
-        was_training = model.training
-        model.eval()
         student_rows, teacher_rows, gold, teacher_pred = [], [], [], []
-        try:
-            for batch in self.get_eval_dataloader(dataset):
-                batch = self._prepare_inputs(batch)
-                student_inputs, labels, word_ids, teacher_inputs = self._split_inputs(batch)
-                with torch.no_grad():
-                    out = model(**student_inputs)
-                    logits = (out[0] if isinstance(out, tuple) else out).logits.float()
-                    teacher_out = [self._run_teacher(i, student_inputs, teacher_inputs[i], False)
-                                   for i in range(self._num_teachers)]
-                if self.task_kind == "regression":
-                    weights = self.teacher_weights
-                    student_rows.append(logits.view(-1).cpu())
-                    teacher_rows.append((sum(w * o[0].view(-1).float() for w, o in zip(weights, teacher_out)) / sum(weights)).cpu())
-                    if task is not None and labels is not None:
-                        gold.extend(labels.view(-1).float().tolist())
-                        teacher_pred.extend(teacher_rows[-1].tolist())
-                    continue
-                label_mask = labels.ne(-100) if labels is not None and self.task_kind == "token" else None
-                soft, mask = self._soft_targets(teacher_out, logits, word_ids, label_mask, temperature=1.0)
-                probs = torch.softmax(logits, -1)
-                if task is not None and labels is not None:  # the ensemble's own predictions, for its task score
-                    best = soft.argmax(-1)
-                    if mask is None:
-                        gold.extend(labels.view(-1).tolist())
-                        teacher_pred.extend(best.view(-1).tolist())
-                    else:
-                        for row_mask, row_best, row_gold in zip(mask, best, labels):
-                            gold.append(row_gold[row_mask].tolist())
-                            teacher_pred.append(row_best[row_mask].tolist())
-                if mask is not None:
-                    probs, soft = probs[mask], soft[mask]
-                student_rows.append(probs.cpu())
-                teacher_rows.append(soft.cpu())
-        finally:
-            model.train(was_training)
-        if self.args.world_size > 1:  # each process saw a shard of the evaluation set
-            from accelerate.utils import gather_object
-
-            student_rows, teacher_rows = gather_object(student_rows), gather_object(teacher_rows)
-            gold, teacher_pred = gather_object([gold]), gather_object([teacher_pred])
-            gold, teacher_pred = [g for part in gold for g in part], [t for part in teacher_pred for t in part]
+        for logits, labels, word_ids, teacher_out in self._eval_outputs(dataset):
+            s, t, g, p = self._ensemble_rows(logits, labels, word_ids, teacher_out, with_scores=task is not None)
+            student_rows.append(s)
+            teacher_rows.append(t)
+            gold.extend(g)
+            teacher_pred.extend(p)
+        student_rows, teacher_rows, gold, teacher_pred = self._gather_lists(student_rows, teacher_rows, gold, teacher_pred)
         student, teacher = torch.cat(student_rows), torch.cat(teacher_rows)
         if self.task_kind == "regression":
             result = regression_loyalty(student.numpy(), teacher.numpy(), score_range=score_range)
@@ -519,6 +535,50 @@ class DistillationTrainer(Trainer):
 
             result.update({f"teacher_score_{k}": v for k, v in scores_from_label_ids(task, teacher_pred, gold).items()})
         return result
+
+    def tune_teacher_weights(self, dataset=None, task=None, steps: int = 10) -> dict:
+        """Choose the ensemble's teacher weights on ``dataset`` (a dev split, never test) and keep them.
+
+        Every weight vector on a grid of the simplex (multiples of ``1 / steps``, summing to 1) is scored by
+        the ensemble's own task metric (``task``'s main metric: argmax of the weighted probabilities, or the
+        weighted regression score); the best one becomes ``self.teacher_weights`` (ties: the one closest to
+        equal weights). The teachers run once; each candidate only re-weights their outputs. Returns
+        ``{"weights", "metric", "score", "previous", "grid": [[weights, score], ...]}``. Call it before
+        ``train()``; under DDP every process must call it (predictions are gathered)."""
+        from optimum_ro.tasks import get_task
+        from optimum_ro.tasks.evaluation import scores_from_label_ids
+
+        if self.task_kind == "mlm":
+            raise ValueError("teacher weights are tuned on task outputs (labels or scores), not for the MLM stage")
+        if task is None:
+            raise ValueError("tune_teacher_weights needs task= (its metric scores each weighting)")
+        if int(steps) < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        metric = get_task(task).metric
+        batches = list(self._eval_outputs(dataset))
+        previous = list(self.teacher_weights)
+        grid = []
+        try:
+            for weights in simplex_grid(self._num_teachers, int(steps)):
+                self.teacher_weights = list(weights)
+                gold, pred = [], []
+                for logits, labels, word_ids, teacher_out in batches:
+                    _, _, g, p = self._ensemble_rows(logits, labels, word_ids, teacher_out, with_scores=True)
+                    gold.extend(g)
+                    pred.extend(p)
+                gold, pred = self._gather_lists(gold, pred)
+                if not gold:
+                    raise ValueError("tune_teacher_weights needs labelled rows (a dev split with labels)")
+                grid.append([list(weights), float(scores_from_label_ids(task, pred, gold)[metric])])
+        except BaseException:
+            self.teacher_weights = previous
+            raise
+        uniform = 1.0 / self._num_teachers
+        best = max(grid, key=lambda ws: (round(ws[1], 9), -sum((w - uniform) ** 2 for w in ws[0])))
+        self.teacher_weights = list(best[0])
+        logger.info("teacher weights tuned on %d rows: %s (%s %.4f; before %s)", len(gold), best[0], metric, best[1],
+                    previous)
+        return {"weights": best[0], "metric": metric, "score": best[1], "previous": previous, "grid": grid}
 
     # ---- evaluation ---------------------------------------------------------------------------------
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
@@ -584,3 +644,17 @@ class DistillationTrainer(Trainer):
         from safetensors.torch import load_file
 
         wrapper.projections.load_state_dict(load_file(path))
+
+
+def simplex_grid(n: int, steps: int) -> list[tuple[float, ...]]:
+    """Every weight vector of ``n`` non-negative multiples of ``1 / steps`` that sums to 1, e.g. n=2, steps=4:
+    (0, 1), (0.25, 0.75), (0.5, 0.5), (0.75, 0.25), (1, 0)."""
+    def parts(left: int, k: int):
+        if k == 1:
+            yield (left,)
+            return
+        for first in range(left + 1):
+            for rest in parts(left - first, k - 1):
+                yield (first,) + rest
+
+    return [tuple(round(c / steps, 10) for c in combo) for combo in parts(steps, n)]
