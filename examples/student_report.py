@@ -53,7 +53,10 @@ def load(runs: Path) -> dict:
                 continue
             r = json.loads(f.read_text())
             entry["tasks"][task] = {
-                "metric": MAIN[task], "teachers": r["teachers"], "teacher_weights": r["config"]["teacher_weights"],
+                "metric": MAIN[task], "teachers": r["teachers"],
+                "teacher_weights": r.get("teacher_weights") or r["config"]["teacher_weights"],
+                "teacher_weights_tuning": {k: r["teacher_weights_tuning"][k] for k in ("previous", "score", "metric")}
+                if r.get("teacher_weights_tuning") else None,
                 "validation": split_scores(r, "validation", task), "test": split_scores(r, "test", task),
                 "teacher_parameters": r["teacher_parameters"], "student_parameters": r["student_parameters"],
                 "teacher_weights_mb": [weights_mb(t) for t in r["teachers"]], "student_weights_mb": weights_mb(f.parent),
@@ -170,8 +173,8 @@ def markdown(data, latency, tg) -> str:
                 f"{fmt(ratio, 100, 1)} | {fmt(test['teacher'])} | {fmt(test['student'])} | {fmt(dev['label_loyalty'])} | "
                 f"{fmt(dev['probability_loyalty'])} | {regr} | {tparams} M → {v['student_parameters'] / 1e6:.1f} M | "
                 f"{tmb} → {v['student_weights_mb']:.0f} |")
-    lines += ["", "Loyalty is on dev, against the teacher ensemble the student learned from (A+B: weighted by each "
-              "teacher's dev score). Label loyalty: share of (first-sub-token) labels equal to the teacher's; probability "
+    lines += ["", "Loyalty is on dev, against the teacher ensemble the student learned from (A+B: with the ensemble "
+              "weights listed under *How they were made*). Label loyalty: share of (first-sub-token) labels equal to the teacher's; probability "
               "loyalty: 1 − √JSD (log 2); STS: regression loyalty 1 − mean|ŷs − ŷt| / 5 and Pearson(ŷs, ŷt).", ""]
     if latency:
         lines += ["## CPU latency (seq 128, 2 threads, median ms per forward)", "",
@@ -191,6 +194,19 @@ def markdown(data, latency, tg) -> str:
                          f"{g['steps']} steps × 16 texts of ≤128 tokens in {g['runtime_s'] / 60:.1f} min (losses {g['alpha']}, "
                          f"final loss {g['loss']:.2f}); then task distillation per task "
                          + ", ".join(f"{t} {v['train']['steps']} steps" for t, v in entry["tasks"].items()) + ".")
+    ab = data.get("ab", {}).get("tasks", {})
+    if ab:
+        parts = []
+        for task, v in ab.items():
+            w = " / ".join(f"{x:g}" for x in v["teacher_weights"] or [])
+            tuning = v.get("teacher_weights_tuning")
+            if tuning:
+                before = " / ".join(f"{x:g}" for x in tuning["previous"])
+                parts.append(f"{task} {w} (tuned on dev: ensemble dev {tuning['metric']} {100 * tuning['score']:.2f}; "
+                             f"dev-score weights {before})")
+            else:
+                parts.append(f"{task} {w} (proportional to the teachers' dev scores)")
+        lines.append("- **A+B ensemble weights (A / B)**: " + "; ".join(parts) + ".")
     return "\n".join(lines) + "\n"
 
 
