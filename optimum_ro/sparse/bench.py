@@ -418,12 +418,16 @@ NOTES = """
   costs half the index reads per multiply-add. 16x1 stays the default, since finer blocks lose less
   accuracy at the same sparsity; 16x2 is the shape for bf16 on AVX512-BF16 CPUs, where `vdpbf16ps`
   does 32 multiply-adds per instruction instead of 16.
-- **Why int8 is not far ahead of fp32 on AVX2.** Without VNNI a 4-term int8 dot product takes two
-  multiplier instructions (`vpmaddubsw`, then `vpmaddwd` to widen): 32 MACs per two, the rate of
-  `vpmaddwd` alone and on Zen 3 1–1.5x the fp32 FMA rate (the measured peaks above). Dense int8 peers
-  (fbgemm, ORT/MLAS) use the same pair (with 7-bit activations, `reduce_range`, against saturation),
-  so their edge is density, not instructions. With VNNI (`vpdpbusd`, 64 MACs in one) the int8 path gets
-  4x the fp32 MAC rate.
+- **Why int8 is not far ahead of fp32 on AVX2.** Without VNNI a 4-term int8 dot product takes
+  `vpmaddubsw` (32 u8 × s8 products, summed in pairs to int16), `vpmaddwd` with ones (to int32) and
+  `vpaddd`: the sequence dense int8 GEMMs run (MLAS, fbgemm), ~1.9x the fp32 FMA rate on Zen 3 (the int8
+  peak above). `vpmaddubsw` needs one unsigned operand, and its int16 pair sums saturate: with u8
+  activations and full-range s8 weights a pair can reach 2·255·128. Our kernel stays exact for any int8
+  weight by making the weights' magnitudes the unsigned operand and moving their signs onto the
+  activations (`vpsignb`), one more instruction per 32 MACs, so its loop can reach ~3/4 of that peak
+  (the same register-only loop with `vpsignb` added reads ~133 vs ~180 GOP/s). The alternative is ORT's
+  `reduce_range` (7-bit weights or activations, so no pair can saturate) at a precision cost; we did not
+  take it. With VNNI (`vpdpbusd`, 64 MACs in one instruction) the int8 path gets 4x the fp32 MAC rate.
 - **Why the targets are missed on AVX2 (measured with experimental builds, A/B in one process, 1 thread,
   90%, M=128).** fp32: with X and the weights forced L1-hot (every block reading k < 64 and one of the
   first 256 blocks: wrong numbers, same instruction stream) the 16x1 loop reaches ~93 GFLOP/s, the FMA
