@@ -38,8 +38,11 @@ def _ddp_worker(result_path):
     # every rank must hold the same weights after the synchronised step
     flat = torch.cat([v.reshape(-1).float() for v in state.values()])
     gathered = trainer.accelerator.gather(flat.unsqueeze(0))
+    trainer.args.per_device_eval_batch_size = 1  # 4 batches: each rank scores its own 2 rows, which are gathered
+    loyalty = trainer.loyalty(trainer.train_dataset, task="pos")
     if trainer.args.process_index == 0:
         torch.save({"world": world, "state": state, "rank_diff": (gathered[0] - gathered[-1]).abs().max().item(),
+                    "loyalty": loyalty,
                     "teacher_wrapped": type(trainer.teachers[0]).__name__, "model_wrapped": type(trainer.model_wrapped).__name__},
                    result_path)
 
@@ -61,6 +64,11 @@ def test_two_gloo_processes_match_one_big_batch(tmp_path):
     reference = single.student.state_dict()
     diff = max((result["state"][k] - reference[k]).abs().max().item() for k in reference)
     assert diff < 1e-5, f"2 processes x batch 2 differ from 1 process x batch 4 by {diff}"
+    # loyalty and the teacher's task score under DDP: the gathered shards give the single-process figures
+    expected = single.loyalty(single.train_dataset, task="pos")
+    assert result["loyalty"].keys() == expected.keys()
+    for key, value in expected.items():
+        assert result["loyalty"][key] == pytest.approx(value, abs=1e-5), key
 
 
 if __name__ == "__main__":  # run by the test above in a fresh interpreter
