@@ -182,11 +182,12 @@ def run(args) -> dict:
     isa = kernels.current_isa()
     peak = {}
     if kernels.extension_available() and isa != "reference":
-        iters = 5_000_000 if args.quick else 30_000_000
-        fp32 = [kernels.peak_throughput(isa, "fp32", iters) for _ in range(7)]
-        int8 = [kernels.peak_throughput(isa, "int8", iters) for _ in range(7)]
-        peak = {  # the best of 7: noise only slows a register-only loop down (the int8 loop reads anywhere from
-            # ~96 to ~153 GOP/s from call to call on Zen 3), and the peak is what the core can do
+        iters = 5_000_000 if args.quick else 10_000_000
+        fp32 = [kernels.peak_throughput(isa, "fp32", iters) for _ in range(PEAK_CALLS)]
+        int8 = [kernels.peak_throughput(isa, "int8", iters) for _ in range(PEAK_CALLS)]
+        peak = {  # the best of PEAK_CALLS short calls: noise only slows a register-only loop down (on this shared
+            # Zen 3 the int8 loop reads anywhere from ~80 to ~190 GOP/s from call to call, the fp32 loop 93-97),
+            # and the peak is what the core can do
             "fp32_gflops_per_core": max(fp32),
             "int8_gops_per_core": max(int8),
             "fp32_samples": fp32,
@@ -313,7 +314,7 @@ def markdown(result: dict, json_name: str) -> str:
     ]
     if peak:
         lines.append(
-            f"- measured one-core peak ({result['isa']}, best of 7 register-only loops): fp32 FMA "
+            f"- measured one-core peak ({result['isa']}, best of {len(peak.get('fp32_samples', [])) or 7} register-only loops): fp32 FMA "
             f"{peak['fp32_gflops_per_core']:.1f} GFLOP/s, int8 dot products {peak['int8_gops_per_core']:.1f} GOP/s"
         )
     lines += [
@@ -392,6 +393,8 @@ def targets(result: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+PEAK_CALLS = 21  # register-only peak loops per kind (~20-30 ms each); the best is the peak
+
 NOTES = """
 ## How to read this
 
@@ -432,19 +435,22 @@ NOTES = """
   90%, M=128).** fp32: with X and the weights forced L1-hot (every block reading k < 64 and one of the
   first 256 blocks: wrong numbers, same instruction stream) the 16x1 loop reaches ~93 GFLOP/s, the FMA
   peak: the instructions are not the limit, cache misses are, most at 3072×768 (64 → 90 GFLOP/s hot),
-  whose K runs in four L1 chunks (smaller or larger chunks: slower). int8: on a dense weight the loop runs
-  at ~120 GOP/s, but at 90% an output row has ~19 blocks per group of 32 tokens, and per-row costs weigh:
-  the transposed store of Y (accumulators hold tokens, not features: ~15% of the time at 768×768, ~25% at
-  768×3072), quantising X on every call (~7% at K = 3072) and the row loop's exit. 6x the dense int8 peer
-  needs ~1.5x more; fbgemm runs the same instruction pair densely.
+  whose K runs in four L1 chunks (smaller or larger chunks: slower). int8: the exact loop (`vpsignb` added to
+  the dense sequence) can reach ~3/4 of the int8 peak and runs at ~120 GOP/s on a dense weight; at 90% an
+  output row has ~19 blocks per group of 32 tokens, and per-row costs weigh: the transposed store of Y
+  (accumulators hold tokens, not features: ~15% of the time at 768×768, ~25% at 768×3072), quantising X
+  on every call (~7% at K = 3072) and the row loop's exit. 6x the dense int8 peer needs ~1.5x more, while
+  the peer runs one instruction fewer per 32 MACs (it accepts `vpmaddubsw`'s saturation or 7-bit values).
 - **The peak loops.** Until 2026-11-26 the fp32 peak read ~148 GFLOP/s on this Zen 3: the compiler had
   dropped half of the loop's FMAs (only one lane of the result was read, so one ymm of each pair was dead
   code) while the count assumed all of them. Every lane is read now and the loop gives ~96 GFLOP/s, which
-  a separate hand-written loop confirms; the "% of peak" columns of earlier runs were understated by that
-  factor (~1.5). The int8 loop (`vpmaddwd` chains) reads anywhere from ~96 to ~153 GOP/s from call to
-  call on the same core (readings cluster near 100, 126 and 150; the 7 calls of one run often agree with
-  each other), so the best of 7 calls is taken as the peak; a run whose calls all read low reports a low
-  peak and a high % of it.
+  a separate hand-written loop confirms. The AVX2 int8 loop used to feed each product back into its own
+  input (a chain bound by latency), read 96–153 GOP/s and was passed by ORT's dense int8 MatMul (~166
+  GOP/s at 768×768); since the 14:15 run of 2026-11-26 it is the throughput-bound dense sequence
+  (`vpmaddubsw` → `vpmaddwd` → `vpaddd`, 4 independent accumulators), which reads ~150–190 GOP/s, so the
+  int8 "% of peak" of earlier runs was overstated by ~1.2–1.5x. On this shared VM the int8 loop still
+  moves from call to call (~80–190 GOP/s; the fp32 loop 93–97), so the best of several calls is the peak;
+  a run whose calls all read low reports a low peak and a high % of it.
 - **Peers.** torch CSR uses MKL on the same 16x1-pattern weight (torch's CPU BSR matmul refuses
   non-square blocks). ORT runs a MatMul+Add graph; its int8 model is `quantize_dynamic` (MatMulInteger).
 - **Cold vs warm.** On this VM every method is slower on its first call after the others ran (our
