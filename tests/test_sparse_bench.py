@@ -49,3 +49,14 @@ def test_bench_is_a_cli_subcommand():
 
     args = build_parser("bench").parse_args(["bench", "--quick", "--no-ort"])
     assert args.quick and args.no_ort and callable(args.func)
+
+
+def test_peak_line_says_how_the_peak_was_taken():
+    old = fake_result()  # no samples: an early JSON, whose peak was a median of 7 calls
+    assert "(avx2, median of 7 register-only loops)" in markdown(old, "x.json")
+    best = fake_result()
+    best["peak"].update(fp32_samples=[90.0, 100.0, 95.0], int8_samples=[150.0, 200.0, 180.0])
+    assert "(avx2, best of 3 register-only loops)" in markdown(best, "x.json")
+    median = fake_result()
+    median["peak"].update(fp32_samples=[100.0, 110.0, 90.0], int8_samples=[200.0, 210.0, 190.0])
+    assert "(avx2, median of 3 register-only loops)" in markdown(median, "x.json")
