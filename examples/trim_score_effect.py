@@ -3,6 +3,8 @@ trimmed to the tokens of the Romanian raw corpus and the tasks' *train* splits (
 
     python examples/trim_score_effect.py                      # e5-small task teachers, ../shared/data/ro
     python examples/trim_score_effect.py --teachers 'runs/teachers/e5-small/{task}' --out results/vocab-trim
+    python examples/trim_score_effect.py --teachers 'runs/teachers/ro-bert-base/{task}' --max-size 11500 \
+        --out results/vocab-trim-ro-bert-11500      # the most frequent 11,500 of the WordPiece model's 16,000
 
 The kept vocabulary is the one the e5 students use (`examples/distill_romanian.py` trims with the same
 corpus). Trimming keeps every kept token's embedding row exactly, so a score moves only where a dev word is
@@ -19,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from optimum_ro.distillation import count_parameters, trim_vocabulary
+from optimum_ro.distillation import count_parameters, select_vocabulary, trim_vocabulary
 from optimum_ro.distillation.vocab import count_token_ids
 from optimum_ro.tasks import build_model, decode_predictions, get_task, load_task, metrics_fn, preprocess_task, task_texts
 from optimum_ro.tasks.pretrain import read_lines
@@ -69,6 +71,8 @@ def main():
     ap.add_argument("--tasks", nargs="+", default=list(MAIN), choices=list(MAIN))
     ap.add_argument("--data-root", default="../shared/data/ro", help="task folders + raw/train.txt.gz")
     ap.add_argument("--corpus", nargs="+", default=None, help="raw text for the kept vocabulary (default: DATA_ROOT/raw)")
+    ap.add_argument("--max-size", type=int, default=None,
+                    help="keep at most this many tokens, the most frequent (trim_vocabulary's max_size); default: all used")
     ap.add_argument("--max-eval-samples", type=int, default=None, help="score the first N dev rows (smoke runs)")
     ap.add_argument("--out", default="results/vocab-trim", help="writes OUT.json and OUT.md")
     args = ap.parse_args()
@@ -80,8 +84,8 @@ def main():
     base_tokenizer = AutoTokenizer.from_pretrained(args.teachers.format(task=args.tasks[0]))
     start = time.time()
     counts = count_token_ids(base_tokenizer, [*read_lines(corpus_files), *task_texts(root, "train")])
-    keep = sorted(counts)
-    report = {"teachers": args.teachers, "corpus": corpus_files + [f"{root}/<task>/train.jsonl"],
+    keep = select_vocabulary(base_tokenizer, counts, max_size=args.max_size)
+    report = {"teachers": args.teachers, "max_size": args.max_size, "corpus": corpus_files + [f"{root}/<task>/train.jsonl"],
               "vocabulary": {"before": len(base_tokenizer), "after": None}, "count_seconds": round(time.time() - start, 1),
               "tasks": {}}
     for task in args.tasks:
@@ -121,11 +125,16 @@ def render(report: dict, args) -> str:
         "# Vocabulary trimming: size and score effect",
         "",
         f"Regenerate: `python examples/trim_score_effect.py --teachers '{args.teachers}' --out {args.out}"
+        + (f" --max-size {args.max_size}" if args.max_size else "")
         + (f" --max-eval-samples {args.max_eval_samples}" if args.max_eval_samples else "") + "`.",
         "",
         f"Each task teacher ({args.teachers}) is scored on the dev split with its full vocabulary and again after "
-        f"`trim_vocabulary` keeps only the {v['after']:,} of its {v['before']:,} tokens that the Romanian raw corpus "
-        "and the tasks' train splits use (the vocabulary of the e5 students). No retraining: kept rows are copied "
+        + (f"`trim_vocabulary` keeps only the {v['after']:,} of its {v['before']:,} tokens that the Romanian raw corpus "
+           "and the tasks' train splits use (the vocabulary of the e5 students)." if not args.max_size else
+           f"`trim_vocabulary(max_size={args.max_size})` keeps the {v['after']:,} of its {v['before']:,} tokens that the "
+           "Romanian raw corpus and the tasks' train splits use most (with every single-character piece of their "
+           "alphabet, so words that needed a dropped token are re-segmented into more pieces, not unknown).")
+        + " No retraining: kept rows are copied "
         "exactly, so a prediction can change only where a dev text needs a dropped token.",
         "",
         "| task | metric | dev, full vocabulary | dev, trimmed | Δ | unchanged predictions | tokens per dev text full → trimmed | unknown tokens trimmed | parameters |",

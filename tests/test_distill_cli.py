@@ -97,3 +97,29 @@ def test_cli_mlm_stage(tmp_path, tokenizers):
                  "--student", str(out), "--output", str(task_out), "--max-steps", "1", "--batch-size", "4"]) == 0
     task_results = json.loads((task_out / "distill_results.json").read_text())
     assert {"classifier.weight", "classifier.bias"} <= set(task_results["head_copied_from_teacher"])
+
+
+def test_cli_mlm_stage_with_a_vocabulary_size(tmp_path, tokenizers):
+    """--trim-vocab-size keeps the corpus's most frequent tokens; in the MLM stage the teacher the student is cut
+    from is trimmed to the same tokens, so its soft targets still cover the student's vocabulary."""
+    from optimum_ro.distillation import count_token_ids, select_vocabulary
+
+    wp, _ = tokenizers
+    teacher = _save(tiny_bert("BertForMaskedLM", vocab_size=len(wp)), wp, tmp_path / "ta")
+    lines = [" ".join(s) for s in toy_sentences(12, 4)[0]]
+    text = tmp_path / "raw.txt"
+    text.write_text("\n".join(lines))
+    size = len(select_vocabulary(wp, count_token_ids(wp, lines), max_size=10**6)) - 3  # three used words fewer
+    out = tmp_path / "student"
+    assert main(["distill", "--teacher", teacher, "--task", "mlm", "--data", str(text), "--student-layers", "2",
+                 "--output", str(out), "--max-steps", "2", "--batch-size", "4", "--trim-vocab-corpus", str(text),
+                 "--trim-vocab-size", str(size)]) == 0
+    results = json.loads((out / "distill_results.json").read_text())
+    assert results["vocabulary"]["after"] == size and results["vocabulary"]["max_size"] == size
+    assert results["loss_weights"]["alpha_ce"] > 0  # the soft-target loss ran: the trimmed teacher shares the vocabulary
+    tok = AutoTokenizer.from_pretrained(out)
+    assert len(tok) == size == AutoModelForMaskedLM.from_pretrained(out).config.vocab_size
+    assert tok.unk_token_id not in tok(lines)["input_ids"][0]
+    with pytest.raises(SystemExit, match="needs --trim-vocab-corpus"):
+        main(["distill", "--teacher", teacher, "--task", "mlm", "--data", str(text), "--output", str(tmp_path / "x"),
+              "--trim-vocab-size", "20"])

@@ -3,8 +3,8 @@ import torch
 from transformers import AutoModelForMaskedLM, AutoTokenizer, BertForSequenceClassification, XLMRobertaTokenizer
 
 from optimum_ro.distillation.student import count_parameters, default_layers, make_student
-from optimum_ro.distillation.testing import tiny_bert, tiny_wordpiece_tokenizer
-from optimum_ro.distillation.vocab import trim_vocabulary
+from optimum_ro.distillation.testing import BERT_SPECIALS, tiny_bert, tiny_unigram_tokenizer, tiny_wordpiece_tokenizer
+from optimum_ro.distillation.vocab import count_token_ids, select_vocabulary, trim_vocabulary
 
 WORDS = ["ana", "are", "mere", "pere", "casa", "mare", "copil", "frumoasa"]
 CORPUS = ["Ana are mere.", "Copilul are pere!", "ana are mere frumoase"]
@@ -82,13 +82,50 @@ def test_trim_wordpiece_same_tokens_remapped_ids_and_round_trip(tmp_path):
 def test_trim_min_count_keep_ids_and_errors():
     model, tok = _wordpiece_pair()
     _, kept = trim_vocabulary(None, tok, ["ana ana are"], min_count=2)
-    assert kept.tokenize("ana are") == ["ana", "[UNK]"]
+    # "are" (seen once) is dropped and re-segmented from the corpus's alphabet, which stays; nothing else does
+    assert kept.tokenize("ana are") == ["ana", "a", "##r", "##e"]
+    assert set(kept.get_vocab()) == {*BERT_SPECIALS, "ana", *"anre", "##a", "##n", "##r", "##e"}
+    assert kept.tokenize("mere") == ["[UNK]"]  # "m" is not in the corpus's alphabet
     _, kept = trim_vocabulary(None, tok, ["ana ana are"], min_count=2, keep_ids=[tok.convert_tokens_to_ids("are")])
     assert kept.tokenize("ana are") == ["ana", "are"]
     with pytest.raises(TypeError, match="iterable of texts"):
         trim_vocabulary(model, tok, "ana are mere")
     with pytest.raises(ValueError, match="outside"):
         trim_vocabulary(model, tok, CORPUS, keep_ids=[10_000])
+    with pytest.raises(ValueError, match="max_size=10 is below the 15 tokens that always stay .* the 10 single-character pieces"):
+        trim_vocabulary(model, tok, ["ana ana are mere"], max_size=10)
+    with pytest.raises(ValueError, match="max_size must be >= 1"):
+        trim_vocabulary(model, tok, CORPUS, max_size=0)
+
+
+def test_trim_max_size_keeps_the_most_frequent_and_resegments_the_rest(tmp_path):
+    model, tok = _wordpiece_pair()
+    corpus = ["ana are mere", "ana are pere", "ana are mere", "mere"]  # ana 3, are 3, mere 3, pere 1
+    old_emb = model.bert.embeddings.word_embeddings.weight.detach().clone()
+    old_ids = {t: tok.convert_tokens_to_ids(t) for t in tok.get_vocab()}
+    # 5 specials + 12 alphabet pieces (a e m n p r, bare and ##) always stay; room for two words: the most
+    # frequent, ties broken by the lower id ("ana" < "are" < "mere" in the tiny vocabulary)
+    model, kept = trim_vocabulary(model, tok, corpus, max_size=19)
+    assert len(kept) == 19 == model.config.vocab_size
+    assert {"ana", "are"} <= set(kept.get_vocab()) and not {"mere", "pere"} & set(kept.get_vocab())
+    assert kept.tokenize("ana are mere pere") == ["ana", "are", "m", "##e", "##r", "##e", "p", "##e", "##r", "##e"]
+    assert kept.unk_token_id not in kept(corpus)["input_ids"][0]
+    for token, new_id in kept.get_vocab().items():  # every kept row is the old row of the same token
+        assert torch.equal(model.bert.embeddings.word_embeddings.weight[new_id], old_emb[old_ids[token]])
+    # one count serves several sizes: select_vocabulary gives the same ids trim_vocabulary kept
+    ids = select_vocabulary(tok, count_token_ids(tok, corpus), max_size=19)
+    assert tok.convert_ids_to_tokens(ids) == kept.convert_ids_to_tokens(list(range(19)))
+    model.save_pretrained(tmp_path)
+    kept.save_pretrained(tmp_path)
+    assert AutoTokenizer.from_pretrained(tmp_path).tokenize("mere") == ["m", "##e", "##r", "##e"]
+
+
+def test_trim_max_size_unigram_resegments_with_the_word_marker():
+    tok = tiny_unigram_tokenizer({"▁ana": -2.0, "▁are": -2.5, "▁mere": -3.0})
+    _, kept = trim_vocabulary(None, tok, ["ana ana are mere mere mere"], max_size=13)
+    # 4 specials + <mask> + a e m n r + the bare "▁" = 11 always stay; room for "▁mere" (3) and "▁ana" (2)
+    assert kept.tokenize("ana are mere") == ["▁ana", "▁", "a", "r", "e", "▁mere"]
+    assert kept.unk_token_id not in kept("ana are mere")["input_ids"]
 
 
 def test_trim_unigram_keeps_pieces_and_scores(tmp_path):

@@ -90,3 +90,47 @@ def test_teachers_with_different_vocabularies_are_refused(script, teachers, fixt
         run(script, monkeypatch, "--teachers", str(mixed / "{task}"), "--tasks", "sentiment", "pos",
             "--data-root", str(fixtures_dir / "ro"), "--corpus", str(fixtures_dir / "README.md"), "--out",
             str(tmp_path / "vt"))
+
+
+def test_max_size_resegments_instead_of_unknown(script, tmp_path, monkeypatch):
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    from conftest import build_wordpiece_tokenizer
+    from optimum_ro.distillation import count_token_ids, select_vocabulary
+    from optimum_ro.tasks import build_model
+
+    # made-up texts whose words are whole tokens of a tokenizer trained on them
+    words = ["mere", "pere", "prune", "caise", "gutui", "nuci", "bune", "rele", "dulci", "acre"]
+    texts = [f"{a} {b} {c}" for a in words for b in words[::3] for c in words[::4]]
+    tok = build_wordpiece_tokenizer(texts * 5, vocab_size=120, lowercase=True)
+    folder = tmp_path / "teachers" / "sentiment"
+    torch.manual_seed(0)
+    BertForMaskedLM(BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=32, pad_token_id=tok.pad_token_id)).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    build_model(str(folder), "sentiment").save_pretrained(folder)
+    data = tmp_path / "data" / "sentiment"
+    data.mkdir(parents=True)
+    for split, rows in (("train", texts[::2]), ("dev", texts[1::2])):
+        (data / f"{split}.jsonl").write_text("".join(json.dumps({"text": t, "label": ["positive", "negative"][i % 2]}) + "\n"
+                                                      for i, t in enumerate(rows)))
+    corpus = tmp_path / "raw.txt"
+    corpus.write_text("\n".join(texts) + "\n")
+    full, small = tmp_path / "full", tmp_path / "small"
+    args = ["--teachers", str(tmp_path / "teachers" / "{task}"), "--tasks", "sentiment", "--data-root",
+            str(tmp_path / "data"), "--corpus", str(corpus)]
+    run(script, monkeypatch, *args, "--out", str(full))
+    assert json.loads(full.with_suffix(".json").read_text())["vocabulary"]["after"] == 5 + len(words)
+    assert tok.tokenize(" ".join(words)) == words  # every word one token
+    # with a size limit the alphabet's single-character pieces stay too: all words + alphabet, less three words
+    counts = count_token_ids(tok, [*texts, *texts[::2]])
+    size = len(select_vocabulary(tok, counts, max_size=10**6)) - 3
+    run(script, monkeypatch, *args, "--max-size", str(size), "--out", str(small))
+    report = json.loads(small.with_suffix(".json").read_text())
+    assert report["vocabulary"]["after"] == size and report["max_size"] == size
+    r = report["tasks"]["sentiment"]
+    # the three least used words take more pieces, none becomes unknown
+    assert r["tokens_trimmed"]["tokens"] > r["tokens_full"]["tokens"]
+    assert r["tokens_trimmed"]["unknown"] == r["tokens_full"]["unknown"] == 0
+    assert f"--max-size {size}" in small.with_suffix(".md").read_text()

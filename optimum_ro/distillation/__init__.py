@@ -17,11 +17,11 @@ from .losses import (
 )
 from .student import count_parameters, make_student
 from .trainer import DistillationDataCollator, DistillationStudent, DistillationTrainer, infer_task_kind
-from .vocab import trim_vocabulary
+from .vocab import count_token_ids, select_vocabulary, trim_vocabulary
 
 __all__ = [
     "DistillationTrainer", "DistillationTrainingArguments", "DistillationDataCollator", "DistillationStudent",
-    "make_student", "count_parameters", "trim_vocabulary", "infer_task_kind",
+    "make_student", "count_parameters", "trim_vocabulary", "select_vocabulary", "count_token_ids", "infer_task_kind",
     "AlignmentError", "align_to_student", "pool_words", "prepare_teacher_inputs", "prepare_student_words",
     "soft_target_loss", "teacher_probabilities", "ensemble_probabilities", "cross_entropy_loss", "mlm_loss",
     "cosine_hidden_loss", "mse_loss",

@@ -36,6 +36,7 @@ class DistillConfig:
     student_from: int = 0                # which teacher the student is cut from (its tokenizer too)
     trim_vocab_corpus: list = field(default_factory=list)
     trim_max_lines: int | None = None
+    trim_vocab_size: int | None = None   # keep at most this many tokens, the corpus's most frequent
     teacher_weights: list | None = None
     tune_teacher_weights: bool = False  # choose the ensemble weights on the dev split (grid of 1/tune_steps)
     tune_steps: int = 10
@@ -140,6 +141,8 @@ def run_distillation(cfg: DistillConfig) -> dict:
 
     if not cfg.teachers:
         raise SystemExit("give at least one --teacher")
+    if cfg.trim_vocab_size is not None and not cfg.trim_vocab_corpus:
+        raise SystemExit("--trim-vocab-size needs --trim-vocab-corpus: the kept tokens are the corpus's most frequent")
     if not 0 <= cfg.student_from < len(cfg.teachers):
         raise SystemExit(f"--student-from {cfg.student_from} is not a teacher index (0..{len(cfg.teachers) - 1})")
     mlm = cfg.task == "mlm"
@@ -169,11 +172,12 @@ def run_distillation(cfg: DistillConfig) -> dict:
     if cfg.trim_vocab_corpus:
         lines = _trim_corpus_lines(cfg)
         vocab_before = len(student_tok)
-        student, student_tok = trim_vocabulary(student, student_tok, lines)
-        results["vocabulary"] = {"before": vocab_before, "after": len(student_tok), "corpus_lines": len(lines)}
+        student, student_tok = trim_vocabulary(student, student_tok, lines, max_size=cfg.trim_vocab_size)
+        results["vocabulary"] = {"before": vocab_before, "after": len(student_tok), "corpus_lines": len(lines),
+                                 "max_size": cfg.trim_vocab_size}
         if mlm:  # soft targets over tokens: the teacher the student was cut from gets the same vocabulary
             teachers[cfg.student_from], tokenizers[cfg.student_from] = trim_vocabulary(
-                teachers[cfg.student_from], tokenizers[cfg.student_from], lines)
+                teachers[cfg.student_from], tokenizers[cfg.student_from], lines, max_size=cfg.trim_vocab_size)
     results["student_parameters"] = count_parameters(student)
     student_vocab = student_tok.get_vocab()
     others = {i: tok for i, tok in enumerate(tokenizers) if tok.get_vocab() != student_vocab}
@@ -246,6 +250,9 @@ def add_parser(subparsers):
     p.add_argument("--student-from", type=int, default=0, help="index of the teacher the student is cut from (default 0)")
     p.add_argument("--trim-vocab-corpus", action="append", default=[], help="text file(s): keep only the tokens they use")
     p.add_argument("--trim-max-lines", type=int)
+    p.add_argument("--trim-vocab-size", type=int,
+                   help="keep at most this many tokens: the corpus's most frequent, with its alphabet's single "
+                        "characters so that the words of dropped tokens are re-segmented, not unknown")
     p.add_argument("--teacher-weights", type=float, nargs="+")
     p.add_argument("--tune-teacher-weights", action="store_true",
                    help="choose the ensemble weights on the dev split: the grid of weights (multiples of "

@@ -4,8 +4,13 @@ With a 250k-piece multilingual vocabulary most parameters sit in the embedding m
 a Romanian corpus touches a small fraction of it. Corpus sentences tokenize to the same
 pieces after trimming (ids change, consistently); pieces never seen become ``unk``.
 
+A smaller vocabulary than the corpus uses (``max_size``, or ``min_count`` > 1) drops used pieces
+too: the tokenizer then re-segments the words that needed them from the kept pieces, and every
+single-character piece of the corpus's alphabet stays, so those words get more pieces, not ``unk``.
+
     from optimum_ro.distillation import trim_vocabulary
     model, tokenizer = trim_vocabulary(model, tokenizer, corpus_lines)
+    model, tokenizer = trim_vocabulary(model, tokenizer, corpus_lines, max_size=12_000)  # the most frequent
     model.save_pretrained("out"); tokenizer.save_pretrained("out")   # loads with AutoModel / AutoTokenizer
 """
 from __future__ import annotations
@@ -113,28 +118,81 @@ def _select_rows(weight: torch.Tensor, keep: torch.Tensor) -> nn.Parameter:
     return nn.Parameter(weight.detach().index_select(0, keep.to(weight.device)).clone(), requires_grad=weight.requires_grad)
 
 
-def trim_vocabulary(model, tokenizer, corpus_texts: Iterable[str], min_count: int = 1, keep_ids=None):
+def _alphabet_ids(tokenizer, used_ids) -> set[int]:
+    """Ids of the single-character pieces (bare, ``##``-continued or ``▁``-prefixed) of every character in
+    the pieces ``used_ids``, and the bare ``▁`` word marker: with them any word of the corpus still segments."""
+    markers = ("##", "\u2581", "\u0120")  # WordPiece continuation, SentencePiece word start, byte-level BPE space
+    specials = set(tokenizer.all_special_ids)
+    alphabet = set()
+    for token in tokenizer.convert_ids_to_tokens([i for i in used_ids if i not in specials]):
+        for m in markers:
+            if token.startswith(m):
+                token = token[len(m):]
+                break
+        alphabet.update(token)
+    keep = set()
+    for token, i in tokenizer.get_vocab().items():
+        bare = token
+        for m in markers:
+            if bare.startswith(m):
+                bare = bare[len(m):]
+                break
+        if (len(bare) == 1 and bare in alphabet) or (bare == "" and token in markers[1:]):
+            keep.add(i)
+    return keep
+
+
+def _check_sizes(min_count: int, max_size: int | None):
+    if min_count < 1:
+        raise ValueError(f"min_count must be >= 1, got {min_count}")
+    if max_size is not None and max_size < 1:
+        raise ValueError(f"max_size must be >= 1, got {max_size}")
+
+
+def select_vocabulary(tokenizer, counts, min_count: int = 1, keep_ids=None, max_size: int | None = None) -> list[int]:
+    """The ids ``trim_vocabulary`` keeps, in order, from token ``counts`` (``count_token_ids``): see there.
+    Split out so that one count of a large corpus can serve several tokenizers or sizes."""
+    _check_sizes(min_count, max_size)
+    vocab_size = len(tokenizer)
+    must = set(tokenizer.all_special_ids)
+    must |= {i for i in (tokenizer.unk_token_id, tokenizer.pad_token_id) if i is not None}
+    must |= {int(i) for i in (keep_ids or [])}
+    bad = [i for i in must if not 0 <= i < vocab_size]
+    if bad:
+        raise ValueError(f"keep_ids {sorted(bad)[:5]} are outside the tokenizer's {vocab_size} ids")
+    if min_count > 1 or max_size is not None:
+        alphabet = _alphabet_ids(tokenizer, counts) - must
+        must |= alphabet
+    frequent = sorted((i for i, c in counts.items() if c >= min_count and i not in must), key=lambda i: (-counts[i], i))
+    if max_size is not None:
+        if max_size < len(must):
+            raise ValueError(
+                f"max_size={max_size} is below the {len(must)} tokens that always stay (special tokens, keep_ids and "
+                f"the {len(alphabet)} single-character pieces of the corpus's alphabet); give at least {len(must)}")
+        frequent = frequent[:max_size - len(must)]
+    keep = must | set(frequent)
+    return sorted(keep)
+
+
+def trim_vocabulary(model, tokenizer, corpus_texts: Iterable[str], min_count: int = 1, keep_ids=None,
+                    max_size: int | None = None):
     """Keep the tokens occurring at least ``min_count`` times in ``corpus_texts`` (+ all special tokens
-    and ``keep_ids``), and return ``(model, tokenizer)`` with the input embeddings, the MLM decoder
-    (weight and bias, if any), ``config.vocab_size`` / special token ids, and the tokenizer remapped.
+    and ``keep_ids``), at most ``max_size`` of them in all (the most frequent; ties: the lower id), and
+    return ``(model, tokenizer)`` with the input embeddings, the MLM decoder (weight and bias, if any),
+    ``config.vocab_size`` / special token ids, and the tokenizer remapped.
+
+    When used pieces are dropped (``min_count`` > 1 or ``max_size``), the single-character pieces of the
+    corpus's alphabet are kept as well (counted in ``max_size``), so that the tokenizer re-segments the
+    words that needed a dropped piece instead of mapping them to ``unk``.
 
     The model is modified in place (and returned); the tokenizer is a new object. New ids follow
     the old order, so special tokens keep their relative positions. ``model`` may be ``None``.
     """
-    if min_count < 1:
-        raise ValueError(f"min_count must be >= 1, got {min_count}")
     if isinstance(corpus_texts, str):
         raise TypeError("corpus_texts must be an iterable of texts (e.g. a list of lines), not one string")
-    counts = count_token_ids(tokenizer, corpus_texts)
+    _check_sizes(min_count, max_size)  # before counting a large corpus
     vocab_size = len(tokenizer)
-    keep = {i for i, c in counts.items() if c >= min_count}
-    keep |= set(tokenizer.all_special_ids)
-    keep |= {i for i in (tokenizer.unk_token_id, tokenizer.pad_token_id) if i is not None}
-    keep |= {int(i) for i in (keep_ids or [])}
-    bad = [i for i in keep if not 0 <= i < vocab_size]
-    if bad:
-        raise ValueError(f"keep_ids {sorted(bad)[:5]} are outside the tokenizer's {vocab_size} ids")
-    kept = sorted(keep)
+    kept = select_vocabulary(tokenizer, count_token_ids(tokenizer, corpus_texts), min_count, keep_ids, max_size)
     old_to_new = {old: new for new, old in enumerate(kept)}
     new_tokenizer = _trim_tokenizer(tokenizer, old_to_new)
     if model is None:
