@@ -104,6 +104,7 @@ def main():
                         "(0: keep them all, as the first reported runs did)")
     p.add_argument("--trim-max-lines", type=int, default=None, help="read only this many corpus lines for trimming")
     p.add_argument("--max-eval-samples", type=int, default=None, help="evaluate on the first N dev/test rows (smoke runs)")
+    p.add_argument("--seed", type=int, default=42, help="training seed of every run (data order, dropout)")
     p.add_argument("--redo", action="store_true", help="re-run tasks that already have distill_results.json")
     p.add_argument("--ab-weights", choices=["tuned", "dev-score"], default="tuned",
                    help="the two-teacher ensemble's weights per task: 'tuned' = the grid of weights (steps of 0.1) "
@@ -134,7 +135,7 @@ def main():
                 trim_vocab_corpus=trim, trim_vocab_size=vocab_size, alpha_ce=alpha_ce, alpha_mlm=2.0, alpha_cos=1.0,
                 max_length=128, max_texts=args.mlm_max_texts, batch_size=args.batch_size, learning_rate=1e-4, epochs=1,
                 time_budget_min=args.mlm_minutes, save_steps=200, max_steps=args.mlm_max_steps,
-                trim_max_lines=args.trim_max_lines))
+                trim_max_lines=args.trim_max_lines, seed=args.seed))
             start_from = str(student_dir)
         for task in args.tasks:
             teachers = {"a": [args.teacher_a_task], "b": [args.teacher_b_task],
@@ -151,7 +152,7 @@ def main():
                     teacher_weights=dev_score_weights(teachers, task) if name == "ab" else None,
                     tune_teacher_weights=name == "ab" and args.ab_weights == "tuned",
                     batch_size=args.batch_size, learning_rate=5e-5, trim_max_lines=args.trim_max_lines,
-                    max_eval_samples=args.max_eval_samples,
+                    max_eval_samples=args.max_eval_samples, seed=args.seed,
                     **{**TASK_BUDGET[task],
                        "max_steps": args.task_max_steps or task_steps(name, task)}))
                 if args.max_eval_samples is None:  # done: keep the report's inputs, drop the checkpoints

@@ -190,6 +190,10 @@ def markdown(data, latency, tg) -> str:
         if g:
             vocab = g.get("vocabulary")
             vtxt = f"; vocabulary trimmed {vocab['before']:,} → {vocab['after']:,}" if vocab else ""
+            if vocab and vocab.get("max_size"):
+                vtxt += " (the corpus's most frequent tokens, with its alphabet's single characters)"
+            elif vocab:
+                vtxt += " (the tokens the corpus uses)"
             lines.append(f"- **{STUDENTS[name]}**: {g['layers']} layers cut from {g['teachers'][0]}{vtxt}; general distillation "
                          f"{g['steps']} steps × 16 texts of ≤128 tokens in {g['runtime_s'] / 60:.1f} min (losses {g['alpha']}, "
                          f"final loss {g['loss']:.2f}); then task distillation per task "
