@@ -3,7 +3,9 @@
     python examples/latency.py runs/teachers/e5-small/sentiment runs/students/a-sentiment --threads 2
 
 Prints and writes JSON: median/min ms per forward, parameters, disk size, and the speed-up of every
-model against the first one. Timings on shared machines drift: methods are interleaved, repeats > 5.
+model against the first one: the ratio of the medians, and the median of the per-round ratios (each round
+times every model back to back, so a slow spell of a shared machine touches both sides of a round's ratio)
+with their spread. Timings on shared machines drift: methods are interleaved, repeats > 5.
 """
 import argparse
 import json
@@ -22,7 +24,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 32])
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=11)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoConfig
@@ -53,6 +55,10 @@ def main():
         for p in models:
             results[p][f"batch{batch}_median_ms"] = round(statistics.median(times[p]), 2)
             results[p][f"batch{batch}_min_ms"] = round(min(times[p]), 2)
+            results[p][f"batch{batch}_times_ms"] = [round(t, 2) for t in times[p]]  # per round, in run order
+            ratios = sorted(a / b for a, b in zip(times[args.models[0]], times[p]))
+            results[p][f"batch{batch}_paired_speedup"] = {
+                "median": round(statistics.median(ratios), 3), "min": round(ratios[0], 3), "max": round(ratios[-1], 3)}
     base = args.models[0]
     for p in models:
         for batch in args.batches:

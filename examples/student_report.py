@@ -13,6 +13,7 @@ and the issue's targets, each marked met or missed.
 """
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 from optimum_ro.hub.folder import folder_mb
@@ -66,6 +67,13 @@ def load(runs: Path) -> dict:
     return out
 
 
+def _paired(teacher_ms, student_ms) -> dict:
+    """Median, min and max over rounds of teacher / student time (each round times both back to back)."""
+    ratios = sorted(t / s for t, s in zip(teacher_ms, student_ms))
+    return {"median": round(statistics.median(ratios), 2), "min": round(ratios[0], 2), "max": round(ratios[-1], 2),
+            "rounds": len(ratios)}
+
+
 def latency_table(path: Path) -> dict:
     """{"a": {"teacher": {1: ms, 32: ms}, "student": {...}}, ...} from one interleaved latency.py run."""
     if not path.exists():
@@ -83,6 +91,8 @@ def latency_table(path: Path) -> dict:
             rows[name] = {"teacher": {b: t[f"batch{b}_median_ms"] for b in (1, 32)},
                           "student": {b: s[f"batch{b}_median_ms"] for b in (1, 32)},
                           "speedup": {b: round(t[f"batch{b}_median_ms"] / s[f"batch{b}_median_ms"], 2) for b in (1, 32)}}
+            if all(f"batch{b}_times_ms" in m for b in (1, 32) for m in (s, t)):  # rounds timed back to back
+                rows[name]["paired_speedup"] = {b: _paired(t[f"batch{b}_times_ms"], s[f"batch{b}_times_ms"]) for b in (1, 32)}
     return rows
 
 
@@ -180,9 +190,21 @@ def markdown(data, latency, tg) -> str:
         lines += ["## CPU latency (seq 128, 2 threads, median ms per forward)", "",
                   "| student | teacher b1 | student b1 | speed-up b1 | teacher b32 | student b32 | speed-up b32 |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
+        paired = all("paired_speedup" in r for r in latency.values())
+        if paired:
+            lines[-2] = lines[-2][:-1] + " paired b1 | paired b32 |"
+            lines[-1] += "---:|---:|"
         for name, r in latency.items():
-            lines.append(f"| {STUDENTS[name]} | {r['teacher'][1]} | {r['student'][1]} | {r['speedup'][1]}x | "
-                         f"{r['teacher'][32]} | {r['student'][32]} | {r['speedup'][32]}x |")
+            row = (f"| {STUDENTS[name]} | {r['teacher'][1]} | {r['student'][1]} | {r['speedup'][1]}x | "
+                   f"{r['teacher'][32]} | {r['student'][32]} | {r['speedup'][32]}x |")
+            if paired:
+                row += "".join(f" {q['median']}x ({q['min']}–{q['max']}) |" for q in (r["paired_speedup"][b] for b in (1, 32)))
+            lines.append(row)
+        if paired:
+            n = next(iter(latency.values()))["paired_speedup"][1]["rounds"]
+            lines += ["", f"Speed-up = ratio of the medians (the target's figure). Paired = median (min–max) over the {n} "
+                      "rounds of teacher ms / student ms, each round timing every model back to back, so a slow spell "
+                      "of the shared machine touches both sides of a round's ratio."]
         lines.append("")
     lines += ["## How they were made", ""]
     for name, entry in data.items():

@@ -1,0 +1,47 @@
+"""examples/latency.py on two tiny classifiers, and the student report's latency table read from its JSON."""
+import json
+import sys
+
+import pytest
+
+from conftest import load_example
+
+
+def test_latency_json_feeds_the_report_with_paired_ratios(tmp_path, tiny_bert_dir, monkeypatch):
+    from optimum_ro.tasks import build_model
+
+    folders = {}
+    for name, layers in (("teachers/e5-small/sentiment", 2), ("students/a/sentiment", 1)):
+        model = build_model(str(tiny_bert_dir), "sentiment")
+        if layers == 1:
+            model.bert.encoder.layer = model.bert.encoder.layer[:1]
+            model.config.num_hidden_layers = 1
+        folders[name] = tmp_path / name
+        model.save_pretrained(folders[name])
+    out = tmp_path / "latency.json"
+    monkeypatch.setattr(sys, "argv", ["latency.py", *map(str, folders.values()), "--threads", "1", "--seq", "8",
+                                      "--repeats", "3", "--out", str(out)])
+    load_example("latency").main()
+    models = json.loads(out.read_text())["models"]
+    teacher, student = (models[str(f)] for f in folders.values())
+    assert student["parameters"] < teacher["parameters"]
+    for b in (1, 32):
+        t, s = teacher[f"batch{b}_times_ms"], student[f"batch{b}_times_ms"]
+        assert len(t) == len(s) == 3 and teacher[f"batch{b}_median_ms"] == pytest.approx(sorted(t)[1], abs=0.01)
+        ratios = sorted(x / y for x, y in zip(t, s))
+        assert student[f"batch{b}_paired_speedup"]["median"] == pytest.approx(ratios[1], rel=0.02)  # times kept to 0.01 ms
+
+    # the report: speed-up = ratio of the medians; paired = median (min-max) of the per-round ratios
+    report = load_example("student_report")
+    fake = {"models": {"runs/teachers/e5-small/sentiment": {f"batch{b}_median_ms": 10.0 * b for b in (1, 32)}
+                       | {f"batch{b}_times_ms": [10.0 * b, 12.0 * b, 8.0 * b] for b in (1, 32)},
+                       "runs/students/a/sentiment": {f"batch{b}_median_ms": 5.0 * b for b in (1, 32)}
+                       | {f"batch{b}_times_ms": [4.0 * b, 8.0 * b, 5.0 * b] for b in (1, 32)}}}
+    path = tmp_path / "fake.json"
+    path.write_text(json.dumps(fake))
+    rows = report.latency_table(path)
+    assert rows["a"]["speedup"] == {1: 2.0, 32: 2.0}
+    # rounds: 10/4 = 2.5, 12/8 = 1.5, 8/5 = 1.6
+    assert rows["a"]["paired_speedup"][1] == {"median": 1.6, "min": 1.5, "max": 2.5, "rounds": 3}
+    md = report.markdown({"a": {"general": None, "tasks": {}}}, rows, report.targets({"a": {"tasks": {}}}, rows))
+    assert "| A: e5-small | 10.0 | 5.0 | 2.0x | 320.0 | 160.0 | 2.0x | 1.6x (1.5–2.5) | 1.6x (1.5–2.5) |" in md
