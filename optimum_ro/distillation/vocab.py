@@ -118,28 +118,26 @@ def _select_rows(weight: torch.Tensor, keep: torch.Tensor) -> nn.Parameter:
     return nn.Parameter(weight.detach().index_select(0, keep.to(weight.device)).clone(), requires_grad=weight.requires_grad)
 
 
+_MARKERS = ("##", "\u2581", "\u0120")  # WordPiece continuation, SentencePiece word start, byte-level BPE space
+
+
+def _bare(token: str) -> str:
+    """``token`` without its word-boundary / continuation marker."""
+    for marker in _MARKERS:
+        if token.startswith(marker):
+            return token[len(marker):]
+    return token
+
+
 def _alphabet_ids(tokenizer, used_ids) -> set[int]:
     """Ids of the single-character pieces (bare, ``##``-continued or ``▁``-prefixed) of every character in
     the pieces ``used_ids``, and the bare ``▁`` word marker: with them any word of the corpus still segments."""
-    markers = ("##", "\u2581", "\u0120")  # WordPiece continuation, SentencePiece word start, byte-level BPE space
     specials = set(tokenizer.all_special_ids)
     alphabet = set()
     for token in tokenizer.convert_ids_to_tokens([i for i in used_ids if i not in specials]):
-        for m in markers:
-            if token.startswith(m):
-                token = token[len(m):]
-                break
-        alphabet.update(token)
-    keep = set()
-    for token, i in tokenizer.get_vocab().items():
-        bare = token
-        for m in markers:
-            if bare.startswith(m):
-                bare = bare[len(m):]
-                break
-        if (len(bare) == 1 and bare in alphabet) or (bare == "" and token in markers[1:]):
-            keep.add(i)
-    return keep
+        alphabet.update(_bare(token))
+    return {i for token, i in tokenizer.get_vocab().items()
+            if (len(_bare(token)) == 1 and _bare(token) in alphabet) or token in _MARKERS[1:]}
 
 
 def _check_sizes(min_count: int, max_size: int | None):
