@@ -192,7 +192,7 @@ def markdown(data, latency, tg) -> str:
                   "|---|---:|---:|---:|---:|---:|---:|"]
         paired = all("paired_speedup" in r for r in latency.values())
         if paired:
-            lines[-2] = lines[-2][:-1] + " paired b1 | paired b32 |"
+            lines[-2] += " paired b1 | paired b32 |"
             lines[-1] += "---:|---:|"
         for name, r in latency.items():
             row = (f"| {STUDENTS[name]} | {r['teacher'][1]} | {r['student'][1]} | {r['speedup'][1]}x | "

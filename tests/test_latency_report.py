@@ -45,3 +45,4 @@ def test_latency_json_feeds_the_report_with_paired_ratios(tmp_path, tiny_bert_di
     assert rows["a"]["paired_speedup"][1] == {"median": 1.6, "min": 1.5, "max": 2.5, "rounds": 3}
     md = report.markdown({"a": {"general": None, "tasks": {}}}, rows, report.targets({"a": {"tasks": {}}}, rows))
     assert "| A: e5-small | 10.0 | 5.0 | 2.0x | 320.0 | 160.0 | 2.0x | 1.6x (1.5–2.5) | 1.6x (1.5–2.5) |" in md
+    assert "| speed-up b32 | paired b1 | paired b32 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n" in md
