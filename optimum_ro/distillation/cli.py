@@ -137,7 +137,7 @@ def run_distillation(cfg: DistillConfig) -> dict:
     from .config import DistillationTrainingArguments
     from .student import count_parameters, make_student
     from .trainer import DistillationTrainer
-    from .vocab import trim_vocabulary
+    from .vocab import count_token_ids, select_vocabulary, trim_vocabulary
 
     if not cfg.teachers:
         raise SystemExit("give at least one --teacher")
@@ -171,13 +171,17 @@ def run_distillation(cfg: DistillConfig) -> dict:
     results["student_parameters_before_trim"] = count_parameters(student)
     if cfg.trim_vocab_corpus:
         lines = _trim_corpus_lines(cfg)
-        vocab_before = len(student_tok)
-        student, student_tok = trim_vocabulary(student, student_tok, lines, max_size=cfg.trim_vocab_size)
+        vocab_before, teacher_tok = len(student_tok), tokenizers[cfg.student_from]
+        # the corpus is tokenized once; a teacher with the student's vocabulary keeps the same ids
+        kept = select_vocabulary(student_tok, count_token_ids(student_tok, lines), max_size=cfg.trim_vocab_size)
+        shared = mlm and teacher_tok.get_vocab() == student_tok.get_vocab()
+        student, student_tok = trim_vocabulary(student, student_tok, [], keep_ids=kept)
         results["vocabulary"] = {"before": vocab_before, "after": len(student_tok), "corpus_lines": len(lines),
                                  "max_size": cfg.trim_vocab_size}
         if mlm:  # soft targets over tokens: the teacher the student was cut from gets the same vocabulary
-            teachers[cfg.student_from], tokenizers[cfg.student_from] = trim_vocabulary(
-                teachers[cfg.student_from], tokenizers[cfg.student_from], lines, max_size=cfg.trim_vocab_size)
+            teachers[cfg.student_from], tokenizers[cfg.student_from] = (
+                trim_vocabulary(teachers[cfg.student_from], teacher_tok, [], keep_ids=kept) if shared else
+                trim_vocabulary(teachers[cfg.student_from], teacher_tok, lines, max_size=cfg.trim_vocab_size))
     results["student_parameters"] = count_parameters(student)
     student_vocab = student_tok.get_vocab()
     others = {i: tok for i, tok in enumerate(tokenizers) if tok.get_vocab() != student_vocab}
