@@ -187,13 +187,11 @@ def markdown(data, latency, tg) -> str:
               "weights listed under *How they were made*). Label loyalty: share of (first-sub-token) labels equal to the teacher's; probability "
               "loyalty: 1 − √JSD (log 2); STS: regression loyalty 1 − mean|ŷs − ŷt| / 5 and Pearson(ŷs, ŷt).", ""]
     if latency:
-        lines += ["## CPU latency (seq 128, 2 threads, median ms per forward)", "",
-                  "| student | teacher b1 | student b1 | speed-up b1 | teacher b32 | student b32 | speed-up b32 |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
         paired = all("paired_speedup" in r for r in latency.values())
-        if paired:
-            lines[-2] += " paired b1 | paired b32 |"
-            lines[-1] += "---:|---:|"
+        lines += ["## CPU latency (seq 128, 2 threads, median ms per forward)", "",
+                  "| student | teacher b1 | student b1 | speed-up b1 | teacher b32 | student b32 | speed-up b32 |"
+                  + (" paired b1 | paired b32 |" if paired else ""),
+                  "|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if paired else "")]
         for name, r in latency.items():
             row = (f"| {STUDENTS[name]} | {r['teacher'][1]} | {r['student'][1]} | {r['speedup'][1]}x | "
                    f"{r['teacher'][32]} | {r['student'][32]} | {r['speedup'][32]}x |")
