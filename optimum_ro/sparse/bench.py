@@ -175,9 +175,9 @@ def time_round_robin(methods: dict[str, Callable], repeats: int) -> dict[str, di
 
 
 def run(args) -> dict:
-    shapes = [(256, 256), (768, 3072)] if args.quick else FULL_SHAPES
-    ms = [32] if args.quick else FULL_M
-    sparsities = [0.9] if args.quick else FULL_SPARSITIES
+    shapes = [(256, 256), (768, 3072)] if args.quick else (args.shapes or FULL_SHAPES)
+    ms = [32] if args.quick else (args.m or FULL_M)
+    sparsities = [0.9] if args.quick else (args.sparsities or FULL_SPARSITIES)
     thread_counts = [1] if args.quick else args.threads
     repeats = 3 if args.quick else args.repeats
     isa = kernels.current_isa()
@@ -474,29 +474,46 @@ NOTES = """
 """
 
 
+def _shape(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"shape {text!r} is not KxN (e.g. 768x3072)") from None
+    return k, n
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 shapes, M=32, 90%% sparsity, 1 thread")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--m", type=int, nargs="+", help=f"rows of X (batch x sequence); default {FULL_M}")
+    parser.add_argument("--shapes", type=_shape, nargs="+", metavar="KxN",
+                        help="weight shapes as KxN; default " + " ".join(f"{k}x{n}" for k, n in FULL_SHAPES))
+    parser.add_argument("--sparsities", type=float, nargs="+", help=f"default {FULL_SPARSITIES}")
     parser.add_argument("--no-ort", action="store_true", help="skip the ONNX Runtime peers")
     parser.add_argument(
         "--deepsparse-python", default=os.environ.get("OPTIMUM_RO_DEEPSPARSE_PYTHON"),
         help="Python of a venv with deepsparse==1.8.0 (Python<3.12, numpy<2, onnx<1.15); adds DeepSparse at 90%% sparsity",
     )
     parser.add_argument("--out-dir", default="benchmarks/results", help="where the JSON goes")
-    parser.add_argument("--markdown", default="BENCHMARKS.md", help="Markdown report to write ('' to skip)")
+    parser.add_argument("--markdown", help="Markdown report to write; default BENCHMARKS.md for a full run, none for "
+                        "--quick or a subset (--m/--shapes/--sparsities)")
 
 
 def main(args) -> int:
+    subset = bool(args.m or args.shapes or args.sparsities) and not args.quick
+    markdown_path = args.markdown if args.markdown is not None else ("" if args.quick or subset else "BENCHMARKS.md")
     result = run(args)
+    result["subset"] = subset
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M")
-    name = f"spmm-{result['isa']}-{stamp}{'-quick' if args.quick else ''}.json"
+    kind = "-quick" if args.quick else "-subset" if subset else ""
+    name = f"spmm-{result['isa']}-{stamp}{kind}.json"
     (out_dir / name).write_text(json.dumps(result, indent=1))
     text = markdown(result, f"{args.out_dir}/{name}") + targets(result) + NOTES
     print(text)
-    if args.markdown and not args.quick:
-        Path(args.markdown).write_text(text)
-    print(f"wrote {out_dir / name}" + (f" and {args.markdown}" if args.markdown and not args.quick else ""))
+    if markdown_path:
+        Path(markdown_path).write_text(text)
+    print(f"wrote {out_dir / name}" + (f" and {markdown_path}" if markdown_path else ""))
     return 0

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Kernel check on another machine (e.g. one with AVX-512), from a checkout with no install:
+# builds the extension in place, runs the kernel tests on every ISA path the CPU has, then the
+# benchmark, all pinned to two CPUs on different physical cores (like the 2-core machines the
+# numbers in BENCHMARKS.md come from). Needs a Python with torch, pytest, hypothesis, onnx and
+# onnxruntime; writes the logs, the JSON and the Markdown table into the folder given.
+#
+#     benchmarks/kernel_check.sh /tmp/check            # tests + full benchmark
+#     BENCH_ARGS="--m 128 --sparsities 0.9" benchmarks/kernel_check.sh /tmp/check
+set -uo pipefail
+out=${1:?usage: benchmarks/kernel_check.sh OUT_DIR}
+py=${PYTHON:-python3}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+
+# Two logical CPUs on different cores (first sibling of the first two cores), unless CPUS is set.
+if [ -z "${CPUS:-}" ]; then
+  CPUS=$(for f in /sys/devices/system/cpu/cpu[0-9]*/topology/thread_siblings_list; do cut -d, -f1 "$f" | cut -d- -f1; done \
+         | sort -n | uniq | head -2 | paste -sd, -)
+fi
+{ date -u; uname -a; grep -m1 'model name' /proc/cpuinfo; nproc; echo "pinned to CPUs $CPUS"
+  grep -m1 flags /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx|fma|amx)' | paste -sd' ' -
+  "$py" -c 'import sys, torch; print("python", sys.version.split()[0], "torch", torch.__version__)'; } | tee "$out/machine.txt"
+
+"$py" setup.py -q build_ext --inplace --parallel "$(nproc)" >"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
+"$py" -c 'from optimum_ro.sparse import available_isas, cpu_features, bf16_dot_products; print("isas", available_isas()); print("features", cpu_features())' \
+  | tee -a "$out/machine.txt"
+
+taskset -c "$CPUS" "$py" -m pytest -q -p no:cacheprovider tests/test_sparse_kernels.py tests/test_sparse_format.py \
+  tests/test_sparse_linear.py tests/test_sparse_bench.py 2>&1 | tee "$out/tests.log" | tail -25
+tests_rc=${PIPESTATUS[0]}
+
+# shellcheck disable=SC2086
+taskset -c "$CPUS" "$py" benchmarks/bench_spmm.py --out-dir "$out" --markdown "$out/BENCHMARKS.md" ${BENCH_ARGS:-} \
+  >"$out/bench.log" 2>&1
+bench_rc=$?
+grep -E "^threads=" "$out/bench.log" | tail -30
+sed -n '/^## Targets/,/^## How/p' "$out/bench.log"
+rm -rf "$out/.onnx_tmp"
+echo "tests rc=$tests_rc bench rc=$bench_rc"
+exit $((tests_rc || bench_rc))
