@@ -6,6 +6,7 @@
 # onnxruntime; writes the logs, the JSON and the Markdown table into the folder given.
 #
 #     benchmarks/kernel_check.sh /tmp/check            # tests + full benchmark
+#     TUNE=1 benchmarks/kernel_check.sh /tmp/check     # + the cache-blocking sweep, before the benchmark
 #     BENCH_ARGS="--m 128 --sparsities 0.9" benchmarks/kernel_check.sh /tmp/check
 set -uo pipefail
 out=${1:?usage: benchmarks/kernel_check.sh OUT_DIR}
@@ -29,6 +30,12 @@ fi
 taskset -c "$CPUS" "$py" -m pytest -q -p no:cacheprovider tests/test_sparse_kernels.py tests/test_sparse_format.py \
   tests/test_sparse_linear.py tests/test_sparse_bench.py 2>&1 | tee "$out/tests.log" | tail -25
 tests_rc=${PIPESTATUS[0]}
+
+if [ -n "${TUNE:-}" ]; then  # the cache-blocking sweep (benchmarks/tune_kernels.py), 1 and 2 threads
+  for t in 1 2; do
+    taskset -c "$CPUS" "$py" benchmarks/tune_kernels.py --threads $t --out "$out/tune-${t}t.json" 2>&1 | tail -12
+  done
+fi
 
 # shellcheck disable=SC2086
 taskset -c "$CPUS" "$py" benchmarks/bench_spmm.py --out-dir "$out" --markdown "$out/BENCHMARKS.md" ${BENCH_ARGS:-} \

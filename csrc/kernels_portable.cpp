@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 namespace {
 
@@ -104,6 +105,37 @@ extern "C" void oro_balance_rows(const int32_t* row_ptr, int64_t nrows, int npar
         bounds[p] = r;
     }
     bounds[nparts] = nrows;
+}
+
+namespace {
+OroTuning g_tuning = {0, 0, 0, 0, 0};
+}
+
+extern "C" void oro_set_tuning(const OroTuning* t) { g_tuning = *t; }
+
+extern "C" void oro_cache_sizes(int64_t* l1d, int64_t* l2) {
+    static int64_t c1 = 0, c2 = 0;
+    if (!c1) {
+        const long a = sysconf(_SC_LEVEL1_DCACHE_SIZE), b = sysconf(_SC_LEVEL2_CACHE_SIZE);
+        c2 = b >= 64 * 1024 ? (int64_t)b : 512 * 1024;
+        c1 = a >= 16 * 1024 ? (int64_t)a : 32 * 1024;
+    }
+    *l1d = c1;
+    *l2 = c2;
+}
+
+// Defaults, from Zen 3 measurements (32 KB L1D, 512 KB L2; see kernels_fp.inc): a tile's X chunk
+// takes 5/8 of L1D, a panel group half of L2.
+extern "C" OroTuning oro_resolve_tuning(void) {
+    OroTuning t = g_tuning;
+    int64_t l1d, l2;
+    oro_cache_sizes(&l1d, &l2);
+    if (t.fp_l1_x_bytes <= 0) t.fp_l1_x_bytes = l1d * 5 / 8;
+    if (t.fp_group_bytes <= 0) t.fp_group_bytes = l2 / 2;
+    if (t.fp_block_rows <= 0) t.fp_block_rows = 160;
+    if (t.fp_tile_rows < 0) t.fp_tile_rows = 0;    // 0: the ISA's maximum
+    if (t.i8_group_tiles < 0) t.i8_group_tiles = 0;  // 0: the ISA's maximum
+    return t;
 }
 
 extern "C" double oro_now_seconds(void) {

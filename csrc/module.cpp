@@ -127,11 +127,60 @@ PyObject* py_peak(PyObject*, PyObject* args) {
     return PyFloat_FromDouble(r);
 }
 
+const char* TUNING_FIELDS[] = {"fp_tile_rows", "fp_l1_x_bytes", "fp_group_bytes", "fp_block_rows", "i8_group_tiles"};
+
+int64_t* tuning_field(OroTuning* t, int i) {
+    int64_t* f[] = {&t->fp_tile_rows, &t->fp_l1_x_bytes, &t->fp_group_bytes, &t->fp_block_rows, &t->i8_group_tiles};
+    return f[i];
+}
+
+PyObject* tuning_dict(OroTuning t) {
+    PyObject* d = PyDict_New();
+    for (int i = 0; d && i < 5; i++) {
+        PyObject* v = PyLong_FromLongLong(*tuning_field(&t, i));
+        if (!v || PyDict_SetItemString(d, TUNING_FIELDS[i], v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(d);
+            return nullptr;
+        }
+        Py_DECREF(v);
+    }
+    return d;
+}
+
+PyObject* py_set_tuning(PyObject*, PyObject* args) {
+    OroTuning t;
+    long long v[5];
+    if (!PyArg_ParseTuple(args, "LLLLL", &v[0], &v[1], &v[2], &v[3], &v[4])) return nullptr;
+    for (int i = 0; i < 5; i++) *tuning_field(&t, i) = v[i];
+    oro_set_tuning(&t);
+    Py_RETURN_NONE;
+}
+
+PyObject* py_get_tuning(PyObject*, PyObject*) {
+    PyObject* d = tuning_dict(oro_resolve_tuning());
+    int64_t l1d, l2;
+    oro_cache_sizes(&l1d, &l2);
+    PyObject* c1 = d ? PyLong_FromLongLong(l1d) : nullptr;
+    PyObject* c2 = c1 ? PyLong_FromLongLong(l2) : nullptr;
+    const int ok = c2 && PyDict_SetItemString(d, "l1d_bytes", c1) == 0 && PyDict_SetItemString(d, "l2_bytes", c2) == 0;
+    Py_XDECREF(c1);
+    Py_XDECREF(c2);
+    if (!ok) {
+        Py_XDECREF(d);
+        return nullptr;
+    }
+    return d;
+}
+
 PyMethodDef METHODS[] = {
     {"cpu_features", py_cpu_features, METH_NOARGS, "CPU features relevant to the kernels, as a dict."},
     {"supported_isas", py_supported_isas, METH_NOARGS, "Kernel ISAs this CPU can run, fastest first."},
     {"spmm", py_spmm, METH_VARARGS, "Block-sparse Y = act(X W^T + b) + residual on raw pointers; returns the kernel name."},
     {"peak", py_peak, METH_VARARGS, "peak(isa, kind, iters): one-core peak, kind 0 = fp32 GFLOP/s, 1 = int8 GOP/s."},
+    {"set_tuning", py_set_tuning, METH_VARARGS,
+     "set_tuning(fp_tile_rows, fp_l1_x_bytes, fp_group_bytes, fp_block_rows, i8_group_tiles): 0 = automatic."},
+    {"get_tuning", py_get_tuning, METH_NOARGS, "The cache blocking in effect (resolved) and the cache sizes it uses."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_C", "Block-sparse CPU kernels (raw-pointer C API).", -1, METHODS,

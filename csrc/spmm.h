@@ -31,6 +31,23 @@ typedef struct {
     int nthreads;         // OpenMP threads (>= 1)
 } OroSpmmArgs;
 
+// Cache blocking of the fast kernels (AVX2 / AVX-512). A field set to 0 means automatic: its
+// default for this CPU's cache sizes (oro_resolve_tuning). Results do not depend on these:
+// every output element sums the same products in the same order whatever the blocking.
+typedef struct {
+    int64_t fp_tile_rows;    // fp32/bf16: X rows per register tile (capped at the ISA's maximum)
+    int64_t fp_l1_x_bytes;   // fp32/bf16: bytes of one tile's K chunk of X that stay in L1
+    int64_t fp_group_bytes;  // fp32/bf16: weight bytes of a panel group that stay in L2
+    int64_t fp_block_rows;   // fp32/bf16: X rows per row block (the weights stream once per row block)
+    int64_t i8_group_tiles;  // int8: token vectors per group (capped at the ISA's maximum)
+} OroTuning;
+
+// Set the overrides (zeros = automatic) / read them back resolved for this CPU.
+void oro_set_tuning(const OroTuning* t);
+OroTuning oro_resolve_tuning(void);
+// This CPU's L1 data and L2 cache sizes in bytes (sysconf; 32 KB / 512 KB if unknown).
+void oro_cache_sizes(int64_t* l1d, int64_t* l2);
+
 // Each returns: 1 = computed, 0 = this ISA has no kernel for (dtype, block shape),
 // -1 = out of memory. `kernel` receives a static name of the kernel that ran.
 int oro_spmm_portable(const OroSpmmArgs* a, const char** kernel);

@@ -218,6 +218,50 @@ def test_16x2_blocks_give_exactly_the_16x1_result(dtype):
             assert torch.equal(y1, y2), (isa, m, k, n)
 
 
+BLOCKINGS = [  # extreme and ordinary cache blockings; none may change a single bit of the output
+    dict(fp_tile_rows=1, fp_l1_x_bytes=64, fp_group_bytes=1, fp_block_rows=1, i8_group_tiles=1),
+    dict(fp_tile_rows=5, fp_l1_x_bytes=4096, fp_group_bytes=4096, fp_block_rows=37, i8_group_tiles=3),
+    dict(fp_tile_rows=1000, fp_l1_x_bytes=1 << 30, fp_group_bytes=1 << 30, fp_block_rows=1 << 20, i8_group_tiles=99),
+]
+
+
+@pytest.mark.skipif(not kernels.extension_available(), reason="needs the compiled kernels")
+@pytest.mark.parametrize("dtype,block", [(d, b) for d, shapes in FAST_SHAPES.items() for b in shapes])
+def test_cache_blocking_never_changes_results(dtype, block):
+    """Tiles, K chunks, panel groups, row blocks and int8 token groups only reorder the loops: every output
+    element sums the same products in the same order, so any blocking gives the automatic one's bits."""
+    gen = torch.Generator().manual_seed(11)
+    for m, k, n in [(1, 64, 32), (77, 3072, 48), (300, 768, 64)]:
+        w = make_weight(n, k, block, 0.15, "random", gen)
+        packed = pack(w, block, dtype)
+        x, bias, res = torch.randn(m, k, generator=gen), torch.randn(n, generator=gen), torch.randn(m, n, generator=gen)
+        for isa in [i for i in ISAS if i not in ("reference", "portable")]:
+            with forced_isa(isa):
+                expected = block_sparse_linear(x, packed, bias, residual=res, activation="gelu")
+                for blocking in BLOCKINGS:
+                    with kernels.tuned(**blocking) as resolved:
+                        assert all(resolved[key] == value for key, value in blocking.items())
+                        got = block_sparse_linear(x, packed, bias, residual=res, activation="gelu")
+                    assert torch.equal(got, expected), (isa, m, k, n, blocking)
+
+
+@pytest.mark.skipif(not kernels.extension_available(), reason="needs the compiled kernels")
+def test_cache_blocking_defaults_and_bad_values():
+    auto = kernels.kernel_tuning()
+    assert auto["l1d_bytes"] >= 16 * 1024 and auto["l2_bytes"] >= 64 * 1024
+    assert auto["fp_l1_x_bytes"] == auto["l1d_bytes"] * 5 // 8 and auto["fp_group_bytes"] == auto["l2_bytes"] // 2
+    with kernels.tuned(fp_group_bytes=12345):
+        with kernels.tuned(fp_block_rows=64) as inner:
+            assert inner["fp_group_bytes"] == 12345 and inner["fp_block_rows"] == 64
+        assert kernels.kernel_tuning()["fp_block_rows"] == auto["fp_block_rows"]
+    assert kernels.kernel_tuning() == auto
+    with pytest.raises(ValueError, match="unknown tuning field.*fp_l2_bytes; known: fp_tile_rows"):
+        kernels.set_kernel_tuning(fp_l2_bytes=1)
+    with pytest.raises(ValueError, match="fp_tile_rows must be a non-negative int"):
+        kernels.set_kernel_tuning(fp_tile_rows=-3)
+    assert kernels.kernel_tuning() == auto
+
+
 def test_int8_quantisation_is_bit_identical_to_the_reference():
     """Residual-free int8 with unit weight scales exposes the codes: y = q_x * s_x exactly."""
     k = 64

@@ -6,9 +6,10 @@
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
-from typing import Optional
+from typing import Iterator, Optional
 
 import torch
 
@@ -156,6 +157,46 @@ def run_kernel(
     threads = thread_count(x.shape[0] * values.numel(), num_threads)
     return launch(isa, x, weight_args(values, row_ptr, col_idx, scales, bias), residual, out,
                   _ACTIVATIONS[activation], threads)
+
+
+TUNING_FIELDS = ("fp_tile_rows", "fp_l1_x_bytes", "fp_group_bytes", "fp_block_rows", "i8_group_tiles")
+_tuning_overrides = dict.fromkeys(TUNING_FIELDS, 0)
+
+
+def kernel_tuning() -> dict[str, int]:
+    """The cache blocking the AVX2/AVX-512 kernels use now, resolved for this CPU, and the cache sizes the
+    automatic values come from (``l1d_bytes``, ``l2_bytes``). ``fp_tile_rows`` / ``i8_group_tiles`` 0 = the
+    ISA's maximum (24 / 8 rows of X per fp register tile and 8 / 16 tokens per int8 vector on AVX-512 / AVX2)."""
+    if _C is None:
+        raise RuntimeError("kernel_tuning needs the compiled kernels")
+    return dict(_C.get_tuning())
+
+
+def set_kernel_tuning(**overrides: Optional[int]) -> None:
+    """Override the kernels' cache blocking (``None`` or 0 = automatic, from this CPU's cache sizes):
+    ``fp_tile_rows``, ``fp_l1_x_bytes``, ``fp_group_bytes``, ``fp_block_rows``, ``i8_group_tiles``. Only speed
+    changes: every output element sums the same products in the same order whatever the blocking. Process-wide."""
+    if _C is None:
+        raise RuntimeError("set_kernel_tuning needs the compiled kernels")
+    unknown = sorted(set(overrides) - set(TUNING_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown tuning field(s) {', '.join(unknown)}; known: {', '.join(TUNING_FIELDS)}")
+    for name, value in overrides.items():
+        if value is not None and (not isinstance(value, int) or value < 0):
+            raise ValueError(f"{name} must be a non-negative int (0 or None = automatic); got {value!r}")
+    _tuning_overrides.update({name: int(value or 0) for name, value in overrides.items()})
+    _C.set_tuning(*(_tuning_overrides[name] for name in TUNING_FIELDS))
+
+
+@contextlib.contextmanager
+def tuned(**overrides: Optional[int]) -> Iterator[dict[str, int]]:
+    """``set_kernel_tuning(**overrides)`` inside the block, the previous overrides after it."""
+    before = dict(_tuning_overrides)
+    set_kernel_tuning(**overrides)
+    try:
+        yield kernel_tuning()
+    finally:
+        set_kernel_tuning(**before)
 
 
 def peak_throughput(isa: str, kind: str = "fp32", iters: int = 20_000_000) -> float:
