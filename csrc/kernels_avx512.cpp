@@ -26,7 +26,9 @@ namespace {
 // ---- int8: 16 tokens per zmm, one vpdpbusd lane = 4 consecutive k of one token.
 // Activations are u8 = q + 128 (q ^ 0x80); the offset is removed per output row
 // with 128 * (sum of the row's int8 weights). Tile layout per 4-k group: 16 x 4 bytes.
-enum { IL = 16, I_T = 8, XQ_PAD = 0x80, I_GB = 64 };
+// Groups of 4 vectors (64 tokens; their quantised X, 64 x K bytes, about fills L1 at K = 768): 8
+// vectors (128 tokens) ran up to 1.5x slower on a Sapphire Rapids Xeon (benchmarks/tune_kernels.py).
+enum { IL = 16, I_T = 4, XQ_PAD = 0x80, I_GB = 64 };
 struct VI {
     __m512i v;
 };

@@ -408,9 +408,9 @@ NOTES = """
 ## How to read this
 
 - **Kernels.** fp32/bf16: 16x1 blocks (16 output features × 1 input feature = one zmm or two ymm of
-  weights per block); X is read in place, in tiles of 6 (AVX2) / 24 (AVX-512) rows, and one block
-  is 6/24 broadcast-FMAs (one per row) into register accumulators; K is chunked only as far as a
-  tile's rows must stay in L1, and panels are grouped so their blocks (256 KB) stay in L2 while every
+  weights per block); X is read in place, in tiles of 6 (AVX2) / 16 (AVX-512) rows, and one block
+  is 6/16 broadcast-FMAs (one per row) into register accumulators; K is chunked only as far as a
+  tile's rows must stay in L1, and panels are grouped so their blocks (half of L2) stay in L2 while every
   tile runs over them; one call per (tile, group) amortises the set-up. bf16 weights are widened to fp32 in
   registers (halves weight bytes). 16x2 blocks (two adjacent input features) run the same loop as two
   16x1 columns, split in registers (AVX2 fp32: one shuffle per 8 rows, lane order fixed once per panel;
