@@ -1,4 +1,6 @@
 """The benchmark's report logic (ratios, % of peak, targets) on a made-up result; no timing here."""
+import pytest
+
 from optimum_ro.sparse.bench import markdown, summarize, targets
 
 
@@ -60,3 +62,31 @@ def test_peak_line_says_how_the_peak_was_taken():
     median = fake_result()
     median["peak"].update(fp32_samples=[100.0, 110.0, 90.0], int8_samples=[200.0, 210.0, 190.0])
     assert "(avx2, median of 3 register-only loops)" in markdown(median, "x.json")
+
+
+def test_a_saved_result_renders_without_a_run_and_subset_runs_keep_the_report(tmp_path, monkeypatch):
+    import argparse
+    import json
+
+    from optimum_ro.sparse import bench
+
+    saved = tmp_path / "r.json"
+    saved.write_text(json.dumps(fake_result()))
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    out = tmp_path / "report.md"
+    assert bench.main(parser.parse_args(["--from-json", str(saved), "--markdown", str(out)])) == 0
+    text = out.read_text()
+    assert "Test CPU" in text and "## Targets" in text and f"from `{saved}`" in text
+
+    # A subset run (--m/--shapes/--sparsities) writes its JSON, named -subset, and leaves BENCHMARKS.md alone.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(bench, "run", lambda args: fake_result())
+    args = parser.parse_args(["--m", "128", "--shapes", "768x3072", "--out-dir", str(tmp_path / "res")])
+    assert args.shapes == [(768, 3072)]
+    assert bench.main(args) == 0
+    (written,) = (tmp_path / "res").glob("spmm-avx2-*-subset.json")
+    assert json.loads(written.read_text())["subset"] is True
+    assert not (tmp_path / "BENCHMARKS.md").exists()
+    with pytest.raises(SystemExit):  # argparse: "shape '768by3072' is not KxN"
+        parser.parse_args(["--shapes", "768by3072"])

@@ -460,6 +460,20 @@ NOTES = """
   int8 "% of peak" of earlier runs was overstated by ~1.2–1.5x. On this shared VM the int8 loop still
   moves from call to call (~80–190 GOP/s; the fp32 loop 93–97), so the best of several calls is the peak;
   a run whose calls all read low reports a low peak and a high % of it.
+- **AVX-512 (one run on another machine: `BENCHMARKS-avx512.md`).** An Intel Xeon of the Sapphire
+  Rapids generation (AVX-512 with VNNI and BF16, and AMX; 48 KB L1D, 2 MB L2; pinned to 2 of its 16
+  vCPUs; torch 2.11, the image's, not our pin), run with `benchmarks/kernel_check.sh`: every kernel test
+  passes on every path there (avx512, the AVX512-BF16 kernel, avx2, portable), and the cache-blocking
+  sweep (`benchmarks/tune_kernels.py`, JSON in benchmarks/results/tune-avx512-*) chose 16-row fp tiles
+  (24 before: 1.3-1.4x faster at M = 512) and int8 groups of 64 tokens (128 before). Targets there: fp32
+  5.3-6.6x torch dense fp32 (36-51% of peak), int8 1.1-1.4x the best dense int8 peer. The peers are much
+  stronger on that CPU: ORT's int8 MatMul and torch's bf16 run AMX (ORT int8 does 768×768, M=128 at ~975
+  GOP/s, above one core's VNNI peak of ~717), so 6x over it would need our 10% of the work at ~82% of the
+  VNNI peak with every overhead included: out of reach without an AMX sparse kernel (not written). fp32
+  there reaches 100-117 GFLOP/s (57-66% of peak) at M = 512 and 63-91 at M = 128. `vdpbf16ps` (bf16 16x2)
+  ran slower than widening bf16 to fp32 there (e.g. 3.08 vs 2.39 ms, M = 512, 768×3072, 90%): on that
+  core it does no more multiply-adds per cycle than the FMAs, and X must be rounded to bf16 first; it stays
+  the default on AVX512-BF16 CPUs for Zen 4, whose bf16 peak is twice its fp32 one (not measured here).
 - **Peers.** torch CSR uses MKL on the same 16x1-pattern weight (torch's CPU BSR matmul refuses
   non-square blocks). ORT runs a MatMul+Add graph; its int8 model is `quantize_dynamic` (MatMulInteger).
 - **Cold vs warm.** On this VM every method is slower on its first call after the others ran (our
@@ -496,11 +510,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Python of a venv with deepsparse==1.8.0 (Python<3.12, numpy<2, onnx<1.15); adds DeepSparse at 90%% sparsity",
     )
     parser.add_argument("--out-dir", default="benchmarks/results", help="where the JSON goes")
+    parser.add_argument("--from-json", help="no run: render the report of a saved result JSON (to --markdown, else stdout)")
     parser.add_argument("--markdown", help="Markdown report to write; default BENCHMARKS.md for a full run, none for "
                         "--quick or a subset (--m/--shapes/--sparsities)")
 
 
 def main(args) -> int:
+    if args.from_json:
+        result = json.loads(Path(args.from_json).read_text())
+        text = markdown(result, args.from_json) + targets(result) + NOTES
+        if args.markdown:
+            Path(args.markdown).write_text(text)
+            print(f"wrote {args.markdown}")
+        else:
+            print(text)
+        return 0
     subset = bool(args.m or args.shapes or args.sparsities) and not args.quick
     markdown_path = args.markdown if args.markdown is not None else ("" if args.quick or subset else "BENCHMARKS.md")
     result = run(args)
