@@ -462,7 +462,8 @@ NOTES = """
   a run whose calls all read low reports a low peak and a high % of it.
 - **AVX-512 (one run on another machine: `BENCHMARKS-avx512.md`).** An Intel Xeon of the Sapphire
   Rapids generation (AVX-512 with VNNI and BF16, and AMX; 48 KB L1D, 2 MB L2; pinned to 2 of its 16
-  vCPUs; torch 2.11, the image's, not our pin), run with `benchmarks/kernel_check.sh`: every kernel test
+  vCPUs; torch 2.11, the image's, not our pin; no DeepSparse: it needs Python < 3.12, the image has 3.12),
+  run with `benchmarks/kernel_check.sh`: every kernel test
   passes on every path there (avx512, the AVX512-BF16 kernel, avx2, portable), and the cache-blocking
   sweep (`benchmarks/tune_kernels.py`, JSON in benchmarks/results/tune-avx512-*) chose 16-row fp tiles
   (24 before: 1.3-1.4x faster at M = 512) and int8 groups of 64 tokens (128 before). Targets there: fp32
@@ -470,10 +471,12 @@ NOTES = """
   stronger on that CPU: ORT's int8 MatMul and torch's bf16 run AMX (ORT int8 does 768×768, M=128 at ~975
   GOP/s, above one core's VNNI peak of ~717), so 6x over it would need our 10% of the work at ~82% of the
   VNNI peak with every overhead included: out of reach without an AMX sparse kernel (not written). fp32
-  there reaches 100-117 GFLOP/s (57-66% of peak) at M = 512 and 63-91 at M = 128. `vdpbf16ps` (bf16 16x2)
-  ran slower than widening bf16 to fp32 there (e.g. 3.08 vs 2.39 ms, M = 512, 768×3072, 90%): on that
-  core it does no more multiply-adds per cycle than the FMAs, and X must be rounded to bf16 first; it stays
-  the default on AVX512-BF16 CPUs for Zen 4, whose bf16 peak is twice its fp32 one (not measured here).
+  at 90% there runs at 79-100 GFLOP/s on the non-zeros (45-57% of peak) at M = 512 and 63-91 (36-51%)
+  at M = 128, where the fixed per-call costs weigh more. `vdpbf16ps` (bf16 16x2) ran slower than widening
+  bf16 to fp32 there (e.g. 3.08 vs 2.39 ms, M = 512, 768×3072, 90%); our reading (not measured): on that
+  core it does no more multiply-adds per cycle than the two FMA ports, and X must be rounded to bf16 first.
+  It stays the default on AVX512-BF16 CPUs for Zen 4, whose bf16 rate is twice its fp32 one (the issue's
+  figures, 230 vs 115; no Zen 4 was available to check).
 - **Peers.** torch CSR uses MKL on the same 16x1-pattern weight (torch's CPU BSR matmul refuses
   non-square blocks). ORT runs a MatMul+Add graph; its int8 model is `quantize_dynamic` (MatMulInteger).
 - **Cold vs warm.** On this VM every method is slower on its first call after the others ran (our
