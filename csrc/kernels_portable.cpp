@@ -124,8 +124,9 @@ extern "C" void oro_cache_sizes(int64_t* l1d, int64_t* l2) {
     *l2 = c2;
 }
 
-// Defaults, from Zen 3 measurements (32 KB L1D, 512 KB L2; see kernels_fp.inc): a tile's X chunk
-// takes 5/8 of L1D, a panel group half of L2.
+// Defaults: a tile's X chunk takes 5/8 of L1D, a panel group half of L2 (the best found on Zen 3,
+// 32 KB / 512 KB; on a Sapphire Rapids Xeon, 48 KB / 2 MB, they came within 5% of the best 1-thread
+// blocking of benchmarks/tune_kernels.py once its AVX-512 tiles were 16 rows).
 extern "C" OroTuning oro_resolve_tuning(void) {
     OroTuning t = g_tuning;
     int64_t l1d, l2;
