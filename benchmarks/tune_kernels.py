@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from optimum_ro.sparse import BlockSparseLinear, current_isa, pack
 from optimum_ro.sparse.bench import _shape, block_mask, cpu_info
-from optimum_ro.sparse.kernels import kernel_tuning, tuned
+from optimum_ro.sparse import kernel_tuning, tuned
 
 
 def candidates(isa: str, dtype: str, caches: dict) -> list[dict]:

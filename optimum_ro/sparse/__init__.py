@@ -6,7 +6,7 @@
 """
 from .format import FAST_BLOCK_SHAPES, PackedBlockSparse, default_block_shape, pack, parse_block_shape, quantize_weight
 from .kernels import (ISA_ENV, available_isas, bf16_dot_products, cpu_features, current_isa, extension_available,
-                      peak_throughput)
+                      kernel_tuning, peak_throughput, set_kernel_tuning, tuned)
 from .linear import BlockSparseLinear, block_sparsity, sparsify_model
 from .ops import block_sparse_linear, block_sparse_linear_op
 from .reference import quantize_rows, reference_block_sparse_linear
@@ -25,11 +25,14 @@ __all__ = [
     "current_isa",
     "default_block_shape",
     "extension_available",
+    "kernel_tuning",
     "pack",
     "parse_block_shape",
     "peak_throughput",
     "quantize_rows",
     "quantize_weight",
     "reference_block_sparse_linear",
+    "set_kernel_tuning",
     "sparsify_model",
+    "tuned",
 ]
