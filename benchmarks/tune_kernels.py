@@ -17,9 +17,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from optimum_ro.sparse import BlockSparseLinear, current_isa, pack
+from optimum_ro.sparse import BlockSparseLinear, current_isa, kernel_tuning, pack, tuned
 from optimum_ro.sparse.bench import _shape, block_mask, cpu_info
-from optimum_ro.sparse import kernel_tuning, tuned
 
 
 def candidates(isa: str, dtype: str, caches: dict) -> list[dict]:
