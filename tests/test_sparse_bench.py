@@ -90,3 +90,26 @@ def test_a_saved_result_renders_without_a_run_and_subset_runs_keep_the_report(tm
     assert not (tmp_path / "BENCHMARKS.md").exists()
     with pytest.raises(SystemExit):  # argparse: "shape '768by3072' is not KxN"
         parser.parse_args(["--shapes", "768by3072"])
+
+
+def test_blocking_sweep_script_checks_results_and_marks_the_automatic_choice(tmp_path):
+    """benchmarks/tune_kernels.py on a tiny problem: it refuses a blocking that changes any output bit
+    (run inside), and every row lists the automatic blocking among its timed candidates."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from optimum_ro.sparse import kernels
+
+    if not kernels.extension_available() or kernels.current_isa() in ("portable", "reference"):
+        pytest.skip("needs the AVX2 or AVX-512 kernels")
+    out = tmp_path / "tune.json"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "tune_kernels.py"
+    subprocess.run([sys.executable, str(script), "--m", "9", "--shapes", "64x32", "--repeats", "1", "--out", str(out)],
+                   check=True, capture_output=True, text=True)
+    result = json.loads(out.read_text())
+    assert [row["dtype"] for row in result["rows"]] == ["fp32", "int8"]
+    for row in result["rows"]:
+        assert sum(c["automatic"] for c in row["configs"]) >= 1
+        assert all(c["ms"] > 0 for c in row["configs"])
