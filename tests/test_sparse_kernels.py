@@ -259,6 +259,8 @@ def test_cache_blocking_defaults_and_bad_values():
         kernels.set_kernel_tuning(fp_l2_bytes=1)
     with pytest.raises(ValueError, match="fp_tile_rows must be a non-negative int"):
         kernels.set_kernel_tuning(fp_tile_rows=-3)
+    with pytest.raises(ValueError, match="i8_group_tiles must be a non-negative int .*got True"):
+        kernels.set_kernel_tuning(i8_group_tiles=True)
     assert kernels.kernel_tuning() == auto
 
 

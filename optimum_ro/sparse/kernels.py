@@ -183,7 +183,7 @@ def set_kernel_tuning(**overrides: Optional[int]) -> None:
     if unknown:
         raise ValueError(f"unknown tuning field(s) {', '.join(unknown)}; known: {', '.join(TUNING_FIELDS)}")
     for name, value in overrides.items():
-        if value is not None and (not isinstance(value, int) or value < 0):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
             raise ValueError(f"{name} must be a non-negative int (0 or None = automatic); got {value!r}")
     _tuning_overrides.update({name: int(value or 0) for name, value in overrides.items()})
     _C.set_tuning(*(_tuning_overrides[name] for name in TUNING_FIELDS))
