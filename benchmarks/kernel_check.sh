@@ -24,7 +24,7 @@ fi
   "$py" -c 'import sys, torch; print("python", sys.version.split()[0], "torch", torch.__version__)'; } | tee "$out/machine.txt"
 
 "$py" setup.py -q build_ext --inplace --parallel "$(nproc)" >"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
-"$py" -c 'from optimum_ro.sparse import available_isas, cpu_features, bf16_dot_products; print("isas", available_isas()); print("features", cpu_features())' \
+"$py" -c 'from optimum_ro.sparse import available_isas, cpu_features; print("isas", available_isas()); print("features", cpu_features())' \
   | tee -a "$out/machine.txt"
 
 taskset -c "$CPUS" "$py" -m pytest -q -p no:cacheprovider tests/test_sparse_kernels.py tests/test_sparse_format.py \

@@ -518,10 +518,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "--quick or a subset (--m/--shapes/--sparsities)")
 
 
+def report(result: dict, json_name: str) -> str:
+    """The whole Markdown report of one result: tables, targets, how to read them."""
+    return markdown(result, json_name) + targets(result) + NOTES
+
+
 def main(args) -> int:
     if args.from_json:
         result = json.loads(Path(args.from_json).read_text())
-        text = markdown(result, args.from_json) + targets(result) + NOTES
+        text = report(result, args.from_json)
         if args.markdown:
             Path(args.markdown).write_text(text)
             print(f"wrote {args.markdown}")
@@ -538,7 +543,7 @@ def main(args) -> int:
     kind = "-quick" if args.quick else "-subset" if subset else ""
     name = f"spmm-{result['isa']}-{stamp}{kind}.json"
     (out_dir / name).write_text(json.dumps(result, indent=1))
-    text = markdown(result, f"{args.out_dir}/{name}") + targets(result) + NOTES
+    text = report(result, f"{args.out_dir}/{name}")
     print(text)
     if markdown_path:
         Path(markdown_path).write_text(text)
