@@ -444,7 +444,11 @@ NOTES = """
   90%, M=128).** fp32: with X and the weights forced L1-hot (every block reading k < 64 and one of the
   first 256 blocks: wrong numbers, same instruction stream) the 16x1 loop reaches ~93 GFLOP/s, the FMA
   peak: the instructions are not the limit, cache misses are, most at 3072×768 (64 → 90 GFLOP/s hot),
-  whose K runs in four L1 chunks (smaller or larger chunks: slower). int8: the exact loop (`vpsignb` added to
+  whose K runs in four L1 chunks (smaller or larger chunks: slower). A chunk has its price: 768×768 cut
+  into 2 / 4 / 8 chunks runs 11 / 20 / 33% slower than in one, and 3072×768 needs four. Two remedies
+  measured and dropped: copying each chunk of X to a contiguous buffer (its rows are K apart, so at
+  K = 1024·j they share L1 sets) gained 2–4% at 3072×768 and lost 7% at 1024×256; prefetching the next
+  panel's partial sums from Y gained nothing. int8: the exact loop (`vpsignb` added to
   the dense sequence) can reach ~3/4 of the int8 peak and runs at ~120 GOP/s on a dense weight; at 90% an
   output row has ~19 blocks per group of 32 tokens, and per-row costs weigh: the transposed store of Y
   (accumulators hold tokens, not features: ~15% of the time at 768×768, ~25% at 768×3072), quantising X
@@ -486,8 +490,13 @@ NOTES = """
   perturbed figure; 2-thread rows are the most affected (a thread descheduled by another job stalls
   every barrier), so read them as lower bounds. Between runs the peers move too: torch dense fp32 at
   768×3072, M=128, 1 thread took 6.9–10.5 ms over four runs of one day on this VM, so a ratio within
-  ~10% of a target is neither a clear pass nor a clear miss. A run whose 2-thread phase was visibly
-  perturbed (torch's own 2-thread time no better than its 1-thread time) is rerun, not reported.
+  ~10% of a target is neither a clear pass nor a clear miss. Three runs on 2026-11-26 (Zen 3, 1 thread,
+  90%, M=128) at 768×768: torch dense fp32 1.86 / 1.87 / 1.71 ms, ours fp32 0.202 / 0.245 / 0.193 ms
+  (9.2x / 7.6x / 8.8x); at 3072×768 7.1x / 7.7x / 7.8x. Ours move more than torch's dense GEMM, which
+  keeps its blocks in L1/L2, while our tiles reread X and Y from the L3 that other VMs share. The
+  first two runs had 15 rounds, the last 40 (the default since: a min over more rounds is steadier). A run whose
+  2-thread phase was visibly perturbed (torch's own 2-thread time no better than its 1-thread time) is
+  rerun, not reported.
 """
 
 
@@ -502,7 +511,7 @@ def _shape(text: str) -> tuple[int, int]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 shapes, M=32, 90%% sparsity, 1 thread")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--repeats", type=int, default=40)
     parser.add_argument("--m", type=int, nargs="+", help=f"rows of X (batch x sequence); default {FULL_M}")
     parser.add_argument("--shapes", type=_shape, nargs="+", metavar="KxN",
                         help="weight shapes as KxN; default " + " ".join(f"{k}x{n}" for k, n in FULL_SHAPES))
