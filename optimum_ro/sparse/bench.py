@@ -448,7 +448,7 @@ NOTES = """
   into 2 / 4 / 8 chunks runs 11 / 20 / 33% slower than in one, and 3072×768 needs four. Two remedies
   measured and dropped: copying each chunk of X to a contiguous buffer (its rows are K apart, so at
   K = 1024·j they share L1 sets) gained 2–4% at 3072×768 and lost 7% at 1024×256; prefetching the next
-  panel's partial sums from Y gained nothing. int8: the exact loop (`vpsignb` added to
+  panel's partial sums from Y gained nothing, and prefetching the next tile's chunk of X lost 0–12%. int8: the exact loop (`vpsignb` added to
   the dense sequence) can reach ~3/4 of the int8 peak and runs at ~120 GOP/s on a dense weight; at 90% an
   output row has ~19 blocks per group of 32 tokens, and per-row costs weigh: the transposed store of Y
   (accumulators hold tokens, not features: ~15% of the time at 768×768, ~25% at 768×3072), quantising X
