@@ -346,3 +346,19 @@ def test_forcing_an_isa_the_cpu_lacks_names_its_features():
         assert current_isa() == "reference"
     with forced_isa("auto"):
         assert current_isa() == ISAS[0]
+
+
+def test_current_isa_follows_every_change_of_the_environment(monkeypatch):
+    # current_isa reads the variable's raw bytes (a cheaper read than os.environ.get): never a stale value
+    monkeypatch.setenv(ISA_ENV, "reference")
+    assert current_isa() == "reference"
+    monkeypatch.setenv(ISA_ENV, " Reference ")
+    assert current_isa() == "reference"
+    monkeypatch.delenv(ISA_ENV)
+    assert current_isa() == ISAS[0]
+    os.environ[ISA_ENV] = "reference"
+    try:
+        assert current_isa() == "reference"
+    finally:
+        del os.environ[ISA_ENV]
+    assert current_isa() == ISAS[0]

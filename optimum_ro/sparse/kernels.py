@@ -34,7 +34,13 @@ _ACTIVATIONS = {"none": 0, "gelu": 1}
 # save; results do not depend on the thread count, so this only affects speed.
 MIN_WORK_PER_THREAD = 1 << 18
 _warned_missing = False
-_resolved: dict[str, str] = {}
+_resolved: dict = {}  # raw value of $OPTIMUM_RO_ISA (None, str or bytes) -> the path it selects
+# os.environ.get costs ~1 us (the key is encoded and the value decoded on every read), paid on every
+# call of a layer. On POSIX, CPython keeps the environment's bytes in os.environ._data (updated by every
+# os.environ assignment); read the raw value there when it has that form, else through os.environ.
+_ENV_BYTES = getattr(os.environ, "_data", None) if os.name == "posix" else None
+_ENV_BYTES = _ENV_BYTES if isinstance(_ENV_BYTES, dict) else None
+_ISA_ENV_KEY = os.fsencode(ISA_ENV)
 
 
 def extension_available() -> bool:
@@ -66,11 +72,12 @@ def _warn_missing() -> None:
 
 def current_isa() -> str:
     """The path the op uses now: ``$OPTIMUM_RO_ISA`` if set (validated), else the fastest available."""
-    raw = os.environ.get(ISA_ENV)
+    raw = _ENV_BYTES.get(_ISA_ENV_KEY) if _ENV_BYTES is not None else os.environ.get(ISA_ENV)
     cached = _resolved.get(raw)
     if cached is not None:
         return cached
-    requested = (raw or "auto").strip().lower() or "auto"
+    text = os.fsdecode(raw) if isinstance(raw, bytes) else raw
+    requested = (text or "auto").strip().lower() or "auto"
     if requested not in ISA_CHOICES:
         raise ValueError(f"{ISA_ENV}={requested!r} is not one of {', '.join(ISA_CHOICES)}")
     if _C is None:
