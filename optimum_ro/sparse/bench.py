@@ -448,8 +448,8 @@ NOTES = """
   into 2 / 4 / 8 chunks runs 11 / 20 / 33% slower than in one, and 3072×768 needs four. Two remedies
   measured and dropped: copying each chunk of X to a contiguous buffer (its rows are K apart, so at
   K = 1024·j they share L1 sets) gained 2–4% at 3072×768 and lost 7% at 1024×256; prefetching the next
-  panel's partial sums from Y gained nothing, and prefetching the next tile's chunk of X lost 0–12%. int8: the exact loop (`vpsignb` added to
-  the dense sequence) can reach ~3/4 of the int8 peak and runs at ~120 GOP/s on a dense weight; at 90% an
+  panel's partial sums from Y gained nothing, and prefetching the next tile's chunk of X lost 0–12%.
+  int8: the exact loop (`vpsignb` added to the dense sequence) can reach ~3/4 of the int8 peak and runs at ~120 GOP/s on a dense weight; at 90% an
   output row has ~19 blocks per group of 32 tokens, and per-row costs weigh: the transposed store of Y
   (accumulators hold tokens, not features: ~15% of the time at 768×768, ~25% at 768×3072), quantising X
   on every call (~7% at K = 3072) and the row loop's exit. 6x the dense int8 peer needs ~1.5x more, while
@@ -494,9 +494,9 @@ NOTES = """
   90%, M=128) at 768×768: torch dense fp32 1.86 / 1.87 / 1.71 ms, ours fp32 0.202 / 0.245 / 0.193 ms
   (9.2x / 7.6x / 8.8x); at 3072×768 7.1x / 7.7x / 7.8x. Ours move more than torch's dense GEMM, which
   keeps its blocks in L1/L2, while our tiles reread X and Y from the L3 that other VMs share. The
-  first two runs had 15 rounds, the last 40 (the default since: a min over more rounds is steadier). A run whose
-  2-thread phase was visibly perturbed (torch's own 2-thread time no better than its 1-thread time) is
-  rerun, not reported.
+  first two runs had 15 rounds, the last 40 (the default since: a min over more rounds is steadier).
+  A run whose 2-thread phase was visibly perturbed (torch's own 2-thread time no better than its
+  1-thread time) is rerun, not reported.
 """
 
 
