@@ -8,6 +8,8 @@
 #     benchmarks/kernel_check.sh /tmp/check            # tests + full benchmark
 #     TUNE=1 benchmarks/kernel_check.sh /tmp/check     # + the cache-blocking sweep, before the benchmark
 #     BENCH_ARGS="--m 128 --sparsities 0.9" benchmarks/kernel_check.sh /tmp/check
+#     BENCH_ARGS="--repeats 15" ...   # where machine time is short: the full benchmark's default is 40
+#                                     # rounds per group (~5 min on 2 Zen 3 cores), 15 take ~2 min
 set -uo pipefail
 out=${1:?usage: benchmarks/kernel_check.sh OUT_DIR}
 py=${PYTHON:-python3}
