@@ -46,6 +46,23 @@ def test_targets_never_round_a_miss_up_to_the_goal():
     assert "| 768×3072 | 9.97 ❌ |" in text and "10.0 ❌" not in text
 
 
+def test_paired_ratios_pair_each_round_and_old_results_show_none():
+    result = fake_result()
+    timing = result["groups"][0]["timings"]
+    timing["torch_fp32"]["warm_ms"] = [10.0, 20.0, 12.0]  # round 2 was a slow spell for both methods
+    timing["ours_fp32@0.9"]["warm_ms"] = [0.5, 1.0, 0.8]
+    timing["ort_int8"]["warm_ms"] = [3.0, 6.0, 3.3]      # the int8 peer with the lower minimum
+    timing["torch_int8"]["warm_ms"] = [4.0, 4.0, 4.0]
+    timing["ours_int8@0.9"]["warm_ms"] = [1.0, 2.0, 1.0]
+    (row,) = summarize(result)
+    assert row["x_fp32_paired"] == (20.0, 15.0, 20.0)  # ratios 20, 20, 15
+    assert row["x_int8_paired"] == (3.0, 3.0, 3.3)     # against ORT, not torch int8
+    assert "| 20.0 (15.0–20.0) | 3.0 (3.0–3.3) |" in targets(result)
+    (old,) = summarize(fake_result())  # saved before the rounds were kept
+    assert old["x_fp32_paired"] is None and old["x_int8_paired"] is None
+    assert "| – | – |" in targets(fake_result())
+
+
 def test_bench_is_a_cli_subcommand():
     from optimum_ro.cli import build_parser
 
