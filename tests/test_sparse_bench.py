@@ -130,3 +130,31 @@ def test_blocking_sweep_script_checks_results_and_marks_the_automatic_choice(tmp
     for row in result["rows"]:
         assert sum(c["automatic"] for c in row["configs"]) >= 1
         assert all(c["ms"] > 0 for c in row["configs"])
+
+
+def test_whole_model_benchmark_runs_checks_and_reports(tmp_path):
+    """benchmarks/bench_model.py on a tiny BERT: every encoder linear layer sparse, fp32 output checked, report."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_model.py"
+    md = tmp_path / "model.md"
+    subprocess.run([sys.executable, str(script), "--presets", "tiny", "--batches", "1", "2", "--threads", "1",
+                    "--repeats", "1", "--out-dir", str(tmp_path), "--markdown", str(md)], check=True, timeout=300)
+    (path,) = tmp_path.glob("model-*.json")
+    result = json.loads(path.read_text())
+    assert [g["batch"] for g in result["groups"]] == [1, 2]
+    facts = result["groups"][0]["facts"]
+    assert facts["encoder_linear_layers"] == 12  # 2 layers x (q, k, v, attention output, intermediate, output)
+    assert facts["sparse_layers"] == {"torch_fp32": 0, "torch_int8": 0, "ours_fp32": 12, "ours_bf16": 12, "ours_int8": 12,
+                                      "rest": 0}
+    assert facts["fp32_max_abs_diff"] <= 1e-3
+    assert all(len(t["warm_ms"]) == 1 for t in result["groups"][0]["timings"].values())
+    text = md.read_text()
+    assert "| tiny | 1 | 2 |" in text and "12 of 12 linear layers sparse" in text
+    again = tmp_path / "again.md"
+    subprocess.run([sys.executable, str(script), "--from-json", str(path), "--markdown", str(again)], check=True,
+                   timeout=120)
+    assert again.read_text() == text

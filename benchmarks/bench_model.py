@@ -1,0 +1,257 @@
+"""Whole-model latency: a BERT encoder whose linear layers are block-sparse, run dense by torch and
+sparse by our kernels (``sparsify_model``), in one interleaved run.
+
+    python benchmarks/bench_model.py                          # BERT-base and BERT-Mini, 90%, seq 128
+    python benchmarks/bench_model.py --presets bert-mini --sparsity 0.8 --batches 1 --threads 1
+
+The kernels' benchmark (bench_spmm.py) times one linear layer; here the same layers sit inside a model,
+with everything that stays dense around them (attention scores and softmax, LayerNorm, GELU of the dense
+peers, embeddings, the per-call cost of each layer), so the speed-up is what a user of a pruned model gets.
+Weights are random (latency does not depend on their values): every encoder linear layer keeps a random
+(1 - sparsity) share of its blocks, 16x1 for the fp32/bf16 models and 1x4 for the int8 model, as the pruner
+leaves them. Peers: torch dense fp32 on the same weights (zeros and all) and torch dynamic int8
+(``quantize_dynamic``). Before timing, the sparse fp32 model's output is checked against torch's on the
+same weights. Writes JSON to benchmarks/results and a Markdown report (BENCHMARKS-model.md by default).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as _dt
+import json
+import os
+import platform
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from optimum_ro.sparse import kernels, sparsify_model
+from optimum_ro.sparse.bench import block_mask, cpu_info, paired_ratio, time_round_robin
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = {  # layers, hidden, heads, intermediate
+    "bert-base": (12, 768, 12, 3072),
+    "bert-mini": (4, 256, 4, 1024),
+    "tiny": (2, 64, 2, 128),  # for tests
+}
+FP32_TOLERANCE = 1e-3  # max |difference| of last_hidden_state, sparse fp32 vs torch dense (LayerNorm'd: O(1))
+
+
+def build_model(preset: str, seed: int = 0):
+    from transformers import BertConfig, BertModel
+
+    layers, hidden, heads, inter = PRESETS[preset]
+    config = BertConfig(vocab_size=8000, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                        intermediate_size=inter, max_position_embeddings=512)
+    torch.manual_seed(seed)
+    return BertModel(config, add_pooling_layer=False).eval()
+
+
+def prune_randomly(model: nn.Module, block: tuple[int, int], sparsity: float, gen: torch.Generator) -> int:
+    """Zero a random ``sparsity`` share of the ``block`` blocks of every encoder linear layer, in place."""
+    count = 0
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if isinstance(module, nn.Linear) and ".encoder." in f".{name}":
+                n, k = module.weight.shape
+                module.weight.mul_(block_mask(n, k, block, sparsity, gen))
+                count += 1
+    return count
+
+
+class NoLinear(nn.Module):
+    """Stands in for a linear layer to time the rest of the model: zeros of the output's shape."""
+
+    def __init__(self, out_features: int):
+        super().__init__()
+        self.out_features = out_features
+
+    def forward(self, x):
+        return x.new_zeros(*x.shape[:-1], self.out_features)
+
+
+def without_linears(model: nn.Module) -> nn.Module:
+    """The model with every encoder linear layer replaced by ``NoLinear``: what no kernel can speed up."""
+    for name, module in list(model.named_modules()):
+        if isinstance(module, nn.Linear) and ".encoder." in f".{name}":
+            parent_name, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent_name), child, NoLinear(module.out_features))
+    return model
+
+
+def build_methods(preset: str, sparsity: float, gen: torch.Generator) -> tuple[dict, dict]:
+    base = build_model(preset)
+    m16 = copy.deepcopy(base)
+    pruned = prune_randomly(m16, (16, 1), sparsity, gen)
+    m4 = copy.deepcopy(base)
+    prune_randomly(m4, (1, 4), sparsity, gen)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch_int8 = torch.ao.quantization.quantize_dynamic(copy.deepcopy(m16), {nn.Linear}, dtype=torch.qint8)
+    models = {
+        "torch_fp32": m16,
+        "torch_int8": torch_int8,
+        "ours_fp32": sparsify_model(copy.deepcopy(m16), (16, 1), torch.float32, min_sparsity=0.5),
+        "ours_bf16": sparsify_model(copy.deepcopy(m16), (16, 1), torch.bfloat16, min_sparsity=0.5),
+        "ours_int8": sparsify_model(copy.deepcopy(m4), (1, 4), torch.int8, min_sparsity=0.5),
+        "rest": without_linears(copy.deepcopy(m16)),
+    }
+    facts = {"encoder_linear_layers": pruned,
+             "sparse_layers": {k: len(getattr(m, "sparsified_modules", [])) for k, m in models.items()},
+             "parameters": sum(p.numel() for p in base.parameters())}
+    return models, facts
+
+
+def check_fp32(models: dict, batch: int, seq: int) -> float:
+    """Max |difference| between the sparse fp32 model and torch on the same weights; raises above tolerance."""
+    ids = torch.randint(5, 8000, (batch, seq), generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        ref = models["torch_fp32"](input_ids=ids).last_hidden_state
+        ours = models["ours_fp32"](input_ids=ids).last_hidden_state
+    diff = (ref - ours).abs().max().item()
+    if not diff <= FP32_TOLERANCE:
+        raise RuntimeError(f"sparse fp32 model differs from torch by {diff:.3g} (> {FP32_TOLERANCE}): not timing it")
+    return diff
+
+
+def run(args) -> dict:
+    result = {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "cpu": cpu_info(), "isa": kernels.current_isa(),
+        "versions": {"python": platform.python_version(), "torch": torch.__version__},
+        "load_average_start": os.getloadavg(), "sparsity": args.sparsity, "seq": args.seq,
+        "repeats": args.repeats, "groups": [],
+    }
+    import transformers
+
+    result["versions"]["transformers"] = transformers.__version__
+    old_threads = torch.get_num_threads()
+    try:
+        for preset in args.presets:
+            models, facts = build_methods(preset, args.sparsity, torch.Generator().manual_seed(0))
+            facts["fp32_max_abs_diff"] = check_fp32(models, 2, args.seq)
+            for threads in args.threads:
+                torch.set_num_threads(threads)
+                for batch in args.batches:
+                    ids = torch.randint(5, 8000, (batch, args.seq), generator=torch.Generator().manual_seed(2))
+                    mask = torch.ones_like(ids)
+                    methods = {name: (lambda m=m: m(input_ids=ids, attention_mask=mask)) for name, m in models.items()}
+                    with torch.inference_mode():
+                        timings = time_round_robin(methods, args.repeats)
+                    result["groups"].append({"preset": preset, "threads": threads, "batch": batch,
+                                             "timings": timings, "facts": facts})
+                    print(f"{preset} threads={threads} batch={batch}: torch fp32 {timings['torch_fp32']['min_ms']:.1f} ms, "
+                          f"ours fp32 {timings['ours_fp32']['min_ms']:.1f} ms", flush=True)
+    finally:
+        torch.set_num_threads(old_threads)
+    result["load_average_end"] = os.getloadavg()
+    return result
+
+
+def summarize(result: dict) -> list[dict]:
+    rows = []
+    for g in result["groups"]:
+        t = g["timings"]
+        row = {k: g[k] for k in ("preset", "threads", "batch")}
+        for name in t:
+            row[name] = t[name]["min_ms"]
+        row["x_fp32"] = t["torch_fp32"]["min_ms"] / t["ours_fp32"]["min_ms"]
+        row["x_bf16"] = t["torch_fp32"]["min_ms"] / t["ours_bf16"]["min_ms"]
+        row["x_int8"] = t["torch_int8"]["min_ms"] / t["ours_int8"]["min_ms"]
+        row["x_fp32_paired"] = paired_ratio(t["torch_fp32"], t["ours_fp32"])
+        row["x_int8_paired"] = paired_ratio(t["torch_int8"], t["ours_int8"])
+        row["x_ceiling"] = t["torch_fp32"]["min_ms"] / t["rest"]["min_ms"]
+        row["linear_share_ours_fp32"] = 1 - t["rest"]["min_ms"] / t["ours_fp32"]["min_ms"]
+        rows.append(row)
+    return rows
+
+
+def markdown(result: dict, json_name: str) -> str:
+    cpu = result["cpu"]
+    v = result["versions"]
+    pct = round(100 * result["sparsity"])
+    out = [
+        "# Whole-model benchmark", "",
+        f"Generated by `benchmarks/bench_model.py` from `benchmarks/results/{json_name}` (one run; the six "
+        f"models of a (model, threads, batch) group timed round-robin, each called twice in a row per round, "
+        f"{result['repeats']} rounds; the table shows the **min over rounds of the second (warm) call** in ms "
+        f"per forward, sequence {result['seq']}; *paired* = median (min–max) over rounds of torch's time / ours "
+        "in the same round).", "",
+        f"- CPU: **{cpu.get('model', '?')}**, flags {', '.join(cpu.get('flags', []))}; kernel ISA "
+        f"**{result['isa']}**",
+        f"- versions: python {v['python']}, torch {v['torch']}, transformers {v.get('transformers', '?')}; "
+        f"date {result['date']}",
+        "- load average at start / end: " + " / ".join(", ".join(f"{x:.1f}" for x in result[k])
+                                                       for k in ("load_average_start", "load_average_end")),
+        f"- models: BERT encoders with random weights (latency does not depend on them); every encoder linear "
+        f"layer keeps a random {100 - pct}% of its blocks ({pct}% sparsity): 16x1 for torch fp32/int8 and ours "
+        "fp32/bf16, 1x4 for ours int8. torch runs them dense (zeros included), torch int8 is `quantize_dynamic`; "
+        "ours is `sparsify_model(model, block, dtype)` (every encoder linear layer a `BlockSparseLinear`). "
+        "Attention scores, softmax, LayerNorm, GELU and embeddings stay dense torch in all of them.",
+        "- *rest*: the same model with every encoder linear layer replaced by zeros of its output's shape, i.e. "
+        "what no linear kernel can speed up; *ceiling ×* = torch fp32 / rest, the whole-model speed-up infinitely "
+        "fast linear layers would give; *linears' share* = 1 − rest / ours fp32, the part of our fp32 model's "
+        "time still in its (sparse) linear layers.",
+        "",
+        "| model | thr | batch | torch fp32 | torch int8 | ours fp32 | ours bf16 | ours int8 | ×fp32 | ×fp32 paired "
+        "| ×bf16 | ×int8 (vs torch int8) | ×int8 paired | rest | ceiling × | linears' share (ours fp32) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def spread(p):
+        return "–" if p is None else f"{p[0]:.1f} ({p[1]:.1f}–{p[2]:.1f})"
+
+    for r in summarize(result):
+        out.append(f"| {r['preset']} | {r['threads']} | {r['batch']} | {r['torch_fp32']:.3g} | {r['torch_int8']:.3g} | "
+                   f"{r['ours_fp32']:.3g} | {r['ours_bf16']:.3g} | {r['ours_int8']:.3g} | {r['x_fp32']:.1f} | "
+                   f"{spread(r['x_fp32_paired'])} | {r['x_bf16']:.1f} | {r['x_int8']:.1f} | "
+                   f"{spread(r['x_int8_paired'])} | {r['rest']:.3g} | {r['x_ceiling']:.1f} | "
+                   f"{100 * r['linear_share_ours_fp32']:.0f}% |")
+    checks = {g["preset"]: g["facts"] for g in result["groups"]}
+    out += ["", "How to read it: a whole model gains less than its linear layers do (BENCHMARKS.md), because the "
+            "*rest* stays: attention scores and softmax, LayerNorm, GELU, embeddings, and the Python of every module. "
+            "The smaller the model, the larger that share (BERT-Mini's 256-wide layers leave little work per call). "
+            "What would move it, for the sparse model classes: GELU and the residual fused into the sparse layers "
+            "(`BlockSparseLinear` has both, `sparsify_model` swaps layers only), Q/K/V as one layer (one call, X "
+            "read and, for int8, quantised once), fewer Python modules per layer."]
+    out += ["", "Checks before timing: " + "; ".join(
+        f"{p}: {f['sparse_layers']['ours_fp32']} of {f['encoder_linear_layers']} linear layers sparse, sparse fp32 "
+        f"output within {f['fp32_max_abs_diff']:.2g} of torch's" for p, f in checks.items()) + ".", ""]
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--presets", nargs="+", choices=sorted(PRESETS), default=["bert-base", "bert-mini"])
+    ap.add_argument("--sparsity", type=float, default=0.9)
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--markdown", default=str(ROOT / "BENCHMARKS-model.md"))
+    ap.add_argument("--from-json", help="no run: render the report of a saved result JSON to --markdown")
+    args = ap.parse_args(argv)
+    if args.from_json:
+        path = Path(args.from_json)
+        Path(args.markdown).write_text(markdown(json.loads(path.read_text()), path.name))
+        print(f"wrote {args.markdown}")
+        return 0
+    if not 0.0 <= args.sparsity < 1.0:
+        ap.error(f"--sparsity must be in [0, 1); got {args.sparsity}")
+    result = run(args)
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M")
+    json_path = out_dir / f"model-{result['isa']}-{stamp}.json"
+    json_path.write_text(json.dumps(result, indent=1))
+    Path(args.markdown).write_text(markdown(result, json_path.name))
+    print(f"wrote {json_path} and {args.markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
