@@ -5,8 +5,8 @@ sparse by our kernels (``sparsify_model``), in one interleaved run.
     python benchmarks/bench_model.py --presets bert-mini --sparsity 0.8 --batches 1 --threads 1
 
 The kernels' benchmark (bench_spmm.py) times one linear layer; here the same layers sit inside a model,
-with everything that stays dense around them (attention scores and softmax, LayerNorm, GELU of the dense
-peers, embeddings, the per-call cost of each layer), so the speed-up is what a user of a pruned model gets.
+with everything that stays dense around them (attention scores and softmax, LayerNorm, embeddings, the
+GELU of the dense peers, the per-call cost of each layer), so the speed-up is what a user of a pruned model gets.
 Weights are random (latency does not depend on their values): every encoder linear layer keeps a random
 (1 - sparsity) share of its blocks, 16x1 for the fp32/bf16 models and 1x4 for the int8 model, as the pruner
 leaves them. Peers: torch dense fp32 on the same weights (zeros and all) and torch dynamic int8
@@ -101,6 +101,7 @@ def build_methods(preset: str, sparsity: float, gen: torch.Generator) -> tuple[d
     }
     facts = {"encoder_linear_layers": pruned,
              "sparse_layers": {k: len(getattr(m, "sparsified_modules", [])) for k, m in models.items()},
+             "fused_gelu_layers": {k: len(getattr(m, "fused_gelu_modules", [])) for k, m in models.items()},
              "parameters": sum(p.numel() for p in base.parameters())}
     return models, facts
 
@@ -189,10 +190,11 @@ def markdown(result: dict, json_name: str) -> str:
         f"- models: BERT encoders with random weights (latency does not depend on them); every encoder linear "
         f"layer keeps a random {100 - pct}% of its blocks ({pct}% sparsity): 16x1 for torch fp32/int8 and ours "
         "fp32/bf16, 1x4 for ours int8. torch runs them dense (zeros included), torch int8 is `quantize_dynamic`; "
-        "ours is `sparsify_model(model, block, dtype)` (every encoder linear layer a `BlockSparseLinear`). "
-        "Attention scores, softmax, LayerNorm, GELU and embeddings stay dense torch in all of them.",
-        "- *rest*: the same model with every encoder linear layer replaced by zeros of its output's shape, i.e. "
-        "what no linear kernel can speed up; *ceiling ×* = torch fp32 / rest, the whole-model speed-up infinitely "
+        "ours is `sparsify_model(model, block, dtype)` (every encoder linear layer a `BlockSparseLinear`, the "
+        "intermediate layers' GELU fused into their kernel). Attention scores, softmax, LayerNorm and embeddings "
+        "stay dense torch in all of them, and GELU in torch's.",
+        "- *rest*: the same model with every encoder linear layer replaced by zeros of its output's shape and "
+        "GELU left in place, i.e. what no linear kernel can speed up (less the GELU ours fuses); *ceiling ×* = torch fp32 / rest, the whole-model speed-up infinitely "
         "fast linear layers would give; *linears' share* = 1 − rest / ours fp32, the part of our fp32 model's "
         "time still in its (sparse) linear layers.",
         "",
@@ -214,12 +216,13 @@ def markdown(result: dict, json_name: str) -> str:
     out += ["", "How to read it: a whole model gains less than its linear layers do (BENCHMARKS.md), because the "
             "*rest* stays: attention scores and softmax, LayerNorm, GELU, embeddings, and the Python of every module. "
             "The smaller the model, the larger that share (BERT-Mini's 256-wide layers leave little work per call). "
-            "What would move it, for the sparse model classes: GELU and the residual fused into the sparse layers "
-            "(`BlockSparseLinear` has both, `sparsify_model` swaps layers only), Q/K/V as one layer (one call, X "
-            "read and, for int8, quantised once), fewer Python modules per layer."]
+            "What would move it further, for the sparse model classes: the residual fused into the sparse layers "
+            "(`BlockSparseLinear` takes one; HF's `*Output` modules add it inside their own forward), Q/K/V as one "
+            "layer (one call, X read and, for int8, quantised once), fewer Python modules per layer."]
     out += ["", "Checks before timing: " + "; ".join(
-        f"{p}: {f['sparse_layers']['ours_fp32']} of {f['encoder_linear_layers']} linear layers sparse, sparse fp32 "
-        f"output within {f['fp32_max_abs_diff']:.2g} of torch's" for p, f in checks.items()) + ".", ""]
+        f"{p}: {f['sparse_layers']['ours_fp32']} of {f['encoder_linear_layers']} linear layers sparse "
+        f"({f.get('fused_gelu_layers', {}).get('ours_fp32', 0)} with their GELU fused), sparse fp32 output within "
+        f"{f['fp32_max_abs_diff']:.2g} of torch's" for p, f in checks.items()) + ".", ""]
     return "\n".join(out)
 
 

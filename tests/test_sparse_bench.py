@@ -150,10 +150,11 @@ def test_whole_model_benchmark_runs_checks_and_reports(tmp_path):
     assert facts["encoder_linear_layers"] == 12  # 2 layers x (q, k, v, attention output, intermediate, output)
     assert facts["sparse_layers"] == {"torch_fp32": 0, "torch_int8": 0, "ours_fp32": 12, "ours_bf16": 12, "ours_int8": 12,
                                       "rest": 0}
+    assert facts["fused_gelu_layers"]["ours_fp32"] == 2 and facts["fused_gelu_layers"]["torch_fp32"] == 0
     assert facts["fp32_max_abs_diff"] <= 1e-3
     assert all(len(t["warm_ms"]) == 1 for t in result["groups"][0]["timings"].values())
     text = md.read_text()
-    assert "| tiny | 1 | 2 |" in text and "12 of 12 linear layers sparse" in text
+    assert "| tiny | 1 | 2 |" in text and "12 of 12 linear layers sparse (2 with their GELU fused)" in text
     again = tmp_path / "again.md"
     subprocess.run([sys.executable, str(script), "--from-json", str(path), "--markdown", str(again)], check=True,
                    timeout=120)

@@ -303,6 +303,25 @@ def test_int8_sums_are_exact_at_the_int16_saturation_edge():
         assert torch.allclose(y, torch.full((8, 16), expected), rtol=1e-6), isa
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_gelu_is_within_1e6_of_float64_gelu_on_every_path(dtype):
+    """An identity weight makes the layer's output GELU(x) itself: the fused epilogue's GELU (an erf
+    approximation on the vector paths) against float64 GELU, for x from -10 to 10 and both residual forms."""
+    k = 64
+    x = torch.linspace(-10, 10, 48 * k).reshape(48, k)
+    for block in FAST_SHAPES[dtype]:
+        packed = pack(torch.eye(k), block, dtype)
+        for isa in ISAS:
+            xd = x.bfloat16().double() if bf16_dot_products(isa, dtype, block) else x.double()  # X rounded there
+            expected = 0.5 * xd * (1 + torch.erf(xd / 2**0.5))
+            with forced_isa(isa):
+                y = block_sparse_linear(x, packed, activation="gelu")
+                y_res = block_sparse_linear(x, packed, residual=torch.ones(48, k), activation="gelu")
+            err = (y.double() - expected).abs().max().item()
+            assert err <= 1e-6, (isa, block, err)
+            assert (y_res.double() - 1 - expected).abs().max().item() <= 2e-6, (isa, block)
+
+
 def test_non_contiguous_input_is_handled():
     packed = pack(make_weight(32, 48, (16, 1), 0.5, "random", torch.Generator().manual_seed(1)), (16, 1))
     x = torch.randn(48, 10).T  # [10, 48], not contiguous

@@ -160,6 +160,38 @@ def test_sparsify_model_swaps_only_sparse_enough_layers_of_a_bert():
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("hidden_act, fuse_gelu, fused", [("gelu", True, True), ("gelu", False, False),
+                                                           ("gelu_new", True, False), ("relu", True, False)])
+def test_sparsify_model_fuses_only_the_exact_gelu_of_intermediate_layers(hidden_act, fuse_gelu, fused):
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                        hidden_act=hidden_act)
+    model = BertModel(config).eval()
+    for name, lin in model.named_modules():
+        if isinstance(lin, nn.Linear) and name.startswith("encoder."):
+            n, k = lin.weight.shape
+            keep = (torch.rand(n // 16, 1, k, 1) < 0.2).expand(-1, 16, -1, 1).reshape(n, k)
+            with torch.no_grad():
+                lin.weight.mul_(keep)
+    ids = torch.randint(0, 99, (2, 9))
+    with torch.no_grad():
+        expected = model(input_ids=ids).last_hidden_state
+    sparsify_model(model, block_shape=(16, 1), min_sparsity=0.5, fuse_gelu=fuse_gelu)
+    assert len(model.sparsified_modules) == 12
+    intermediate = model.encoder.layer[1].intermediate
+    if fused:
+        assert model.fused_gelu_modules == ["encoder.layer.0.intermediate.dense", "encoder.layer.1.intermediate.dense"]
+        assert intermediate.dense.activation == "gelu" and isinstance(intermediate.intermediate_act_fn, nn.Identity)
+    else:
+        assert model.fused_gelu_modules == []
+        assert intermediate.dense.activation == "none" and not isinstance(intermediate.intermediate_act_fn, nn.Identity)
+    with torch.no_grad():
+        got = model(input_ids=ids).last_hidden_state
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
 def test_package_works_without_the_extension():
     """With optimum_ro.sparse._C unavailable the op falls back to the reference, warning once."""
     import subprocess

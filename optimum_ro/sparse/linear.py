@@ -132,19 +132,41 @@ def block_sparsity(weight: torch.Tensor, block_shape: BlockShapeLike) -> float:
     return 1.0 - nz.float().mean().item()
 
 
+def _exact_gelu(act) -> bool:
+    """Whether ``act`` is the exact (erf) GELU the kernels fuse: ``nn.GELU()`` or transformers' ``GELUActivation``
+    (what ``hidden_act="gelu"`` gives). Tanh approximations and other activations are not."""
+    if isinstance(act, nn.GELU):
+        return act.approximate == "none"
+    if type(act).__name__ == "GELUActivation":  # transformers.activations (not imported here)
+        fn = getattr(act, "act", None)
+        return fn is nn.functional.gelu or fn == getattr(act, "_gelu_python", None)
+    return False
+
+
+def _gelu_to_fuse(parent: nn.Module, child: str) -> bool:
+    """BERT-family ``*Intermediate`` modules of transformers compute ``intermediate_act_fn(dense(x))``: when that
+    activation is the exact GELU, the kernel of ``dense`` can apply it while the output tile is in registers."""
+    return (child == "dense" and type(parent).__name__.endswith("Intermediate")
+            and _exact_gelu(getattr(parent, "intermediate_act_fn", None)))
+
+
 def sparsify_model(
     model: nn.Module,
     block_shape: Optional[BlockShapeLike] = None,
     dtype=torch.float32,
     min_sparsity: float = 0.5,
     skip: tuple[str, ...] = (),
+    fuse_gelu: bool = True,
 ) -> nn.Module:
     """Swap every ``nn.Linear`` whose weight has at least ``min_sparsity`` zero blocks (and whose shape
     the block divides) for a ``BlockSparseLinear``, in place. Names containing any ``skip`` string stay
-    dense. Returns the model; the swapped names are logged and stored in ``model.sparsified_modules``."""
+    dense. With ``fuse_gelu``, the exact GELU after the ``dense`` layer of a BERT-family ``*Intermediate``
+    module runs inside that layer's kernel (its ``intermediate_act_fn`` becomes ``nn.Identity``; torch's
+    separate GELU pass costs more than the kernel's). Returns the model; the swapped names are logged and
+    stored in ``model.sparsified_modules``, the layers that took their GELU in ``model.fused_gelu_modules``."""
     dtype = _check_dtype(dtype)
     block = parse_block_shape(block_shape) if block_shape is not None else default_block_shape(dtype)
-    swapped = []
+    swapped, fused = [], []
     for name, module in list(model.named_modules()):
         if not isinstance(module, nn.Linear) or any(s in name for s in skip):
             continue
@@ -155,8 +177,14 @@ def sparsify_model(
             continue
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, BlockSparseLinear.from_dense(module, block, dtype))
+        fuse = fuse_gelu and _gelu_to_fuse(parent, child)
+        setattr(parent, child, BlockSparseLinear.from_dense(module, block, dtype, activation="gelu" if fuse else None))
+        if fuse:
+            parent.intermediate_act_fn = nn.Identity()
+            fused.append(name)
         swapped.append(name)
-    logger.info("sparsify_model: %d linear layers swapped to BlockSparseLinear (%s)", len(swapped), ", ".join(swapped))
+    logger.info("sparsify_model: %d linear layers swapped to BlockSparseLinear (%s), %d with their GELU fused",
+                len(swapped), ", ".join(swapped), len(fused))
     model.sparsified_modules = swapped
+    model.fused_gelu_modules = fused
     return model
