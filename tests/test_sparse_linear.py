@@ -133,18 +133,27 @@ def test_bad_module_arguments():
         BlockSparseLinear.from_dense(nn.Linear(32, 16), dtype=torch.float16)
 
 
-def test_sparsify_model_swaps_only_sparse_enough_layers_of_a_bert():
+def _tiny_bert(hidden_act: str = "gelu"):
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
-    model = BertModel(config).eval()
+    config = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                        hidden_act=hidden_act)
+    return BertModel(config).eval()
+
+
+def _keep_a_fifth_of_the_16x1_blocks(lin: nn.Linear) -> None:
+    n, k = lin.weight.shape
+    keep = (torch.rand(n // 16, 1, k, 1) < 0.2).expand(-1, 16, -1, 1).reshape(n, k)
+    with torch.no_grad():
+        lin.weight.mul_(keep)
+
+
+def test_sparsify_model_swaps_only_sparse_enough_layers_of_a_bert():
+    model = _tiny_bert()
     layer0 = model.encoder.layer[0]
     for lin in (layer0.intermediate.dense, layer0.output.dense, layer0.attention.self.query):
-        n, k = lin.weight.shape
-        keep = (torch.rand(n // 16, 1, k, 1) < 0.2).expand(-1, 16, -1, 1).reshape(n, k)
-        with torch.no_grad():
-            lin.weight.mul_(keep)
+        _keep_a_fifth_of_the_16x1_blocks(lin)
     ids = torch.randint(0, 99, (2, 9))
     with torch.no_grad():
         expected = model(input_ids=ids).last_hidden_state
@@ -163,18 +172,10 @@ def test_sparsify_model_swaps_only_sparse_enough_layers_of_a_bert():
 @pytest.mark.parametrize("hidden_act, fuse_gelu, fused", [("gelu", True, True), ("gelu", False, False),
                                                            ("gelu_new", True, False), ("relu", True, False)])
 def test_sparsify_model_fuses_only_the_exact_gelu_of_intermediate_layers(hidden_act, fuse_gelu, fused):
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                        hidden_act=hidden_act)
-    model = BertModel(config).eval()
+    model = _tiny_bert(hidden_act)
     for name, lin in model.named_modules():
         if isinstance(lin, nn.Linear) and name.startswith("encoder."):
-            n, k = lin.weight.shape
-            keep = (torch.rand(n // 16, 1, k, 1) < 0.2).expand(-1, 16, -1, 1).reshape(n, k)
-            with torch.no_grad():
-                lin.weight.mul_(keep)
+            _keep_a_fifth_of_the_16x1_blocks(lin)
     ids = torch.randint(0, 99, (2, 9))
     with torch.no_grad():
         expected = model(input_ids=ids).last_hidden_state
