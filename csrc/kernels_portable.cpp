@@ -113,15 +113,20 @@ OroTuning g_tuning = {0, 0, 0, 0, 0};
 
 extern "C" void oro_set_tuning(const OroTuning* t) { g_tuning = *t; }
 
+namespace {
+struct CacheSizes {
+    int64_t l1d, l2;
+};
+CacheSizes read_cache_sizes() {
+    const long a = sysconf(_SC_LEVEL1_DCACHE_SIZE), b = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return {a >= 16 * 1024 ? (int64_t)a : 32 * 1024, b >= 64 * 1024 ? (int64_t)b : 512 * 1024};
+}
+}  // namespace
+
 extern "C" void oro_cache_sizes(int64_t* l1d, int64_t* l2) {
-    static int64_t c1 = 0, c2 = 0;
-    if (!c1) {
-        const long a = sysconf(_SC_LEVEL1_DCACHE_SIZE), b = sysconf(_SC_LEVEL2_CACHE_SIZE);
-        c2 = b >= 64 * 1024 ? (int64_t)b : 512 * 1024;
-        c1 = a >= 16 * 1024 ? (int64_t)a : 32 * 1024;
-    }
-    *l1d = c1;
-    *l2 = c2;
+    static const CacheSizes sizes = read_cache_sizes();  // read once; C++ makes the first call thread-safe
+    *l1d = sizes.l1d;
+    *l2 = sizes.l2;
 }
 
 // Defaults: a tile's X chunk takes 5/8 of L1D, a panel group half of L2 (the best found on Zen 3,

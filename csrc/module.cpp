@@ -190,7 +190,5 @@ PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_C", "Block-sparse CPU kernels (ra
 
 PyMODINIT_FUNC PyInit__C(void) {
     detect(FEATURES, NFEATURES);
-    int64_t l1d, l2;
-    oro_cache_sizes(&l1d, &l2);  // read once here, under the import lock, before any kernel thread asks
     return PyModule_Create(&MODULE);
 }
