@@ -29,7 +29,8 @@ import torch
 from torch import nn
 
 from optimum_ro.sparse import kernels, sparsify_model
-from optimum_ro.sparse.bench import block_mask, cpu_info, paired_ratio, time_round_robin
+from optimum_ro.sparse.bench import (block_mask, cpu_info, format_paired, machine_lines, paired_ratio,
+                                     time_round_robin)
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = {  # layers, hidden, heads, intermediate
@@ -50,16 +51,19 @@ def build_model(preset: str, seed: int = 0):
     return BertModel(config, add_pooling_layer=False).eval()
 
 
+def encoder_linears(model: nn.Module) -> list[tuple[str, nn.Linear]]:
+    """(name, layer) of every linear layer of the model's encoder (the layers the benchmark prunes)."""
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear) and ".encoder." in f".{name}"]
+
+
 def prune_randomly(model: nn.Module, block: tuple[int, int], sparsity: float, gen: torch.Generator) -> int:
     """Zero a random ``sparsity`` share of the ``block`` blocks of every encoder linear layer, in place."""
-    count = 0
+    layers = encoder_linears(model)
     with torch.no_grad():
-        for name, module in model.named_modules():
-            if isinstance(module, nn.Linear) and ".encoder." in f".{name}":
-                n, k = module.weight.shape
-                module.weight.mul_(block_mask(n, k, block, sparsity, gen))
-                count += 1
-    return count
+        for _, module in layers:
+            n, k = module.weight.shape
+            module.weight.mul_(block_mask(n, k, block, sparsity, gen))
+    return len(layers)
 
 
 class NoLinear(nn.Module):
@@ -75,10 +79,9 @@ class NoLinear(nn.Module):
 
 def without_linears(model: nn.Module) -> nn.Module:
     """The model with every encoder linear layer replaced by ``NoLinear``: what no kernel can speed up."""
-    for name, module in list(model.named_modules()):
-        if isinstance(module, nn.Linear) and ".encoder." in f".{name}":
-            parent_name, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent_name), child, NoLinear(module.out_features))
+    for name, module in encoder_linears(model):
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent_name), child, NoLinear(module.out_features))
     return model
 
 
@@ -171,8 +174,6 @@ def summarize(result: dict) -> list[dict]:
 
 
 def markdown(result: dict, json_name: str) -> str:
-    cpu = result["cpu"]
-    v = result["versions"]
     pct = round(100 * result["sparsity"])
     out = [
         "# Whole-model benchmark", "",
@@ -181,12 +182,7 @@ def markdown(result: dict, json_name: str) -> str:
         f"{result['repeats']} rounds; the table shows the **min over rounds of the second (warm) call** in ms "
         f"per forward, sequence {result['seq']}; *paired* = median (min–max) over rounds of torch's time / ours "
         "in the same round).", "",
-        f"- CPU: **{cpu.get('model', '?')}**, flags {', '.join(cpu.get('flags', []))}; kernel ISA "
-        f"**{result['isa']}**",
-        f"- versions: python {v['python']}, torch {v['torch']}, transformers {v.get('transformers', '?')}; "
-        f"date {result['date']}",
-        "- load average at start / end: " + " / ".join(", ".join(f"{x:.1f}" for x in result[k])
-                                                       for k in ("load_average_start", "load_average_end")),
+        *machine_lines(result),
         f"- models: BERT encoders with random weights (latency does not depend on them); every encoder linear "
         f"layer keeps a random {100 - pct}% of its blocks ({pct}% sparsity): 16x1 for torch fp32/int8 and ours "
         "fp32/bf16, 1x4 for ours int8. torch runs them dense (zeros included), torch int8 is `quantize_dynamic`; "
@@ -203,14 +199,11 @@ def markdown(result: dict, json_name: str) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
-    def spread(p):
-        return "–" if p is None else f"{p[0]:.1f} ({p[1]:.1f}–{p[2]:.1f})"
-
     for r in summarize(result):
         out.append(f"| {r['preset']} | {r['threads']} | {r['batch']} | {r['torch_fp32']:.3g} | {r['torch_int8']:.3g} | "
                    f"{r['ours_fp32']:.3g} | {r['ours_bf16']:.3g} | {r['ours_int8']:.3g} | {r['x_fp32']:.1f} | "
-                   f"{spread(r['x_fp32_paired'])} | {r['x_bf16']:.1f} | {r['x_int8']:.1f} | "
-                   f"{spread(r['x_int8_paired'])} | {r['rest']:.3g} | {r['x_ceiling']:.1f} | "
+                   f"{format_paired(r['x_fp32_paired'])} | {r['x_bf16']:.1f} | {r['x_int8']:.1f} | "
+                   f"{format_paired(r['x_int8_paired'])} | {r['rest']:.3g} | {r['x_ceiling']:.1f} | "
                    f"{100 * r['linear_share_ours_fp32']:.0f}% |")
     checks = {g["preset"]: g["facts"] for g in result["groups"]}
     out += ["", "How to read it: a whole model gains less than its linear layers do (BENCHMARKS.md), because the "

@@ -186,6 +186,22 @@ def paired_ratio(peer: Optional[dict], ours: Optional[dict]) -> Optional[tuple[f
     return (statistics.median(ratios), ratios[0], ratios[-1]) if ratios else None
 
 
+def format_paired(p: Optional[tuple[float, float, float]]) -> str:
+    """A ``paired_ratio`` as "median (min–max)", "–" when there is none."""
+    return "–" if p is None else f"{p[0]:.1f} ({p[1]:.1f}–{p[2]:.1f})"
+
+
+def machine_lines(result: dict) -> list[str]:
+    """The report lines that say where and when a result was measured (CPU, ISA, versions, load)."""
+    cpu = result["cpu"]
+    return [
+        f"- CPU: **{cpu.get('model', '?')}**, flags {', '.join(cpu.get('flags', []))}; kernel ISA **{result['isa']}**",
+        f"- versions: {', '.join(f'{k} {v}' for k, v in result['versions'].items())}; date {result['date']}",
+        f"- load average at start / end: {', '.join(f'{v:.1f}' for v in result['load_average_start'])} / "
+        f"{', '.join(f'{v:.1f}' for v in result['load_average_end'])} (a shared machine: other jobs perturb timings)",
+    ]
+
+
 def run(args) -> dict:
     shapes = [(256, 256), (768, 3072)] if args.quick else (args.shapes or FULL_SHAPES)
     ms = [32] if args.quick else (args.m or FULL_M)
@@ -281,15 +297,13 @@ def summarize(result: dict, stat: str = "min_ms") -> list[dict]:
                 row[name] = t.get(name)
             for name in SPARSE_METHODS + SHAPE_METHODS:
                 row[name] = t.get(f"{name}@{s_key}")
-            int8_peers = [v for v in (row.get("torch_int8"), row.get("ort_int8")) if v]
-            row["best_dense_int8"] = min(int8_peers) if int8_peers else None
+            best_int8 = min((n for n in ("torch_int8", "ort_int8") if row.get(n)), key=row.get, default=None)
+            row["best_dense_int8"] = row[best_int8] if best_int8 else None
             row["x_fp32_vs_torch_fp32"] = row["torch_fp32"] / row["ours_fp32"]
             row["x_int8_vs_best_int8"] = row["best_dense_int8"] / row["ours_int8"] if row["best_dense_int8"] else None
             row["x_fp32_vs_csr"] = row["torch_csr"] / row["ours_fp32"]
             timing = g["timings"]
             row["x_fp32_paired"] = paired_ratio(timing.get("torch_fp32"), timing.get(f"ours_fp32@{s_key}"))
-            best_int8 = next((n for n in ("torch_int8", "ort_int8") if row.get(n) and row[n] == row["best_dense_int8"]),
-                             None)
             row["x_int8_paired"] = (paired_ratio(timing.get(best_int8), timing.get(f"ours_int8@{s_key}"))
                                     if best_int8 else None)
             row["deepsparse_fp32"] = ds.get((g["threads"], g["M"], g["K"], g["N"], s))
@@ -326,7 +340,6 @@ def _peak_statistic(peak: dict) -> str:
 
 def markdown(result: dict, json_name: str) -> str:
     rows = summarize(result)
-    cpu = result["cpu"]
     peak = result.get("peak", {})
     lines = [
         "# Benchmarks",
@@ -336,10 +349,7 @@ def markdown(result: dict, json_name: str) -> str:
         f"{result['repeats']} rounds; the table shows the **min over rounds of the second (warm) call** "
         "in ms and ratios of those; the JSON also has medians and the first (cold) calls; `Y = X·Wᵀ + b`).",
         "",
-        f"- CPU: **{cpu.get('model', '?')}**, flags {', '.join(cpu.get('flags', []))}; kernel ISA **{result['isa']}**",
-        f"- versions: {', '.join(f'{k} {v}' for k, v in result['versions'].items())}; date {result['date']}",
-        f"- load average at start / end: {', '.join(f'{v:.1f}' for v in result['load_average_start'])} / "
-        f"{', '.join(f'{v:.1f}' for v in result['load_average_end'])} (a shared machine: other jobs perturb timings)",
+        *machine_lines(result),
     ]
     if peak:
         lines.append(
@@ -418,11 +428,9 @@ def targets(result: dict) -> str:
                 return "–"
             text = f"{v:.1f}" if (f"{v:.1f}" != f"{goal:.1f}" or v >= goal) else f"{v:.2f}"
             return f"{text} {'✅' if v >= goal else '❌'}"
-        def spread(p):
-            return "–" if p is None else f"{p[0]:.1f} ({p[1]:.1f}–{p[2]:.1f})"
         out.append(f"| {r['K']}×{r['N']} | {mark(r['x_fp32_vs_torch_fp32'], 10)} | {mark(r['x_int8_vs_best_int8'], 6)} | "
                    f"{mark(r.get('fp32_pct_peak'), 75)} | {mark(r.get('int8_pct_peak'), 75)} | "
-                   f"{spread(r.get('x_fp32_paired'))} | {spread(r.get('x_int8_paired'))} |")
+                   f"{format_paired(r.get('x_fp32_paired'))} | {format_paired(r.get('x_int8_paired'))} |")
     out += ["", "Met or missed is read off the ratio of the minima (the table above), each side at its best moment. "
             "*Paired*: median (min–max) over the rounds of the peer's time / ours in the same round, both sides at "
             "the same moment of the shared machine: the typical ratio rather than the best (for int8 against the "
