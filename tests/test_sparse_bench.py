@@ -39,6 +39,17 @@ def test_markdown_and_targets_tables():
     assert "| 768×3072 | 20.0 ✅ | 3.0 ❌ |" in text
 
 
+def test_bsr_peer_ratio_and_results_saved_before_it():
+    result = fake_result()
+    result["groups"][0]["timings"]["torch_bsr@0.9"] = {"median_ms": 2.2, "min_ms": 2.0}
+    (row,) = summarize(result)
+    assert row["torch_bsr"] == 2.0 and row["x_fp32_vs_bsr"] == 4.0
+    assert "| 5 | 2 | 0.5 | 0.4 | 1 | 20.0 | 3.0 | 10.0 | 4.0 |" in markdown(result, "x.json")
+    (old,) = summarize(fake_result())
+    assert old["torch_bsr"] is None and old["x_fp32_vs_bsr"] is None
+    assert "| 5 | – | 0.5 | 0.4 | 1 | 20.0 | 3.0 | 10.0 | – |" in markdown(fake_result(), "x.json")
+
+
 def test_targets_never_round_a_miss_up_to_the_goal():
     result = fake_result()
     result["groups"][0]["timings"]["ours_fp32@0.9"]["min_ms"] = 10.0 / 9.97  # 9.97x torch dense: a miss
