@@ -535,11 +535,11 @@ NOTES = """
   perturbed figure; 2-thread rows are the most affected (a thread descheduled by another job stalls
   every barrier), so read them as lower bounds. Between runs the peers move too: torch dense fp32 at
   768×3072, M=128, 1 thread took 6.9–10.5 ms over four runs of one day on this VM, so a ratio within
-  ~10% of a target is neither a clear pass nor a clear miss. Four runs on 2026-11-26 (Zen 3, 1 thread,
-  90%, M=128) at 768×768: torch dense fp32 1.86 / 1.87 / 1.71 / 1.73 ms, ours fp32 0.202 / 0.245 / 0.193 /
-  0.188 ms (9.2x / 7.6x / 8.8x / 9.2x); at 3072×768 7.1x / 7.7x / 7.8x / 7.6x. Ours move more than torch's
+  ~10% of a target is neither a clear pass nor a clear miss. Five runs on 2026-11-26 (Zen 3, 1 thread,
+  90%, M=128) at 768×768: torch dense fp32 1.86 / 1.87 / 1.71 / 1.73 / 1.77 ms, ours fp32 0.202 / 0.245 /
+  0.193 / 0.188 / 0.197 ms (9.2x / 7.6x / 8.8x / 9.2x / 9.0x); at 3072×768 7.1x / 7.7x / 7.8x / 7.6x / 7.3x. Ours move more than torch's
   dense GEMM, which keeps its blocks in L1/L2, while our tiles reread X and Y from the L3 that other VMs
-  share. The first two runs had 15 rounds, the last two 40 (the default since: a min over more rounds is
+  share. The first two runs had 15 rounds, the last three 40 (the default since: a min over more rounds is
   steadier). Single calls jitter far more than minima: within one round the two ratios of the targets
   table's *paired* columns spread over about 2x (e.g. 5.1–11.5 at 768×768), and their median sits below
   the ratio of minima because our calls lose more to a noisy moment than torch's.
