@@ -28,7 +28,7 @@ namespace {
 // with 128 * (sum of the row's int8 weights). Tile layout per 4-k group: 16 x 4 bytes.
 // Groups of 4 vectors (64 tokens; their quantised X, 64 x K bytes, about fills L1 at K = 768): 8
 // vectors (128 tokens) ran up to 1.5x slower on a Sapphire Rapids Xeon (benchmarks/tune_kernels.py).
-enum { IL = 16, I_T = 4, XQ_PAD = 0x80, I_GB = 64 };
+enum { IL = 16, I_T = 4, XQ_PAD = 0x80, I_GB = 64, I_RB = 16 };  // I_RB: see kernels_avx2.cpp (not yet swept here)
 struct VI {
     __m512i v;
 };
