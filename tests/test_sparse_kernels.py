@@ -24,6 +24,9 @@ ISAS = available_isas()
 FAST_SHAPES = FAST_BLOCK_SHAPES  # {dtype: (default shape, other fast shapes...)}
 
 
+SMALL_WORK_CUTOFF = kernels.MIN_WORK_PER_THREAD  # the library's value, before any fixture patches it
+
+
 @pytest.fixture(autouse=True)
 def one_thread_and_no_small_work_cutoff(monkeypatch):
     """Shared 2-core CI machines make 2-thread runs slow, so only the thread-determinism check uses
@@ -381,3 +384,13 @@ def test_current_isa_follows_every_change_of_the_environment(monkeypatch):
     finally:
         del os.environ[ISA_ENV]
     assert current_isa() == ISAS[0]
+
+
+def test_thread_count_follows_torch_and_skips_threads_only_for_tiny_work(monkeypatch):
+    monkeypatch.setattr(kernels, "MIN_WORK_PER_THREAD", SMALL_WORK_CUTOFF)  # the fixture above disables it
+    with threads(2):
+        assert kernels.thread_count(kernels.MIN_WORK_PER_THREAD * 2) == 2
+        assert kernels.thread_count(768 * 768 // 10) == 2  # one token through a 90%-sparse BERT-base layer
+        assert kernels.thread_count(kernels.MIN_WORK_PER_THREAD - 1) == 1
+        assert kernels.thread_count(0) == 1
+    assert kernels.thread_count(1 << 30, num_threads=3) == 3

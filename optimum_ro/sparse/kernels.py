@@ -31,8 +31,13 @@ _ISA_NEEDS = {
 _DTYPE_CODES = {torch.float32: 0, torch.bfloat16: 1, torch.int8: 2}
 _ACTIVATIONS = {"none": 0, "gelu": 1}
 # Below this many multiply-adds per thread, extra threads cost more (wake-up, barrier) than they
-# save; results do not depend on the thread count, so this only affects speed.
-MIN_WORK_PER_THREAD = 1 << 18
+# save; results do not depend on the thread count, so this only affects speed. Measured on Zen 3 (90%,
+# 1 vs 2 threads, the pool kept warm as inside a model's forward, where torch's own ops run on the same
+# OpenMP threads): 2 threads won from M = 1 up (768x768: 7.8 -> 5.0 us at M = 1, 15.1 -> 9.5 at M = 8; even
+# 256x256 at M = 1, 6.5k multiply-adds: 2.7 -> 2.4 us); after 20 ms idle a 2-thread call pays ~+35 us of
+# wake-up. 2**18 (until 2026-11-26) kept BERT-base's layers on 1 thread up to ~8 tokens: BERT-base at 8
+# tokens, batch 1, 2 threads ran 8% faster with 2**14.
+MIN_WORK_PER_THREAD = 1 << 14
 _warned_missing = False
 _resolved: dict = {}  # raw value of $OPTIMUM_RO_ISA (None, str or bytes) -> the path it selects
 # os.environ.get costs ~1 us (the key is encoded and the value decoded on every read), paid on every
