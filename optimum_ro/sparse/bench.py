@@ -492,11 +492,25 @@ NOTES = """
   measured and dropped: copying each chunk of X to a contiguous buffer (its rows are K apart, so at
   K = 1024·j they share L1 sets) gained 2–4% at 3072×768 and lost 7% at 1024×256; prefetching the next
   panel's partial sums from Y gained nothing, and prefetching the next tile's chunk of X lost 0–12%.
-  int8: the exact loop (`vpsignb` added to the dense sequence) can reach ~3/4 of the int8 peak and runs at ~120 GOP/s on a dense weight; at 90% an
-  output row has ~19 blocks per group of 32 tokens, and per-row costs weigh: the transposed store of Y
-  (accumulators hold tokens, not features: ~15% of the time at 768×768, ~25% at 768×3072), quantising X
-  on every call (~7% at K = 3072) and the row loop's exit. 6x the dense int8 peer needs ~1.5x more, while
-  the peer runs one instruction fewer per 32 MACs (it accepts `vpmaddubsw`'s saturation or 7-bit values).
+  int8: the exact loop (`vpsignb` added to the dense sequence) can reach ~3/4 of the int8 peak and runs at
+  ~120 GOP/s on a dense weight; at 90% an output row has ~19 blocks per group of 32 tokens, and per-row
+  costs weigh: dequantising and storing Y transposed (accumulators hold tokens, not features), quantising X
+  on every call and the row loop's exit. Since 2026-11-26 22:25 the transposed store writes each token's
+  64 outputs at once (it used to write 8 of them per pass over 32 tokens whose rows, N floats apart, share
+  L1 sets at N = 3072): 768×3072 −9%, 256×1024 −22%, its fixed cost 221 → 134 µs.
+- **The targets are out of reach on this CPU, by arithmetic.** Measured right after the 22:34 run (same
+  layer call, min of 60): a call with an all-zero weight (Python, quantising X, writing Y with its bias)
+  costs fp32 22 / 51 / 55 µs and int8 53 / 120 / 148 µs at 768×768 / 3072×768 / 768×3072, M = 128. What
+  is left for the multiply-adds at the target: fp32 10x torch dense at 768×768 is 175 µs, minus 22 leaves
+  153 µs for 15.1 MFLOP, i.e. 99 GFLOP/s, 96% of the FMA peak with no cache miss at all; at 3072×768
+  717 − 51 µs asks 91 GFLOP/s, the loop's own L1-hot ceiling (above). int8 6x ORT at 768×768 is 143 µs,
+  minus 53 leaves 90 µs for 15.1 MOP: 168 GOP/s, beyond the ~133 GOP/s that the exact sequence reaches
+  in a register-only loop (3072×768 asks 132, 768×3072 140); 75% of the int8 peak (146 GOP/s over the
+  whole call) is beyond it too. What would reach them: fp32 at M = 128 on an AVX-512 core (twice the
+  FMA width, the prototype's 87% of peak at 768×3072 on Zen 4) and int8 with VNNI (`vpdpbusd`: no
+  `vpsignb`, 4x fp32's rate), i.e. the Zen 4 machines, which no session of this project has had; on
+  AVX2 a 7-bit activation path (`vpmaddubsw` without `vpsignb`, as fbgemm's reduce_range) measured ~13%
+  faster, not enough for 6x.
 - **The peak loops.** Until 2026-11-26 the fp32 peak read ~148 GFLOP/s on this Zen 3: the compiler had
   dropped half of the loop's FMAs (only one lane of the result was read, so one ymm of each pair was dead
   code) while the count assumed all of them. Every lane is read now and the loop gives ~96 GFLOP/s, which
@@ -535,11 +549,12 @@ NOTES = """
   perturbed figure; 2-thread rows are the most affected (a thread descheduled by another job stalls
   every barrier), so read them as lower bounds. Between runs the peers move too: torch dense fp32 at
   768×3072, M=128, 1 thread took 6.9–10.5 ms over four runs of one day on this VM, so a ratio within
-  ~10% of a target is neither a clear pass nor a clear miss. Five runs on 2026-11-26 (Zen 3, 1 thread,
-  90%, M=128) at 768×768: torch dense fp32 1.86 / 1.87 / 1.71 / 1.73 / 1.77 ms, ours fp32 0.202 / 0.245 /
-  0.193 / 0.188 / 0.197 ms (9.2x / 7.6x / 8.8x / 9.2x / 9.0x); at 3072×768 7.1x / 7.7x / 7.8x / 7.6x / 7.3x. Ours move more than torch's
+  ~10% of a target is neither a clear pass nor a clear miss. Six runs on 2026-11-26 (Zen 3, 1 thread,
+  90%, M=128) at 768×768: torch dense fp32 1.86 / 1.87 / 1.71 / 1.73 / 1.77 / 1.75 ms, ours fp32 0.202 /
+  0.245 / 0.193 / 0.188 / 0.197 / 0.194 ms (9.2x / 7.6x / 8.8x / 9.2x / 9.0x / 9.0x); at 3072×768 7.1x /
+  7.7x / 7.8x / 7.6x / 7.3x / 7.9x. DeepSparse moves as much: 2.3–2.5x ours at 22:14, 1.4–1.7x at 22:34. Ours move more than torch's
   dense GEMM, which keeps its blocks in L1/L2, while our tiles reread X and Y from the L3 that other VMs
-  share. The first two runs had 15 rounds, the last three 40 (the default since: a min over more rounds is
+  share. The first two runs had 15 rounds, the last four 40 (the default since: a min over more rounds is
   steadier). Single calls jitter far more than minima: within one round the two ratios of the targets
   table's *paired* columns spread over about 2x (e.g. 5.1–11.5 at 768×768), and their median sits below
   the ratio of minima because our calls lose more to a noisy moment than torch's.
