@@ -491,7 +491,10 @@ NOTES = """
   into 2 / 4 / 8 chunks runs 11 / 20 / 33% slower than in one, and 3072×768 needs four. Two remedies
   measured and dropped: copying each chunk of X to a contiguous buffer (its rows are K apart, so at
   K = 1024·j they share L1 sets) gained 2–4% at 3072×768 and lost 7% at 1024×256; prefetching the next
-  panel's partial sums from Y gained nothing, and prefetching the next tile's chunk of X lost 0–12%.
+  panel's partial sums from Y gained nothing, and prefetching the next tile's chunk of X lost 0–12%. A
+  third, tried on 2026-11-26: each 16-row panel as two 8-row halves with 12 rows of X per tile (one ymm
+  accumulator per row, so half the weight bytes per multiply-add): same bits, 1.5–2.7x slower (one
+  broadcast per FMA instead of one per two, every X value broadcast twice, 12 row pointers spilled).
   int8: the exact loop (`vpsignb` added to the dense sequence) can reach ~3/4 of the int8 peak and runs at
   ~120 GOP/s on a dense weight; at 90% an output row has ~19 blocks per group of 32 tokens, and per-row
   costs weigh: dequantising and storing Y transposed (accumulators hold tokens, not features), quantising X
