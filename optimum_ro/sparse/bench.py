@@ -512,8 +512,9 @@ NOTES = """
   whole call) is beyond it too. What would reach them: fp32 at M = 128 on an AVX-512 core (twice the
   FMA width, the prototype's 87% of peak at 768×3072 on Zen 4) and int8 with VNNI (`vpdpbusd`: no
   `vpsignb`, 4x fp32's rate), i.e. the Zen 4 machines, which no session of this project has had; on
-  AVX2 a 7-bit activation path (`vpmaddubsw` without `vpsignb`, as fbgemm's reduce_range) measured ~13%
-  faster, not enough for 6x.
+  AVX2 a 7-bit activation path (activations in ±63 offset to u7, `vpmaddubsw` without `vpsignb`, as
+  fbgemm's reduce_range) was built and measured: 140 vs 117 GOP/s on a dense weight, 10–14% faster at 90%,
+  about 5.3x at 768×768, not 6x, at half the activation resolution; not kept.
 - **The peak loops.** Until 2026-11-26 the fp32 peak read ~148 GFLOP/s on this Zen 3: the compiler had
   dropped half of the loop's FMAs (only one lane of the result was read, so one ymm of each pair was dead
   code) while the count assumed all of them. Every lane is read now and the loop gives ~96 GFLOP/s, which
