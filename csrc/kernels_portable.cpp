@@ -108,7 +108,7 @@ extern "C" void oro_balance_rows(const int32_t* row_ptr, int64_t nrows, int npar
 }
 
 namespace {
-OroTuning g_tuning = {0, 0, 0, 0, 0};
+OroTuning g_tuning = {0, 0, 0, 0, 0, 0};
 }
 
 extern "C" void oro_set_tuning(const OroTuning* t) { g_tuning = *t; }
@@ -141,6 +141,7 @@ extern "C" OroTuning oro_resolve_tuning(void) {
     if (t.fp_block_rows <= 0) t.fp_block_rows = 160;
     if (t.fp_tile_rows < 0) t.fp_tile_rows = 0;    // 0: the ISA's maximum
     if (t.i8_group_tiles < 0) t.i8_group_tiles = 0;  // 0: the ISA's maximum
+    if (t.i8_store_rows < 0) t.i8_store_rows = 0;    // 0: the ISA's default
     return t;
 }
 
