@@ -50,6 +50,21 @@ def test_bsr_peer_ratio_and_results_saved_before_it():
     assert "| 5 | – | 0.5 | 0.4 | 1 | 20.0 | 3.0 | 10.0 | – |" in markdown(fake_result(), "x.json")
 
 
+def test_targets_table_works_out_the_rate_each_target_needs():
+    result = fake_result()
+    timing = result["groups"][0]["timings"]
+    timing["ours_fp32_zero"] = {"median_ms": 0.1, "min_ms": 0.1}
+    timing["ours_int8_zero"] = {"median_ms": 0.6, "min_ms": 0.6}  # more than ORT int8 / 6 = 0.5 ms leaves
+    (row,) = summarize(result)
+    flops = 2 * 128 * 768 * 3072 * 0.1
+    assert abs(row["fp32_gflops_needed"] - flops / 0.9e6) < 1e-6  # 10 ms / 10 - 0.1 ms fixed
+    assert abs(row["fp32_gflops_dots"] - flops / 0.4e6) < 1e-6    # 0.5 ms - 0.1 ms fixed
+    assert row["int8_gops_needed"] == float("inf") and abs(row["int8_gops_dots"] - flops / 0.4e6) < 1e-6
+    text = targets(result)
+    assert "| 768×3072 | 0.1 / 0.6 | 67 (67%) | 151 (151%) | ∞ (nothing left) | 151 (75%) |" in text
+    assert "What the speed-up targets ask" not in targets(fake_result())  # results saved before: no table
+
+
 def test_targets_never_round_a_miss_up_to_the_goal():
     result = fake_result()
     result["groups"][0]["timings"]["ours_fp32@0.9"]["min_ms"] = 10.0 / 9.97  # 9.97x torch dense: a miss
