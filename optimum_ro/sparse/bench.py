@@ -479,7 +479,8 @@ def targets(result: dict) -> str:
             return f"{v:.0f}" + (f" ({100 * v / pk:.0f}%)" if pk else "")
         out += ["", "### What the speed-up targets ask of the multiply-adds", "",
                 "Fixed cost: our layer called on an all-zero weight of the same shape in the same run (no "
-                "multiply-adds: the call, writing Y with its bias, and for int8 quantising X). *Needed*: the "
+                "multiply-adds: the call, writing Y with its bias, and for int8 quantising X; an upper bound on what "
+                "a real call adds, where part of writing Y overlaps the multiply-adds). *Needed*: the "
                 "rate on the non-zeros that the time a target allows, less that fixed cost, asks for; *ours*: "
                 "the rate our multiply-adds ran at, fixed cost taken out (as % of this machine's peak).", "",
                 f"| K×N | fixed fp32 / int8 (ms) | fp32 GFLOP/s needed for {TARGET_X_FP32:.0f}x | fp32 GFLOP/s ours "
@@ -550,7 +551,8 @@ NOTES = """
   of the multiply-adds* above, generated since 2026-11-26 23:06). The time a target allows, less our
   fixed cost per call (measured on an all-zero weight in the same run), leaves the multiply-adds a rate
   they would have to reach. fp32 10x at 768×768 asks more than the FMA peak (our multiply-adds already
-  run at ~90% of it there: the fixed cost of ~25 µs, Python and writing Y, is what misses); at 3072×768
+  run at ~90% of it there: the fixed cost of ~25 µs, Python and writing Y, is what misses; counting only
+  the ~11 µs of Python per call, which overlaps nothing, it would still ask ~93% of peak); at 3072×768
   it asks ~89% of peak, about this loop's L1-hot ceiling (above), where cache misses hold it to ~67%.
   int8 6x asks 134–175 GOP/s, 69–91% of the dense int8 peak, beyond the ~133 GOP/s (~69%) that the exact
   sequence (with `vpsignb`) reaches in a register-only loop; ≥ 75% of that peak over the whole call is
