@@ -129,7 +129,8 @@ PyObject* py_peak(PyObject*, PyObject* args) {
 
 const char* TUNING_FIELDS[] = {"fp_tile_rows",  "fp_l1_x_bytes",  "fp_group_bytes",
                                "fp_block_rows", "i8_group_tiles", "i8_store_rows"};
-const int NTUNING = 6;
+const int NTUNING = (int)(sizeof(TUNING_FIELDS) / sizeof(TUNING_FIELDS[0]));
+static_assert(sizeof(OroTuning) == NTUNING * sizeof(int64_t), "one name per OroTuning field, in order");
 
 int64_t* tuning_field(OroTuning* t, int i) {
     int64_t* f[] = {&t->fp_tile_rows,  &t->fp_l1_x_bytes,  &t->fp_group_bytes,

@@ -37,9 +37,6 @@ SPARSE_METHODS = ["torch_csr", "torch_bsr", "ours_fp32", "ours_bf16", "ours_int8
 # torch's CPU BSR matmul (MKL) takes square blocks only; of 2x2 .. 32x32, 8x8 was its fastest on Zen 3 (90%, M=128:
 # 0.70 ms at 768x768 vs 0.71 / 0.91 for 4x4 / 16x16 and 0.84 for CSR on the 16x1 pattern; 2.7 ms at 3072x768 vs 4.1).
 TORCH_BSR_BLOCK = (8, 8)
-# Our layer with an all-zero weight of the group's shape (no multiply-adds: the call, quantising X for int8,
-# writing Y with its bias): the fixed cost that the targets table subtracts from the time a target allows.
-FIXED_COST_METHODS = ["ours_fp32_zero", "ours_int8_zero"]
 TARGET_X_FP32, TARGET_X_INT8 = 10.0, 6.0  # the issue's speed-up targets (90%, M=128, 1 thread, BERT-base shapes)
 PEAK_CALLS = 21  # register-only peak loops per kind (~20-30 ms each); the best is the peak
 # The same kernels on 16x2 blocks (same sparsity, own pattern): the block-shape comparison table.
@@ -128,6 +125,8 @@ def build_methods(m, k, n, sparsities, threads, gen, tmpdir, with_ort=True) -> t
         warnings.simplefilter("ignore")
         qlin = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear}, dtype=torch.qint8)
     methods["torch_int8"] = lambda: qlin(x)
+    # Our layer with an all-zero weight of the group's shape (no multiply-adds: the call, quantising X for int8,
+    # writing Y with its bias): the fixed cost that the targets table subtracts from the time a target allows.
     zero = torch.zeros(n, k)
     methods["ours_fp32_zero"] = lambda layer=BlockSparseLinear(pack(zero, (16, 1), torch.float32), bias): layer(x)
     methods["ours_int8_zero"] = lambda layer=BlockSparseLinear(pack(zero, (1, 4), torch.int8), bias): layer(x)
