@@ -7,6 +7,7 @@
 #
 #     benchmarks/kernel_check.sh /tmp/check            # tests + full benchmark
 #     TUNE=1 benchmarks/kernel_check.sh /tmp/check     # + the cache-blocking sweep, before the benchmark
+#     TUNE=1 TUNE_ARGS="--dtypes int8" ...              # the sweep's own arguments (benchmarks/tune_kernels.py)
 #     BENCH_ARGS="--m 128 --sparsities 0.9" benchmarks/kernel_check.sh /tmp/check
 #     BENCH_ARGS="--repeats 15" ...   # where machine time is short: the full benchmark's default is 40
 #                                     # rounds per group (~5 min on 2 Zen 3 cores), 15 take ~2 min
@@ -35,7 +36,8 @@ tests_rc=${PIPESTATUS[0]}
 
 if [ -n "${TUNE:-}" ]; then  # the cache-blocking sweep (benchmarks/tune_kernels.py), 1 and 2 threads
   for t in 1 2; do
-    taskset -c "$CPUS" "$py" benchmarks/tune_kernels.py --threads $t --out "$out/tune-${t}t.json" 2>&1 | tail -12
+    # shellcheck disable=SC2086
+    taskset -c "$CPUS" "$py" benchmarks/tune_kernels.py --threads $t --out "$out/tune-${t}t.json" ${TUNE_ARGS:-} 2>&1 | tail -12
   done
 fi
 

@@ -22,8 +22,9 @@ from optimum_ro.sparse.bench import _shape, block_mask, cpu_info
 
 
 def candidates(isa: str, dtype: str, caches: dict) -> list[dict]:
-    if dtype == "int8":  # token groups x rows per transposed store of Y (0 = the ISA's defaults)
-        return [{"i8_group_tiles": t, "i8_store_rows": r} for t, r in itertools.product((0, 1, 2, 3), (0, 16, 32, 64, 128))]
+    if dtype == "int8":  # token groups x rows per transposed store of Y x accumulator sets (0 = the ISA's defaults)
+        return [{"i8_group_tiles": t, "i8_store_rows": r, "i8_chains": c}
+                for t, r, c in itertools.product((0, 1, 2, 3), (0, 16, 32, 64, 128), (0, 1, 2, 3))]
     rows = (0, 16, 20) if isa == "avx512" else (0, 4, 5)
     l1d, l2 = caches["l1d_bytes"], caches["l2_bytes"]
     l1x = sorted({20 * 1024, l1d * 5 // 8, l1d * 3 // 4, l1d * 7 // 8, 1 << 22})

@@ -28,7 +28,9 @@ namespace {
 // with 128 * (sum of the row's int8 weights). Tile layout per 4-k group: 16 x 4 bytes.
 // Groups of 4 vectors (64 tokens; their quantised X, 64 x K bytes, about fills L1 at K = 768): 8
 // vectors (128 tokens) ran up to 1.5x slower on a Sapphire Rapids Xeon (benchmarks/tune_kernels.py).
-enum { IL = 16, I_T = 4, XQ_PAD = 0x80, I_GB = 64, I_RB = 16 };  // I_RB: see kernels_avx2.cpp (not yet swept here)
+// I_CH: 2 accumulator sets per row, 8 vpdpbusd chains (latency 5, two per cycle on Sapphire Rapids; one set
+// of 4 chains keeps it at most 40% busy). I_RB: see kernels_avx2.cpp (16 rows: not yet swept here).
+enum { IL = 16, I_T = 4, XQ_PAD = 0x80, I_GB = 64, I_RB = 16, I_CH = 2 };
 struct VI {
     __m512i v;
 };
@@ -36,6 +38,7 @@ struct VW {
     __m512i w;
 };
 static inline VI vi_zero() { return VI{_mm512_setzero_si512()}; }
+static inline VI vi_add(VI a, VI b) { return VI{_mm512_add_epi32(a.v, b.v)}; }
 static inline VW vw_bcast(const int8_t* w) {  // the block's 4 int8 weights, as one dword
     int32_t v;
     memcpy(&v, w, 4);

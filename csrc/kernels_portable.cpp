@@ -142,6 +142,7 @@ extern "C" OroTuning oro_resolve_tuning(void) {
     if (t.fp_tile_rows < 0) t.fp_tile_rows = 0;    // 0: the ISA's maximum
     if (t.i8_group_tiles < 0) t.i8_group_tiles = 0;  // 0: the ISA's maximum
     if (t.i8_store_rows < 0) t.i8_store_rows = 0;    // 0: the ISA's default
+    if (t.i8_chains < 0) t.i8_chains = 0;            // 0: the ISA's default
     return t;
 }
 

@@ -127,14 +127,14 @@ PyObject* py_peak(PyObject*, PyObject* args) {
     return PyFloat_FromDouble(r);
 }
 
-const char* TUNING_FIELDS[] = {"fp_tile_rows",  "fp_l1_x_bytes",  "fp_group_bytes",
-                               "fp_block_rows", "i8_group_tiles", "i8_store_rows"};
+const char* TUNING_FIELDS[] = {"fp_tile_rows",   "fp_l1_x_bytes", "fp_group_bytes", "fp_block_rows",
+                               "i8_group_tiles", "i8_store_rows", "i8_chains"};
 const int NTUNING = (int)(sizeof(TUNING_FIELDS) / sizeof(TUNING_FIELDS[0]));
 static_assert(sizeof(OroTuning) == NTUNING * sizeof(int64_t), "one name per OroTuning field, in order");
 
 int64_t* tuning_field(OroTuning* t, int i) {
-    int64_t* f[] = {&t->fp_tile_rows,  &t->fp_l1_x_bytes,  &t->fp_group_bytes,
-                    &t->fp_block_rows, &t->i8_group_tiles, &t->i8_store_rows};
+    int64_t* f[] = {&t->fp_tile_rows,   &t->fp_l1_x_bytes, &t->fp_group_bytes, &t->fp_block_rows,
+                    &t->i8_group_tiles, &t->i8_store_rows, &t->i8_chains};
     return f[i];
 }
 
@@ -155,7 +155,7 @@ PyObject* tuning_dict(OroTuning t) {
 PyObject* py_set_tuning(PyObject*, PyObject* args) {
     OroTuning t;
     long long v[NTUNING];
-    if (!PyArg_ParseTuple(args, "LLLLLL", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5])) return nullptr;
+    if (!PyArg_ParseTuple(args, "LLLLLLL", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6])) return nullptr;
     for (int i = 0; i < NTUNING; i++) *tuning_field(&t, i) = v[i];
     oro_set_tuning(&t);
     Py_RETURN_NONE;
@@ -183,8 +183,8 @@ PyMethodDef METHODS[] = {
     {"spmm", py_spmm, METH_VARARGS, "Block-sparse Y = act(X W^T + b) + residual on raw pointers; returns the kernel name."},
     {"peak", py_peak, METH_VARARGS, "peak(isa, kind, iters): one-core peak, kind 0 = fp32 GFLOP/s, 1 = int8 GOP/s."},
     {"set_tuning", py_set_tuning, METH_VARARGS,
-     "set_tuning(fp_tile_rows, fp_l1_x_bytes, fp_group_bytes, fp_block_rows, i8_group_tiles, i8_store_rows): "
-     "0 = automatic."},
+     "set_tuning(fp_tile_rows, fp_l1_x_bytes, fp_group_bytes, fp_block_rows, i8_group_tiles, i8_store_rows, "
+     "i8_chains): 0 = automatic."},
     {"get_tuning", py_get_tuning, METH_NOARGS, "The cache blocking in effect (resolved) and the cache sizes it uses."},
     {nullptr, nullptr, 0, nullptr}};
 

@@ -41,6 +41,7 @@ typedef struct {
     int64_t fp_block_rows;   // fp32/bf16: X rows per row block (the weights stream once per row block)
     int64_t i8_group_tiles;  // int8: token vectors per group (capped at the ISA's maximum)
     int64_t i8_store_rows;   // int8: output rows per transposed store of Y (0 = the ISA's default, I_RB)
+    int64_t i8_chains;       // int8: accumulator sets per output row, 1 .. 3 (0 = the ISA's default, I_CH)
 } OroTuning;
 
 // Set the overrides (zeros = automatic) / read them back resolved for this CPU.

@@ -222,10 +222,13 @@ def test_16x2_blocks_give_exactly_the_16x1_result(dtype):
 
 
 BLOCKINGS = [  # extreme and ordinary cache blockings; none may change a single bit of the output
-    dict(fp_tile_rows=1, fp_l1_x_bytes=64, fp_group_bytes=1, fp_block_rows=1, i8_group_tiles=1, i8_store_rows=1),
-    dict(fp_tile_rows=5, fp_l1_x_bytes=4096, fp_group_bytes=4096, fp_block_rows=37, i8_group_tiles=3, i8_store_rows=13),
+    dict(fp_tile_rows=1, fp_l1_x_bytes=64, fp_group_bytes=1, fp_block_rows=1, i8_group_tiles=1, i8_store_rows=1,
+         i8_chains=1),
+    dict(fp_tile_rows=5, fp_l1_x_bytes=4096, fp_group_bytes=4096, fp_block_rows=37, i8_group_tiles=3, i8_store_rows=13,
+         i8_chains=2),
     dict(fp_tile_rows=1000, fp_l1_x_bytes=1 << 30, fp_group_bytes=1 << 30, fp_block_rows=1 << 20, i8_group_tiles=99,
-         i8_store_rows=1 << 20),
+         i8_store_rows=1 << 20, i8_chains=3),
+    dict(i8_group_tiles=2, i8_chains=99),
 ]
 
 

@@ -171,7 +171,8 @@ def run_kernel(
                   _ACTIVATIONS[activation], threads)
 
 
-TUNING_FIELDS = ("fp_tile_rows", "fp_l1_x_bytes", "fp_group_bytes", "fp_block_rows", "i8_group_tiles", "i8_store_rows")
+TUNING_FIELDS = ("fp_tile_rows", "fp_l1_x_bytes", "fp_group_bytes", "fp_block_rows", "i8_group_tiles", "i8_store_rows",
+                 "i8_chains")
 _tuning_overrides = dict.fromkeys(TUNING_FIELDS, 0)
 
 
@@ -180,7 +181,9 @@ def kernel_tuning() -> dict[str, int]:
     automatic values come from (``l1d_bytes``, ``l2_bytes``). ``fp_tile_rows`` / ``i8_group_tiles`` 0 = the
     ISA's maximum (rows of X per fp register tile: 16 on AVX-512, 6 on AVX2 (5 for 16x2 blocks); int8 vectors
     per token group: 4 of 16 tokens on AVX-512, 4 of 8 on AVX2). ``i8_store_rows`` 0 = the ISA's default (output
-    rows per transposed int8 store of Y: 64 on AVX2, 16 on AVX-512; at most 1024)."""
+    rows per transposed int8 store of Y: 64 on AVX2, 16 on AVX-512; at most 1024). ``i8_chains`` 0 = the ISA's
+    default (int8 accumulator sets per output row, each block into one of them: 1 on AVX2, 2 on AVX-512; at
+    most 3)."""
     if _C is None:
         raise RuntimeError("kernel_tuning needs the compiled kernels")
     return dict(_C.get_tuning())
@@ -189,8 +192,8 @@ def kernel_tuning() -> dict[str, int]:
 def set_kernel_tuning(**overrides: Optional[int]) -> None:
     """Override the kernels' cache blocking (``None`` or 0 = automatic, from this CPU's cache sizes):
     ``fp_tile_rows``, ``fp_l1_x_bytes``, ``fp_group_bytes``, ``fp_block_rows``, ``i8_group_tiles``,
-    ``i8_store_rows``. Only speed
-    changes: every output element sums the same products in the same order whatever the blocking. Process-wide."""
+    ``i8_store_rows``, ``i8_chains``. Only speed changes: every fp output element sums the same products in the
+    same order whatever the blocking, and int8 sums are integers, exact in any order. Process-wide."""
     if _C is None:
         raise RuntimeError("set_kernel_tuning needs the compiled kernels")
     unknown = sorted(set(overrides) - set(TUNING_FIELDS))
