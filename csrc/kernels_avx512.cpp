@@ -28,9 +28,12 @@ namespace {
 // with 128 * (sum of the row's int8 weights). Tile layout per 4-k group: 16 x 4 bytes.
 // Groups of 4 vectors (64 tokens; their quantised X, 64 x K bytes, about fills L1 at K = 768): 8
 // vectors (128 tokens) ran up to 1.5x slower on a Sapphire Rapids Xeon (benchmarks/tune_kernels.py).
-// I_CH: 2 accumulator sets per row, 8 vpdpbusd chains (latency 5, two per cycle on Sapphire Rapids; one set
-// of 4 chains keeps it at most 40% busy). I_RB: see kernels_avx2.cpp (16 rows: not yet swept here).
-enum { IL = 16, I_T = 4, XQ_PAD = 0x80, I_GB = 64, I_RB = 16, I_CH = 2 };
+// I_CH: 3 accumulator sets per row, 12 vpdpbusd chains (latency 5, two per cycle on Sapphire Rapids: one set
+// of 4 chains keeps it at most 40% busy). Sapphire Rapids, 90%, 1 thread (benchmarks/tune_kernels.py,
+// 2026-11-26 23:4x): 1 -> 2 -> 3 sets took 768x768, M = 128 from 165 to 158 to 145 us, 768x3072, M = 512 from
+// 1.72 to 1.71 to 1.60 ms (the fixed cost per call, not the dot products, is most of the time at M = 128).
+// I_RB: see kernels_avx2.cpp; 16 rows here: 32, 64 and 128 were no clearer winners on Sapphire Rapids.
+enum { IL = 16, I_T = 4, XQ_PAD = 0x80, I_GB = 64, I_RB = 16, I_CH = 3 };
 struct VI {
     __m512i v;
 };
@@ -57,17 +60,32 @@ static inline void vi_dequant(float* out, VI acc, int32_t corr, const float* sx,
     const __m512 s = _mm512_mul_ps(_mm512_loadu_ps(sx), _mm512_set1_ps(sw));
     _mm512_storeu_ps(out, _mm512_add_ps(_mm512_mul_ps(v, s), _mm512_set1_ps(bias)));
 }
-static inline void pack_xq_row(const int8_t* q, int64_t KQ, uint8_t* tile, int lane) {
-    for (int64_t kq = 0; kq < KQ; kq++) {
-        uint32_t v;
-        memcpy(&v, q + 4 * kq, 4);
-        v ^= 0x80808080u;  // int8 q -> uint8 q + 128, byte by byte
-        memcpy(tile + kq * I_GB + lane * 4, &v, 4);
-    }
-}
+// A whole tile at once, every byte written: rows l < nrows of q (row stride ldq) as u8 (q ^ 0x80), XQ_PAD for
+// the lanes past the last token. Per half tile (8 tokens, bytes 32h .. 32h + 31 of each 4-k group) 8 groups
+// of 4 k per row are loaded as dwords and transposed 8x8, so each store writes one group of the 8 tokens;
+// a dword at a time (until 2026-11-27) took a large share of the int8 layer's fixed cost per call.
+static void transpose8(__m256* v);
 static inline void pack_xq_tile(const int8_t* q, int64_t ldq, int nrows, int64_t KQ, uint8_t* tile) {
-    if (nrows < IL) memset(tile, XQ_PAD, (size_t)(KQ * I_GB));  // lanes past the last token
-    for (int l = 0; l < nrows; l++) pack_xq_row(q + l * ldq, KQ, tile, l);
+    const __m256i flip = _mm256_set1_epi8((char)0x80);  // int8 q -> uint8 q + 128; a zero row becomes XQ_PAD
+    int64_t kq = 0;
+    for (; kq + 8 <= KQ; kq += 8)
+        for (int h = 0; h < 2; h++) {
+            __m256 v[8];
+            for (int l = 0; l < 8; l++)
+                v[l] = 8 * h + l < nrows ? _mm256_loadu_ps((const float*)(q + (8 * h + l) * ldq + 4 * kq))
+                                         : _mm256_setzero_ps();
+            transpose8(v);  // v[j] = group kq + j of tokens 8h .. 8h + 7
+            for (int j = 0; j < 8; j++)
+                _mm256_store_si256((__m256i*)(tile + (kq + j) * I_GB + 32 * h),
+                                   _mm256_xor_si256(_mm256_castps_si256(v[j]), flip));
+        }
+    for (; kq < KQ; kq++)
+        for (int l = 0; l < IL; l++) {
+            uint32_t v = 0;
+            if (l < nrows) memcpy(&v, q + l * ldq + 4 * kq, 4);
+            v ^= 0x80808080u;
+            memcpy(tile + kq * I_GB + l * 4, &v, 4);
+        }
 }
 // Bit-identical to oro_quantize_row: amax, inv = 127/amax, round-half-even(x*inv), clamp.
 static float quant_row(const float* x, int64_t K, int8_t* q) {
