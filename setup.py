@@ -14,7 +14,10 @@ ext = Extension(
     sources=sorted(glob.glob("csrc/*.cpp")),
     depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/*.inc")),  # rebuild when a shared header changes
     include_dirs=["csrc"],
-    extra_compile_args=["-O3", "-std=c++17", "-fopenmp", "-fno-math-errno", "-Wall"],
+    # -ffp-contract=off: every FMA in the kernels is an explicit intrinsic. Left to itself the compiler may fuse
+    # a multiply and an add (e.g. GELU's last product and the residual) in one copy of an unrolled loop and
+    # not in another, so results would depend on the compiler and on the tiling: GCC 13 did, GCC 12 did not.
+    extra_compile_args=["-O3", "-std=c++17", "-fopenmp", "-fno-math-errno", "-ffp-contract=off", "-Wall"],
     extra_link_args=["-fopenmp"],
     language="c++",
 )

@@ -571,23 +571,32 @@ NOTES = """
   int8 "% of peak" of earlier runs was overstated by ~1.2–1.5x. On this shared VM the int8 loop still
   moves from call to call (~80–190 GOP/s; the fp32 loop 93–97), so the best of several calls is the peak;
   a run whose calls all read low reports a low peak and a high % of it.
-- **AVX-512 (one run on another machine: `BENCHMARKS-avx512.md`).** An Intel Xeon of the Sapphire
-  Rapids generation (AVX-512 with VNNI and BF16, and AMX; 48 KB L1D, 2 MB L2; pinned to 2 of its 16
-  vCPUs; torch 2.11, the image's, not our pin; no DeepSparse: it needs Python < 3.12, the image has 3.12),
-  run with `benchmarks/kernel_check.sh`: every kernel test
-  passes on every path there (avx512, the AVX512-BF16 kernel, avx2, portable), and the cache-blocking
-  sweep (`benchmarks/tune_kernels.py`, JSON in benchmarks/results/tune-avx512-*) chose 16-row fp tiles
-  (24 before: 1.3-1.4x faster at M = 512) and int8 groups of 64 tokens (128 before). Targets there: fp32
-  5.3-6.6x torch dense fp32 (36-51% of peak), int8 1.1-1.4x the best dense int8 peer. The peers are much
-  stronger on that CPU: ORT's int8 MatMul and torch's bf16 run AMX (ORT int8 does 768×768, M=128 at ~975
-  GOP/s, above one core's VNNI peak of ~717), so 6x over it would need our 10% of the work at ~82% of the
-  VNNI peak with every overhead included: out of reach without an AMX sparse kernel (not written). fp32
-  at 90% there runs at 79-100 GFLOP/s on the non-zeros (45-57% of peak) at M = 512 and 63-91 (36-51%)
-  at M = 128, where the fixed per-call costs weigh more. `vdpbf16ps` (bf16 16x2) ran slower than widening
-  bf16 to fp32 there (e.g. 3.08 vs 2.39 ms, M = 512, 768×3072, 90%); our reading (not measured): on that
-  core it does no more multiply-adds per cycle than the two FMA ports, and X must be rounded to bf16 first.
-  It stays the default on AVX512-BF16 CPUs for Zen 4, whose bf16 rate is twice its fp32 one (the issue's
-  figures, 230 vs 115; no Zen 4 was available to check).
+- **AVX-512 (another machine: `BENCHMARKS-avx512.md`, run 2026-11-26 23:54).** An Intel Xeon of the
+  Sapphire Rapids generation (AVX-512 with VNNI and BF16, and AMX; 48 KB L1D, 2 MB L2; pinned to 2 of its 16
+  vCPUs; GCC 13, torch 2.11, the image's, not our pin; no DeepSparse: it needs Python < 3.12, the image has
+  3.12), run with `benchmarks/kernel_check.sh`: every kernel test passes on every path there (avx512, the
+  AVX512-BF16 kernel, avx2, portable). That took a fix: built with GCC 13, the fused GELU + residual
+  epilogue differed by 1 ulp between tilings (the blocking test failed on every fp dtype, on the avx2 path
+  too), because the compiler fused GELU's last product with the residual add in some copies of an unrolled
+  loop and not in others; GCC 12 (here) fused none. The extension is now built with `-ffp-contract=off`
+  (every FMA in the kernels is an explicit intrinsic), and the same bits come out of every tiling there.
+  The sweeps (`benchmarks/tune_kernels.py`, JSON in benchmarks/results/tune-avx512-*) chose 16-row fp tiles
+  (24 before: 1.3-1.4x faster at M = 512), int8 groups of 64 tokens (128 before) and, on 2026-11-26, 3
+  int8 accumulator sets per row (`i8_chains`: one set of 4 `vpdpbusd` chains, latency 5 at two per cycle,
+  kept the unit at most 40% busy; 165 / 158 / 145 us for 1 / 2 / 3 sets at 768×768, M = 128). With that and
+  X's int8 tile packed by 8x8 transposes instead of a dword at a time, our int8 layer there runs 1.3-1.9x
+  faster than at 17:51 (768×768, M = 128, 90%: 0.208 → 0.107 ms; its fixed cost on an all-zero weight 94
+  → 52 µs; across two runs on two such machines, so read it as a rough figure). Targets there (90%, M =
+  128, 1 thread): fp32 7.9 / 6.5 / 5.8x torch dense fp32 at 60 / 52 / 45% of the FMA peak; int8 1.4-1.5x
+  the best dense int8 peer (ORT), 3.1-3.4x torch dynamic int8. The peers are much stronger on that CPU: ORT's
+  int8 MatMul and torch's bf16 run AMX (ORT int8 does 768×768, M = 128 at ~1,000 GOP/s, above one core's
+  VNNI peak of ~734), so 6x over it would need our 10% of the work at ~80% of the VNNI peak with every
+  overhead included: out of reach without an AMX sparse kernel (not written). fp32 10x at 768×768 asks 106%
+  of the FMA peak once the fixed cost (31 µs) is taken out, where our multiply-adds run at 77%.
+  `vdpbf16ps` (bf16 16x2) ran slower than widening bf16 to fp32 there (e.g. 3.08 vs 2.39 ms, M = 512,
+  768×3072, 90%); our reading (not measured): on that core it does no more multiply-adds per cycle than the
+  two FMA ports, and X must be rounded to bf16 first. It stays the default on AVX512-BF16 CPUs for Zen 4,
+  whose bf16 rate is twice its fp32 one (the issue's figures, 230 vs 115; no Zen 4 was available to check).
 - **Peers.** torch CSR uses MKL on the same 16x1-pattern weight. torch's CPU BSR matmul (MKL too) refuses
   non-square blocks, so it runs its own 8x8-block pattern at the same sparsity: of 2x2 to 32x32, 8x8 was its
   fastest on this Zen 3 (e.g. 0.70 ms at 768×768 vs 0.84 for CSR; 2.7 vs 4.1 ms at 3072×768); runs made
