@@ -62,10 +62,11 @@ static inline void vi_dequant(float* out, VI acc, int32_t corr, const float* sx,
 }
 // A whole tile at once, every byte written: rows l < nrows of q (row stride ldq) as u8 (q ^ 0x80), XQ_PAD for
 // the lanes past the last token. Per half tile (8 tokens, bytes 32h .. 32h + 31 of each 4-k group) 8 groups
-// of 4 k per row are loaded as dwords and transposed 8x8, so each store writes one group of the 8 tokens;
+// of 4 k per row are loaded as dwords and transposed 8x8, so each store writes one group of the 8 tokens
+// (group kq at tile + kq * kq_bytes: the group's tiles interleave);
 // a dword at a time (until 2026-11-27) took a large share of the int8 layer's fixed cost per call.
 static void transpose8(__m256* v);
-static inline void pack_xq_tile(const int8_t* q, int64_t ldq, int nrows, int64_t KQ, uint8_t* tile) {
+static inline void pack_xq_tile(const int8_t* q, int64_t ldq, int nrows, int64_t KQ, uint8_t* tile, int64_t kq_bytes) {
     const __m256i flip = _mm256_set1_epi8((char)0x80);  // int8 q -> uint8 q + 128; a zero row becomes XQ_PAD
     int64_t kq = 0;
     for (; kq + 8 <= KQ; kq += 8)
@@ -76,7 +77,7 @@ static inline void pack_xq_tile(const int8_t* q, int64_t ldq, int nrows, int64_t
                                          : _mm256_setzero_ps();
             transpose8(v);  // v[j] = group kq + j of tokens 8h .. 8h + 7
             for (int j = 0; j < 8; j++)
-                _mm256_store_si256((__m256i*)(tile + (kq + j) * I_GB + 32 * h),
+                _mm256_store_si256((__m256i*)(tile + (kq + j) * kq_bytes + 32 * h),
                                    _mm256_xor_si256(_mm256_castps_si256(v[j]), flip));
         }
     for (; kq < KQ; kq++)
@@ -84,7 +85,7 @@ static inline void pack_xq_tile(const int8_t* q, int64_t ldq, int nrows, int64_t
             uint32_t v = 0;
             if (l < nrows) memcpy(&v, q + l * ldq + 4 * kq, 4);
             v ^= 0x80808080u;
-            memcpy(tile + kq * I_GB + l * 4, &v, 4);
+            memcpy(tile + kq * kq_bytes + l * 4, &v, 4);
         }
 }
 // Bit-identical to oro_quantize_row: amax, inv = 127/amax, round-half-even(x*inv), clamp.
