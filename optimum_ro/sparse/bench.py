@@ -545,22 +545,28 @@ NOTES = """
   costs weigh: dequantising and storing Y transposed (accumulators hold tokens, not features), quantising X
   on every call and the row loop's exit. Since 2026-11-26 22:25 the transposed store writes each token's
   64 outputs at once (it used to write 8 of them per pass over 32 tokens whose rows, N floats apart, share
-  L1 sets at N = 3072): 768×3072 −9%, 256×1024 −22%, its fixed cost 221 → 134 µs.
+  L1 sets at N = 3072): 768×3072 −9%, 256×1024 −22%, its fixed cost 221 → 134 µs. Since 2026-11-27 the 4
+  tiles of a token group interleave in the packed X, so a block's 4 vectors of X are 128 contiguous bytes (2
+  cache lines, not 4 half-used ones): 3072×768 −11 to −26% (M = 128), −18% (M = 512), the rest unchanged.
+  Cutting K into chunks whose X stays in L1 (as the fp path does) was measured and dropped: 3–12% slower at
+  every chunk size from 12 to 48 KB, on every shape (the per-row restart of each chunk costs more than the
+  L2 reads it saves). Independent accumulator sets per row (`i8_chains`) gain nothing here (AVX2's chain
+  is a 1-cycle `vpaddd`); on AVX-512 they do (below).
 - **The targets are out of reach on this CPU, by arithmetic** (the table *What the speed-up targets ask
   of the multiply-adds* above, generated since 2026-11-26 23:06). The time a target allows, less our
   fixed cost per call (measured on an all-zero weight in the same run), leaves the multiply-adds a rate
-  they would have to reach. fp32 10x at 768×768 asks more than the FMA peak (our multiply-adds already
-  run at ~90% of it there: the fixed cost of ~25 µs, Python and writing Y, is what misses; counting only
-  the ~11 µs of Python per call, which overlaps nothing, it would still ask ~93% of peak); at 3072×768
-  it asks ~89% of peak, about this loop's L1-hot ceiling (above), where cache misses hold it to ~67%.
-  int8 6x asks 134–175 GOP/s, 69–91% of the dense int8 peak, beyond the ~133 GOP/s (~69%) that the exact
-  sequence (with `vpsignb`) reaches in a register-only loop; ≥ 75% of that peak over the whole call is
-  beyond it too. What would reach them: fp32 at M = 128 on an AVX-512 core (twice the FMA width, the
-  prototype's 87% of peak at 768×3072 on Zen 4) and int8 with VNNI (`vpdpbusd`: no `vpsignb`, 4x fp32's
-  rate), i.e. the Zen 4 machines, which no session of this project has had; on AVX2 a 7-bit activation
-  path (activations in ±63 offset to u7, `vpmaddubsw` without `vpsignb`, as fbgemm's reduce_range) was
-  built and measured: 140 vs 117 GOP/s on a dense weight, 10–14% faster at 90%, about 5.3x at 768×768, not
-  6x, at half the activation resolution; not kept.
+  they would have to reach. fp32 10x at 768×768 asks 96–103% of the FMA peak (runs of 2026-11-26 23:06 and
+  11-27 00:10), where our multiply-adds already run at 90–92%: the fixed cost of 26–36 µs, Python and
+  writing Y, is what misses (counting only the ~11 µs of Python per call, which overlaps nothing, it
+  would still ask ~93% of peak); at 3072×768 it asks 87–89% of peak, about this loop's L1-hot ceiling
+  (above), where cache misses hold it to 63–67%. int8 6x asks 134–191 GOP/s, 70–99% of the dense int8
+  peak, beyond the ~133 GOP/s (~69%) that the exact sequence (with `vpsignb`) reaches in a register-only
+  loop; ≥ 75% of that peak over the whole call is beyond it too. What would reach them: fp32 at M = 128 on
+  an AVX-512 core (twice the FMA width, the prototype's 87% of peak at 768×3072 on Zen 4) and int8 with
+  VNNI (`vpdpbusd`: no `vpsignb`, 4x fp32's rate), i.e. the Zen 4 machines, which no session of this
+  project has had; on AVX2 a 7-bit activation path (activations in ±63 offset to u7, `vpmaddubsw` without
+  `vpsignb`, as fbgemm's reduce_range) was built and measured: 140 vs 117 GOP/s on a dense weight, 10–14%
+  faster at 90%, about 5.3x at 768×768, not 6x, at half the activation resolution; not kept.
 - **The peak loops.** Until 2026-11-26 the fp32 peak read ~148 GFLOP/s on this Zen 3: the compiler had
   dropped half of the loop's FMAs (only one lane of the result was read, so one ymm of each pair was dead
   code) while the count assumed all of them. Every lane is read now and the loop gives ~96 GFLOP/s, which
@@ -586,7 +592,10 @@ NOTES = """
   kept the unit at most 40% busy; 165 / 158 / 145 us for 1 / 2 / 3 sets at 768×768, M = 128). With that and
   X's int8 tile packed by 8x8 transposes instead of a dword at a time, our int8 layer there runs 1.3-1.9x
   faster than at 17:51 (768×768, M = 128, 90%: 0.208 → 0.107 ms; its fixed cost on an all-zero weight 94
-  → 52 µs; across two runs on two such machines, so read it as a rough figure). Targets there (90%, M =
+  → 52 µs; across two runs on two such machines, so read it as a rough figure). The interleaved tiles of X
+  (above; 2026-11-27) were checked there afterwards: the kernel tests pass on every path, and int8 at M =
+  128 took 0.108 / 0.413 / 0.433 ms, as before (a group's X, 192 KB at K = 3072, sits in its 2 MB L2 either
+  way). Targets there (90%, M =
   128, 1 thread): fp32 7.9 / 6.5 / 5.8x torch dense fp32 at 60 / 52 / 45% of the FMA peak; int8 1.4-1.5x
   the best dense int8 peer (ORT), 3.1-3.4x torch dynamic int8. The peers are much stronger on that CPU: ORT's
   int8 MatMul and torch's bf16 run AMX (ORT int8 does 768×768, M = 128 at ~1,000 GOP/s, above one core's
@@ -611,8 +620,8 @@ NOTES = """
   ~10% of a target is neither a clear pass nor a clear miss. Seven runs on 2026-11-26 (Zen 3, 1 thread,
   90%, M=128) at 768×768: torch dense fp32 1.86 / 1.87 / 1.71 / 1.73 / 1.77 / 1.75 / 1.70 ms, ours fp32
   0.202 / 0.245 / 0.193 / 0.188 / 0.197 / 0.194 / 0.191 ms (9.2x / 7.6x / 8.8x / 9.2x / 9.0x / 9.0x / 8.9x);
-  at 3072×768 7.1x / 7.7x / 7.8x / 7.6x / 7.3x / 7.9x / 7.7x. DeepSparse moves as much: 2.3–2.5x ours at
-  22:14, 1.4–1.7x at 22:34, 1.5–2.9x at 23:06. Ours move more than torch's
+  at 3072×768 7.1x / 7.7x / 7.8x / 7.6x / 7.3x / 7.9x / 7.7x (11-27 00:10: 9.7x, 7.5x). DeepSparse moves
+  as much: 2.3–2.5x ours at 22:14, 1.4–1.7x at 22:34, 1.5–2.9x at 23:06. Ours move more than torch's
   dense GEMM, which keeps its blocks in L1/L2, while our tiles reread X and Y from the L3 that other VMs
   share. The first two runs had 15 rounds, the last five 40 (the default since: a min over more rounds is
   steadier). Single calls jitter far more than minima: within one round the two ratios of the targets
