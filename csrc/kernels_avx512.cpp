@@ -30,7 +30,7 @@ namespace {
 // vectors (128 tokens) ran up to 1.5x slower on a Sapphire Rapids Xeon (benchmarks/tune_kernels.py).
 // I_CH: 3 accumulator sets per row, 12 vpdpbusd chains (latency 5, two per cycle on Sapphire Rapids: one set
 // of 4 chains keeps it at most 40% busy). Sapphire Rapids, 90%, 1 thread (benchmarks/tune_kernels.py,
-// 2026-11-26 23:4x): 1 -> 2 -> 3 sets took 768x768, M = 128 from 165 to 158 to 145 us, 768x3072, M = 512 from
+// 2026-11-26 23:43): 1 -> 2 -> 3 sets took 768x768, M = 128 from 165 to 158 to 145 us, 768x3072, M = 512 from
 // 1.72 to 1.71 to 1.60 ms (the fixed cost per call, not the dot products, is most of the time at M = 128).
 // I_RB: see kernels_avx2.cpp; 16 rows here: 32, 64 and 128 were no clearer winners on Sapphire Rapids.
 enum { IL = 16, I_T = 4, XQ_PAD = 0x80, I_GB = 64, I_RB = 16, I_CH = 3 };
@@ -61,10 +61,10 @@ static inline void vi_dequant(float* out, VI acc, int32_t corr, const float* sx,
     _mm512_storeu_ps(out, _mm512_add_ps(_mm512_mul_ps(v, s), _mm512_set1_ps(bias)));
 }
 // A whole tile at once, every byte written: rows l < nrows of q (row stride ldq) as u8 (q ^ 0x80), XQ_PAD for
-// the lanes past the last token. Per half tile (8 tokens, bytes 32h .. 32h + 31 of each 4-k group) 8 groups
-// of 4 k per row are loaded as dwords and transposed 8x8, so each store writes one group of the 8 tokens
-// (group kq at tile + kq * kq_bytes: the group's tiles interleave);
-// a dword at a time (until 2026-11-27) took a large share of the int8 layer's fixed cost per call.
+// the lanes past the last token; group kq goes to tile + kq * kq_bytes (the group's tiles interleave). Per
+// half tile (8 tokens, bytes 32h .. 32h + 31 of each 4-k group) 8 groups of 4 k per row are loaded as dwords
+// and transposed 8x8, so each store writes one group of the 8 tokens. Packing a dword at a time (until
+// 2026-11-26) took a large share of the int8 layer's fixed cost per call.
 static void transpose8(__m256* v);
 static inline void pack_xq_tile(const int8_t* q, int64_t ldq, int nrows, int64_t KQ, uint8_t* tile, int64_t kq_bytes) {
     const __m256i flip = _mm256_set1_epi8((char)0x80);  // int8 q -> uint8 q + 128; a zero row becomes XQ_PAD
