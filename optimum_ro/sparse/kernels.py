@@ -182,7 +182,7 @@ def kernel_tuning() -> dict[str, int]:
     ISA's maximum (rows of X per fp register tile: 16 on AVX-512, 6 on AVX2 (5 for 16x2 blocks); int8 vectors
     per token group: 4 of 16 tokens on AVX-512, 4 of 8 on AVX2). ``i8_store_rows`` 0 = the ISA's default (output
     rows per transposed int8 store of Y: 64 on AVX2, 16 on AVX-512; at most 1024). ``i8_chains`` 0 = the ISA's
-    default (int8 accumulator sets per output row, each block into one of them: 1 on AVX2, 2 on AVX-512; at
+    default (int8 accumulator sets per output row, each block into one of them: 1 on AVX2, 3 on AVX-512; at
     most 3)."""
     if _C is None:
         raise RuntimeError("kernel_tuning needs the compiled kernels")
