@@ -589,14 +589,13 @@ NOTES = """
   The sweeps (`benchmarks/tune_kernels.py`, JSON in benchmarks/results/tune-avx512-*) chose 16-row fp tiles
   (24 before: 1.3-1.4x faster at M = 512), int8 groups of 64 tokens (128 before) and, on 2026-11-26, 3
   int8 accumulator sets per row (`i8_chains`: one set of 4 `vpdpbusd` chains, latency 5 at two per cycle,
-  kept the unit at most 40% busy; 165 / 158 / 145 us for 1 / 2 / 3 sets at 768×768, M = 128). With that and
+  kept the unit at most 40% busy; 165 / 158 / 145 µs for 1 / 2 / 3 sets at 768×768, M = 128). With that and
   X's int8 tile packed by 8x8 transposes instead of a dword at a time, our int8 layer there runs 1.3-1.9x
   faster than at 17:51 (768×768, M = 128, 90%: 0.208 → 0.107 ms; its fixed cost on an all-zero weight 94
   → 52 µs; across two runs on two such machines, so read it as a rough figure). The interleaved tiles of X
   (above; 2026-11-27) were checked there afterwards: the kernel tests pass on every path, and int8 at M =
   128 took 0.108 / 0.413 / 0.433 ms, as before (a group's X, 192 KB at K = 3072, sits in its 2 MB L2 either
-  way). Targets there (90%, M =
-  128, 1 thread): fp32 7.9 / 6.5 / 5.8x torch dense fp32 at 60 / 52 / 45% of the FMA peak; int8 1.4-1.5x
+  way). Targets there (90%, M = 128, 1 thread): fp32 7.9 / 6.5 / 5.8x torch dense fp32 at 60 / 52 / 45% of the FMA peak; int8 1.4-1.5x
   the best dense int8 peer (ORT), 3.1-3.4x torch dynamic int8. The peers are much stronger on that CPU: ORT's
   int8 MatMul and torch's bf16 run AMX (ORT int8 does 768×768, M = 128 at ~1,000 GOP/s, above one core's
   VNNI peak of ~734), so 6x over it would need our 10% of the work at ~80% of the VNNI peak with every
