@@ -98,26 +98,6 @@ static inline void vi_dequant(float* out, VI acc, int32_t corr, const float* sx,
     const __m256 s = _mm256_mul_ps(_mm256_loadu_ps(sx), _mm256_set1_ps(sw));
     _mm256_storeu_ps(out, _mm256_add_ps(_mm256_mul_ps(v, s), _mm256_set1_ps(bias)));
 }
-// A whole tile at once, every byte written: rows l < nrows of q (row stride ldq), zeros (XQ_PAD) for
-// the lanes past the last token; 8 groups of 4 k per row as dwords, transposed 8x8 so each store
-// writes one group of the 8 tokens. Group kq goes to tile + kq * kq_bytes (the group's tiles interleave).
-static void transpose8(__m256* v);
-static inline void pack_xq_tile(const int8_t* q, int64_t ldq, int nrows, int64_t KQ, uint8_t* tile, int64_t kq_bytes) {
-    int64_t kq = 0;
-    for (; kq + 8 <= KQ; kq += 8) {
-        __m256 v[8];
-        for (int l = 0; l < 8; l++)
-            v[l] = l < nrows ? _mm256_loadu_ps((const float*)(q + l * ldq + 4 * kq)) : _mm256_setzero_ps();
-        transpose8(v);  // v[j] = group kq + j of the 8 tokens
-        for (int j = 0; j < 8; j++) _mm256_store_ps((float*)(tile + (kq + j) * kq_bytes), v[j]);
-    }
-    for (; kq < KQ; kq++)
-        for (int l = 0; l < 8; l++) {
-            int32_t v = 0;
-            if (l < nrows) memcpy(&v, q + l * ldq + 4 * kq, 4);
-            memcpy(tile + kq * kq_bytes + l * 4, &v, 4);
-        }
-}
 // Bit-identical to oro_quantize_row: amax, inv = 127/amax, round-half-even(x*inv), clamp.
 static float quant_row(const float* x, int64_t K, int8_t* q) {
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));

@@ -60,34 +60,6 @@ static inline void vi_dequant(float* out, VI acc, int32_t corr, const float* sx,
     const __m512 s = _mm512_mul_ps(_mm512_loadu_ps(sx), _mm512_set1_ps(sw));
     _mm512_storeu_ps(out, _mm512_add_ps(_mm512_mul_ps(v, s), _mm512_set1_ps(bias)));
 }
-// A whole tile at once, every byte written: rows l < nrows of q (row stride ldq) as u8 (q ^ 0x80), XQ_PAD for
-// the lanes past the last token; group kq goes to tile + kq * kq_bytes (the group's tiles interleave). Per
-// half tile (8 tokens, bytes 32h .. 32h + 31 of each 4-k group) 8 groups of 4 k per row are loaded as dwords
-// and transposed 8x8, so each store writes one group of the 8 tokens. Packing a dword at a time (until
-// 2026-11-26) took a large share of the int8 layer's fixed cost per call.
-static void transpose8(__m256* v);
-static inline void pack_xq_tile(const int8_t* q, int64_t ldq, int nrows, int64_t KQ, uint8_t* tile, int64_t kq_bytes) {
-    const __m256i flip = _mm256_set1_epi8((char)0x80);  // int8 q -> uint8 q + 128; a zero row becomes XQ_PAD
-    int64_t kq = 0;
-    for (; kq + 8 <= KQ; kq += 8)
-        for (int h = 0; h < 2; h++) {
-            __m256 v[8];
-            for (int l = 0; l < 8; l++)
-                v[l] = 8 * h + l < nrows ? _mm256_loadu_ps((const float*)(q + (8 * h + l) * ldq + 4 * kq))
-                                         : _mm256_setzero_ps();
-            transpose8(v);  // v[j] = group kq + j of tokens 8h .. 8h + 7
-            for (int j = 0; j < 8; j++)
-                _mm256_store_si256((__m256i*)(tile + (kq + j) * kq_bytes + 32 * h),
-                                   _mm256_xor_si256(_mm256_castps_si256(v[j]), flip));
-        }
-    for (; kq < KQ; kq++)
-        for (int l = 0; l < IL; l++) {
-            uint32_t v = 0;
-            if (l < nrows) memcpy(&v, q + l * ldq + 4 * kq, 4);
-            v ^= 0x80808080u;
-            memcpy(tile + kq * kq_bytes + l * 4, &v, 4);
-        }
-}
 // Bit-identical to oro_quantize_row: amax, inv = 127/amax, round-half-even(x*inv), clamp.
 static float quant_row(const float* x, int64_t K, int8_t* q) {
     __m512 mx = _mm512_setzero_ps();
