@@ -46,3 +46,31 @@ def test_latency_json_feeds_the_report_with_paired_ratios(tmp_path, tiny_bert_di
     md = report.markdown({"a": {"general": None, "tasks": {}}}, rows, report.targets({"a": {"tasks": {}}}, rows))
     assert "| A: e5-small | 10.0 | 5.0 | 2.0x | 320.0 | 160.0 | 2.0x | 1.6x (1.5–2.5) | 1.6x (1.5–2.5) |" in md
     assert "| speed-up b32 | paired b1 | paired b32 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n" in md
+
+
+def test_report_of_a_partial_run_folder(tmp_path):
+    """A runs folder other than runs/students (e.g. students re-made with another depth) finds its own students in a
+    latency run that timed several folders, and a student with fewer than five tasks is not judged on the score."""
+    report = load_example("student_report")
+    times = lambda ms: {f"batch{b}_median_ms": ms * b for b in (1, 32)}  # noqa: E731
+    path = tmp_path / "latency.json"
+    path.write_text(json.dumps({"models": {"runs/teachers/e5-small/sentiment": times(12.0),
+                                           "runs/students-6l/a/sentiment": times(6.0),
+                                           "runs/students-5l/a/sentiment": times(5.0)}}))
+    assert report.latency_table(path, "students-5l")["a"]["speedup"] == {1: 2.4, 32: 2.4}
+    assert report.latency_table(path, "students-6l")["a"]["speedup"] == {1: 2.0, 32: 2.0}
+    assert report.latency_table(path) == {}  # no runs/students/ model in this run
+
+    def task(student, teacher):
+        return {"validation": {"student": student, "teacher": teacher}, "student_parameters": 20, "teacher_parameters": [100]}
+
+    two = {"a": {"general": None, "tasks": {"sentiment": task(0.97, 0.975), "dialect": task(0.78, 0.779)}}}
+    tg = report.targets(two, {})
+    assert tg["a"]["score_target_met"] is None and tg["a"]["param_reduction"] == pytest.approx(0.8)
+    assert "**not judged: 2 of 5 tasks run**" in report.markdown({"a": {"general": None, "tasks": {}}}, {}, tg)
+    five = {"a": {"general": None, "tasks": {t: task(0.97, 1.0) for t in report.TASKS}}}
+    assert report.targets(five, {})["a"]["score_target_met"] is False  # 97% < 98%
+    five["a"]["tasks"]["pos"] = task(1.1, 1.0)  # capped at the teacher: 0.97 * 4 + 1.0 = 97.6%
+    assert report.targets(five, {})["a"]["score_target_met"] is False
+    five["a"]["tasks"] = {t: task(0.99, 1.0) for t in report.TASKS}
+    assert report.targets(five, {})["a"]["score_target_met"] is True
