@@ -541,7 +541,12 @@ NOTES = """
   panel's partial sums from Y gained nothing, and prefetching the next tile's chunk of X lost 0–12%. A
   third, tried on 2026-11-26: each 16-row panel as two 8-row halves with 12 rows of X per tile (one ymm
   accumulator per row, so half the weight bytes per multiply-add): same bits, 1.5–2.7x slower (one
-  broadcast per FMA instead of one per two, every X value broadcast twice, 12 row pointers spilled).
+  broadcast per FMA instead of one per two, every X value broadcast twice, 12 row pointers spilled). A
+  fourth, tried on 2026-11-27: every tile of X packed k-major once per call (x[k·mt + m], so a block's
+  broadcasts read one or two cache lines instead of one in each of the tile's rows: 6 on AVX2, 16 on
+  AVX-512), with and without K chunks: same bits, slower on every shape but one: Zen 3 at M=128 3072×768
+  −1%, the others +4–24%; Sapphire Rapids (AVX-512) +11–50% at 1 thread, ~2x at 2 threads (the packing
+  pass, not the multiply-adds, is what the extra time is). The lines X's broadcasts touch are not the cost.
   int8: the exact loop (`vpsignb` added to the dense sequence) can reach ~3/4 of the int8 peak and runs at
   ~120 GOP/s on a dense weight; at 90% an output row has ~19 blocks per group of 32 tokens, and per-row
   costs weigh: dequantising and storing Y transposed (accumulators hold tokens, not features), quantising X
@@ -597,7 +602,9 @@ NOTES = """
   → 52 µs; across two runs on two such machines, so read it as a rough figure). The interleaved tiles of X
   (above; 2026-11-27) were checked there afterwards: the kernel tests pass on every path, and int8 at M =
   128 took 0.108 / 0.413 / 0.433 ms, as before (a group's X, 192 KB at K = 3072, sits in its 2 MB L2 either
-  way). Targets there (90%, M = 128, 1 thread): fp32 7.9 / 6.5 / 5.8x torch dense fp32 at 60 / 52 / 45% of the FMA peak; int8 1.4-1.5x
+  way). After the AVX2 and AVX-512 packing of int8 X became one shared function (2026-11-27), the check ran
+  again (02:29, `spmm-avx512-20261127-0229.json`): all 119 kernel tests pass on every path; that machine ran
+  8–15% slower throughout, peers too, and every ratio held. Targets there (90%, M = 128, 1 thread): fp32 7.9 / 6.5 / 5.8x torch dense fp32 at 60 / 52 / 45% of the FMA peak; int8 1.4-1.5x
   the best dense int8 peer (ORT), 3.1-3.4x torch dynamic int8. The peers are much stronger on that CPU: ORT's
   int8 MatMul and torch's bf16 run AMX (ORT int8 does 768×768, M = 128 at ~1,000 GOP/s, above one core's
   VNNI peak of ~734), so 6x over it would need our 10% of the work at ~80% of the VNNI peak with every
