@@ -72,6 +72,21 @@ def test_cli_two_teachers_token_task_with_trimming(tmp_path, tokenizers):
     assert f"| {teacher_b} | {tuning['weights'][1]:g} |" in card
 
 
+def test_cli_cosine_loss_on_a_sequence_task_needs_a_shared_vocabulary(tmp_path, tokenizers):
+    """A trimmed student no longer shares its teacher's vocabulary, and a sentence pair has no word alignment: the
+    hidden-state cosine loss cannot be computed, which must be said before any training (it used to fail at step 0)."""
+    wp, _ = tokenizers
+    teacher = _save(tiny_bert("BertForSequenceClassification", vocab_size=len(wp), num_labels=1), wp, tmp_path / "t")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(" ".join(s) for s in toy_sentences(16, 0)[0]))
+    args = ["distill", "--teacher", teacher, "--task", "sts", "--data", str(tmp_path / "no-data-needed"),
+            "--student-layers", "1", "--output", str(tmp_path / "student"), "--trim-vocab-corpus", str(corpus),
+            "--max-steps", "2"]
+    with pytest.raises(ValueError, match=r"alpha_cos=1.0 on the sequence task 'sts'.*teacher\(s\) \[0\] do not"):
+        main(args + ["--alpha-cos", "1.0"])
+    assert not (tmp_path / "student" / "distill_results.json").exists()
+
+
 def test_cli_mlm_stage(tmp_path, tokenizers):
     wp, ug = tokenizers
     teacher_a = _save(tiny_bert("BertForMaskedLM", vocab_size=len(wp)), wp, tmp_path / "ta")

@@ -185,6 +185,16 @@ def run_distillation(cfg: DistillConfig) -> dict:
     results["student_parameters"] = count_parameters(student)
     student_vocab = student_tok.get_vocab()
     others = {i: tok for i, tok in enumerate(tokenizers) if tok.get_vocab() != student_vocab}
+    alpha_cos = TASK_DEFAULTS["alpha_cos"] if cfg.alpha_cos is None else cfg.alpha_cos
+    if not mlm and alpha_cos > 0 and others:
+        from optimum_ro.tasks import TASKS
+
+        if TASKS[cfg.task].kind != "token":
+            raise ValueError(
+                f"alpha_cos={alpha_cos} on the sequence task {cfg.task!r}: the hidden-state cosine loss compares tokens, "
+                f"so every teacher must share the student's vocabulary, and teacher(s) {sorted(others)} do not (a "
+                "trimmed student vocabulary, or another teacher's tokenizer); sentence tasks carry no word alignment. "
+                "Set alpha_cos=0, or distil from an untrimmed student cut from that teacher.")
 
     data = _mlm_dataset(cfg, student_tok, others) if mlm else _task_dataset(cfg, student_tok, others)
     weights = MLM_DEFAULTS if mlm else TASK_DEFAULTS
