@@ -106,11 +106,23 @@ def main():
     p.add_argument("--max-eval-samples", type=int, default=None, help="evaluate on the first N dev/test rows (smoke runs)")
     p.add_argument("--seed", type=int, default=42, help="training seed of every run (data order, dropout)")
     p.add_argument("--redo", action="store_true", help="re-run tasks that already have distill_results.json")
+    p.add_argument("--task-learning-rate", action="append", default=[], metavar="TASK=LR",
+                   help="task distillation's learning rate for one task (repeatable; default 5e-5 for every task), "
+                        "e.g. sts=1e-4 as the 5-layer student A used (results/students-5l/)")
     p.add_argument("--ab-weights", choices=["tuned", "dev-score"], default="tuned",
                    help="the two-teacher ensemble's weights per task: 'tuned' = the grid of weights (steps of 0.1) "
                         "whose ensemble scores best on dev (DistillationTrainer.tune_teacher_weights); 'dev-score' "
                         "= proportional to each teacher's own dev score (the first reported runs)")
     args = p.parse_args()
+    task_lr = {}
+    for item in args.task_learning_rate:
+        task, _, lr = item.partition("=")
+        if task not in TASKS or not lr:
+            p.error(f"--task-learning-rate {item!r}: expected TASK=LR with TASK one of {', '.join(TASKS)}")
+        try:
+            task_lr[task] = float(lr)
+        except ValueError:
+            p.error(f"--task-learning-rate {item!r}: {lr!r} is not a number")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     data = Path(args.data_root)
     raw = str(data / "raw" / "train.txt.gz")
@@ -151,7 +163,7 @@ def main():
                     trim_vocab_size=None if start_from else vocab_size,
                     teacher_weights=dev_score_weights(teachers, task) if name == "ab" else None,
                     tune_teacher_weights=name == "ab" and args.ab_weights == "tuned",
-                    batch_size=args.batch_size, learning_rate=5e-5, trim_max_lines=args.trim_max_lines,
+                    batch_size=args.batch_size, learning_rate=task_lr.get(task, 5e-5), trim_max_lines=args.trim_max_lines,
                     max_eval_samples=args.max_eval_samples, seed=args.seed,
                     **{**TASK_BUDGET[task],
                        "max_steps": args.task_max_steps or task_steps(name, task)}))
