@@ -172,9 +172,10 @@ def markdown(data, latency, tg, title="The three Romanian students", command="py
         lines.append(f"- **A+B vs the single-teacher students**: at least as good as both on {w['count']} of "
                      f"{w['tasks_compared']} tasks "
                      f"({', '.join(w['tasks_at_least_as_good']) or 'none'}; target ≥ 3: {yes(w['target_met'])}).")
-    lines += ["", "For A+B the score bar on each task is the *better* of the two single teachers; its size and speed "
-              "are compared with teacher A, which it is cut from (the ensemble itself costs A + B).", "",
-              "## Scores and loyalty", "",
+    if "ab" in tg:
+        lines += ["", "For A+B the score bar on each task is the *better* of the two single teachers; its size and speed "
+                  "are compared with teacher A, which it is cut from (the ensemble itself costs A + B)."]
+    lines += ["", "## Scores and loyalty", "",
               "| student | task | metric | teacher dev | student dev | % | teacher test | student test | label loyalty | "
               "prob. loyalty | regr. loyalty / Pearson(s,t) | params T → S | MB T → S |",
               "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
