@@ -185,7 +185,9 @@ def run_distillation(cfg: DistillConfig) -> dict:
     results["student_parameters"] = count_parameters(student)
     student_vocab = student_tok.get_vocab()
     others = {i: tok for i, tok in enumerate(tokenizers) if tok.get_vocab() != student_vocab}
-    alpha_cos = TASK_DEFAULTS["alpha_cos"] if cfg.alpha_cos is None else cfg.alpha_cos
+    weights = MLM_DEFAULTS if mlm else TASK_DEFAULTS
+    alphas = {k: (getattr(cfg, k) if getattr(cfg, k) is not None else v) for k, v in weights.items()}
+    alpha_cos = alphas["alpha_cos"]
     if not mlm and alpha_cos > 0 and others:
         from optimum_ro.tasks import TASKS
 
@@ -197,11 +199,9 @@ def run_distillation(cfg: DistillConfig) -> dict:
                 "Set alpha_cos=0, or distil from an untrimmed student cut from that teacher.")
 
     data = _mlm_dataset(cfg, student_tok, others) if mlm else _task_dataset(cfg, student_tok, others)
-    weights = MLM_DEFAULTS if mlm else TASK_DEFAULTS
     head_lr = cfg.head_learning_rate
     if head_lr is None and not mlm and cfg.student and not results.get("head_copied_from_teacher"):
         head_lr = 20 * cfg.learning_rate  # a fresh head: as in `optimum-ro finetune`
-    alphas = {k: (getattr(cfg, k) if getattr(cfg, k) is not None else v) for k, v in weights.items()}
     results["loss_weights"] = dict(alphas)
     args = DistillationTrainingArguments(
         output_dir=str(out / "checkpoints"), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
