@@ -305,6 +305,21 @@ def test_sequence_task_teacher_with_other_tokenizer_reads_its_own_columns(tmp_pa
     assert 0 <= trainer.loyalty()["label_loyalty"] <= 1
 
 
+def test_sequence_task_cosine_loss_with_other_tokenizer_is_refused_before_training(tmp_path, wordpiece, unigram):
+    teacher_a = tiny_bert("BertForSequenceClassification", vocab_size=len(wordpiece), num_labels=2, seed=12)
+    teacher_b = tiny_bert("BertForSequenceClassification", vocab_size=len(unigram), num_labels=2, hidden_size=48, seed=13)
+    ds = prepare_teacher_inputs(toy_sequence_dataset(wordpiece, n=8), [unigram], text_fields=["text"], max_length=32,
+                                start=1, split_words=False)
+    kw = dict(model=make_student(teacher_a, num_layers=1), teachers=[teacher_a, teacher_b],
+              teacher_tokenizers=[wordpiece, unigram], train_dataset=ds, processing_class=wordpiece)
+    with pytest.raises(ValueError, match=r"alpha_cos=1.0 on a sequence task.*teacher\(s\) \[1\] do not.*'teacher1_word_ids'"):
+        DistillationTrainer(args=_args(tmp_path, alpha_cos=1.0), **kw)
+    # the same teachers without the cosine term train; so does the cosine term with only the shared-vocabulary teacher
+    DistillationTrainer(args=_args(tmp_path, alpha_cos=0.0), **kw)
+    DistillationTrainer(model=make_student(teacher_a, num_layers=1), teacher=teacher_a, train_dataset=ds,
+                        args=_args(tmp_path, alpha_cos=1.0), processing_class=wordpiece)
+
+
 def test_head_learning_rate_and_head_copied_from_the_teacher(tmp_path, wordpiece):
     from optimum_ro.tasks.modeling import copy_task_head
 

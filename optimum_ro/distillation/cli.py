@@ -136,7 +136,7 @@ def run_distillation(cfg: DistillConfig) -> dict:
 
     from .config import DistillationTrainingArguments
     from .student import count_parameters, make_student
-    from .trainer import DistillationTrainer
+    from .trainer import DistillationTrainer, cosine_alignment_error
     from .vocab import count_token_ids, select_vocabulary, trim_vocabulary
 
     if not cfg.teachers:
@@ -187,16 +187,13 @@ def run_distillation(cfg: DistillConfig) -> dict:
     others = {i: tok for i, tok in enumerate(tokenizers) if tok.get_vocab() != student_vocab}
     weights = MLM_DEFAULTS if mlm else TASK_DEFAULTS
     alphas = {k: (getattr(cfg, k) if getattr(cfg, k) is not None else v) for k, v in weights.items()}
-    alpha_cos = alphas["alpha_cos"]
-    if not mlm and alpha_cos > 0 and others:
+    if not mlm:  # before tokenizing: sentence-task datasets built here carry no word alignment
         from optimum_ro.tasks import TASKS
 
-        if TASKS[cfg.task].kind != "token":
-            raise ValueError(
-                f"alpha_cos={alpha_cos} on the sequence task {cfg.task!r}: the hidden-state cosine loss compares tokens, "
-                f"so every teacher must share the student's vocabulary, and teacher(s) {sorted(others)} do not (a "
-                "trimmed student vocabulary, or another teacher's tokenizer); sentence tasks carry no word alignment. "
-                "Set alpha_cos=0, or distil from an untrimmed student cut from that teacher.")
+        kind = "token" if TASKS[cfg.task].kind == "token" else "sequence"
+        problem = cosine_alignment_error(kind, alphas["alpha_cos"], sorted(others), columns=(), task=cfg.task)
+        if problem:
+            raise ValueError(problem)
 
     data = _mlm_dataset(cfg, student_tok, others) if mlm else _task_dataset(cfg, student_tok, others)
     head_lr = cfg.head_learning_rate

@@ -51,6 +51,28 @@ def infer_task_kind(model) -> str:
     raise ValueError(f"cannot tell the task of a {name}; pass task_kind= one of {TASK_KINDS}")
 
 
+def cosine_alignment_error(task_kind: str, alpha_cos: float, unshared: list[int], columns=None,
+                           task: str | None = None) -> str | None:
+    """Why the hidden-state cosine loss cannot run, or ``None`` when it can (or nothing can be told yet).
+
+    A teacher whose vocabulary differs from the student's is compared word by word, which needs the
+    student's ``word_ids`` and its ``teacher{i}_word_ids`` columns; token tasks and the MLM stage have them,
+    sentence tasks normally do not. ``columns``: the training data's column names (``None``: unknown).
+    """
+    if alpha_cos <= 0 or not unshared or task_kind not in ("sequence", "regression"):
+        return None
+    if columns is None:
+        return None
+    needed = ["word_ids"] + [f"teacher{i}_word_ids" for i in unshared]
+    if all(c in columns for c in needed):
+        return None
+    name = f"the sequence task {task!r}" if task else f"a {task_kind} task"
+    return (f"alpha_cos={alpha_cos} on {name}: the hidden-state cosine loss compares tokens, so every teacher must "
+            f"share the student's vocabulary, and teacher(s) {sorted(unshared)} do not (a trimmed student vocabulary, "
+            f"or another teacher's tokenizer); comparing words instead needs the columns {needed}, which sentence "
+            "tasks do not carry. Set alpha_cos=0, or distil from an untrimmed student cut from that teacher.")
+
+
 def _mlm_head(model):
     """The MLM head module applied to the encoder's last hidden state (``cls`` for BERT), or None."""
     head = getattr(model, "cls", None)
@@ -191,7 +213,7 @@ class DistillationTrainer(Trainer):
             raise ValueError(f"got {len(teacher_tokenizers)} teacher tokenizers for {len(teachers)} teachers")
         student_tokenizer = kwargs.get("processing_class")
         self.shares_vocab = [self._shares_vocabulary(model, student_tokenizer, t, tok) for t, tok in zip(teachers, teacher_tokenizers)]
-        self._check_compatible(model, teachers, args)
+        self._check_compatible(model, teachers, args, kwargs.get("train_dataset"))
 
         projections = {}
         if args.alpha_cos > 0:
@@ -230,7 +252,7 @@ class DistillationTrainer(Trainer):
             return teacher.config.vocab_size == student.config.vocab_size
         return teacher_tokenizer.get_vocab() == student_tokenizer.get_vocab()
 
-    def _check_compatible(self, student, teachers, args):
+    def _check_compatible(self, student, teachers, args, train_dataset=None):
         if self.task_kind == "mlm":
             if args.alpha_ce > 0 and not any(self.shares_vocab):
                 raise ValueError("alpha_ce > 0 in the MLM stage needs a teacher that shares the student's vocabulary "
@@ -244,6 +266,10 @@ class DistillationTrainer(Trainer):
                 if getattr(t.config, "num_labels", None) != student.config.num_labels:
                     raise ValueError(f"teacher {i} predicts {t.config.num_labels} labels, the student {student.config.num_labels}; "
                                      "teachers and student must share the task's label space")
+        unshared = [i for i, shares in enumerate(self.shares_vocab) if not shares]
+        problem = cosine_alignment_error(self.task_kind, args.alpha_cos, unshared, getattr(train_dataset, "column_names", None))
+        if problem:
+            raise ValueError(problem)
         if args.alpha_cos > 0:
             for i, t in enumerate(teachers):
                 if self.shares_vocab[i] and t.config.hidden_size != student.config.hidden_size:
