@@ -21,7 +21,8 @@ from optimum_ro.hub.folder import folder_mb
 
 TASKS = ["pos", "ner", "sentiment", "sts", "dialect"]
 MAIN = {"pos": "accuracy", "ner": "f1", "sentiment": "accuracy", "sts": "pearson", "dialect": "macro_f1"}
-STUDENTS = {"a": "A: e5-small", "b": "B: ro-bert-base", "ab": "A+B"}
+STUDENTS = {"a": "A: e5-small", "b": "B: ro-bert-base", "ab": "A+B"}  # default labels; student_labels() names B by its teacher
+TEACHER_FOLDERS = {"a": "teachers/e5-small", "b": "teachers/ro-bert-base"}  # as runs/teachers/<name>/<task>
 TEACHER_OF = {"a": "a", "b": "b", "ab": "a"}  # ab is cut from A: its size and speed targets are against A
 
 
@@ -75,9 +76,26 @@ def _paired(teacher_ms, student_ms) -> dict:
             "rounds": len(ratios)}
 
 
-def latency_table(path: Path, runs_name: str = "students") -> dict:
+def teacher_folders(data: dict) -> dict:
+    """{"a": "teachers/e5-small", "b": "teachers/ro-bert-base"}, or the folders the students' task teachers came from."""
+    folders = dict(TEACHER_FOLDERS)
+    for name in ("a", "b"):
+        teachers = [t["teachers"][0] for t in data.get(name, {}).get("tasks", {}).values() if t.get("teachers")]
+        if teachers:  # runs/teachers/<name>/<task>
+            folders[name] = f"{Path(teachers[0]).parent.parent.name}/{Path(teachers[0]).parent.name}"
+    return folders
+
+
+def student_labels(data: dict) -> dict:
+    """Row labels: "A: e5-small", "B: <teacher B's folder name>", "A+B"."""
+    folders = teacher_folders(data)
+    return {"a": f"A: {Path(folders['a']).name}", "b": f"B: {Path(folders['b']).name}", "ab": "A+B"}
+
+
+def latency_table(path: Path, runs_name: str = "students", teachers: dict | None = None) -> dict:
     """{"a": {"teacher": {1: ms, 32: ms}, "student": {...}}, ...} from one interleaved latency.py run; a student is
-    the model whose folder is <runs_name>/<a|b|ab>/<task> (a run may time students of several runs folders)."""
+    the model whose folder is <runs_name>/<a|b|ab>/<task> (a run may time students of several runs folders), a
+    teacher one under ``teachers[a|b]`` (default: :data:`TEACHER_FOLDERS`)."""
     if not path.exists():
         return {}
     models = json.loads(path.read_text())["models"]
@@ -85,7 +103,7 @@ def latency_table(path: Path, runs_name: str = "students") -> dict:
     def find(part):
         return next((v for k, v in models.items() if part in k), None)
 
-    teacher = {"a": find("teachers/e5-small"), "b": find("teachers/ro-bert-base")}
+    teacher = {k: find(f"{v}/") for k, v in (teachers or TEACHER_FOLDERS).items()}
     rows = {}
     for name in STUDENTS:
         s, t = find(f"{runs_name}/{name}/"), teacher[TEACHER_OF[name]]
@@ -144,6 +162,7 @@ def fmt(v, scale=100, digits=2):
 
 def markdown(data, latency, tg, title="The three Romanian students", command="python examples/student_report.py",
              runs="runs/students") -> str:
+    labels = student_labels(data)
     def yes(ok, tasks=None):
         if ok is None:
             return f"**not judged: {tasks} of {len(TASKS)} tasks run**"
@@ -158,7 +177,7 @@ def markdown(data, latency, tg, title="The three Romanian students", command="py
     for name, r in tg.items():
         if name == "ab_vs_singles":
             continue
-        line = (f"- **{STUDENTS[name]}**: {fmt(r['mean_score_ratio'], 100, 1)}% of the teacher's dev score on average over "
+        line = (f"- **{labels[name]}**: {fmt(r['mean_score_ratio'], 100, 1)}% of the teacher's dev score on average over "
                 f"{len(r['score_ratio_by_task'])} tasks, {fmt(r['mean_score_ratio_capped'], 100, 1)}% with every task capped "
                 f"at the teacher (target ≥ 98%, on the capped average: "
                 f"{yes(r['score_target_met'], len(r['score_ratio_by_task']))}); "
@@ -188,7 +207,7 @@ def markdown(data, latency, tg, title="The three Romanian students", command="py
             tparams = " + ".join(f"{p / 1e6:.1f}" for p in v["teacher_parameters"])
             tmb = " + ".join(f"{m:.0f}" for m in v["teacher_weights_mb"])
             lines.append(
-                f"| {STUDENTS[name]} | {task} | {v['metric']} | {fmt(dev['teacher'])} | {fmt(dev['student'])} | "
+                f"| {labels[name]} | {task} | {v['metric']} | {fmt(dev['teacher'])} | {fmt(dev['student'])} | "
                 f"{fmt(ratio, 100, 1)} | {fmt(test['teacher'])} | {fmt(test['student'])} | {fmt(dev['label_loyalty'])} | "
                 f"{fmt(dev['probability_loyalty'])} | {regr} | {tparams} M → {v['student_parameters'] / 1e6:.1f} M | "
                 f"{tmb} → {v['student_weights_mb']:.0f} |")
@@ -202,7 +221,7 @@ def markdown(data, latency, tg, title="The three Romanian students", command="py
                   + (" paired b1 | paired b32 |" if paired else ""),
                   "|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if paired else "")]
         for name, r in latency.items():
-            row = (f"| {STUDENTS[name]} | {r['teacher'][1]} | {r['student'][1]} | {r['speedup'][1]}x | "
+            row = (f"| {labels[name]} | {r['teacher'][1]} | {r['student'][1]} | {r['speedup'][1]}x | "
                    f"{r['teacher'][32]} | {r['student'][32]} | {r['speedup'][32]}x |")
             if paired:
                 row += "".join(f" {q['median']}x ({q['min']}–{q['max']}) |" for q in (r["paired_speedup"][b] for b in (1, 32)))
@@ -223,7 +242,7 @@ def markdown(data, latency, tg, title="The three Romanian students", command="py
                 vtxt += " (the corpus's most frequent tokens, with its alphabet's single characters)"
             elif vocab:
                 vtxt += " (the tokens the corpus uses)"
-            lines.append(f"- **{STUDENTS[name]}**: {g['layers']} layers cut from {g['teachers'][0]}{vtxt}; general distillation "
+            lines.append(f"- **{labels[name]}**: {g['layers']} layers cut from {g['teachers'][0]}{vtxt}; general distillation "
                          f"{g['steps']} steps × 16 texts of ≤128 tokens in {g['runtime_s'] / 60:.1f} min (losses {g['alpha']}, "
                          f"final loss {g['loss']:.2f}); then task distillation per task "
                          + ", ".join(f"{t} {v['train']['steps']} steps" for t, v in entry["tasks"].items()) + ".")
@@ -254,7 +273,7 @@ def main():
     args = ap.parse_args()
     runs = Path(args.runs)
     data = load(runs)
-    latency = latency_table(Path(args.latency) if args.latency else runs / "latency.json", runs.name)
+    latency = latency_table(Path(args.latency) if args.latency else runs / "latency.json", runs.name, teacher_folders(data))
     tg = targets(data, latency)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -74,3 +74,22 @@ def test_report_of_a_partial_run_folder(tmp_path):
     assert report.targets(five, {})["a"]["score_target_met"] is False
     five["a"]["tasks"] = {t: task(0.99, 1.0) for t in report.TASKS}
     assert report.targets(five, {})["a"]["score_target_met"] is True
+
+    # a student B cut from another in-house teacher: its teacher's folder comes from its runs, in the latency
+    # table and in the row labels
+    path.write_text(json.dumps({"models": {"runs/teachers/ro-bert-base/sentiment": times(9.0),
+                                           "runs/teachers/ro-bert-8l/sentiment": times(12.0),
+                                           "runs/students-b8/b/sentiment": times(4.0)}}))
+    none = dict.fromkeys(["student", "teacher", "label_loyalty", "probability_loyalty", "regression_loyalty",
+                          "student_teacher_pearson"])
+    row = task(0.9, 0.95) | {"teachers": ["runs/teachers/ro-bert-8l/sentiment"], "metric": "accuracy", "test": none,
+                             "teacher_weights_mb": [30.0], "student_weights_mb": 12.0}
+    row["validation"] = none | row["validation"]
+    b8 = {"b": {"general": None, "tasks": {"sentiment": row}}}
+    folders = report.teacher_folders(b8)
+    assert folders == {"a": "teachers/e5-small", "b": "teachers/ro-bert-8l"}
+    rows = report.latency_table(path, "students-b8", folders)
+    assert rows["b"]["speedup"] == {1: 3.0, 32: 3.0}
+    assert report.latency_table(path, "students-b8")["b"]["speedup"] == {1: 2.25, 32: 2.25}  # the default teacher B
+    md = report.markdown(b8, rows, report.targets(b8, rows))
+    assert "| B: ro-bert-8l | 12.0 | 4.0 | 3.0x |" in md and "| B: ro-bert-8l | sentiment |" in md
