@@ -163,6 +163,7 @@ def fmt(v, scale=100, digits=2):
 def markdown(data, latency, tg, title="The three Romanian students", command="python examples/student_report.py",
              runs="runs/students") -> str:
     labels = student_labels(data)
+
     def yes(ok, tasks=None):
         if ok is None:
             return f"**not judged: {tasks} of {len(TASKS)} tasks run**"
