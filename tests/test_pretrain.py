@@ -1,6 +1,8 @@
 import gzip
 import json
 
+import pytest
+
 from optimum_ro.tasks.pretrain import PretrainConfig, pretrain, read_lines, train_wordpiece_tokenizer
 
 from conftest import fixture_texts
@@ -67,3 +69,32 @@ def test_masked_only_mlm_loss_equals_full_head_loss():
     full = model(**inputs, labels=labels).loss
     fast = masked_lm_loss(model, {**inputs, "labels": labels})
     torch.testing.assert_close(fast, full)
+
+
+def test_pack_blocks_packs_end_to_end_without_datasets():
+    from optimum_ro.tasks.pretrain import pack_blocks
+
+    lines = ["Ana are mere și pere.", "Băiatul citește o carte frumoasă.", "Plouă."] * 4
+    tok = train_wordpiece_tokenizer(lines, vocab_size=120, min_frequency=1)
+    flat = [t for line in lines for t in tok(line, add_special_tokens=False)["input_ids"]]
+    blocks = pack_blocks(lines, tok, max_length=8, batch_size=5)  # batches of lines do not cut the packing
+    assert len(blocks) == len(flat) // 6
+    assert [t for i in range(len(blocks)) for t in blocks[i]["input_ids"][1:-1]] == flat[:len(blocks) * 6]
+    first = blocks[0]
+    assert first["input_ids"][0] == tok.cls_token_id and first["input_ids"][-1] == tok.sep_token_id
+    assert first["special_tokens_mask"] == [1, 0, 0, 0, 0, 0, 0, 1]
+    short = pack_blocks(["Ana"], tok, max_length=64)  # shorter than one block: kept whole
+    assert len(short) == 1 and short[0]["input_ids"][1:-1] == tok("Ana", add_special_tokens=False)["input_ids"]
+    with pytest.raises(ValueError, match="max_length must be at least 3"):
+        pack_blocks(lines, tok, max_length=2)
+
+
+def test_pretrain_module_imports_without_datasets():
+    """`optimum-ro pretrain` needs torch, transformers and tokenizers only (e.g. a GPU box without `datasets`)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['datasets'] = None; sys.modules['evaluate'] = None\n"
+            "import optimum_ro.tasks, optimum_ro.tasks.pretrain as p; print(p.pack_blocks.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and "pack_blocks" in out.stdout, out.stderr

@@ -15,8 +15,7 @@ import json
 import os
 from pathlib import Path
 
-import datasets
-
+# `datasets` is imported where data is loaded, so `optimum_ro.tasks` (and `optimum-ro pretrain`) import without it
 from .specs import REGRESSION, SEQUENCE, TOKEN, TaskSpec, get_task
 
 SPLIT_FILES = {"train": ("train",), "validation": ("dev", "validation", "valid"), "test": ("test",)}
@@ -35,6 +34,8 @@ def load_task(task, data, splits=None, max_samples: int | None = None, columns: 
     columns: rename columns of a ``datasets`` source to the task's field names,
     e.g. ``{"text_a": "sentence1"}``; integer ``ClassLabel`` labels become names.
     """
+    import datasets
+
     spec = get_task(task)
     if data is None:
         raise TaskDataError(
@@ -74,6 +75,8 @@ def task_texts(root, split: str):
 
 
 def _load_jsonl_folder(spec: TaskSpec, folder: Path, splits) -> datasets.DatasetDict:
+    import datasets
+
     out = {}
     for split, stems in SPLIT_FILES.items():
         if splits is not None and split not in splits:
@@ -145,6 +148,8 @@ def canonical_label(spec: TaskSpec, label, where: str) -> str:
 
 
 def _load_datasets_source(spec: TaskSpec, data, path: Path, columns) -> datasets.DatasetDict:
+    import datasets
+
     if (path / "dataset_dict.json").exists():
         dsd = datasets.load_from_disk(str(path))
     else:

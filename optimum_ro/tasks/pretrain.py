@@ -16,7 +16,6 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, fields
-from itertools import chain
 from pathlib import Path
 
 logger = logging.getLogger("optimum_ro.pretrain")
@@ -132,25 +131,42 @@ def make_mlm_trainer_class():
     return MaskedOnlyMLMTrainer
 
 
-def pack_blocks(dataset, tokenizer, max_length: int):
-    """Tokenize lines and pack them into ``[CLS] ... [SEP]`` blocks of ``max_length`` tokens."""
+class PackedBlocks:
+    """A map-style dataset of ``[CLS] ... [SEP]`` blocks: ``{"input_ids", "special_tokens_mask"}`` per item.
+    ``bodies``: one row of token ids (without the special tokens) per block."""
+
+    def __init__(self, bodies, cls_id: int, sep_id: int):
+        self.bodies, self.cls_id, self.sep_id = bodies, cls_id, sep_id
+
+    def __len__(self) -> int:
+        return len(self.bodies)
+
+    def __getitem__(self, i: int) -> dict:
+        body = [int(t) for t in self.bodies[i]]
+        return {"input_ids": [self.cls_id, *body, self.sep_id], "special_tokens_mask": [1] + [0] * len(body) + [1]}
+
+
+def pack_blocks(lines, tokenizer, max_length: int, batch_size: int = 1000) -> PackedBlocks:
+    """Tokenize ``lines`` and pack their tokens, end to end, into blocks of ``max_length`` (special tokens
+    included); the last partial block is dropped unless it is the only one. Needs only the tokenizer."""
+    import numpy as np
+    from tqdm.auto import tqdm
+
     body = max_length - 2
-
-    def tokenize(batch):
-        return {"ids": tokenizer(batch["text"], add_special_tokens=False)["input_ids"]}
-
-    def group(batch):
-        flat = list(chain.from_iterable(batch["ids"]))
-        blocks = [flat[i:i + body] for i in range(0, len(flat) - body + 1, body)] or ([flat] if flat else [])
-        ids = [[tokenizer.cls_token_id] + b + [tokenizer.sep_token_id] for b in blocks]
-        return {"input_ids": ids, "special_tokens_mask": [[1] + [0] * len(b) + [1] for b in blocks]}
-
-    ds = dataset.map(tokenize, batched=True, remove_columns=dataset.column_names, desc="tokenizing")
-    return ds.map(group, batched=True, batch_size=1000, remove_columns=["ids"], desc="packing")
+    if body < 1:
+        raise ValueError(f"max_length must be at least 3 ([CLS] token [SEP]), got {max_length}")
+    lines = list(lines)
+    parts = []
+    for i in tqdm(range(0, len(lines), batch_size), desc="tokenizing", unit="batch"):
+        ids = tokenizer(lines[i:i + batch_size], add_special_tokens=False)["input_ids"]
+        parts.append(np.fromiter((t for row in ids for t in row), dtype=np.int32))
+    flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+    n = len(flat) // body
+    bodies = flat[:n * body].reshape(n, body) if n else ([flat] if len(flat) else [])
+    return PackedBlocks(bodies, tokenizer.cls_token_id, tokenizer.sep_token_id)
 
 
 def pretrain(cfg: PretrainConfig) -> dict:
-    import datasets
     import torch
     from transformers import (AutoModelForMaskedLM, AutoTokenizer, BertConfig, BertForMaskedLM,
                               DataCollatorForLanguageModeling, TrainingArguments)
@@ -176,7 +192,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
                             pad_token_id=tokenizer.pad_token_id)
         torch.manual_seed(cfg.seed)
         model = BertForMaskedLM(config)
-    ds = pack_blocks(datasets.Dataset.from_dict({"text": lines}), tokenizer, cfg.max_length)
+    ds = pack_blocks(lines, tokenizer, cfg.max_length)
     logger.info("%d blocks of %d tokens", len(ds), cfg.max_length)
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=cfg.mlm_probability)
     args = TrainingArguments(
