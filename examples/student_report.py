@@ -21,7 +21,7 @@ from optimum_ro.hub.folder import folder_mb
 
 TASKS = ["pos", "ner", "sentiment", "sts", "dialect"]
 MAIN = {"pos": "accuracy", "ner": "f1", "sentiment": "accuracy", "sts": "pearson", "dialect": "macro_f1"}
-STUDENTS = {"a": "A: e5-small", "b": "B: ro-bert-base", "ab": "A+B"}  # default labels; student_labels() names B by its teacher
+STUDENTS = ("a", "b", "ab")  # runs/<students>/<name>/<task>; row labels from student_labels()
 TEACHER_FOLDERS = {"a": "teachers/e5-small", "b": "teachers/ro-bert-base"}  # as runs/teachers/<name>/<task>
 TEACHER_OF = {"a": "a", "b": "b", "ab": "a"}  # ab is cut from A: its size and speed targets are against A
 

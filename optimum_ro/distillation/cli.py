@@ -190,8 +190,7 @@ def run_distillation(cfg: DistillConfig) -> dict:
     if not mlm:  # before tokenizing: sentence-task datasets built here carry no word alignment
         from optimum_ro.tasks import TASKS
 
-        kind = "token" if TASKS[cfg.task].kind == "token" else "sequence"
-        problem = cosine_alignment_error(kind, alphas["alpha_cos"], sorted(others), columns=(), task=cfg.task)
+        problem = cosine_alignment_error(TASKS[cfg.task].kind, alphas["alpha_cos"], sorted(others), columns=(), task=cfg.task)
         if problem:
             raise ValueError(problem)
 

@@ -59,9 +59,7 @@ def cosine_alignment_error(task_kind: str, alpha_cos: float, unshared: list[int]
     student's ``word_ids`` and its ``teacher{i}_word_ids`` columns; token tasks and the MLM stage have them,
     sentence tasks normally do not. ``columns``: the training data's column names (``None``: unknown).
     """
-    if alpha_cos <= 0 or not unshared or task_kind not in ("sequence", "regression"):
-        return None
-    if columns is None:
+    if alpha_cos <= 0 or not unshared or task_kind not in ("sequence", "regression") or columns is None:
         return None
     needed = ["word_ids"] + [f"teacher{i}_word_ids" for i in unshared]
     if all(c in columns for c in needed):
