@@ -1,6 +1,7 @@
 """CPU latency of model folders at batch 1 and 32 (seq 128), interleaved in one run.
 
     python examples/latency.py runs/teachers/e5-small/sentiment runs/students/a-sentiment --threads 2
+    python examples/latency.py runs/pruned runs/pruned-sparse        # a sparse folder (optimum-ro sparsify) too
 
 Prints and writes JSON: median/min ms per forward, parameters, disk size, and the speed-up of every
 model against the first one: the ratio of the medians, and the median of the per-round ratios (each round
@@ -16,6 +17,12 @@ from pathlib import Path
 import torch
 
 from optimum_ro.hub.folder import folder_mb
+
+
+def stored_weights(model) -> int:
+    """Parameters, counting a block-sparse layer's stored blocks (buffers, not parameters) as its weight."""
+    return (sum(t.numel() for t in model.parameters())
+            + sum(b.numel() for name, b in model.named_buffers() if name.endswith(".values")))
 
 
 def main():
@@ -35,8 +42,8 @@ def main():
         cfg = AutoConfig.from_pretrained(path)
         arch = (cfg.architectures or [""])[0]
         cls = AutoModelForTokenClassification if "TokenClassification" in arch else AutoModelForSequenceClassification
-        models[path] = cls.from_pretrained(path).eval()
-    results = {p: {"parameters": sum(t.numel() for t in m.parameters()), "weights_mb": round(folder_mb(p), 1)}
+        models[path] = cls.from_pretrained(path, trust_remote_code=True).eval()  # sparse folders: remote code
+    results = {p: {"parameters": stored_weights(m), "weights_mb": round(folder_mb(p), 1)}
                for p, m in models.items()}
     for batch in args.batches:
         inputs = {}

@@ -25,6 +25,15 @@ _LAZY = {
     # sparse kernels
     "BlockSparseLinear": "optimum_ro.sparse",
     "sparsify_model": "optimum_ro.sparse",
+    # sparse models for AutoModel
+    "SparseBertConfig": "optimum_ro.models",
+    "SparseBertModel": "optimum_ro.models",
+    "SparseBertForSequenceClassification": "optimum_ro.models",
+    "SparseBertForTokenClassification": "optimum_ro.models",
+    "SparseBertForMaskedLM": "optimum_ro.models",
+    "save_sparse_pretrained": "optimum_ro.models",
+    "to_sparse_model": "optimum_ro.models",
+    "to_dense_model": "optimum_ro.models",
     # offline teachers
     "ensure_model": "optimum_ro.hub",
 }

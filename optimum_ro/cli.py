@@ -16,6 +16,7 @@ COMMANDS = {
     "pretrain": ("optimum_ro.tasks.pretrain", "MLM-pretrain a WordPiece BERT from scratch, or continue (--from)"),
     "distill": ("optimum_ro.distillation.cli", "distill one or several teachers into a smaller student"),
     "prune": ("optimum_ro.pruning.cli", "block-prune a model while fine-tuning (optionally distilling)"),
+    "sparsify": ("optimum_ro.models.cli", "save a block-pruned BERT as a sparse checkpoint that AutoModel loads"),
     "bench": ("optimum_ro.sparse.cli", "benchmark the block-sparse kernels against peers"),
     "demo": ("optimum_ro.demo", "run the main job end to end on a built-in default"),
 }

@@ -1,11 +1,14 @@
 """Shared test fixtures: tiny tokenizers and models built in the test, made-up data files."""
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# remote code (trust_remote_code=True) is copied here, not into the user's ~/.cache
+os.environ.setdefault("HF_MODULES_CACHE", tempfile.mkdtemp(prefix="optimum-ro-hf-modules-"))
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

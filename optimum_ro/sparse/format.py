@@ -107,6 +107,27 @@ class PackedBlockSparse:
         self.block_shape = parse_block_shape(self.block_shape)
         self.validate()
 
+    @classmethod
+    def placeholder(cls, shape, block_shape: BlockShapeLike, dtype, nnz_blocks: int) -> "PackedBlockSparse":
+        """A valid weight of ``nnz_blocks`` zero blocks (the first ones, row-major): the skeleton of a layer whose
+        real blocks are loaded afterwards (``from_pretrained`` / ``load_state_dict``), with their exact shapes.
+        Its tensors are CPU tensors even under a ``torch.device("meta")`` context."""
+        dtype = _check_dtype(dtype)
+        block = parse_block_shape(block_shape)
+        n, k = int(shape[0]), int(shape[1])
+        _check_divides((n, k), block)
+        nrb, ncb = n // block[0], k // block[1]
+        if not 0 <= int(nnz_blocks) <= nrb * ncb:
+            raise ValueError(f"nnz_blocks must lie in [0, {nrb * ncb}] for a [{n}, {k}] weight in {block[0]}x{block[1]} "
+                             f"blocks; got {nnz_blocks}")
+        nnz = int(nnz_blocks)
+        cpu = torch.device("cpu")
+        row_ptr = torch.clamp(torch.arange(nrb + 1, device=cpu) * ncb, max=nnz).to(torch.int32)
+        col_idx = (torch.arange(nnz, device=cpu) % max(ncb, 1)).to(torch.int32)
+        values = torch.zeros(nnz, *block, dtype=dtype, device=cpu)
+        scales = torch.ones(n, dtype=torch.float32, device=cpu) if dtype == torch.int8 else None
+        return cls(values, row_ptr, col_idx, (n, k), block, scales)
+
     # ------------------------------------------------------------------ properties
     @property
     def dtype(self) -> torch.dtype:
@@ -169,7 +190,7 @@ class PackedBlockSparse:
         if ci.numel():
             if int(ci.min()) < 0 or int(ci.max()) >= ncb:
                 raise ValueError(f"col_idx must lie in [0, {ncb}); got values in [{int(ci.min())}, {int(ci.max())}]")
-            same_row = torch.ones(ci.numel(), dtype=torch.bool)
+            same_row = torch.ones(ci.numel(), dtype=torch.bool, device=ci.device)
             same_row[rp[1:-1].long().clamp(max=ci.numel() - 1)] = False  # first block of each row
             if bool(((ci[1:] <= ci[:-1]) & same_row[1:]).any()):
                 raise ValueError("col_idx must be strictly increasing within each block row (corrupt checkpoint?)")

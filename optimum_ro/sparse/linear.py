@@ -63,6 +63,22 @@ class BlockSparseLinear(nn.Module):
         packed = pack(linear.weight, block, dtype)
         return cls(packed, linear.bias, activation)
 
+    @classmethod
+    def empty(
+        cls,
+        out_features: int,
+        in_features: int,
+        block_shape: BlockShapeLike,
+        dtype,
+        nnz_blocks: int,
+        bias: bool = True,
+        activation: Optional[str] = None,
+    ) -> "BlockSparseLinear":
+        """A layer with the structure of a stored one (``nnz_blocks`` blocks of ``block_shape`` in ``dtype``) and
+        placeholder contents, for ``load_state_dict`` / ``from_pretrained`` to fill (and validate)."""
+        packed = PackedBlockSparse.placeholder((out_features, in_features), block_shape, dtype, nnz_blocks)
+        return cls(packed, torch.zeros(out_features, device="cpu") if bias else None, activation)
+
     @staticmethod
     def _validate_incoming(module, state_dict, prefix, *args) -> None:
         keys = ("values", "row_ptr", "col_idx")

@@ -1,0 +1,44 @@
+"""Sparse BERT models for transformers' Auto classes, and the way to them from a pruned BERT.
+
+    from optimum_ro.models import save_sparse_pretrained
+    save_sparse_pretrained(pruned_model, "sparse-folder", tokenizer=tokenizer, dtype=torch.int8)
+    model = AutoModelForSequenceClassification.from_pretrained("sparse-folder", trust_remote_code=True)
+
+Importing this package registers ``SparseBertConfig`` (``model_type: sparse_bert``) and the ``SparseBert*``
+classes with ``AutoConfig`` / ``AutoModel*``, so ``trust_remote_code`` is not needed in this process; a saved
+folder also carries the two model files, for machines that load it without importing optimum-ro.
+"""
+from transformers import (AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification,
+                          AutoModelForTokenClassification)
+
+from .export import DENSE_CLASSES, SPARSE_CLASSES, save_sparse_pretrained, sparse_layer_specs, to_dense_model, to_sparse_model
+from .sparse_bert.configuration_sparse_bert import SparseBertConfig
+from .sparse_bert.modeling_sparse_bert import (SparseBertForMaskedLM, SparseBertForSequenceClassification,
+                                               SparseBertForTokenClassification, SparseBertModel)
+
+AUTO_CLASSES = {
+    AutoModel: SparseBertModel,
+    AutoModelForSequenceClassification: SparseBertForSequenceClassification,
+    AutoModelForTokenClassification: SparseBertForTokenClassification,
+    AutoModelForMaskedLM: SparseBertForMaskedLM,
+}
+
+AutoConfig.register(SparseBertConfig.model_type, SparseBertConfig, exist_ok=True)
+SparseBertConfig.register_for_auto_class()
+for _auto, _cls in AUTO_CLASSES.items():
+    _auto.register(SparseBertConfig, _cls, exist_ok=True)
+    _cls.register_for_auto_class(_auto.__name__)  # save_pretrained writes auto_map and copies the model files
+
+__all__ = [
+    "DENSE_CLASSES",
+    "SPARSE_CLASSES",
+    "SparseBertConfig",
+    "SparseBertForMaskedLM",
+    "SparseBertForSequenceClassification",
+    "SparseBertForTokenClassification",
+    "SparseBertModel",
+    "save_sparse_pretrained",
+    "sparse_layer_specs",
+    "to_dense_model",
+    "to_sparse_model",
+]

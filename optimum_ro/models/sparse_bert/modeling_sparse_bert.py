@@ -1,0 +1,183 @@
+"""Sparse BERT models for transformers' Auto classes: ``SparseBertModel`` and ``SparseBertFor*``.
+
+They are the BERT classes of transformers with the encoder's linear layers that ``config.sparse_layers`` lists
+stored as their non-zero blocks (``values`` / ``row_ptr`` / ``col_idx`` / ``scales`` tensors in
+``model.safetensors``). This file and ``configuration_sparse_bert.py`` travel inside every saved folder, so
+
+    model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True)
+
+loads one anywhere. With optimum-ro installed the layers are its ``BlockSparseLinear`` (block-sparse CPU
+kernels); without it they rebuild a dense weight once from the blocks (the same numbers at dense speed; one
+warning says so). Keep this file self-contained: optimum-ro is imported only inside ``try:``.
+"""
+import logging
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.models.bert.modeling_bert import (BertForMaskedLM, BertForSequenceClassification,
+                                                    BertForTokenClassification, BertModel)
+
+from .configuration_sparse_bert import SparseBertConfig
+
+try:
+    from optimum_ro.sparse import BlockSparseLinear as _KernelLinear
+    from optimum_ro.sparse import PackedBlockSparse as _Packed
+except ImportError:  # the folder is being loaded on a machine without optimum-ro
+    _KernelLinear = _Packed = None
+
+logger = logging.getLogger(__name__)
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.int8}
+_warned = []
+
+
+class DenseFallbackLinear(nn.Module):
+    """The layer without optimum-ro: same tensors as ``BlockSparseLinear``, run as a dense weight rebuilt once."""
+
+    def __init__(self, out_features, in_features, block_shape, dtype, nnz_blocks, bias=True, activation=None):
+        super().__init__()
+        self.out_features, self.in_features = out_features, in_features
+        self.block_shape = tuple(block_shape)
+        self.activation = activation or "none"
+        br, bc = self.block_shape
+        self.register_buffer("values", torch.zeros(nnz_blocks, br, bc, dtype=dtype, device="cpu"))
+        self.register_buffer("row_ptr", torch.zeros(out_features // br + 1, dtype=torch.int32, device="cpu"))
+        self.register_buffer("col_idx", torch.zeros(nnz_blocks, dtype=torch.int32, device="cpu"))
+        self.register_buffer("scales", torch.ones(out_features, device="cpu") if dtype == torch.int8 else None)
+        self.register_parameter(
+            "bias", nn.Parameter(torch.zeros(out_features, device="cpu"), requires_grad=False) if bias else None)
+        self._dense = None  # (the tensors it was built from, the dense weight)
+
+    @classmethod
+    def empty(cls, out_features, in_features, block_shape, dtype, nnz_blocks, bias=True, activation=None):
+        """Same signature as ``BlockSparseLinear.empty``."""
+        return cls(out_features, in_features, block_shape, dtype, nnz_blocks, bias, activation)
+
+    def dense_weight(self) -> torch.Tensor:
+        key = (self.values, self.row_ptr, self.col_idx, self.scales)
+        if self._dense is None or any(a is not b for a, b in zip(self._dense[0], key)):
+            br, bc = self.block_shape
+            nrb, ncb = self.out_features // br, self.in_features // bc
+            counts = (self.row_ptr[1:] - self.row_ptr[:-1]).long()
+            if (int(self.row_ptr[0]) != 0 or int(self.row_ptr[-1]) != self.values.shape[0] or bool((counts < 0).any())
+                    or (self.col_idx.numel() and not 0 <= int(self.col_idx.min()) <= int(self.col_idx.max()) < ncb)):
+                raise ValueError(f"corrupt block-sparse tensors in a [{self.out_features}, {self.in_features}] layer")
+            blocks = torch.zeros(nrb, ncb, br, bc, dtype=torch.float32)
+            blocks[torch.repeat_interleave(torch.arange(nrb), counts), self.col_idx.long()] = self.values.float()
+            weight = blocks.permute(0, 2, 1, 3).reshape(self.out_features, self.in_features)
+            if self.scales is not None:
+                weight = weight * self.scales[:, None]
+            self._dense = (key, weight)
+        return self._dense[1]
+
+    def forward(self, x):
+        y = F.linear(x.float(), self.dense_weight(), self.bias)
+        return F.gelu(y) if self.activation == "gelu" else y
+
+
+def sparse_linear_class():
+    """``BlockSparseLinear`` (optimum-ro's kernels) where optimum-ro is installed, else ``DenseFallbackLinear``."""
+    if _KernelLinear is not None:
+        return _KernelLinear
+    if not _warned:
+        _warned.append(True)
+        logger.warning("optimum-ro is not installed: the sparse layers run as dense weights rebuilt from their "
+                       "blocks (same results, dense speed). `pip install optimum-ro` for the block-sparse kernels.")
+    return DenseFallbackLinear
+
+
+def install_sparse_layers(bert: BertModel, config: SparseBertConfig) -> None:
+    """Replace the ``nn.Linear`` layers that ``config.sparse_layers`` names (inside ``bert``) by sparse layers of
+    the stored structure, their contents to be loaded."""
+    layer_cls = sparse_linear_class()
+    for name, spec in (config.sparse_layers or {}).items():
+        parent_name, _, child = name.rpartition(".")
+        try:
+            parent = bert.get_submodule(parent_name) if parent_name else bert
+        except AttributeError:
+            parent = None
+        old = getattr(parent, child, None)
+        if not isinstance(old, nn.Linear):
+            raise ValueError(f"config.sparse_layers names {name!r}, which is not a linear layer of this BERT "
+                             f"(names are relative to the BertModel, e.g. 'encoder.layer.0.attention.self.query')")
+        if spec["activation"] == "gelu" and not hasattr(parent, "intermediate_act_fn"):
+            raise ValueError(f"config.sparse_layers[{name!r}] fuses a GELU, but {parent_name!r} has no "
+                             "intermediate_act_fn to take it from")
+        layer = layer_cls.empty(old.out_features, old.in_features, spec["block_shape"], _DTYPES[spec["dtype"]],
+                                spec["nnz_blocks"], bias=spec["bias"], activation=spec["activation"])
+        setattr(parent, child, layer)
+        if spec["activation"] == "gelu":
+            parent.intermediate_act_fn = nn.Identity()
+
+
+def check_loaded_sparse_layers(model, missing_keys, source) -> None:
+    """After loading: every sparse layer's tensors came from the checkpoint and form a valid block-sparse weight."""
+    bert = model.base_model
+    prefix = "" if bert is model else model.base_model_prefix + "."
+    for name in (model.config.sparse_layers or {}):
+        layer = bert.get_submodule(name)
+        wanted = ["values", "row_ptr", "col_idx"] + (["scales"] if layer.scales is not None else [])
+        wanted += ["bias"] if layer.bias is not None else []
+        absent = [prefix + name + "." + t for t in wanted if prefix + name + "." + t in missing_keys]
+        if absent:
+            raise ValueError(f"{source}: the checkpoint lacks {absent}, which config.sparse_layers needs "
+                             "(truncated or not a sparse BERT checkpoint?)")
+        if _Packed is not None:
+            try:
+                _Packed(layer.values, layer.row_ptr, layer.col_idx, (layer.out_features, layer.in_features),
+                        layer.block_shape, layer.scales)
+            except ValueError as err:
+                raise ValueError(f"{source}: sparse layer {prefix + name}: {err}") from None
+        else:
+            try:
+                layer.dense_weight()
+            except ValueError as err:
+                raise ValueError(f"{source}: sparse layer {prefix + name}: {err}") from None
+
+
+class _SparseBertLoading:
+    """``from_pretrained`` that refuses a checkpoint whose sparse layers are missing or corrupt, instead of running
+    placeholder weights (transformers would only warn about missing tensors and initialise them)."""
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        want_info = kwargs.pop("output_loading_info", False)
+        model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
+        check_loaded_sparse_layers(model, set(info.get("missing_keys", ())), pretrained_model_name_or_path)
+        return (model, info) if want_info else model
+
+
+class SparseBertModel(_SparseBertLoading, BertModel):
+    config_class = SparseBertConfig
+
+    def __init__(self, config: SparseBertConfig, add_pooling_layer: bool = True):
+        super().__init__(config, add_pooling_layer=add_pooling_layer)
+        install_sparse_layers(self, config)
+
+
+class SparseBertForSequenceClassification(_SparseBertLoading, BertForSequenceClassification):
+    config_class = SparseBertConfig
+
+    def __init__(self, config: SparseBertConfig):
+        super().__init__(config)
+        install_sparse_layers(self.bert, config)
+
+
+class SparseBertForTokenClassification(_SparseBertLoading, BertForTokenClassification):
+    config_class = SparseBertConfig
+
+    def __init__(self, config: SparseBertConfig):
+        super().__init__(config)
+        install_sparse_layers(self.bert, config)
+
+
+class SparseBertForMaskedLM(_SparseBertLoading, BertForMaskedLM):
+    config_class = SparseBertConfig
+
+    def __init__(self, config: SparseBertConfig):
+        super().__init__(config)
+        install_sparse_layers(self.bert, config)
+
+
+__all__ = ["SparseBertModel", "SparseBertForSequenceClassification", "SparseBertForTokenClassification",
+           "SparseBertForMaskedLM"]
