@@ -102,6 +102,24 @@ def test_a_saved_sparse_model_saves_and_loads_again_bit_for_bit(tmp_path):
     assert sizes[0] == sizes[1]
 
 
+def test_models_loaded_as_remote_code_convert_and_save_like_ours(tmp_path):
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+    dense = pruned_bert()
+    save_sparse_pretrained(dense, tmp_path / "a", dtype=torch.bfloat16)
+    remote_cls = get_class_from_dynamic_module("modeling_sparse_bert.SparseBertForSequenceClassification",
+                                               str(tmp_path / "a"))
+    assert remote_cls is not SparseBertForSequenceClassification  # the copy in the folder, as another process sees it
+    remote = remote_cls.from_pretrained(tmp_path / "a")
+    back = to_dense_model(remote)
+    assert type(back) is BertForSequenceClassification
+    torch.testing.assert_close(outputs(back), outputs(remote), rtol=1e-5, atol=1e-5)
+    save_sparse_pretrained(remote, tmp_path / "b")  # saved as it is, not re-packed
+    again = AutoModelForSequenceClassification.from_pretrained(tmp_path / "b", trust_remote_code=True)
+    assert again.config.sparse_layers == remote.config.sparse_layers
+    assert torch.equal(outputs(again), outputs(remote))
+
+
 def test_registered_classes_load_without_trust_remote_code(tmp_path):
     save_sparse_pretrained(pruned_bert(), tmp_path)
     base = AutoModel.from_pretrained(tmp_path)  # a head's checkpoint loads as the base model

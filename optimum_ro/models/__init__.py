@@ -11,7 +11,8 @@ folder also carries the two model files, for machines that load it without impor
 from transformers import (AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification,
                           AutoModelForTokenClassification)
 
-from .export import DENSE_CLASSES, SPARSE_CLASSES, save_sparse_pretrained, sparse_layer_specs, to_dense_model, to_sparse_model
+from .export import (DENSE_CLASSES, SPARSE_CLASSES, is_sparse_bert, save_sparse_pretrained, sparse_layer_specs,
+                     to_dense_model, to_sparse_model)
 from .sparse_bert.configuration_sparse_bert import SparseBertConfig
 from .sparse_bert.modeling_sparse_bert import (SparseBertForMaskedLM, SparseBertForSequenceClassification,
                                                SparseBertForTokenClassification, SparseBertModel)
@@ -37,6 +38,7 @@ __all__ = [
     "SparseBertForSequenceClassification",
     "SparseBertForTokenClassification",
     "SparseBertModel",
+    "is_sparse_bert",
     "save_sparse_pretrained",
     "sparse_layer_specs",
     "to_dense_model",

@@ -31,6 +31,7 @@ SPARSE_CLASSES = {
     BertForMaskedLM: SparseBertForMaskedLM,
 }
 DENSE_CLASSES = {sparse: dense for dense, sparse in SPARSE_CLASSES.items()}
+_DENSE_BY_NAME = {sparse.__name__: dense for sparse, dense in DENSE_CLASSES.items()}
 AUTO_NAMES = {BertModel: "AutoModel", BertForSequenceClassification: "AutoModelForSequenceClassification",
               BertForTokenClassification: "AutoModelForTokenClassification", BertForMaskedLM: "AutoModelForMaskedLM"}
 _NOT_CONFIG = ("model_type", "architectures", "auto_map", "transformers_version", "sparse_layers")
@@ -111,12 +112,18 @@ def to_sparse_model(
     return sparse.eval()
 
 
+def is_sparse_bert(model) -> bool:
+    """A ``SparseBert*`` model: ours, or the same classes loaded as remote code from a folder."""
+    config = getattr(model, "config", None)
+    return getattr(config, "model_type", None) == SparseBertConfig.model_type and type(model).__name__ in _DENSE_BY_NAME
+
+
 def to_dense_model(model: nn.Module):
     """The plain transformers BERT of a ``SparseBert*`` model: packed layers unpacked to ``nn.Linear`` (exact for
     float32 and bfloat16 storage, dequantised for int8), fused GELUs put back. Loads with any BERT code."""
-    dense_cls = next((d for s, d in DENSE_CLASSES.items() if isinstance(model, s)), None)
-    if dense_cls is None:
+    if not is_sparse_bert(model):
         raise ValueError(f"to_dense_model expects a SparseBert* model; got {type(model).__name__}")
+    dense_cls = _DENSE_BY_NAME[type(model).__name__]
     from transformers import BertConfig
 
     config = BertConfig(**{k: v for k, v in model.config.to_dict().items() if k not in _NOT_CONFIG})
@@ -129,8 +136,7 @@ def to_dense_model(model: nn.Module):
         layer = bert.get_submodule(name)
         for key in ("values", "row_ptr", "col_idx", "scales"):
             state.pop(prefix + name + "." + key, None)
-        weight = layer.weight if hasattr(layer, "packed") else layer.dense_weight()
-        state[prefix + name + ".weight"] = weight.detach().clone()
+        state[prefix + name + ".weight"] = layer.weight.detach().clone()
     dense.load_state_dict(state, strict=True)
     return dense.eval()
 
@@ -142,7 +148,7 @@ def save_sparse_pretrained(model: nn.Module, save_directory, tokenizer=None, **s
     ``README.md`` model card. ``sparse_kwargs`` go to ``to_sparse_model``."""
     from .model_card import write_sparse_card
 
-    sparse = model if isinstance(model, tuple(DENSE_CLASSES)) else to_sparse_model(model, **sparse_kwargs)
+    sparse = model if is_sparse_bert(model) else to_sparse_model(model, **sparse_kwargs)
     out = Path(save_directory)
     # every Auto class, as for any BERT folder (a head's checkpoint loads as the base model or another head too);
     # save_pretrained alone would list only the class of this head

@@ -70,6 +70,11 @@ class DenseFallbackLinear(nn.Module):
             self._dense = (key, weight)
         return self._dense[1]
 
+    @property
+    def weight(self) -> torch.Tensor:
+        """The dense float32 weight (as ``BlockSparseLinear.weight``)."""
+        return self.dense_weight()
+
     def forward(self, x):
         y = F.linear(x.float(), self.dense_weight(), self.bias)
         return F.gelu(y) if self.activation == "gelu" else y
