@@ -39,7 +39,7 @@ def main():
     torch.set_num_threads(args.threads)
     models = {}
     for path in args.models:
-        cfg = AutoConfig.from_pretrained(path)
+        cfg = AutoConfig.from_pretrained(path, trust_remote_code=True)
         arch = (cfg.architectures or [""])[0]
         cls = AutoModelForTokenClassification if "TokenClassification" in arch else AutoModelForSequenceClassification
         models[path] = cls.from_pretrained(path, trust_remote_code=True).eval()  # sparse folders: remote code

@@ -29,7 +29,7 @@ def predict(model_path, task, data, max_length):
     auto = AutoModelForTokenClassification if spec.kind == TOKEN else AutoModelForSequenceClassification
     model = auto.from_pretrained(model_path, trust_remote_code=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    dev = preprocess_task(load_task(task, data, splits=["dev"]), tokenizer, task, max_length=max_length)["dev"]
+    dev = preprocess_task(load_task(task, data, splits=["validation"]), tokenizer, task, max_length=max_length)["validation"]
     args = TrainingArguments(output_dir="/tmp/run_sparse", per_device_eval_batch_size=32, report_to="none",
                              use_cpu=True)
     out = Trainer(model=model, args=args, compute_metrics=metrics_fn(task), processing_class=tokenizer).predict(dev)
@@ -67,9 +67,56 @@ def main():
                    check=True, stdout=subprocess.DEVNULL)
     report["latency"] = json.loads(lat.read_text())
     lat.unlink()
+    from optimum_ro.sparse import current_isa
+
+    report.update(task=args.task, isa=current_isa(), pruning=json.loads(
+        (Path(args.pruned) / "pruning_config.json").read_text()) if (Path(args.pruned) / "pruning_config.json").exists() else None)
     out = Path(args.out) / (Path(sparse_dir).name + ".json")
     out.write_text(json.dumps(report, indent=2))
+    write_report(Path(args.out))
     print(json.dumps({k: report[k] for k in ("dev",)}, indent=2), "\n->", out)
+
+
+def write_report(folder: Path) -> Path:
+    """``folder/README.md``: one row per ``run_sparse.py`` JSON in ``folder``."""
+    rows, machines = [], set()
+    for path in sorted(folder.glob("*.json")):
+        r = json.loads(path.read_text())
+        if "sparsify" not in r:
+            continue
+        (dense_path, dense), (_, sparse) = r["latency"]["models"].items()
+        env = r["latency"]["environment"]
+        machines.add(f"{env['cpu']}, {env['threads']} threads, seq {env['seq']}, torch {env['torch']}, kernels "
+                     f"{r.get('isa')}")
+        metric = next(k for k in ("accuracy", "f1", "pearson") if k in r["dev"]["sparse"])
+        block = "x".join(map(str, r["pruning"]["block_shape"])) if r.get("pruning") else "?"
+        rows.append(
+            f"| {Path(dense_path).name} | {r['task']} {metric} | {block} | {r['sparsify']['dtype']} | "
+            f"{r['sparsify']['sparse_layers']} | {100 * r['dev']['pruned_dense'][metric]:.2f} → "
+            f"{100 * r['dev']['sparse'][metric]:.2f} | {100 * r['dev']['same_prediction']:.2f}% | "
+            f"{r['dev']['max_abs_logit_diff']:.1e} | {dense['weights_mb']} → {sparse['weights_mb']} | "
+            + " | ".join(f"{dense[f'batch{b}_median_ms']} → {sparse[f'batch{b}_median_ms']} ms, "
+                         f"{sparse[f'batch{b}_speedup']}x (paired {sparse[f'batch{b}_paired_speedup']['median']}x)"
+                         for b in (1, 32)) + " |")
+    text = "\n".join([
+        "# Distill → prune → run sparse, end to end",
+        "",
+        "Regenerate a row: `python examples/run_sparse.py <pruned folder> --task <task> [--dtype float32|bfloat16|int8]`"
+        " (it runs `optimum-ro sparsify`, loads the sparse folder with `AutoModelFor*.from_pretrained(...,"
+        " trust_remote_code=True)`, scores it and the dense pruned model on the dev split, and times both in one"
+        " interleaved run: medians of 21 rounds, paired = median of the per-round ratios).",
+        "",
+        "Machine: " + "; ".join(sorted(machines)),
+        "",
+        "| pruned model | dev metric | blocks | stored as | sparse layers | dense → sparse (dev) | same predictions |"
+        " max abs logit diff | weights MB | batch 1 | batch 32 |",
+        "|---|---|---|---|---:|---|---:|---:|---|---|---|",
+        *rows,
+        "",
+    ])
+    path = folder / "README.md"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 if __name__ == "__main__":

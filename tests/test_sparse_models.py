@@ -215,3 +215,4 @@ def test_sparsify_command_writes_a_verified_folder(tmp_path):
     assert summary["class"] == "SparseBertForSequenceClassification" and summary["sparse_layers"] == 12
     assert summary["max_abs_diff_vs_dense"] < 1e-5 < summary["max_abs_output_dense"]
     assert summary["weights_bytes"]["sparse"] < summary["weights_bytes"]["dense"]
+    assert f"block-pruned model `{tmp_path / 'pruned'}`" in (tmp_path / "sparse" / "README.md").read_text()

@@ -50,7 +50,7 @@ def sparsify(model_path: str, output: str, dtype: str = "float32", block_shape=N
     except (OSError, ValueError):
         tokenizer = None
     start = time.time()
-    out = save_sparse_pretrained(model, output, tokenizer=tokenizer, dtype=getattr(torch, dtype),
+    out = save_sparse_pretrained(model, output, tokenizer=tokenizer, source=str(model_path), dtype=getattr(torch, dtype),
                                  block_shape=block_shape, min_sparsity=min_sparsity, skip=tuple(skip),
                                  fuse_gelu=fuse_gelu)
     auto = next(a for a, c in AUTO_CLASSES.items() if SPARSE_CLASSES[dense_cls] is c)

@@ -141,11 +141,13 @@ def to_dense_model(model: nn.Module):
     return dense.eval()
 
 
-def save_sparse_pretrained(model: nn.Module, save_directory, tokenizer=None, **sparse_kwargs) -> Path:
+def save_sparse_pretrained(model: nn.Module, save_directory, tokenizer=None, source: Optional[str] = None,
+                           **sparse_kwargs) -> Path:
     """Save a block-pruned BERT (or a ``SparseBert*`` model) as a sparse checkpoint folder: ``config.json`` with
     ``sparse_layers`` and ``auto_map``, ``model.safetensors`` with the packed blocks, the two remote-code files
     (so ``AutoModel*.from_pretrained(folder, trust_remote_code=True)`` loads it), the tokenizer if given, and a
-    ``README.md`` model card. ``sparse_kwargs`` go to ``to_sparse_model``."""
+    ``README.md`` model card (naming ``source``, the pruned model, if given). ``sparse_kwargs`` go to
+    ``to_sparse_model``."""
     from .model_card import write_sparse_card
 
     sparse = model if is_sparse_bert(model) else to_sparse_model(model, **sparse_kwargs)
@@ -158,5 +160,5 @@ def save_sparse_pretrained(model: nn.Module, save_directory, tokenizer=None, **s
     sparse.save_pretrained(out)
     if tokenizer is not None:
         tokenizer.save_pretrained(out)
-    write_sparse_card(out, sparse)
+    write_sparse_card(out, sparse, source)
     return out

@@ -11,7 +11,7 @@ PIPELINES = {
 }
 
 
-def render_sparse_card(model) -> str:
+def render_sparse_card(model, source: str | None = None) -> str:
     specs = model.config.sparse_layers
     bert = model.base_model
     rows, stored, total = [], 0, 0
@@ -37,7 +37,9 @@ def render_sparse_card(model) -> str:
         f"({stored / max(total, 1):.1%} of their weights kept; "
         + ("per-output-channel symmetric int8 weights, activations quantised per token at run time; " if first["dtype"] == "int8" else "")
         + "the rest of the model is dense). With optimum-ro installed they run on its block-sparse CPU kernels "
-        "(AVX-512 / AVX2 / portable, chosen at run time); without it, on dense weights rebuilt from the blocks.",
+        "(AVX-512 / AVX2 / portable, chosen at run time); without it, on dense weights rebuilt from the blocks."
+        + (f" Made from the block-pruned model `{source}` (its card has the training and the scores) with "
+           "optimum-ro's `save_sparse_pretrained`." if source else ""),
         "",
         "```python",
         f"from transformers import AutoTokenizer, {auto}",
@@ -53,7 +55,7 @@ def render_sparse_card(model) -> str:
     ])
 
 
-def write_sparse_card(folder, model) -> Path:
+def write_sparse_card(folder, model, source: str | None = None) -> Path:
     path = Path(folder) / "README.md"
-    path.write_text(render_sparse_card(model), encoding="utf-8")
+    path.write_text(render_sparse_card(model, source), encoding="utf-8")
     return path
