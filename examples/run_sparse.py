@@ -78,7 +78,7 @@ def main():
 
 
 def write_report(folder: Path) -> Path:
-    """``folder/README.md``: one row per ``run_sparse.py`` JSON in ``folder``."""
+    """``folder/README.md``: one row per ``run_sparse.py`` JSON in ``folder``, then ``folder/notes.md`` if present."""
     rows, machines = [], set()
     for path in sorted(folder.glob("*.json")):
         r = json.loads(path.read_text())
@@ -114,6 +114,8 @@ def write_report(folder: Path) -> Path:
         *rows,
         "",
     ])
+    if (folder / "notes.md").exists():  # the hand-written reading, kept beside the generated table
+        text += "\n" + (folder / "notes.md").read_text(encoding="utf-8")
     path = folder / "README.md"
     path.write_text(text, encoding="utf-8")
     return path
