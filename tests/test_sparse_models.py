@@ -216,3 +216,14 @@ def test_sparsify_command_writes_a_verified_folder(tmp_path):
     assert summary["max_abs_diff_vs_dense"] < 1e-5 < summary["max_abs_output_dense"]
     assert summary["weights_bytes"]["sparse"] < summary["weights_bytes"]["dense"]
     assert f"block-pruned model `{tmp_path / 'pruned'}`" in (tmp_path / "sparse" / "README.md").read_text()
+
+
+def test_a_loaded_sparse_model_exports_with_the_op_as_graph_nodes(tmp_path):
+    save_sparse_pretrained(pruned_bert(), tmp_path)
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path, trust_remote_code=True).eval()
+    exported = torch.export.export(loaded, (), {"input_ids": IDS, "attention_mask": MASK})
+    ops = [n for n in exported.graph.nodes if "optimum_ro.block_sparse_linear" in str(n.target)]
+    assert len(ops) == 12
+    with torch.no_grad():
+        got = exported.module()(input_ids=IDS, attention_mask=MASK).logits
+    torch.testing.assert_close(got, outputs(loaded), rtol=1e-5, atol=1e-5)
