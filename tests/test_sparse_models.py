@@ -216,6 +216,9 @@ def test_sparsify_command_writes_a_verified_folder(tmp_path):
     assert summary["max_abs_diff_vs_dense"] < 1e-5 < summary["max_abs_output_dense"]
     assert summary["weights_bytes"]["sparse"] < summary["weights_bytes"]["dense"]
     assert f"block-pruned model `{tmp_path / 'pruned'}`" in (tmp_path / "sparse" / "README.md").read_text()
+    with pytest.raises(SystemExit, match="zero 1x4 blocks.*prune it first"):  # 16x4 zeros, but 90% asked
+        main(["sparsify", "--model", str(tmp_path / "pruned"), "--output", str(tmp_path / "x"), "--dtype", "int8",
+              "--min-sparsity", "0.9"])
 
 
 def test_a_loaded_sparse_model_exports_with_the_op_as_graph_nodes(tmp_path):

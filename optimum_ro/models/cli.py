@@ -72,7 +72,10 @@ def sparsify(model_path: str, output: str, dtype: str = "float32", block_shape=N
 
 
 def _run(args) -> int:
-    summary = sparsify(args.model, args.output, args.dtype, args.block_shape, args.min_sparsity, args.skip,
-                       not args.no_fuse_gelu)
+    try:
+        summary = sparsify(args.model, args.output, args.dtype, args.block_shape, args.min_sparsity, args.skip,
+                           not args.no_fuse_gelu)
+    except ValueError as err:  # not pruned in this block shape, bad block shape, ...: the message says what to do
+        raise SystemExit(f"optimum-ro sparsify: {err}") from None
     print(json.dumps(summary, indent=2))
     return 0
