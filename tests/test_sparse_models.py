@@ -143,6 +143,9 @@ assert type(layer).__name__ == "DenseFallbackLinear", type(layer)
 with torch.no_grad():
     got = model(input_ids=io["ids"], attention_mask=io["mask"]).logits
 print("MAXDIFF", float((got - io["expected"]).abs().max()))
+with torch.no_grad():  # new contents copied into the same tensors: the rebuilt dense weight follows
+    layer.values.zero_()
+    assert not torch.equal(model(input_ids=io["ids"], attention_mask=io["mask"]).logits, got)
 """
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)

@@ -54,8 +54,9 @@ class DenseFallbackLinear(nn.Module):
         return cls(out_features, in_features, block_shape, dtype, nnz_blocks, bias, activation)
 
     def dense_weight(self) -> torch.Tensor:
-        key = (self.values, self.row_ptr, self.col_idx, self.scales)
-        if self._dense is None or any(a is not b for a, b in zip(self._dense[0], key)):
+        # rebuilt when a tensor is replaced or changed in place (load_state_dict copies into the same tensors)
+        key = tuple((t, None if t is None else t._version) for t in (self.values, self.row_ptr, self.col_idx, self.scales))
+        if self._dense is None or any(a[0] is not b[0] or a[1] != b[1] for a, b in zip(self._dense[0], key)):
             br, bc = self.block_shape
             nrb, ncb = self.out_features // br, self.in_features // bc
             counts = (self.row_ptr[1:] - self.row_ptr[:-1]).long()
