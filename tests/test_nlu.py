@@ -97,11 +97,16 @@ def test_finetune_learns_the_toy_data_and_saves_a_loadable_folder(tiny_bert_dir,
     from optimum_ro.cli import main
 
     out = tmp_path / "nlu"
-    assert main(["finetune-nlu", "--model", str(tiny_bert_dir), "--data", str(nlu_dir), "--output", str(out),
-                 "--max-steps", "60", "--batch-size", "8", "--learning-rate", "3e-3", "--save-steps", "30"]) == 0
+    args = ["finetune-nlu", "--model", str(tiny_bert_dir), "--data", str(nlu_dir), "--output", str(out),
+            "--batch-size", "8", "--learning-rate", "3e-3", "--save-steps", "30"]
+    assert main(args + ["--max-steps", "60"]) == 0
     results = json.loads((out / "eval_results.json").read_text())
-    assert results["train_steps"] == 60 and results["dev"]["examples"] == 3
+    assert results["train_steps"] == 60 and results["resumed_from"] is None and results["dev"]["examples"] == 3
     assert results["dev"]["intent_accuracy"] == 1.0 and results["dev"]["slot_f1"] > 0.5  # seen utterances
+    assert main(args + ["--max-steps", "60"]) == 0  # the same command again: resumes from its last checkpoint
+    again = json.loads((out / "eval_results.json").read_text())
+    assert again["resumed_from"].endswith("checkpoint-60") and again["dev"] == {**results["dev"],
+                                                                                 "eval_seconds": again["dev"]["eval_seconds"]}
     assert "semantic error rate" in (out / "README.md").read_text()
     model = BertForIntentSlot.from_pretrained(out)
     assert model.config.intent_labels == list(load_nlu(nlu_dir).labels.intents)

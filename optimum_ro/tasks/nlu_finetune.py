@@ -58,7 +58,7 @@ def score_split(trainer, records, encoded, labels) -> dict:
 
 def finetune_nlu(cfg: NLUFinetuneConfig) -> dict:
     import torch
-    from transformers import AutoTokenizer, Trainer, TrainingArguments
+    from transformers import AutoTokenizer, Trainer, TrainingArguments, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
     from optimum_ro.models.intent_slot import BertForIntentSlot
@@ -69,6 +69,7 @@ def finetune_nlu(cfg: NLUFinetuneConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = AutoTokenizer.from_pretrained(cfg.model)
     encoded = {s: encode_nlu(r, tokenizer, labels, cfg.max_length) for s, r in data.items()}
+    set_seed(cfg.seed)  # the new heads' initialisation too, not only the training (Trainer seeds after it)
     model = BertForIntentSlot.from_encoder(cfg.model, labels.intents, labels.slots, cfg.slot_loss_weight)
     args = TrainingArguments(
         output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=64,
