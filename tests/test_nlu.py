@@ -95,17 +95,20 @@ def test_model_loss_is_intent_plus_weighted_slot_cross_entropy(tiny_bert_dir, ti
 
 def test_finetune_learns_the_toy_data_and_saves_a_loadable_folder(tiny_bert_dir, nlu_dir, tmp_path):
     from optimum_ro.cli import main
+    from optimum_ro.tasks.modeling import is_head_parameter
+
+    assert is_head_parameter("intent_classifier.weight") and is_head_parameter("slot_classifier.bias")
 
     out = tmp_path / "nlu"
     args = ["finetune-nlu", "--model", str(tiny_bert_dir), "--data", str(nlu_dir), "--output", str(out),
-            "--batch-size", "8", "--learning-rate", "3e-3", "--save-steps", "30"]
-    assert main(args + ["--max-steps", "60"]) == 0
+            "--batch-size", "8", "--learning-rate", "2e-3", "--head-learning-rate", "2e-2", "--save-steps", "50"]
+    assert main(args + ["--max-steps", "100"]) == 0
     results = json.loads((out / "eval_results.json").read_text())
-    assert results["train_steps"] == 60 and results["resumed_from"] is None and results["dev"]["examples"] == 3
+    assert results["train_steps"] == 100 and results["resumed_from"] is None and results["dev"]["examples"] == 3
     assert results["dev"]["intent_accuracy"] == 1.0 and results["dev"]["slot_f1"] > 0.5  # seen utterances
-    assert main(args + ["--max-steps", "60"]) == 0  # the same command again: resumes from its last checkpoint
+    assert main(args + ["--max-steps", "100"]) == 0  # the same command again: resumes from its last checkpoint
     again = json.loads((out / "eval_results.json").read_text())
-    assert again["resumed_from"].endswith("checkpoint-60") and again["dev"] == {**results["dev"],
+    assert again["resumed_from"].endswith("checkpoint-100") and again["dev"] == {**results["dev"],
                                                                                  "eval_seconds": again["dev"]["eval_seconds"]}
     assert "semantic error rate" in (out / "README.md").read_text()
     model = BertForIntentSlot.from_pretrained(out)

@@ -39,7 +39,8 @@ def count_parameters(model, trainable_only: bool = False) -> int:
     return total
 
 
-HEAD_PREFIXES = ("classifier.", "pooler.", "bert.pooler.", "roberta.pooler.", "pre_classifier.")
+HEAD_PREFIXES = ("classifier.", "pooler.", "bert.pooler.", "roberta.pooler.", "pre_classifier.", "intent_classifier.",
+                 "slot_classifier.")
 
 
 def is_head_parameter(name: str) -> bool:

@@ -29,6 +29,7 @@ class NLUFinetuneConfig:
     max_steps: int = 400
     batch_size: int = 16
     learning_rate: float = 5e-5
+    head_learning_rate: float | None = None  # the new intent/slot heads' rate; default 20 x learning_rate
     max_length: int = 64
     slot_loss_weight: float = 1.0
     save_steps: int = 200
@@ -58,7 +59,9 @@ def score_split(trainer, records, encoded, labels) -> dict:
 
 def finetune_nlu(cfg: NLUFinetuneConfig) -> dict:
     import torch
-    from transformers import AutoTokenizer, Trainer, TrainingArguments, set_seed
+    from transformers import AutoTokenizer, TrainingArguments, set_seed
+
+    from .finetune import make_trainer_class
     from transformers.trainer_utils import get_last_checkpoint
 
     from optimum_ro.models.intent_slot import BertForIntentSlot
@@ -77,8 +80,9 @@ def finetune_nlu(cfg: NLUFinetuneConfig) -> dict:
         logging_steps=20, save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=1, report_to="none",
         seed=cfg.seed, use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
         label_names=["intent_labels", "slot_labels"])
-    trainer = Trainer(model=model, args=args, train_dataset=encoded["train"],
-                      data_collator=partial(collate_nlu, pad_token_id=tokenizer.pad_token_id or 0))
+    head_lr = cfg.head_learning_rate if cfg.head_learning_rate is not None else 20 * cfg.learning_rate
+    trainer = make_trainer_class()(model=model, args=args, train_dataset=encoded["train"], head_learning_rate=head_lr,
+                                   data_collator=partial(collate_nlu, pad_token_id=tokenizer.pad_token_id or 0))
     ckpt = out / "checkpoints"
     resume = get_last_checkpoint(str(ckpt)) if ckpt.is_dir() else None
     start = time.time()
@@ -108,7 +112,8 @@ def write_nlu_card(folder: Path, results: dict) -> Path:
         "# Joint intent classification + slot filling (BertForIntentSlot)", "",
         f"Fine-tuned from `{results['model']}` on `{results['data']}` ({results['train_examples']} utterances, "
         f"{results['intents']} intents, {results['slot_tags']} slot tags) with `optimum-ro finetune-nlu`: "
-        f"{results['train_steps']} steps × batch {cfg['batch_size']}, learning rate {cfg['learning_rate']}.", "",
+        f"{results['train_steps']} steps × batch {cfg['batch_size']}, learning rate {cfg['learning_rate']} "
+        f"(heads {cfg['head_learning_rate'] or 20 * cfg['learning_rate']:g}).", "",
         "| split | intent accuracy | slot F1 | semantic accuracy | semantic error rate |", "|---|---:|---:|---:|---:|",
         *rows, "",
         "Slot F1: seqeval entity F1 over word-level BIO tags (first sub-token of each word); semantic accuracy: "
@@ -129,7 +134,8 @@ def add_parser(subparsers):
     for f in fields(NLUFinetuneConfig):
         if f.name in {"model", "data", "output_dir", "eval_splits"}:
             continue
-        p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
+        p.add_argument("--" + f.name.replace("_", "-"), type=float if f.name == "head_learning_rate" else type(f.default),
+                       default=f.default)
     p.set_defaults(func=_run)
     return p
 
