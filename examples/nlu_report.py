@@ -10,6 +10,13 @@ import platform
 from pathlib import Path
 
 
+def cpu_name() -> str:
+    info = Path("/proc/cpuinfo")
+    names = [l.split(":", 1)[1].strip() for l in info.read_text().splitlines() if l.startswith("model name")] \
+        if info.exists() else []
+    return names[0] if names else platform.machine()
+
+
 def row(name: str, r: dict) -> str:
     cells = []
     for split in ("dev", "test"):
@@ -36,7 +43,7 @@ def main():
         f"Regenerate: `python examples/nlu_report.py runs/nlu/* --out {args.out}` after `optimum-ro finetune-nlu` runs "
         "(one per row). Scores in %: intent accuracy, slot F1 (seqeval entity F1 over word-level BIO tags), semantic "
         "accuracy (intent and every tag right) and semantic error rate (SER = 100 − semantic accuracy). Machine: "
-        f"{platform.processor() or platform.machine()}, CPU, one torch thread per run.",
+        f"{cpu_name()}, one torch thread per run, several runs at once.",
         "",
         "| run | data | parameters | steps × batch | train time | dev intent | dev slot F1 | dev semantic | dev SER | "
         "test intent | test slot F1 | test semantic | test SER |",
