@@ -113,3 +113,15 @@ def test_finetune_learns_the_toy_data_and_saves_a_loadable_folder(tiny_bert_dir,
     assert "semantic error rate" in (out / "README.md").read_text()
     model = BertForIntentSlot.from_pretrained(out)
     assert model.config.intent_labels == list(load_nlu(nlu_dir).labels.intents)
+
+
+def test_the_evaluate_module_gives_the_same_scores():
+    import evaluate
+    from pathlib import Path
+
+    module = str(Path(__file__).resolve().parents[1] / "optimum_ro" / "metrics" / "joint_nlu")
+    refs = [{"intent": "a", "slots": ["B-x", "I-x", "O"]}, {"intent": "b", "slots": ["O", "B-y"]}]
+    preds = [{"intent": "a", "slots": ["B-x", "I-x", "O"]}, {"intent": "a", "slots": ["O", "B-y"]}]
+    got = evaluate.load(module).compute(predictions=preds, references=refs)
+    assert got == nlu_scores(["a", "b"], ["a", "a"], [r["slots"] for r in refs], [p["slots"] for p in preds])
+    assert got["intent_accuracy"] == 0.5 and got["slot_f1"] == 1.0 and got["semantic_error_rate"] == 0.5
