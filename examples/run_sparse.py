@@ -18,12 +18,12 @@ import torch
 
 
 def predict(model_path, task, data, max_length):
-    from transformers import AutoTokenizer, Trainer, TrainingArguments
+    from transformers import (AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer,
+                              Trainer, TrainingArguments)
 
     from optimum_ro.tasks import load_task, preprocess_task
     from optimum_ro.tasks.evaluation import metrics_fn
     from optimum_ro.tasks.specs import TOKEN, get_task
-    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
     spec = get_task(task)
     auto = AutoModelForTokenClassification if spec.kind == TOKEN else AutoModelForSequenceClassification
@@ -48,6 +48,7 @@ def main():
     ap.add_argument("--out", default="results/pipeline")
     args = ap.parse_args()
     from optimum_ro.models.cli import sparsify
+    from optimum_ro.sparse import current_isa
     from optimum_ro.tasks.finetune import resolve_data
 
     torch.set_num_threads(args.threads)
@@ -67,10 +68,9 @@ def main():
                    check=True, stdout=subprocess.DEVNULL)
     report["latency"] = json.loads(lat.read_text())
     lat.unlink()
-    from optimum_ro.sparse import current_isa
-
-    report.update(task=args.task, isa=current_isa(), pruning=json.loads(
-        (Path(args.pruned) / "pruning_config.json").read_text()) if (Path(args.pruned) / "pruning_config.json").exists() else None)
+    pruning = Path(args.pruned) / "pruning_config.json"
+    report.update(task=args.task, isa=current_isa(),
+                  pruning=json.loads(pruning.read_text()) if pruning.exists() else None)
     out = Path(args.out) / (Path(sparse_dir).name + ".json")
     out.write_text(json.dumps(report, indent=2))
     write_report(Path(args.out))

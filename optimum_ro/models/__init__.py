@@ -8,21 +8,13 @@ Importing this package registers ``SparseBertConfig`` (``model_type: sparse_bert
 classes with ``AutoConfig`` / ``AutoModel*``, so ``trust_remote_code`` is not needed in this process; a saved
 folder also carries the two model files, for machines that load it without importing optimum-ro.
 """
-from transformers import (AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification,
-                          AutoModelForTokenClassification)
+from transformers import AutoConfig
 
-from .export import (DENSE_CLASSES, SPARSE_CLASSES, is_sparse_bert, save_sparse_pretrained, sparse_layer_specs,
-                     to_dense_model, to_sparse_model)
+from .export import (AUTO_CLASSES, DENSE_CLASSES, SPARSE_CLASSES, is_sparse_bert, save_sparse_pretrained,
+                     sparse_layer_specs, to_dense_model, to_sparse_model)
 from .sparse_bert.configuration_sparse_bert import SparseBertConfig
 from .sparse_bert.modeling_sparse_bert import (SparseBertForMaskedLM, SparseBertForSequenceClassification,
                                                SparseBertForTokenClassification, SparseBertModel)
-
-AUTO_CLASSES = {
-    AutoModel: SparseBertModel,
-    AutoModelForSequenceClassification: SparseBertForSequenceClassification,
-    AutoModelForTokenClassification: SparseBertForTokenClassification,
-    AutoModelForMaskedLM: SparseBertForMaskedLM,
-}
 
 AutoConfig.register(SparseBertConfig.model_type, SparseBertConfig, exist_ok=True)
 SparseBertConfig.register_for_auto_class()
@@ -31,6 +23,7 @@ for _auto, _cls in AUTO_CLASSES.items():
     _cls.register_for_auto_class(_auto.__name__)  # save_pretrained writes auto_map and copies the model files
 
 __all__ = [
+    "AUTO_CLASSES",
     "DENSE_CLASSES",
     "SPARSE_CLASSES",
     "SparseBertConfig",

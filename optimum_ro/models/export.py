@@ -13,9 +13,11 @@ from typing import Optional
 
 import torch
 from torch import nn
-from transformers import BertForMaskedLM, BertForSequenceClassification, BertForTokenClassification, BertModel
+from transformers import (AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification,
+                          AutoModelForTokenClassification, BertConfig, BertForMaskedLM, BertForSequenceClassification,
+                          BertForTokenClassification, BertModel)
 
-from ..sparse.format import BlockShapeLike, _check_dtype, default_block_shape, pack, parse_block_shape
+from ..sparse.format import BlockShapeLike, PackedBlockSparse, _check_dtype, default_block_shape, pack, parse_block_shape
 from ..sparse.linear import _gelu_to_fuse, block_sparsity
 from .sparse_bert.configuration_sparse_bert import SparseBertConfig
 from .sparse_bert.modeling_sparse_bert import (SparseBertForMaskedLM, SparseBertForSequenceClassification,
@@ -32,8 +34,13 @@ SPARSE_CLASSES = {
 }
 DENSE_CLASSES = {sparse: dense for dense, sparse in SPARSE_CLASSES.items()}
 _DENSE_BY_NAME = {sparse.__name__: dense for sparse, dense in DENSE_CLASSES.items()}
-AUTO_NAMES = {BertModel: "AutoModel", BertForSequenceClassification: "AutoModelForSequenceClassification",
-              BertForTokenClassification: "AutoModelForTokenClassification", BertForMaskedLM: "AutoModelForMaskedLM"}
+# the Auto class that loads each sparse class (registered by optimum_ro.models, written to every folder's auto_map)
+AUTO_CLASSES = {
+    AutoModel: SparseBertModel,
+    AutoModelForSequenceClassification: SparseBertForSequenceClassification,
+    AutoModelForTokenClassification: SparseBertForTokenClassification,
+    AutoModelForMaskedLM: SparseBertForMaskedLM,
+}
 _NOT_CONFIG = ("model_type", "architectures", "auto_map", "transformers_version", "sparse_layers")
 
 
@@ -47,9 +54,15 @@ def sparse_layer_specs(
 ) -> dict[str, dict]:
     """``config.sparse_layers`` for the linear layers of ``bert`` (a ``BertModel``) worth storing sparse: those
     with at least ``min_sparsity`` zero blocks of ``block_shape`` (the rule of ``sparsify_model``)."""
+    return {name: spec for name, (spec, _) in
+            _pack_sparse_layers(bert, dtype, block_shape, min_sparsity, skip, fuse_gelu).items()}
+
+
+def _pack_sparse_layers(bert, dtype, block_shape, min_sparsity, skip, fuse_gelu) -> dict[str, tuple[dict, PackedBlockSparse]]:
+    """Each layer to store sparse: its ``sparse_layers`` entry and its packed weight (packed once)."""
     dtype = _check_dtype(dtype)
     block = parse_block_shape(block_shape) if block_shape is not None else default_block_shape(dtype)
-    specs = {}
+    layers = {}
     for name, module in bert.named_modules():
         if not isinstance(module, nn.Linear) or any(s in name for s in skip):
             continue
@@ -58,14 +71,15 @@ def sparse_layer_specs(
             continue
         parent_name, _, child = name.rpartition(".")
         parent = bert.get_submodule(parent_name) if parent_name else bert
-        specs[name] = {
+        packed = pack(module.weight, block, dtype)
+        layers[name] = ({
             "block_shape": list(block),
             "dtype": str(dtype).removeprefix("torch."),
-            "nnz_blocks": pack(module.weight, block, dtype).nnz_blocks,
+            "nnz_blocks": packed.nnz_blocks,
             "bias": module.bias is not None,
             "activation": "gelu" if fuse_gelu and _gelu_to_fuse(parent, child) else "none",
-        }
-    return specs
+        }, packed)
+    return layers
 
 
 def to_sparse_model(
@@ -87,7 +101,8 @@ def to_sparse_model(
         raise ValueError(f"to_sparse_model supports {supported}; got {type(model).__name__} (for other "
                          "architectures, optimum_ro.sparse.sparsify_model swaps the layers in memory)")
     bert = model.base_model
-    specs = sparse_layer_specs(bert, dtype, block_shape, min_sparsity, skip, fuse_gelu)
+    layers = _pack_sparse_layers(bert, dtype, block_shape, min_sparsity, skip, fuse_gelu)
+    specs = {name: spec for name, (spec, _) in layers.items()}
     if not specs:
         block = parse_block_shape(block_shape) if block_shape is not None else default_block_shape(_check_dtype(dtype))
         raise ValueError(f"no linear layer of this {type(model).__name__} has >= {min_sparsity:.0%} zero "
@@ -99,8 +114,8 @@ def to_sparse_model(
     sparse = sparse_cls(config, **kwargs)
     prefix = "" if bert is model else model.base_model_prefix + "."
     state = dict(model.state_dict())
-    for name, spec in specs.items():
-        packed = pack(state.pop(prefix + name + ".weight"), spec["block_shape"], dtype)
+    for name, (spec, packed) in layers.items():
+        del state[prefix + name + ".weight"]
         for key, tensor in packed.state_dict(prefix + name + ".").items():
             if key.rsplit(".", 1)[1] not in ("shape", "block_shape"):
                 state[key] = tensor
@@ -124,8 +139,6 @@ def to_dense_model(model: nn.Module):
     if not is_sparse_bert(model):
         raise ValueError(f"to_dense_model expects a SparseBert* model; got {type(model).__name__}")
     dense_cls = _DENSE_BY_NAME[type(model).__name__]
-    from transformers import BertConfig
-
     config = BertConfig(**{k: v for k, v in model.config.to_dict().items() if k not in _NOT_CONFIG})
     bert = model.base_model
     kwargs = {"add_pooling_layer": bert.pooler is not None} if dense_cls is BertModel else {}
@@ -155,8 +168,8 @@ def save_sparse_pretrained(model: nn.Module, save_directory, tokenizer=None, sou
     # every Auto class, as for any BERT folder (a head's checkpoint loads as the base model or another head too);
     # save_pretrained alone would list only the class of this head
     sparse.config.auto_map = {"AutoConfig": "configuration_sparse_bert.SparseBertConfig",
-                              **{auto: f"modeling_sparse_bert.{SPARSE_CLASSES[dense].__name__}"
-                                 for dense, auto in AUTO_NAMES.items()}}
+                              **{auto.__name__: f"modeling_sparse_bert.{cls.__name__}"
+                                 for auto, cls in AUTO_CLASSES.items()}}
     sparse.save_pretrained(out)
     if tokenizer is not None:
         tokenizer.save_pretrained(out)
