@@ -5,6 +5,7 @@ isolated build needs nothing but setuptools and a C++17 compiler. Each ISA lives
 in its own translation unit compiled with ``#pragma GCC target`` and is chosen
 at run time, so one binary runs on AVX2-only and AVX-512 machines alike.
 """
+
 import glob
 
 from setuptools import Extension, setup

@@ -1,8 +1,9 @@
 """Block-sparse SpMM benchmark (same as `optimum-ro bench`).
 
-    python benchmarks/bench_spmm.py --quick
-    python benchmarks/bench_spmm.py            # full run -> benchmarks/results/*.json + BENCHMARKS.md
+python benchmarks/bench_spmm.py --quick
+python benchmarks/bench_spmm.py            # full run -> benchmarks/results/*.json + BENCHMARKS.md
 """
+
 import argparse
 import sys
 

@@ -7,6 +7,7 @@ Builds `Y = X @ W^T + b` as an ONNX MatMul+Add with a 16x1 block-sparse W (same 
 ours), compiles it with DeepSparse for batch M and `threads` cores, prints a JSON list of timings.
 No torch and no optimum_ro here: this file runs in the DeepSparse venv.
 """
+
 import json
 import os
 import statistics
@@ -54,8 +55,17 @@ def main(spec):
                 t0 = time.perf_counter()
                 engine([x])
                 samples.append(time.perf_counter() - t0)
-            out.append({"M": m, "K": k, "N": n, "sparsity": sparsity, "threads": threads,
-                        "median_ms": 1e3 * statistics.median(samples), "min_ms": 1e3 * min(samples)})
+            out.append(
+                {
+                    "M": m,
+                    "K": k,
+                    "N": n,
+                    "sparsity": sparsity,
+                    "threads": threads,
+                    "median_ms": 1e3 * statistics.median(samples),
+                    "min_ms": 1e3 * min(samples),
+                }
+            )
     print(json.dumps(out))
 
 

@@ -14,6 +14,7 @@ Results: runs/students/<student>/<task>/distill_results.json (scores, loyalty, s
 Note `accelerate launch --cpu --num_processes 2` starts only one process (accelerate#2741); `--multi_gpu` on a
 machine without GPUs gives gloo DDP, as does `torchrun --nproc_per_node 2`.
 """
+
 import argparse
 import json
 import os
@@ -23,9 +24,13 @@ from pathlib import Path
 from optimum_ro.distillation.cli import DistillConfig, run_distillation
 
 TASKS = ["pos", "ner", "sentiment", "sts", "dialect"]
-TASK_BUDGET = {"sts": dict(max_steps=150, max_length=64), "pos": dict(max_steps=120, max_length=128),
-               "ner": dict(max_steps=150, max_length=128), "sentiment": dict(max_steps=100, max_length=128),
-               "dialect": dict(max_steps=100, max_length=128)}  # about the e5 teacher's budgets (results/teachers.md)
+TASK_BUDGET = {
+    "sts": dict(max_steps=150, max_length=64),
+    "pos": dict(max_steps=120, max_length=128),
+    "ner": dict(max_steps=150, max_length=128),
+    "sentiment": dict(max_steps=100, max_length=128),
+    "dialect": dict(max_steps=100, max_length=128),
+}  # about the e5 teacher's budgets (results/teachers.md)
 # Every student gets the same step budget per task: 4x the e5 teacher's (B's teachers were fine-tuned with 4x
 # the steps of e5, examples/train_teachers.sh). With the e5 teachers' own budgets (0.2-0.6 epoch) the half-depth
 # e5 students stayed far below them on the token tasks and STS (UPOS 91%, NER 89%, STS Pearson 35 vs 82 with
@@ -82,8 +87,11 @@ def write_task_train_text(data: Path, path: Path) -> str:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--teacher-a-mlm", default="models/multilingual-e5-small",
-                   help="teacher A for the MLM stage (ideally e5 after `optimum-ro pretrain --from`, which trains its MLM head)")
+    p.add_argument(
+        "--teacher-a-mlm",
+        default="models/multilingual-e5-small",
+        help="teacher A for the MLM stage (ideally e5 after `optimum-ro pretrain --from`, which trains its MLM head)",
+    )
     p.add_argument("--teacher-b-mlm", default="runs/ro-bert-base", help="teacher B: the in-house WordPiece BERT")
     p.add_argument("--teacher-a-task", default="runs/teachers/e5-small/{task}")
     p.add_argument("--teacher-b-task", default="runs/teachers/ro-bert-base/{task}")
@@ -91,28 +99,47 @@ def main():
     p.add_argument("--output", default="runs/students")
     p.add_argument("--students", nargs="+", default=["a", "b", "ab"], choices=["a", "b", "ab"])
     p.add_argument("--tasks", nargs="+", default=TASKS, choices=TASKS)
-    p.add_argument("--student-layers", type=int, default=None,
-                   help="encoder layers of every student (default: half of the teacher it is cut from)")
+    p.add_argument(
+        "--student-layers",
+        type=int,
+        default=None,
+        help="encoder layers of every student (default: half of the teacher it is cut from)",
+    )
     p.add_argument("--mlm-minutes", type=float, default=10.0, help="time budget of each general distillation")
     p.add_argument("--mlm-max-texts", type=int, default=20000, help="raw lines read for the MLM stage")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--skip-mlm", action="store_true", help="task distillation straight from the cut student")
     p.add_argument("--mlm-max-steps", type=int, default=-1, help="cap the MLM stage (smoke runs)")
     p.add_argument("--task-max-steps", type=int, default=None, help="override every task's step budget (smoke runs)")
-    p.add_argument("--b-vocab-size", type=int, default=11500,
-                   help="student B keeps the corpus's N most frequent of its teacher's 16,000 WordPiece tokens "
-                        "(0: keep them all, as the first reported runs did)")
+    p.add_argument(
+        "--b-vocab-size",
+        type=int,
+        default=11500,
+        help="student B keeps the corpus's N most frequent of its teacher's 16,000 WordPiece tokens "
+        "(0: keep them all, as the first reported runs did)",
+    )
     p.add_argument("--trim-max-lines", type=int, default=None, help="read only this many corpus lines for trimming")
-    p.add_argument("--max-eval-samples", type=int, default=None, help="evaluate on the first N dev/test rows (smoke runs)")
+    p.add_argument(
+        "--max-eval-samples", type=int, default=None, help="evaluate on the first N dev/test rows (smoke runs)"
+    )
     p.add_argument("--seed", type=int, default=42, help="training seed of every run (data order, dropout)")
     p.add_argument("--redo", action="store_true", help="re-run tasks that already have distill_results.json")
-    p.add_argument("--task-learning-rate", action="append", default=[], metavar="TASK=LR",
-                   help="task distillation's learning rate for one task (repeatable; default 5e-5 for every task), "
-                        "e.g. sts=1e-4 as the 5-layer student A used (results/students-5l/)")
-    p.add_argument("--ab-weights", choices=["tuned", "dev-score"], default="tuned",
-                   help="the two-teacher ensemble's weights per task: 'tuned' = the grid of weights (steps of 0.1) "
-                        "whose ensemble scores best on dev (DistillationTrainer.tune_teacher_weights); 'dev-score' "
-                        "= proportional to each teacher's own dev score (the first reported runs)")
+    p.add_argument(
+        "--task-learning-rate",
+        action="append",
+        default=[],
+        metavar="TASK=LR",
+        help="task distillation's learning rate for one task (repeatable; default 5e-5 for every task), "
+        "e.g. sts=1e-4 as the 5-layer student A used (results/students-5l/)",
+    )
+    p.add_argument(
+        "--ab-weights",
+        choices=["tuned", "dev-score"],
+        default="tuned",
+        help="the two-teacher ensemble's weights per task: 'tuned' = the grid of weights (steps of 0.1) "
+        "whose ensemble scores best on dev (DistillationTrainer.tune_teacher_weights); 'dev-score' "
+        "= proportional to each teacher's own dev score (the first reported runs)",
+    )
     args = p.parse_args()
     task_lr = {}
     for item in args.task_learning_rate:
@@ -129,7 +156,11 @@ def main():
     trim_corpus = [raw, write_task_train_text(data, Path(args.output) / "trim_corpus_task_train.txt")]
     summary = {}
     for name in args.students:
-        teachers_mlm = {"a": [args.teacher_a_mlm], "b": [args.teacher_b_mlm], "ab": [args.teacher_a_mlm, args.teacher_b_mlm]}[name]
+        teachers_mlm = {
+            "a": [args.teacher_a_mlm],
+            "b": [args.teacher_b_mlm],
+            "ab": [args.teacher_a_mlm, args.teacher_b_mlm],
+        }[name]
         # the student is cut from its first teacher; e5's 250k vocabulary is trimmed to the Romanian corpus,
         # B's to its most frequent tokens
         vocab_size = (args.b_vocab_size or None) if name == "b" else None
@@ -142,34 +173,67 @@ def main():
             start_from = str(student_dir)  # general distillation finished earlier
         else:
             alpha_ce = 5.0 if has_mlm_head(teachers_mlm[0]) else 0.0  # soft targets need a trained MLM head
-            run_distillation(DistillConfig(
-                teachers=teachers_mlm, task="mlm", data=raw, output_dir=str(student_dir), student_layers=layers,
-                trim_vocab_corpus=trim, trim_vocab_size=vocab_size, alpha_ce=alpha_ce, alpha_mlm=2.0, alpha_cos=1.0,
-                max_length=128, max_texts=args.mlm_max_texts, batch_size=args.batch_size, learning_rate=1e-4, epochs=1,
-                time_budget_min=args.mlm_minutes, save_steps=200, max_steps=args.mlm_max_steps,
-                trim_max_lines=args.trim_max_lines, seed=args.seed))
+            run_distillation(
+                DistillConfig(
+                    teachers=teachers_mlm,
+                    task="mlm",
+                    data=raw,
+                    output_dir=str(student_dir),
+                    student_layers=layers,
+                    trim_vocab_corpus=trim,
+                    trim_vocab_size=vocab_size,
+                    alpha_ce=alpha_ce,
+                    alpha_mlm=2.0,
+                    alpha_cos=1.0,
+                    max_length=128,
+                    max_texts=args.mlm_max_texts,
+                    batch_size=args.batch_size,
+                    learning_rate=1e-4,
+                    epochs=1,
+                    time_budget_min=args.mlm_minutes,
+                    save_steps=200,
+                    max_steps=args.mlm_max_steps,
+                    trim_max_lines=args.trim_max_lines,
+                    seed=args.seed,
+                )
+            )
             start_from = str(student_dir)
         for task in args.tasks:
-            teachers = {"a": [args.teacher_a_task], "b": [args.teacher_b_task],
-                        "ab": [args.teacher_a_task, args.teacher_b_task]}[name]
+            teachers = {
+                "a": [args.teacher_a_task],
+                "b": [args.teacher_b_task],
+                "ab": [args.teacher_a_task, args.teacher_b_task],
+            }[name]
             teachers = [t.format(task=task) for t in teachers]
             done = Path(args.output) / name / task / "distill_results.json"
             if done.exists() and not args.redo:  # finished earlier: a re-run continues where it stopped
                 results = json.loads(done.read_text())
             else:
-                results = run_distillation(DistillConfig(
-                    teachers=teachers, task=task, data=str(data / task), output_dir=str(Path(args.output) / name / task),
-                    student=start_from, student_layers=layers, trim_vocab_corpus=[] if start_from else trim,
-                    trim_vocab_size=None if start_from else vocab_size,
-                    teacher_weights=dev_score_weights(teachers, task) if name == "ab" else None,
-                    tune_teacher_weights=name == "ab" and args.ab_weights == "tuned",
-                    batch_size=args.batch_size, learning_rate=task_lr.get(task, 5e-5), trim_max_lines=args.trim_max_lines,
-                    max_eval_samples=args.max_eval_samples, seed=args.seed,
-                    **{**TASK_BUDGET[task],
-                       "max_steps": args.task_max_steps or task_steps(name, task)}))
+                results = run_distillation(
+                    DistillConfig(
+                        teachers=teachers,
+                        task=task,
+                        data=str(data / task),
+                        output_dir=str(Path(args.output) / name / task),
+                        student=start_from,
+                        student_layers=layers,
+                        trim_vocab_corpus=[] if start_from else trim,
+                        trim_vocab_size=None if start_from else vocab_size,
+                        teacher_weights=dev_score_weights(teachers, task) if name == "ab" else None,
+                        tune_teacher_weights=name == "ab" and args.ab_weights == "tuned",
+                        batch_size=args.batch_size,
+                        learning_rate=task_lr.get(task, 5e-5),
+                        trim_max_lines=args.trim_max_lines,
+                        max_eval_samples=args.max_eval_samples,
+                        seed=args.seed,
+                        **{**TASK_BUDGET[task], "max_steps": args.task_max_steps or task_steps(name, task)},
+                    )
+                )
                 if args.max_eval_samples is None:  # done: keep the report's inputs, drop the checkpoints
                     shutil.rmtree(Path(args.output) / name / task / "checkpoints", ignore_errors=True)
-            summary.setdefault(name, {})[task] = {k: results.get(k) for k in ("validation", "test", "student_parameters")}
+            summary.setdefault(name, {})[task] = {
+                k: results.get(k) for k in ("validation", "test", "student_parameters")
+            }
     out = Path(args.output) / "summary.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2, default=str))

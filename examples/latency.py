@@ -8,6 +8,7 @@ model against the first one: the ratio of the medians, and the median of the per
 times every model back to back, so a slow spell of a shared machine touches both sides of a round's ratio)
 with their spread. Timings on shared machines drift: methods are interleaved, repeats > 5.
 """
+
 import argparse
 import json
 import statistics
@@ -21,8 +22,9 @@ from optimum_ro.hub.folder import folder_mb
 
 def stored_weights(model) -> int:
     """Parameters, counting a block-sparse layer's stored blocks (buffers, not parameters) as its weight."""
-    return (sum(t.numel() for t in model.parameters())
-            + sum(b.numel() for name, b in model.named_buffers() if name.endswith(".values")))
+    return sum(t.numel() for t in model.parameters()) + sum(
+        b.numel() for name, b in model.named_buffers() if name.endswith(".values")
+    )
 
 
 def main():
@@ -34,7 +36,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=11)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoConfig
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoModelForTokenClassification
 
     torch.set_num_threads(args.threads)
     models = {}
@@ -43,8 +45,7 @@ def main():
         arch = (cfg.architectures or [""])[0]
         cls = AutoModelForTokenClassification if "TokenClassification" in arch else AutoModelForSequenceClassification
         models[path] = cls.from_pretrained(path, trust_remote_code=True).eval()  # sparse folders: remote code
-    results = {p: {"parameters": stored_weights(m), "weights_mb": round(folder_mb(p), 1)}
-               for p, m in models.items()}
+    results = {p: {"parameters": stored_weights(m), "weights_mb": round(folder_mb(p), 1)} for p, m in models.items()}
     for batch in args.batches:
         inputs = {}
         for p, m in models.items():
@@ -65,16 +66,30 @@ def main():
             results[p][f"batch{batch}_times_ms"] = [round(t, 2) for t in times[p]]  # per round, in run order
             ratios = sorted(a / b for a, b in zip(times[args.models[0]], times[p]))
             results[p][f"batch{batch}_paired_speedup"] = {
-                "median": round(statistics.median(ratios), 3), "min": round(ratios[0], 3), "max": round(ratios[-1], 3)}
+                "median": round(statistics.median(ratios), 3),
+                "min": round(ratios[0], 3),
+                "max": round(ratios[-1], 3),
+            }
     base = args.models[0]
     for p in models:
         for batch in args.batches:
-            results[p][f"batch{batch}_speedup"] = round(results[base][f"batch{batch}_median_ms"]
-                                                       / results[p][f"batch{batch}_median_ms"], 2)
+            results[p][f"batch{batch}_speedup"] = round(
+                results[base][f"batch{batch}_median_ms"] / results[p][f"batch{batch}_median_ms"], 2
+            )
         results[p]["param_reduction"] = round(1 - results[p]["parameters"] / results[base]["parameters"], 3)
-    env = {"threads": args.threads, "seq": args.seq, "torch": torch.__version__,
-           "cpu": next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                        if l.startswith("model name")), "")}
+    env = {
+        "threads": args.threads,
+        "seq": args.seq,
+        "torch": torch.__version__,
+        "cpu": next(
+            (
+                l.split(":", 1)[1].strip()
+                for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")
+            ),
+            "",
+        ),
+    }
     text = json.dumps({"environment": env, "models": results}, indent=2)
     print(text)
     if args.out:

@@ -4,6 +4,7 @@
 
 Reads each folder's ``eval_results.json``; a ``notes.md`` in ``--out`` is appended as the hand-written reading.
 """
+
 import argparse
 import json
 import platform
@@ -12,8 +13,11 @@ from pathlib import Path
 
 def cpu_name() -> str:
     info = Path("/proc/cpuinfo")
-    names = [l.split(":", 1)[1].strip() for l in info.read_text().splitlines() if l.startswith("model name")] \
-        if info.exists() else []
+    names = (
+        [l.split(":", 1)[1].strip() for l in info.read_text().splitlines() if l.startswith("model name")]
+        if info.exists()
+        else []
+    )
     return names[0] if names else platform.machine()
 
 
@@ -21,10 +25,15 @@ def row(name: str, r: dict) -> str:
     cells = []
     for split in ("dev", "test"):
         s = r.get(split)
-        cells += ([f"{100 * s[k]:.2f}" for k in ("intent_accuracy", "slot_f1", "semantic_accuracy",
-                                                 "semantic_error_rate")] if s else ["–"] * 4)
-    return (f"| {name} | {Path(r['data']).name} | {r['parameters'] / 1e6:.1f} M | {r['train_steps']} × "
-            f"{r['config']['batch_size']} | {r['train_seconds'] / 60:.1f} min | " + " | ".join(cells) + " |")
+        cells += (
+            [f"{100 * s[k]:.2f}" for k in ("intent_accuracy", "slot_f1", "semantic_accuracy", "semantic_error_rate")]
+            if s
+            else ["–"] * 4
+        )
+    return (
+        f"| {name} | {Path(r['data']).name} | {r['parameters'] / 1e6:.1f} M | {r['train_steps']} × "
+        f"{r['config']['batch_size']} | {r['train_seconds'] / 60:.1f} min | " + " | ".join(cells) + " |"
+    )
 
 
 def main():
@@ -34,8 +43,11 @@ def main():
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    runs = {Path(p).name: json.loads((Path(p) / "eval_results.json").read_text())
-            for p in sorted(args.runs) if (Path(p) / "eval_results.json").exists()}
+    runs = {
+        Path(p).name: json.loads((Path(p) / "eval_results.json").read_text())
+        for p in sorted(args.runs)
+        if (Path(p) / "eval_results.json").exists()
+    }
     (out / "nlu.json").write_text(json.dumps(runs, indent=2))
     lines = [
         "# Joint intent classification + slot filling",

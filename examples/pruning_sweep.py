@@ -17,6 +17,7 @@ recipe that met NER with 16x1 blocks, results/pruning/self-distill/): a dense ru
 baseline trained as long; keep each stage's runs in its own file, since the report averages every dense run
 of a schedule it is given.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,16 @@ DEFAULT_SEED = 42  # PruneTaskConfig's; runs written before --seed existed used 
 
 
 def run_key(row: dict) -> tuple:
-    return (row["task"], row["block_shape"], row["criterion"], bool(row["distilled"]), round(row["target"], 4),
-            row.get("seed", DEFAULT_SEED), row.get("alpha_cos", 0.0), tuple(row.get("hidden_layer_map") or ()))
+    return (
+        row["task"],
+        row["block_shape"],
+        row["criterion"],
+        bool(row["distilled"]),
+        round(row["target"], 4),
+        row.get("seed", DEFAULT_SEED),
+        row.get("alpha_cos", 0.0),
+        tuple(row.get("hidden_layer_map") or ()),
+    )
 
 
 def _model_for(path: str | None, task: str) -> str | None:
@@ -62,8 +71,14 @@ def run_sweep(args) -> list[dict]:
         label = "magnitude one-shot" if args.max_steps == 0 else criterion
         if args.scope == "global" and sparsity > 0:  # a dense run has no blocks to rank: the same run either way
             label += " global"
-        row = {"task": task, "block_shape": shape, "criterion": label, "distilled": distilled, "target": sparsity,
-               "seed": args.seed}
+        row = {
+            "task": task,
+            "block_shape": shape,
+            "criterion": label,
+            "distilled": distilled,
+            "target": sparsity,
+            "seed": args.seed,
+        }
         hidden = distilled and args.alpha_cos > 0  # the hidden-state loss needs the teacher
         if hidden:
             row.update(alpha_cos=args.alpha_cos, hidden_layer_map=args.hidden_layer_map)
@@ -72,34 +87,60 @@ def run_sweep(args) -> list[dict]:
         if distilled and not args.teacher:
             raise SystemExit("--distill yes needs --teacher")
         spec = get_task(task)
-        name = (f"{task}-{shape}-{label.replace(' ', '-')}-{'kd' if distilled else 'ft'}{'-hidden' if hidden else ''}"
-                f"-{int(round(sparsity * 100))}"
-                + (f"-seed{args.seed}" if args.seed != DEFAULT_SEED else ""))
+        name = (
+            f"{task}-{shape}-{label.replace(' ', '-')}-{'kd' if distilled else 'ft'}{'-hidden' if hidden else ''}"
+            f"-{int(round(sparsity * 100))}" + (f"-seed{args.seed}" if args.seed != DEFAULT_SEED else "")
+        )
         out = Path(args.work) / name
         pruning = BlockPruningConfig(
-            block_shape=shape, target_sparsity=sparsity, criterion=criterion, scope=args.scope,
+            block_shape=shape,
+            target_sparsity=sparsity,
+            criterion=criterion,
+            scope=args.scope,
             start_step=0 if criterion == "magnitude" else max(1, args.max_steps // 20),
-            end_step=int(0.7 * args.max_steps), pruning_frequency=max(1, args.max_steps // 50))
-        cfg = PruneTaskConfig(model=_model_for(args.model, task), task=task,
-                              data=str(Path(args.data) / spec.folder) if args.data else None,
-                              output_dir=str(out), teacher=_model_for(args.teacher, task) if distilled else None,
-                              max_steps=args.max_steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                              max_length=args.max_length, max_train_samples=args.max_train_samples,
-                              max_eval_samples=args.max_eval_samples, save_steps=10 ** 9, seed=args.seed,
-                              eval_splits=("validation",), alpha_cos=args.alpha_cos if hidden else 0.0,
-                              hidden_layer_map=tuple(args.hidden_layer_map) if hidden and args.hidden_layer_map else None)
+            end_step=int(0.7 * args.max_steps),
+            pruning_frequency=max(1, args.max_steps // 50),
+        )
+        cfg = PruneTaskConfig(
+            model=_model_for(args.model, task),
+            task=task,
+            data=str(Path(args.data) / spec.folder) if args.data else None,
+            output_dir=str(out),
+            teacher=_model_for(args.teacher, task) if distilled else None,
+            max_steps=args.max_steps,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            max_length=args.max_length,
+            max_train_samples=args.max_train_samples,
+            max_eval_samples=args.max_eval_samples,
+            save_steps=10**9,
+            seed=args.seed,
+            eval_splits=("validation",),
+            alpha_cos=args.alpha_cos if hidden else 0.0,
+            hidden_layer_map=tuple(args.hidden_layer_map) if hidden and args.hidden_layer_map else None,
+        )
         start = time.time()
         result = prune_task(cfg, pruning)
-        row.update({"metric": spec.metric, "score": result["validation"].get(spec.metric),
-                    "sparsity": result["sparsity"], "train_seconds": result["train_seconds"],
-                    "seconds": round(time.time() - start, 1), "model": cfg.model, "teacher": cfg.teacher,
-                    "max_steps": args.max_steps, "max_train_samples": args.max_train_samples,
-                    "max_eval_samples": args.max_eval_samples})
+        row.update(
+            {
+                "metric": spec.metric,
+                "score": result["validation"].get(spec.metric),
+                "sparsity": result["sparsity"],
+                "train_seconds": result["train_seconds"],
+                "seconds": round(time.time() - start, 1),
+                "model": cfg.model,
+                "teacher": cfg.teacher,
+                "max_steps": args.max_steps,
+                "max_train_samples": args.max_train_samples,
+                "max_eval_samples": args.max_eval_samples,
+            }
+        )
         rows.append(row)
         runs_file.parent.mkdir(parents=True, exist_ok=True)
         runs_file.write_text(json.dumps(rows, indent=1))
-        print(f"{name}: {spec.metric}={row['score']:.4f} sparsity={row['sparsity']:.3f} ({row['seconds']} s)",
-              flush=True)
+        print(
+            f"{name}: {spec.metric}={row['score']:.4f} sparsity={row['sparsity']:.3f} ({row['seconds']} s)", flush=True
+        )
         if not args.keep_models:
             shutil.rmtree(out, ignore_errors=True)
     return rows
@@ -122,6 +163,7 @@ def points_of(rows: list[dict]) -> dict:
     """``{(task, block_shape, criterion, teacher, steps): {target: (score, seeds)}}``: a point run with several
     seeds is their mean, ``seeds`` says how many. The dense run (0%) of the same task and schedule joins every
     line, the one with the same teacher setting if there is one, else a distilled one, else the plain one."""
+
     def mean(rs):
         xs = [r["score"] for r in rs if r["score"] is not None]
         return (sum(xs) / len(xs) if xs else None), len({r.get("seed", DEFAULT_SEED) for r in rs})
@@ -157,19 +199,34 @@ def markdown_table(rows: list[dict]) -> str:
     lines = points_of(rows)
     targets = sorted({r["target"] for r in rows})
     multi = several_schedules(rows)  # then a steps column tells the schedules apart
-    head = ("| task | metric | blocks | criterion | teacher | " + ("steps | " if multi else "")
-            + " | ".join(f"{t:.0%}" for t in targets) + " | Δ at max |")
+    head = (
+        "| task | metric | blocks | criterion | teacher | "
+        + ("steps | " if multi else "")
+        + " | ".join(f"{t:.0%}" for t in targets)
+        + " | Δ at max |"
+    )
     out = [head, "|" + "---|" * (6 + multi + len(targets))]
     metric = {r["task"]: r.get("metric", "score") for r in rows}
     for (task, shape, criterion, teacher, steps), seeded in sorted(lines.items(), key=str):
         points = {t: score for t, (score, _) in seeded.items()}
-        cells = [(f"{100 * points[t]:.1f}" + (f" (mean of {seeded[t][1]} seeds)" if seeded[t][1] > 1 else ""))
-                 if points.get(t) is not None else "–" for t in targets]
+        cells = [
+            (f"{100 * points[t]:.1f}" + (f" (mean of {seeded[t][1]} seeds)" if seeded[t][1] > 1 else ""))
+            if points.get(t) is not None
+            else "–"
+            for t in targets
+        ]
         top = max(points)
-        delta = (f"{100 * (points[top] - points[0.0]):+.1f}" if 0.0 in points and points[top] is not None
-                 and points[0.0] is not None else "–")
-        out.append(f"| {task} | {metric[task]} | {shape} | {criterion} | {teacher} | "
-                   + (f"{steps} | " if multi else "") + " | ".join(cells) + f" | {delta} |")
+        delta = (
+            f"{100 * (points[top] - points[0.0]):+.1f}"
+            if 0.0 in points and points[top] is not None and points[0.0] is not None
+            else "–"
+        )
+        out.append(
+            f"| {task} | {metric[task]} | {shape} | {criterion} | {teacher} | "
+            + (f"{steps} | " if multi else "")
+            + " | ".join(cells)
+            + f" | {delta} |"
+        )
     return "\n".join(out)
 
 
@@ -197,10 +254,14 @@ def plot(rows: list[dict], path: Path) -> None:
             if t != task:
                 continue
             xs = sorted(x for x in points if points[x] is not None)
-            ax.plot([100 * x for x in xs], [100 * points[x] for x in xs], marker=marker[criterion],
-                    color=color[shape], linestyle=LINE_STYLE[teacher],
-                    label=f"{shape} {criterion}{TEACHER_LABEL[teacher]}"
-                    + (f", {steps} steps" if multi else ""))
+            ax.plot(
+                [100 * x for x in xs],
+                [100 * points[x] for x in xs],
+                marker=marker[criterion],
+                color=color[shape],
+                linestyle=LINE_STYLE[teacher],
+                label=f"{shape} {criterion}{TEACHER_LABEL[teacher]}" + (f", {steps} steps" if multi else ""),
+            )
         ax.set_title(task)
         ax.set_xlabel("block sparsity (%)")
         ax.set_ylabel(f"{metric[task]} (validation, %)")
@@ -224,15 +285,20 @@ def target_lines(rows: list[dict]) -> list[str]:
                 continue
             (dense, n_dense), (pruned, n_pruned) = points[0.0], points[target]
             lost = 100 * (dense - pruned)
-            out.append(f"- {task}, {shape}, {criterion}{TEACHER_LABEL[teacher]}{f', {steps} steps' if multi else ''}, {target:.0%}"
-                       + (f" (seeds: {n_pruned} pruned, {n_dense} dense)" if max(n_pruned, n_dense) > 1 else "") + ": "
-                       f"{lost:+.1f} points lost (target ≤ {allowed:.0f}: **{'met' if round(lost, 6) <= allowed else 'missed'}**)")
+            out.append(
+                f"- {task}, {shape}, {criterion}{TEACHER_LABEL[teacher]}{f', {steps} steps' if multi else ''}, {target:.0%}"
+                + (f" (seeds: {n_pruned} pruned, {n_dense} dense)" if max(n_pruned, n_dense) > 1 else "")
+                + ": "
+                f"{lost:+.1f} points lost (target ≤ {allowed:.0f}: **{'met' if round(lost, 6) <= allowed else 'missed'}**)"
+            )
     return out
 
 
 def runs_argument(files, out_dir: Path) -> str:
     """The ``--runs`` of the regenerate command: ``<out_dir>/runs*.json`` when that glob is exactly these files."""
-    if len(files) > 1 and {Path(f).resolve() for f in files} == {f.resolve() for f in Path(out_dir).glob("runs*.json")}:
+    if len(files) > 1 and {Path(f).resolve() for f in files} == {
+        f.resolve() for f in Path(out_dir).glob("runs*.json")
+    }:
         return f"{out_dir}/runs*.json"
     return " ".join(str(f) for f in files)
 
@@ -246,29 +312,33 @@ def write_report(runs_files, out_dir: Path) -> str:
     notes = Path(out_dir) / "notes.md"
     note = notes.read_text() if notes.is_file() else ""
     plot(rows, out_dir / "sparsity.png")
-    setup = sorted({(r.get("model"), r.get("max_steps"), r.get("max_train_samples"), r.get("max_eval_samples"))
-                    for r in rows}, key=str)
-    text = "\n".join([
-        "# Task score vs block sparsity",
-        "",
-        f"Regenerate: `python examples/pruning_sweep.py report --runs {runs_argument(files, out_dir)} --out {out_dir}` "
-        "(writes this file and `sparsity.png`).",
-        "Scores are on the validation split, in %; 'Δ at max' is the change from the dense run at the highest "
-        "sparsity of the row. Sparsity = fraction of pruned blocks in the encoder's linear layers.",
-        "",
-        markdown_table(rows),
-        "",
-        "![score vs sparsity](sparsity.png)",
-        "",
-        "## Targets (pruning with distillation)",
-        "",
-        *(target_lines(rows) or ["- no distilled line with a dense point yet"]),
-        "",
-        "Runs (model, max_steps, train samples, eval samples): "
-        + "; ".join(f"{m} / {s} / {tr} / {ev}" for m, s, tr, ev in setup),
-        "",
-        note,
-    ])
+    setup = sorted(
+        {(r.get("model"), r.get("max_steps"), r.get("max_train_samples"), r.get("max_eval_samples")) for r in rows},
+        key=str,
+    )
+    text = "\n".join(
+        [
+            "# Task score vs block sparsity",
+            "",
+            f"Regenerate: `python examples/pruning_sweep.py report --runs {runs_argument(files, out_dir)} --out {out_dir}` "
+            "(writes this file and `sparsity.png`).",
+            "Scores are on the validation split, in %; 'Δ at max' is the change from the dense run at the highest "
+            "sparsity of the row. Sparsity = fraction of pruned blocks in the encoder's linear layers.",
+            "",
+            markdown_table(rows),
+            "",
+            "![score vs sparsity](sparsity.png)",
+            "",
+            "## Targets (pruning with distillation)",
+            "",
+            *(target_lines(rows) or ["- no distilled line with a dense point yet"]),
+            "",
+            "Runs (model, max_steps, train samples, eval samples): "
+            + "; ".join(f"{m} / {s} / {tr} / {ev}" for m, s, tr, ev in setup),
+            "",
+            note,
+        ]
+    )
     (out_dir / "README.md").write_text(text.rstrip() + "\n")
     return text
 
@@ -294,16 +364,32 @@ def main(argv=None):
     r.add_argument("--runs", default=str(RESULTS / "runs.json"))
     r.add_argument("--work", default="runs/pruning-sweep")
     r.add_argument("--keep-models", action="store_true")
-    r.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                   help="training seed (data order, subset, dropout); runs of several seeds are averaged in the report")
-    r.add_argument("--scope", choices=["local", "global"], default="local",
-                   help="rank blocks inside each layer (local) or across layers (global: the same overall sparsity, "
-                        "spread where it hurts least; the criterion reads e.g. 'movement global')")
-    r.add_argument("--alpha-cos", type=float, default=0.0,
-                   help="with --distill yes: weight of the cosine loss between student and teacher hidden states "
-                        "(a separate line of the report, 'yes + hidden')")
-    r.add_argument("--hidden-layer-map", nargs="+", metavar="S:T",
-                   help="hidden-state pairs student:teacher for --alpha-cos, e.g. 1:2 2:4 (default -1:-1)")
+    r.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help="training seed (data order, subset, dropout); runs of several seeds are averaged in the report",
+    )
+    r.add_argument(
+        "--scope",
+        choices=["local", "global"],
+        default="local",
+        help="rank blocks inside each layer (local) or across layers (global: the same overall sparsity, "
+        "spread where it hurts least; the criterion reads e.g. 'movement global')",
+    )
+    r.add_argument(
+        "--alpha-cos",
+        type=float,
+        default=0.0,
+        help="with --distill yes: weight of the cosine loss between student and teacher hidden states "
+        "(a separate line of the report, 'yes + hidden')",
+    )
+    r.add_argument(
+        "--hidden-layer-map",
+        nargs="+",
+        metavar="S:T",
+        help="hidden-state pairs student:teacher for --alpha-cos, e.g. 1:2 2:4 (default -1:-1)",
+    )
     g = sub.add_parser("report")
     g.add_argument("--runs", nargs="+", default=[str(RESULTS / "runs.json")], help="one or more runs files")
     g.add_argument("--out", default=str(RESULTS))

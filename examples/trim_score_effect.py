@@ -12,6 +12,7 @@ spelled with a dropped token: a fast tokenizer then re-segments it with the piec
 to the unknown token). Writes ``<out>.json`` and ``<out>.md``: per task the dev score with the full and the
 trimmed vocabulary, the share of unchanged predictions, tokens per dev text and unknown tokens, and sizes.
 """
+
 import argparse
 import json
 import os
@@ -23,7 +24,15 @@ import torch
 
 from optimum_ro.distillation import count_parameters, select_vocabulary, trim_vocabulary
 from optimum_ro.distillation.vocab import count_token_ids
-from optimum_ro.tasks import build_model, decode_predictions, get_task, load_task, metrics_fn, preprocess_task, task_texts
+from optimum_ro.tasks import (
+    build_model,
+    decode_predictions,
+    get_task,
+    load_task,
+    metrics_fn,
+    preprocess_task,
+    task_texts,
+)
 from optimum_ro.tasks.pretrain import read_lines
 from optimum_ro.tasks.specs import REGRESSION, TOKEN
 
@@ -37,20 +46,29 @@ def predict(model, tokenizer, task, rows, batch_size: int = 32):
     from transformers import DataCollatorForTokenClassification, DataCollatorWithPadding, Trainer, TrainingArguments
 
     spec = get_task(task)
-    ds = preprocess_task(DatasetDict({"validation": rows}), tokenizer, spec, max_length=MAX_LENGTH.get(task, 128))["validation"]
+    ds = preprocess_task(DatasetDict({"validation": rows}), tokenizer, spec, max_length=MAX_LENGTH.get(task, 128))[
+        "validation"
+    ]
     if spec.kind == TOKEN:
         ds = ds.remove_columns("word_ids")
         collator = DataCollatorForTokenClassification(tokenizer)
     else:
         collator = DataCollatorWithPadding(tokenizer)
-    args = TrainingArguments(output_dir="/tmp/optimum-ro-trim-effect", per_device_eval_batch_size=batch_size,
-                             report_to="none", use_cpu=True, dataloader_num_workers=0)
+    args = TrainingArguments(
+        output_dir="/tmp/optimum-ro-trim-effect",
+        per_device_eval_batch_size=batch_size,
+        report_to="none",
+        use_cpu=True,
+        dataloader_num_workers=0,
+    )
     trainer = Trainer(model=model.eval(), args=args, data_collator=collator, compute_metrics=metrics_fn(spec))
     out = trainer.predict(ds, metric_key_prefix="dev")
     preds, _ = decode_predictions(spec, out.predictions, out.label_ids)
     tokens = sum(len(r) for r in ds["input_ids"])
-    unk = sum(row.count(tokenizer.unk_token_id) for row in ds["input_ids"]) if tokenizer.unk_token_id is not None else 0
-    scores = {k[len("dev_"):]: v for k, v in out.metrics.items() if k.startswith("dev_") and isinstance(v, float)}
+    unk = (
+        sum(row.count(tokenizer.unk_token_id) for row in ds["input_ids"]) if tokenizer.unk_token_id is not None else 0
+    )
+    scores = {k[len("dev_") :]: v for k, v in out.metrics.items() if k.startswith("dev_") and isinstance(v, float)}
     return preds, scores, {"tokens": tokens, "unknown": unk, "texts": len(ds)}
 
 
@@ -70,9 +88,15 @@ def main():
     ap.add_argument("--teachers", default="runs/teachers/e5-small/{task}", help="task model folders, {task} filled in")
     ap.add_argument("--tasks", nargs="+", default=list(MAIN), choices=list(MAIN))
     ap.add_argument("--data-root", default="../shared/data/ro", help="task folders + raw/train.txt.gz")
-    ap.add_argument("--corpus", nargs="+", default=None, help="raw text for the kept vocabulary (default: DATA_ROOT/raw)")
-    ap.add_argument("--max-size", type=int, default=None,
-                    help="keep at most this many tokens, the most frequent (trim_vocabulary's max_size); default: all used")
+    ap.add_argument(
+        "--corpus", nargs="+", default=None, help="raw text for the kept vocabulary (default: DATA_ROOT/raw)"
+    )
+    ap.add_argument(
+        "--max-size",
+        type=int,
+        default=None,
+        help="keep at most this many tokens, the most frequent (trim_vocabulary's max_size); default: all used",
+    )
     ap.add_argument("--max-eval-samples", type=int, default=None, help="score the first N dev rows (smoke runs)")
     ap.add_argument("--out", default="results/vocab-trim", help="writes OUT.json and OUT.md")
     args = ap.parse_args()
@@ -85,17 +109,25 @@ def main():
     start = time.time()
     counts = count_token_ids(base_tokenizer, [*read_lines(corpus_files), *task_texts(root, "train")])
     keep = select_vocabulary(base_tokenizer, counts, max_size=args.max_size)
-    report = {"teachers": args.teachers, "max_size": args.max_size, "corpus": corpus_files + [f"{root}/<task>/train.jsonl"],
-              "vocabulary": {"before": len(base_tokenizer), "after": None}, "count_seconds": round(time.time() - start, 1),
-              "tasks": {}}
+    report = {
+        "teachers": args.teachers,
+        "max_size": args.max_size,
+        "corpus": corpus_files + [f"{root}/<task>/train.jsonl"],
+        "vocabulary": {"before": len(base_tokenizer), "after": None},
+        "count_seconds": round(time.time() - start, 1),
+        "tasks": {},
+    }
     for task in args.tasks:
         folder = args.teachers.format(task=task)
         tokenizer = AutoTokenizer.from_pretrained(folder)
         if len(tokenizer) != len(base_tokenizer):
-            raise ValueError(f"{folder}: its tokenizer has {len(tokenizer)} tokens, {args.tasks[0]}'s {len(base_tokenizer)}; "
-                             "every teacher must share one vocabulary for one kept set")
-        rows = load_task(task, str(root / get_task(task).folder), splits=["validation"],
-                         max_samples=args.max_eval_samples)["validation"]
+            raise ValueError(
+                f"{folder}: its tokenizer has {len(tokenizer)} tokens, {args.tasks[0]}'s {len(base_tokenizer)}; "
+                "every teacher must share one vocabulary for one kept set"
+            )
+        rows = load_task(
+            task, str(root / get_task(task).folder), splits=["validation"], max_samples=args.max_eval_samples
+        )["validation"]
         model = build_model(folder, task)
         params_before = count_parameters(model)
         t0 = time.time()
@@ -105,13 +137,23 @@ def main():
         report["vocabulary"]["after"] = len(trimmed_tokenizer)
         metric = MAIN[task]
         report["tasks"][task] = {
-            "metric": metric, "dev_full": full_scores[metric], "dev_trimmed": trimmed_scores[metric],
-            "delta": trimmed_scores[metric] - full_scores[metric], "scores_full": full_scores,
-            "scores_trimmed": trimmed_scores, **agreement(task, full_preds, trimmed_preds),
-            "tokens_full": full_tokens, "tokens_trimmed": trimmed_tokens,
-            "parameters": {"before": params_before, "after": count_parameters(model)}, "seconds": round(time.time() - t0, 1),
+            "metric": metric,
+            "dev_full": full_scores[metric],
+            "dev_trimmed": trimmed_scores[metric],
+            "delta": trimmed_scores[metric] - full_scores[metric],
+            "scores_full": full_scores,
+            "scores_trimmed": trimmed_scores,
+            **agreement(task, full_preds, trimmed_preds),
+            "tokens_full": full_tokens,
+            "tokens_trimmed": trimmed_tokens,
+            "parameters": {"before": params_before, "after": count_parameters(model)},
+            "seconds": round(time.time() - t0, 1),
         }
-        print(task, json.dumps({k: v for k, v in report["tasks"][task].items() if not k.startswith("scores")}), flush=True)
+        print(
+            task,
+            json.dumps({k: v for k, v in report["tasks"][task].items() if not k.startswith("scores")}),
+            flush=True,
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2))
@@ -126,14 +168,18 @@ def render(report: dict, args) -> str:
         "",
         f"Regenerate: `python examples/trim_score_effect.py --teachers '{args.teachers}' --out {args.out}"
         + (f" --max-size {args.max_size}" if args.max_size else "")
-        + (f" --max-eval-samples {args.max_eval_samples}" if args.max_eval_samples else "") + "`.",
+        + (f" --max-eval-samples {args.max_eval_samples}" if args.max_eval_samples else "")
+        + "`.",
         "",
         f"Each task teacher ({args.teachers}) is scored on the dev split with its full vocabulary and again after "
-        + (f"`trim_vocabulary` keeps only the {v['after']:,} of its {v['before']:,} tokens that the Romanian raw corpus "
-           "and the tasks' train splits use (the vocabulary of the e5 students)." if not args.max_size else
-           f"`trim_vocabulary(max_size={args.max_size})` keeps the {v['after']:,} of its {v['before']:,} tokens that the "
-           "Romanian raw corpus and the tasks' train splits use most (with every single-character piece of their "
-           "alphabet, so words that needed a dropped token are re-segmented into more pieces, not unknown).")
+        + (
+            f"`trim_vocabulary` keeps only the {v['after']:,} of its {v['before']:,} tokens that the Romanian raw corpus "
+            "and the tasks' train splits use (the vocabulary of the e5 students)."
+            if not args.max_size
+            else f"`trim_vocabulary(max_size={args.max_size})` keeps the {v['after']:,} of its {v['before']:,} tokens that the "
+            "Romanian raw corpus and the tasks' train splits use most (with every single-character piece of their "
+            "alphabet, so words that needed a dropped token are re-segmented into more pieces, not unknown)."
+        )
         + " No retraining: kept rows are copied "
         "exactly, so a prediction can change only where a dev text needs a dropped token.",
         "",
@@ -141,14 +187,18 @@ def render(report: dict, args) -> str:
         "|---|---|---:|---:|---:|---:|---|---:|---|",
     ]
     for task, r in report["tasks"].items():
-        unchanged = (f"{100 * r['unchanged_labels']:.2f}%" if "unchanged_labels" in r
-                     else f"Pearson {r['pearson_full_trimmed']:.4f}, mean abs. change {r['mean_abs_change']:.3f}")
+        unchanged = (
+            f"{100 * r['unchanged_labels']:.2f}%"
+            if "unchanged_labels" in r
+            else f"Pearson {r['pearson_full_trimmed']:.4f}, mean abs. change {r['mean_abs_change']:.3f}"
+        )
         tf, tt = r["tokens_full"], r["tokens_trimmed"]
         lines.append(
             f"| {task} | {r['metric']} | {100 * r['dev_full']:.2f} | {100 * r['dev_trimmed']:.2f} | {100 * r['delta']:+.2f} | "
             f"{unchanged} | {tf['tokens'] / tf['texts']:.2f} → {tt['tokens'] / tt['texts']:.2f} | "
             f"{100 * tt['unknown'] / max(tt['tokens'], 1):.3f}% | {r['parameters']['before'] / 1e6:.1f} M → "
-            f"{r['parameters']['after'] / 1e6:.1f} M |")
+            f"{r['parameters']['after'] / 1e6:.1f} M |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -4,6 +4,7 @@ Public objects are imported lazily so that ``import optimum_ro`` stays cheap::
 
     from optimum_ro import DistillationTrainer, BlockPruningConfig, BlockSparseLinear
 """
+
 from importlib import import_module
 
 __version__ = "0.1.0"

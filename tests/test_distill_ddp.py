@@ -1,4 +1,5 @@
 """The DistillationTrainer under 2 gloo processes on CPU (accelerate.debug_launcher) gives the update of one big batch."""
+
 import os
 import subprocess
 import sys
@@ -15,17 +16,34 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _train(output_dir, per_device_batch):
     tok = tiny_wordpiece_tokenizer(TOY_WORDS)
-    teacher = tiny_bert("BertForTokenClassification", vocab_size=len(tok), num_labels=3, seed=1,
-                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    teacher = tiny_bert(
+        "BertForTokenClassification",
+        vocab_size=len(tok),
+        num_labels=3,
+        seed=1,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     student = make_student(teacher, num_layers=2)
     torch.manual_seed(5)
     torch.nn.init.normal_(student.classifier.weight, std=0.5)
     ds = toy_token_dataset(tok, n=4, seed=3).remove_columns(["tokens", "tags"])
     args = DistillationTrainingArguments(
-        output_dir=output_dir, per_device_train_batch_size=per_device_batch, max_steps=1, optim="sgd", learning_rate=0.5,
-        lr_scheduler_type="constant", report_to=[], save_strategy="no", use_cpu=True, seed=0, disable_tqdm=True,
+        output_dir=output_dir,
+        per_device_train_batch_size=per_device_batch,
+        max_steps=1,
+        optim="sgd",
+        learning_rate=0.5,
+        lr_scheduler_type="constant",
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        seed=0,
+        disable_tqdm=True,
         max_grad_norm=0.0,  # no clipping: it would hide a wrongly scaled loss
-        alpha_ce=0.7, alpha_task=0.3)
+        alpha_ce=0.7,
+        alpha_task=0.3,
+    )
     trainer = DistillationTrainer(model=student, teacher=teacher, args=args, train_dataset=ds, processing_class=tok)
     trainer.train()
     return trainer
@@ -41,10 +59,17 @@ def _ddp_worker(result_path):
     trainer.args.per_device_eval_batch_size = 1  # 4 batches: each rank scores its own 2 rows, which are gathered
     loyalty = trainer.loyalty(trainer.train_dataset, task="pos")
     if trainer.args.process_index == 0:
-        torch.save({"world": world, "state": state, "rank_diff": (gathered[0] - gathered[-1]).abs().max().item(),
-                    "loyalty": loyalty,
-                    "teacher_wrapped": type(trainer.teachers[0]).__name__, "model_wrapped": type(trainer.model_wrapped).__name__},
-                   result_path)
+        torch.save(
+            {
+                "world": world,
+                "state": state,
+                "rank_diff": (gathered[0] - gathered[-1]).abs().max().item(),
+                "loyalty": loyalty,
+                "teacher_wrapped": type(trainer.teachers[0]).__name__,
+                "model_wrapped": type(trainer.model_wrapped).__name__,
+            },
+            result_path,
+        )
 
 
 @pytest.mark.slow
@@ -52,8 +77,14 @@ def test_two_gloo_processes_match_one_big_batch(tmp_path):
     # A fresh interpreter forks the workers: forking this pytest process after earlier tests started torch's
     # OpenMP thread pool can deadlock the children.
     result_path = str(tmp_path / "ddp.pt")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, __file__, result_path], env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "OMP_NUM_THREADS": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, __file__, result_path], env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = torch.load(result_path)
     assert result["world"] == 2

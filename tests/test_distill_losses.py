@@ -23,7 +23,9 @@ def test_soft_target_loss_hand_computed():
     assert soft_target_loss(s, p_t, temperature=2.0).item() == pytest.approx(4 * kl, rel=1e-6)
     # zero when student matches teacher at temperature T
     logits = torch.tensor([[1.0, -2.0, 0.5]])
-    assert soft_target_loss(logits, teacher_probabilities(logits, 3.0), temperature=3.0).item() == pytest.approx(0, abs=1e-6)
+    assert soft_target_loss(logits, teacher_probabilities(logits, 3.0), temperature=3.0).item() == pytest.approx(
+        0, abs=1e-6
+    )
 
 
 def test_soft_target_loss_mask_and_normalizer():
@@ -42,7 +44,8 @@ def test_cross_entropy_and_mlm():
     labels = torch.tensor([[1, -100]])
     assert cross_entropy_loss(logits, labels).item() == pytest.approx(-math.log(0.75), rel=1e-6)
     assert mlm_loss(logits, torch.tensor([[1, 0]]), normalize_by=4).item() == pytest.approx(
-        (-math.log(0.75) - math.log(0.5)) / 4, rel=1e-6)
+        (-math.log(0.75) - math.log(0.5)) / 4, rel=1e-6
+    )
 
 
 def test_cosine_hidden_loss():

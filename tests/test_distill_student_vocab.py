@@ -26,8 +26,11 @@ def test_make_student_copies_embeddings_layers_heads(arch):
     assert teacher.config.num_hidden_layers == 4  # teacher untouched
     t_sd, s_sd = teacher.state_dict(), student.state_dict()
     for key, value in s_sd.items():
-        src = key.replace("encoder.layer.0.", "encoder.layer.1.").replace("encoder.layer.1.", "encoder.layer.3.", 1) \
-            if "encoder.layer.1." in key else key.replace("encoder.layer.0.", "encoder.layer.1.")
+        src = (
+            key.replace("encoder.layer.0.", "encoder.layer.1.").replace("encoder.layer.1.", "encoder.layer.3.", 1)
+            if "encoder.layer.1." in key
+            else key.replace("encoder.layer.0.", "encoder.layer.1.")
+        )
         assert torch.equal(value, t_sd[src]), key
     assert count_parameters(student) < count_parameters(teacher)
     # a 2-layer student of a 2-layer-identical teacher computes the same function
@@ -92,7 +95,9 @@ def test_trim_min_count_keep_ids_and_errors():
         trim_vocabulary(model, tok, "ana are mere")
     with pytest.raises(ValueError, match="outside"):
         trim_vocabulary(model, tok, CORPUS, keep_ids=[10_000])
-    with pytest.raises(ValueError, match="max_size=10 is below the 15 tokens that always stay .* the 10 single-character pieces"):
+    with pytest.raises(
+        ValueError, match="max_size=10 is below the 15 tokens that always stay .* the 10 single-character pieces"
+    ):
         trim_vocabulary(model, tok, ["ana ana are mere"], max_size=10)
     with pytest.raises(ValueError, match="max_size must be >= 1"):
         trim_vocabulary(model, tok, CORPUS, max_size=0)
@@ -130,10 +135,14 @@ def test_trim_max_size_unigram_resegments_with_the_word_marker():
 
 def test_trim_unigram_keeps_pieces_and_scores(tmp_path):
     pieces = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
-    pieces += [(p, -2.0 - i / 10) for i, p in enumerate(["▁ana", "▁are", "▁mere", "le", "▁pere", "▁casa", "▁cop", "il", "ul"])]
+    pieces += [
+        (p, -2.0 - i / 10) for i, p in enumerate(["▁ana", "▁are", "▁mere", "le", "▁pere", "▁casa", "▁cop", "il", "ul"])
+    ]
     pieces += [(c, -20.0) for c in "▁anremplcsoiu.!"]
     tok = XLMRobertaTokenizer(vocab=pieces)
-    model = tiny_bert("BertForMaskedLM", vocab_size=len(tok) + 7, pad_token_id=tok.pad_token_id)  # e5 has spare rows too
+    model = tiny_bert(
+        "BertForMaskedLM", vocab_size=len(tok) + 7, pad_token_id=tok.pad_token_id
+    )  # e5 has spare rows too
     before = [tok.tokenize(t) for t in CORPUS]
     before_ids = [tok(t)["input_ids"] for t in CORPUS]
     old_emb = model.bert.embeddings.word_embeddings.weight.detach().clone()
@@ -169,17 +178,28 @@ def _xlmr_mlm(vocab_size):
     import transformers as T
 
     torch.manual_seed(0)
-    return T.XLMRobertaForMaskedLM(T.XLMRobertaConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=4,
-                                                      num_attention_heads=2, intermediate_size=64,
-                                                      max_position_embeddings=40, pad_token_id=1)).eval()
+    return T.XLMRobertaForMaskedLM(
+        T.XLMRobertaConfig(
+            vocab_size=vocab_size,
+            hidden_size=32,
+            num_hidden_layers=4,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=40,
+            pad_token_id=1,
+        )
+    ).eval()
 
 
 def _distilbert_cls(vocab_size):
     import transformers as T
 
     torch.manual_seed(0)
-    return T.DistilBertForSequenceClassification(T.DistilBertConfig(vocab_size=vocab_size, dim=32, n_layers=4, n_heads=2,
-                                                                    hidden_dim=64, max_position_embeddings=40)).eval()
+    return T.DistilBertForSequenceClassification(
+        T.DistilBertConfig(
+            vocab_size=vocab_size, dim=32, n_layers=4, n_heads=2, hidden_dim=64, max_position_embeddings=40
+        )
+    ).eval()
 
 
 @pytest.mark.parametrize("build", [_xlmr_mlm, _distilbert_cls])
@@ -211,11 +231,16 @@ def test_trimmed_xlmr_mlm_gives_the_same_logits_on_kept_tokens():
 def test_make_student_follows_optional_parts_and_is_trainable():
     from transformers import BertConfig, BertModel
 
-    teacher = BertModel(BertConfig(vocab_size=40, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
-                                   intermediate_size=64), add_pooling_layer=False).requires_grad_(False)
+    teacher = BertModel(
+        BertConfig(vocab_size=40, hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64),
+        add_pooling_layer=False,
+    ).requires_grad_(False)
     student = make_student(teacher, num_layers=2)
     assert student.pooler is None and len(student.encoder.layer) == 2
     assert all(p.requires_grad for p in student.parameters())
     assert not any(p.requires_grad for p in teacher.parameters()) and len(teacher.encoder.layer) == 4
     # layers are copies, not shared with the teacher
-    assert student.encoder.layer[0].attention.self.query.weight is not teacher.encoder.layer[0].attention.self.query.weight
+    assert (
+        student.encoder.layer[0].attention.self.query.weight
+        is not teacher.encoder.layer[0].attention.self.query.weight
+    )

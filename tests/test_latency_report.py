@@ -1,9 +1,9 @@
 """examples/latency.py on two tiny classifiers, and the student report's latency table read from its JSON."""
+
 import json
 import sys
 
 import pytest
-
 from conftest import load_example
 
 
@@ -19,8 +19,22 @@ def test_latency_json_feeds_the_report_with_paired_ratios(tmp_path, tiny_bert_di
         folders[name] = tmp_path / name
         model.save_pretrained(folders[name])
     out = tmp_path / "latency.json"
-    monkeypatch.setattr(sys, "argv", ["latency.py", *map(str, folders.values()), "--threads", "1", "--seq", "8",
-                                      "--repeats", "3", "--out", str(out)])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "latency.py",
+            *map(str, folders.values()),
+            "--threads",
+            "1",
+            "--seq",
+            "8",
+            "--repeats",
+            "3",
+            "--out",
+            str(out),
+        ],
+    )
     load_example("latency").main()
     models = json.loads(out.read_text())["models"]
     teacher, student = (models[str(f)] for f in folders.values())
@@ -29,14 +43,20 @@ def test_latency_json_feeds_the_report_with_paired_ratios(tmp_path, tiny_bert_di
         t, s = teacher[f"batch{b}_times_ms"], student[f"batch{b}_times_ms"]
         assert len(t) == len(s) == 3 and teacher[f"batch{b}_median_ms"] == pytest.approx(sorted(t)[1], abs=0.01)
         ratios = sorted(x / y for x, y in zip(t, s))
-        assert student[f"batch{b}_paired_speedup"]["median"] == pytest.approx(ratios[1], rel=0.02)  # times kept to 0.01 ms
+        assert student[f"batch{b}_paired_speedup"]["median"] == pytest.approx(
+            ratios[1], rel=0.02
+        )  # times kept to 0.01 ms
 
     # the report: speed-up = ratio of the medians; paired = median (min-max) of the per-round ratios
     report = load_example("student_report")
-    fake = {"models": {"runs/teachers/e5-small/sentiment": {f"batch{b}_median_ms": 10.0 * b for b in (1, 32)}
-                       | {f"batch{b}_times_ms": [10.0 * b, 12.0 * b, 8.0 * b] for b in (1, 32)},
-                       "runs/students/a/sentiment": {f"batch{b}_median_ms": 5.0 * b for b in (1, 32)}
-                       | {f"batch{b}_times_ms": [4.0 * b, 8.0 * b, 5.0 * b] for b in (1, 32)}}}
+    fake = {
+        "models": {
+            "runs/teachers/e5-small/sentiment": {f"batch{b}_median_ms": 10.0 * b for b in (1, 32)}
+            | {f"batch{b}_times_ms": [10.0 * b, 12.0 * b, 8.0 * b] for b in (1, 32)},
+            "runs/students/a/sentiment": {f"batch{b}_median_ms": 5.0 * b for b in (1, 32)}
+            | {f"batch{b}_times_ms": [4.0 * b, 8.0 * b, 5.0 * b] for b in (1, 32)},
+        }
+    }
     path = tmp_path / "fake.json"
     path.write_text(json.dumps(fake))
     rows = report.latency_table(path)
@@ -54,15 +74,27 @@ def test_report_of_a_partial_run_folder(tmp_path):
     report = load_example("student_report")
     times = lambda ms: {f"batch{b}_median_ms": ms * b for b in (1, 32)}  # noqa: E731
     path = tmp_path / "latency.json"
-    path.write_text(json.dumps({"models": {"runs/teachers/e5-small/sentiment": times(12.0),
-                                           "runs/students-6l/a/sentiment": times(6.0),
-                                           "runs/students-5l/a/sentiment": times(5.0)}}))
+    path.write_text(
+        json.dumps(
+            {
+                "models": {
+                    "runs/teachers/e5-small/sentiment": times(12.0),
+                    "runs/students-6l/a/sentiment": times(6.0),
+                    "runs/students-5l/a/sentiment": times(5.0),
+                }
+            }
+        )
+    )
     assert report.latency_table(path, "students-5l")["a"]["speedup"] == {1: 2.4, 32: 2.4}
     assert report.latency_table(path, "students-6l")["a"]["speedup"] == {1: 2.0, 32: 2.0}
     assert report.latency_table(path) == {}  # no runs/students/ model in this run
 
     def task(student, teacher):
-        return {"validation": {"student": student, "teacher": teacher}, "student_parameters": 20, "teacher_parameters": [100]}
+        return {
+            "validation": {"student": student, "teacher": teacher},
+            "student_parameters": 20,
+            "teacher_parameters": [100],
+        }
 
     two = {"a": {"general": None, "tasks": {"sentiment": task(0.97, 0.975), "dialect": task(0.78, 0.779)}}}
     tg = report.targets(two, {})
@@ -77,13 +109,27 @@ def test_report_of_a_partial_run_folder(tmp_path):
 
     # a student B cut from another in-house teacher: its teacher's folder comes from its runs, in the latency
     # table and in the row labels
-    path.write_text(json.dumps({"models": {"runs/teachers/ro-bert-base/sentiment": times(9.0),
-                                           "runs/teachers/ro-bert-8l/sentiment": times(12.0),
-                                           "runs/students-b8/b/sentiment": times(4.0)}}))
-    none = dict.fromkeys(["student", "teacher", "label_loyalty", "probability_loyalty", "regression_loyalty",
-                          "student_teacher_pearson"])
-    row = task(0.9, 0.95) | {"teachers": ["runs/teachers/ro-bert-8l/sentiment"], "metric": "accuracy", "test": none,
-                             "teacher_weights_mb": [30.0], "student_weights_mb": 12.0}
+    path.write_text(
+        json.dumps(
+            {
+                "models": {
+                    "runs/teachers/ro-bert-base/sentiment": times(9.0),
+                    "runs/teachers/ro-bert-8l/sentiment": times(12.0),
+                    "runs/students-b8/b/sentiment": times(4.0),
+                }
+            }
+        )
+    )
+    none = dict.fromkeys(
+        ["student", "teacher", "label_loyalty", "probability_loyalty", "regression_loyalty", "student_teacher_pearson"]
+    )
+    row = task(0.9, 0.95) | {
+        "teachers": ["runs/teachers/ro-bert-8l/sentiment"],
+        "metric": "accuracy",
+        "test": none,
+        "teacher_weights_mb": [30.0],
+        "student_weights_mb": 12.0,
+    }
     row["validation"] = none | row["validation"]
     b8 = {"b": {"general": None, "tasks": {"sentiment": row}}}
     folders = report.teacher_folders(b8)

@@ -77,12 +77,16 @@ def test_evaluate_modules_load_offline_and_agree(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_EVALUATE_OFFLINE", "1")
     student, teacher = [[3, 1, -100, 2], [0, 0]], [[3, 2, -100, 2], [0, -100]]
     m = load("label_loyalty", cache_dir=str(tmp_path))
-    assert m.compute(predictions=student, references=teacher)["label_loyalty"] == pytest.approx(label_loyalty(student, teacher))
+    assert m.compute(predictions=student, references=teacher)["label_loyalty"] == pytest.approx(
+        label_loyalty(student, teacher)
+    )
     assert m.compute(predictions=[1, 0, 2], references=[1, 1, 2])["label_loyalty"] == pytest.approx(2 / 3)
 
     p_t, p_s = [[1.0, 0.0], [0.3, 0.7]], [[0.5, 0.5], [0.3, 0.7]]
     m = load("probability_loyalty", cache_dir=str(tmp_path))
-    assert m.compute(predictions=p_s, references=p_t)["probability_loyalty"] == pytest.approx(probability_loyalty(p_t, p_s))
+    assert m.compute(predictions=p_s, references=p_t)["probability_loyalty"] == pytest.approx(
+        probability_loyalty(p_t, p_s)
+    )
 
     m = load("regression_loyalty", cache_dir=str(tmp_path))
     out = m.compute(predictions=[1.0, 4.0, 2.0], references=[1.5, 4.0, 3.0])
@@ -93,8 +97,11 @@ def test_evaluate_modules_load_offline_and_agree(monkeypatch, tmp_path):
 
 def test_module_cards_state_formula():
     root = Path(__file__).resolve().parents[1] / "optimum_ro" / "metrics" / "loyalty"
-    for name, needle in [("label_loyalty", "1[student_label_i == teacher_label_i]"),
-                         ("probability_loyalty", "1 - sqrt(JSD"), ("regression_loyalty", "|s_i - t_i| / (hi - lo)")]:
+    for name, needle in [
+        ("label_loyalty", "1[student_label_i == teacher_label_i]"),
+        ("probability_loyalty", "1 - sqrt(JSD"),
+        ("regression_loyalty", "|s_i - t_i| / (hi - lo)"),
+    ]:
         assert needle in (root / name / "README.md").read_text()
     with pytest.raises(ValueError, match="choose one of"):
         load("loyalty")

@@ -1,4 +1,5 @@
 """Joint intent classification + slot filling: metrics, data, alignment, model, fine-tuning (made-up utterances)."""
+
 import json
 
 import pytest
@@ -31,7 +32,7 @@ def nlu_dir(tmp_path):
 
 def test_scores_by_hand():
     gold_i, gold_s = ["a", "b", "a", "c"], [["B-x", "I-x", "O"], ["O", "B-y"], ["O"], ["B-x", "O"]]
-    pred_i = ["a", "b", "b", "c"]                                  # 3 of 4 intents
+    pred_i = ["a", "b", "b", "c"]  # 3 of 4 intents
     pred_s = [["B-x", "I-x", "O"], ["O", "O"], ["O"], ["B-y", "O"]]  # entities: gold 3, predicted 2, 1 right
     s = nlu_scores(gold_i, pred_i, gold_s, pred_s)
     assert s["intent_accuracy"] == 0.75
@@ -86,8 +87,9 @@ def test_model_loss_is_intent_plus_weighted_slot_cross_entropy(tiny_bert_dir, ti
     batch = collate_nlu(encode_nlu(records(), tiny_tokenizer, labels).features)
     out = model(**batch)
     f = torch.nn.functional
-    expected = (f.cross_entropy(out.intent_logits, batch["intent_labels"])
-                + 0.5 * f.cross_entropy(out.slot_logits.flatten(0, 1), batch["slot_labels"].flatten(), ignore_index=-100))
+    expected = f.cross_entropy(out.intent_logits, batch["intent_labels"]) + 0.5 * f.cross_entropy(
+        out.slot_logits.flatten(0, 1), batch["slot_labels"].flatten(), ignore_index=-100
+    )
     torch.testing.assert_close(out.loss, expected)
     with pytest.raises(ValueError, match="needs config.intent_labels"):
         BertForIntentSlot.from_pretrained(tiny_bert_dir)
@@ -100,24 +102,42 @@ def test_finetune_learns_the_toy_data_and_saves_a_loadable_folder(tiny_bert_dir,
     assert is_head_parameter("intent_classifier.weight") and is_head_parameter("slot_classifier.bias")
 
     out = tmp_path / "nlu"
-    args = ["finetune-nlu", "--model", str(tiny_bert_dir), "--data", str(nlu_dir), "--output", str(out),
-            "--batch-size", "8", "--learning-rate", "2e-3", "--head-learning-rate", "2e-2", "--save-steps", "50"]
+    args = [
+        "finetune-nlu",
+        "--model",
+        str(tiny_bert_dir),
+        "--data",
+        str(nlu_dir),
+        "--output",
+        str(out),
+        "--batch-size",
+        "8",
+        "--learning-rate",
+        "2e-3",
+        "--head-learning-rate",
+        "2e-2",
+        "--save-steps",
+        "50",
+    ]
     assert main(args + ["--max-steps", "100"]) == 0
     results = json.loads((out / "eval_results.json").read_text())
     assert results["train_steps"] == 100 and results["resumed_from"] is None and results["dev"]["examples"] == 3
     assert results["dev"]["intent_accuracy"] == 1.0 and results["dev"]["slot_f1"] > 0.5  # seen utterances
     assert main(args + ["--max-steps", "100"]) == 0  # the same command again: resumes from its last checkpoint
     again = json.loads((out / "eval_results.json").read_text())
-    assert again["resumed_from"].endswith("checkpoint-100") and again["dev"] == {**results["dev"],
-                                                                                 "eval_seconds": again["dev"]["eval_seconds"]}
+    assert again["resumed_from"].endswith("checkpoint-100") and again["dev"] == {
+        **results["dev"],
+        "eval_seconds": again["dev"]["eval_seconds"],
+    }
     assert "semantic error rate" in (out / "README.md").read_text()
     model = BertForIntentSlot.from_pretrained(out)
     assert model.config.intent_labels == list(load_nlu(nlu_dir).labels.intents)
 
 
 def test_the_evaluate_module_gives_the_same_scores():
-    import evaluate
     from pathlib import Path
+
+    import evaluate
 
     module = str(Path(__file__).resolve().parents[1] / "optimum_ro" / "metrics" / "joint_nlu")
     refs = [{"intent": "a", "slots": ["B-x", "I-x", "O"]}, {"intent": "b", "slots": ["O", "B-y"]}]

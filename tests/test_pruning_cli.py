@@ -1,4 +1,5 @@
 """`optimum-ro prune` end to end on the made-up task fixtures and a tiny random BERT."""
+
 import json
 
 import pytest
@@ -6,7 +7,6 @@ from transformers import AutoModelForSequenceClassification, AutoModelForTokenCl
 
 from optimum_ro.cli import main
 from optimum_ro.pruning import BlockPruningConfig
-
 
 
 def zero_block_share(weight, rows, cols):
@@ -17,14 +17,40 @@ def zero_block_share(weight, rows, cols):
 
 def test_prune_command_writes_a_pruned_model_folder(tiny_bert_dir, fixtures_dir, tmp_path, capsys):
     out = tmp_path / "pruned"
-    rc = main(["prune", "--model", str(tiny_bert_dir), "--task", "sentiment", "--data",
-               str(fixtures_dir / "ro" / "sentiment"), "--output", str(out), "--block-shape", "16x1",
-               "--sparsity", "0.5", "--criterion", "magnitude", "--end-step", "3", "--pruning-frequency", "1",
-               "--sparsity-override", r"intermediate\.dense=0.75", "--max-steps", "5", "--batch-size", "8",
-               "--learning-rate", "1e-3"])
+    rc = main(
+        [
+            "prune",
+            "--model",
+            str(tiny_bert_dir),
+            "--task",
+            "sentiment",
+            "--data",
+            str(fixtures_dir / "ro" / "sentiment"),
+            "--output",
+            str(out),
+            "--block-shape",
+            "16x1",
+            "--sparsity",
+            "0.5",
+            "--criterion",
+            "magnitude",
+            "--end-step",
+            "3",
+            "--pruning-frequency",
+            "1",
+            "--sparsity-override",
+            r"intermediate\.dense=0.75",
+            "--max-steps",
+            "5",
+            "--batch-size",
+            "8",
+            "--learning-rate",
+            "1e-3",
+        ]
+    )
     assert rc == 0
     stdout = capsys.readouterr().out  # Trainer prints its own summary first
-    printed = json.loads(stdout[stdout.rindex('{\n  "task"'):])
+    printed = json.loads(stdout[stdout.rindex('{\n  "task"') :])
     assert printed["task"] == "sentiment" and 0.5 < printed["sparsity"] < 0.75
     assert 0.0 <= printed["validation"]["accuracy"] <= 1.0
     results = json.loads((out / "eval_results.json").read_text())
@@ -43,10 +69,39 @@ def test_prune_command_writes_a_pruned_model_folder(tiny_bert_dir, fixtures_dir,
 def test_prune_command_with_teacher_distils_a_token_task(tiny_bert_dir, fixtures_dir, tmp_path):
     pytest.importorskip("optimum_ro.distillation")
     out = tmp_path / "pruned-pos"
-    rc = main(["prune", "--model", str(tiny_bert_dir), "--task", "pos", "--data", str(fixtures_dir / "ro" / "pos"),
-               "--output", str(out), "--teacher", str(tiny_bert_dir), "--block-shape", "1x4", "--sparsity", "0.6",
-               "--criterion", "movement", "--start-step", "1", "--end-step", "3", "--pruning-frequency", "1",
-               "--max-steps", "4", "--batch-size", "8", "--freeze-embeddings", "yes"])
+    rc = main(
+        [
+            "prune",
+            "--model",
+            str(tiny_bert_dir),
+            "--task",
+            "pos",
+            "--data",
+            str(fixtures_dir / "ro" / "pos"),
+            "--output",
+            str(out),
+            "--teacher",
+            str(tiny_bert_dir),
+            "--block-shape",
+            "1x4",
+            "--sparsity",
+            "0.6",
+            "--criterion",
+            "movement",
+            "--start-step",
+            "1",
+            "--end-step",
+            "3",
+            "--pruning-frequency",
+            "1",
+            "--max-steps",
+            "4",
+            "--batch-size",
+            "8",
+            "--freeze-embeddings",
+            "yes",
+        ]
+    )
     assert rc == 0
     results = json.loads((out / "eval_results.json").read_text())
     assert results["teacher"] == str(tiny_bert_dir) and results["frozen_word_embeddings"] is True
@@ -60,17 +115,54 @@ def test_prune_command_with_teacher_distils_a_token_task(tiny_bert_dir, fixtures
 
 def test_prune_command_refuses_bad_flags(tiny_bert_dir, tmp_path):
     with pytest.raises(SystemExit):
-        main(["prune", "--model", str(tiny_bert_dir), "--task", "sentiment", "--output", str(tmp_path),
-              "--sparsity-override", "no-equals-sign"])
+        main(
+            [
+                "prune",
+                "--model",
+                str(tiny_bert_dir),
+                "--task",
+                "sentiment",
+                "--output",
+                str(tmp_path),
+                "--sparsity-override",
+                "no-equals-sign",
+            ]
+        )
     with pytest.raises(ValueError, match="Invalid block_shape '16by1'"):
-        main(["prune", "--model", str(tiny_bert_dir), "--task", "sentiment", "--output", str(tmp_path),
-              "--block-shape", "16by1"])
+        main(
+            [
+                "prune",
+                "--model",
+                str(tiny_bert_dir),
+                "--task",
+                "sentiment",
+                "--output",
+                str(tmp_path),
+                "--block-shape",
+                "16by1",
+            ]
+        )
 
 
 def test_prune_command_one_shot_without_training(tiny_bert_dir, fixtures_dir, tmp_path):
     out = tmp_path / "oneshot"
-    args = ["prune", "--model", str(tiny_bert_dir), "--task", "dialect", "--data", str(fixtures_dir / "ro" / "dialect"),
-            "--output", str(out), "--block-shape", "1x4", "--sparsity", "0.9", "--max-steps", "0"]
+    args = [
+        "prune",
+        "--model",
+        str(tiny_bert_dir),
+        "--task",
+        "dialect",
+        "--data",
+        str(fixtures_dir / "ro" / "dialect"),
+        "--output",
+        str(out),
+        "--block-shape",
+        "1x4",
+        "--sparsity",
+        "0.9",
+        "--max-steps",
+        "0",
+    ]
     with pytest.raises(ValueError, match="--max-steps 0 prunes one-shot without gradients"):
         main(args + ["--criterion", "movement"])
     assert main(args) == 0
@@ -85,11 +177,39 @@ def test_prune_command_can_distil_hidden_states_too(tiny_bert_dir, fixtures_dir,
 
     calls = []
     real = losses.cosine_hidden_loss
-    monkeypatch.setattr(losses, "cosine_hidden_loss", lambda s, t, **kw: calls.append((s.shape, t.shape)) or real(s, t, **kw))
-    args = ["prune", "--model", str(tiny_bert_dir), "--task", "sentiment", "--data",
-            str(fixtures_dir / "ro" / "sentiment"), "--block-shape", "16x1", "--sparsity", "0.5",
-            "--criterion", "movement", "--start-step", "1", "--end-step", "2", "--pruning-frequency", "1",
-            "--max-steps", "3", "--batch-size", "8", "--alpha-cos", "1.0", "--hidden-layer-map", "1:1", "2:2"]
+    monkeypatch.setattr(
+        losses, "cosine_hidden_loss", lambda s, t, **kw: calls.append((s.shape, t.shape)) or real(s, t, **kw)
+    )
+    args = [
+        "prune",
+        "--model",
+        str(tiny_bert_dir),
+        "--task",
+        "sentiment",
+        "--data",
+        str(fixtures_dir / "ro" / "sentiment"),
+        "--block-shape",
+        "16x1",
+        "--sparsity",
+        "0.5",
+        "--criterion",
+        "movement",
+        "--start-step",
+        "1",
+        "--end-step",
+        "2",
+        "--pruning-frequency",
+        "1",
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--alpha-cos",
+        "1.0",
+        "--hidden-layer-map",
+        "1:1",
+        "2:2",
+    ]
     with pytest.raises(ValueError, match="alpha_cos > 0 distils hidden states from a teacher"):
         main(args + ["--output", str(tmp_path / "no-teacher")])
     assert main(args + ["--output", str(tmp_path / "hidden"), "--teacher", str(tiny_bert_dir)]) == 0

@@ -1,4 +1,5 @@
 """BlockPruningConfig, block-shape parsing, schedules and the configuration errors."""
+
 import json
 
 import pytest
@@ -6,8 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optimum_ro.pruning import (
-    CONFIG_NAME, BlockPruningConfig, cubic_sparsity, format_block_shape, is_pruning_step, linear_sparsity,
-    parse_block_shape, scheduled_sparsity,
+    CONFIG_NAME,
+    BlockPruningConfig,
+    cubic_sparsity,
+    format_block_shape,
+    is_pruning_step,
+    linear_sparsity,
+    parse_block_shape,
+    scheduled_sparsity,
 )
 
 
@@ -41,15 +48,18 @@ def test_override_sparsity_outside_unit_interval_is_refused():
         BlockPruningConfig(sparsity_overrides={"intermediate": 1.0})
 
 
-@pytest.mark.parametrize("field,value,match", [
-    ("criterion", "taylor", "Unknown criterion 'taylor': choose one of magnitude, movement, snip_momentum"),
-    ("schedule", "exp", "Unknown schedule 'exp'"),
-    ("scope", "per_head", "Unknown scope 'per_head'"),
-    ("pruning_frequency", 0, "pruning_frequency must be a positive integer"),
-    ("start_step", -1, "start_step must be a non-negative integer"),
-    ("target_modules", ["layer("], "not a valid regular expression"),
-    ("target_modules", [], "target_modules is empty"),
-])
+@pytest.mark.parametrize(
+    "field,value,match",
+    [
+        ("criterion", "taylor", "Unknown criterion 'taylor': choose one of magnitude, movement, snip_momentum"),
+        ("schedule", "exp", "Unknown schedule 'exp'"),
+        ("scope", "per_head", "Unknown scope 'per_head'"),
+        ("pruning_frequency", 0, "pruning_frequency must be a positive integer"),
+        ("start_step", -1, "start_step must be a non-negative integer"),
+        ("target_modules", ["layer("], "not a valid regular expression"),
+        ("target_modules", [], "target_modules is empty"),
+    ],
+)
 def test_invalid_fields_are_refused(field, value, match):
     with pytest.raises(ValueError, match=match):
         BlockPruningConfig(**{field: value})
@@ -61,9 +71,18 @@ def test_end_step_before_start_step_is_refused():
 
 
 def test_save_and_load_round_trip(tmp_path):
-    config = BlockPruningConfig(block_shape="1x4", target_sparsity=0.9, criterion="movement", schedule="linear",
-                                sparsity_overrides={r"attention": 0.8}, exclude_modules=["pooler"],
-                                start_step=3, end_step=40, pruning_frequency=5, scope="global")
+    config = BlockPruningConfig(
+        block_shape="1x4",
+        target_sparsity=0.9,
+        criterion="movement",
+        schedule="linear",
+        sparsity_overrides={r"attention": 0.8},
+        exclude_modules=["pooler"],
+        start_step=3,
+        end_step=40,
+        pruning_frequency=5,
+        scope="global",
+    )
     path = config.save_pretrained(tmp_path)
     assert path == str(tmp_path / CONFIG_NAME)
     on_disk = json.loads((tmp_path / CONFIG_NAME).read_text())
@@ -103,7 +122,7 @@ def test_scheduled_sparsity_from_config():
     assert scheduled_sparsity(config, 5) == 0.0
     assert scheduled_sparsity(config, 60) == pytest.approx(0.7)
     assert scheduled_sparsity(config, 60, final_sparsity=0.4) == pytest.approx(0.35)  # per-layer override
-    assert scheduled_sparsity(config, 60, end_step=210) == pytest.approx(0.8 - 0.8 * 0.75 ** 3)
+    assert scheduled_sparsity(config, 60, end_step=210) == pytest.approx(0.8 - 0.8 * 0.75**3)
     linear = BlockPruningConfig(target_sparsity=0.6, schedule="linear", start_step=0, end_step=30)
     assert scheduled_sparsity(linear, 10) == pytest.approx(0.2)
     oneshot = BlockPruningConfig(target_sparsity=0.6, schedule="oneshot", start_step=7)
@@ -121,11 +140,21 @@ def test_pruning_steps_follow_frequency_and_include_end():
 
 
 @settings(max_examples=60, deadline=None)
-@given(start=st.integers(0, 50), length=st.integers(1, 200), final=st.floats(0, 0.99),
-       initial_share=st.floats(0, 1), schedule=st.sampled_from(["cubic", "linear"]))
+@given(
+    start=st.integers(0, 50),
+    length=st.integers(1, 200),
+    final=st.floats(0, 0.99),
+    initial_share=st.floats(0, 1),
+    schedule=st.sampled_from(["cubic", "linear"]),
+)
 def test_schedules_rise_monotonically_from_initial_to_final(start, length, final, initial_share, schedule):
-    config = BlockPruningConfig(target_sparsity=final, initial_sparsity=final * initial_share, schedule=schedule,
-                                start_step=start, end_step=start + length)
+    config = BlockPruningConfig(
+        target_sparsity=final,
+        initial_sparsity=final * initial_share,
+        schedule=schedule,
+        start_step=start,
+        end_step=start + length,
+    )
     values = [scheduled_sparsity(config, t) for t in range(start, start + length + 3)]
     assert values[0] == pytest.approx(config.initial_sparsity)
     assert values[length] == pytest.approx(final) and values[-1] == pytest.approx(final)

@@ -1,4 +1,5 @@
 """BlockPruner under 2 gloo processes on CPU (accelerate.debug_launcher): every rank holds the same masks."""
+
 import os
 
 import pytest
@@ -8,13 +9,13 @@ from optimum_ro.pruning import STATE_NAME, BlockPruner, BlockPruningConfig
 
 
 def _worker(out_dir):
+    from test_pruning_trainer import synthetic_dataset, tiny_bert, training_args
     from transformers import Trainer
 
-    from test_pruning_trainer import synthetic_dataset, tiny_bert, training_args
-
     torch.set_num_threads(1)
-    config = BlockPruningConfig(block_shape="4x1", target_sparsity=0.5, criterion="movement", start_step=1,
-                                end_step=3, pruning_frequency=1)
+    config = BlockPruningConfig(
+        block_shape="4x1", target_sparsity=0.5, criterion="movement", start_step=1, end_step=3, pruning_frequency=1
+    )
     model, pruner = tiny_bert(), BlockPruner(config)
     args = training_args(out_dir, 4, save_steps=2)
     args.per_device_train_batch_size = 4
@@ -25,10 +26,16 @@ def _worker(out_dir):
     weights = torch.cat([p.detach().flatten() for p in model.parameters()])
     gathered = trainer.accelerator.gather(torch.cat([masks, scores, weights]).unsqueeze(0))
     if trainer.args.process_index == 0:
-        torch.save({"world": trainer.args.world_size, "wrapped": type(trainer.model_wrapped).__name__,
-                    "rank_diff": (gathered[0] - gathered[1]).abs().max().item(),
-                    "sparsity": pruner.block_sparsity(), "score_updates": pruner.score_updates},
-                   os.path.join(out_dir, "result.pt"))
+        torch.save(
+            {
+                "world": trainer.args.world_size,
+                "wrapped": type(trainer.model_wrapped).__name__,
+                "rank_diff": (gathered[0] - gathered[1]).abs().max().item(),
+                "sparsity": pruner.block_sparsity(),
+                "score_updates": pruner.score_updates,
+            },
+            os.path.join(out_dir, "result.pt"),
+        )
 
 
 @pytest.mark.slow

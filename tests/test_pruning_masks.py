@@ -1,4 +1,5 @@
 """Block scores, block masks, one-shot pruning, finalize and the model-level errors (no Trainer here)."""
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -6,19 +7,36 @@ from hypothesis import strategies as st
 from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
 
 from optimum_ro.pruning import (
-    BlockPruner, BlockPruningConfig, find_target_modules, format_sparsity_report, prune_model, sparsity_report,
+    BlockPruner,
+    BlockPruningConfig,
+    find_target_modules,
+    format_sparsity_report,
+    prune_model,
+    sparsity_report,
 )
 from optimum_ro.pruning.criteria import (
-    apply_block_mask, block_sum, expand_block_mask, magnitude_scores, movement_update, select_blocks,
+    apply_block_mask,
+    block_sum,
+    expand_block_mask,
+    magnitude_scores,
+    movement_update,
+    select_blocks,
     snip_momentum_update,
 )
 
 
-
 def tiny_bert(seed=0, **kwargs):
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=16, num_labels=2, **kwargs)
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=16,
+        num_labels=2,
+        **kwargs,
+    )
     return BertForSequenceClassification(config)
 
 
@@ -103,20 +121,28 @@ def test_default_targets_are_encoder_linears_only():
 def test_excluded_modules_are_untouched():
     model = tiny_bert()
     before = weights(model)
-    config = BlockPruningConfig(target_modules=[r"."], exclude_modules=[r"pooler", r"classifier", r"attention"],
-                                block_shape="4x1", target_sparsity=0.5)
+    config = BlockPruningConfig(
+        target_modules=[r"."],
+        exclude_modules=[r"pooler", r"classifier", r"attention"],
+        block_shape="4x1",
+        target_sparsity=0.5,
+    )
     prune_model(model, config)
     after = weights(model)
     changed = {n for n in before if not torch.equal(before[n], after[n])}
-    assert changed == {f"bert.encoder.layer.{i}.{m}.weight" for i in (0, 1)
-                       for m in ("intermediate.dense", "output.dense")}
+    assert changed == {
+        f"bert.encoder.layer.{i}.{m}.weight" for i in (0, 1) for m in ("intermediate.dense", "output.dense")
+    }
     assert set(model.config.sparsity["layers"]) == {n[: -len(".weight")] for n in changed}
 
 
 def test_block_shape_that_does_not_divide_names_the_layer():
     model = tiny_bert()
-    with pytest.raises(ValueError, match=r"Block shape 3x1 does not divide layer 'bert\.encoder\.layer\.0\.attention"
-                                         r"\.self\.query' with weight shape \[32, 32\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"Block shape 3x1 does not divide layer 'bert\.encoder\.layer\.0\.attention"
+        r"\.self\.query' with weight shape \[32, 32\]",
+    ):
         BlockPruner(BlockPruningConfig(block_shape="3x1"), model)
 
 
@@ -169,9 +195,11 @@ def test_magnitude_prunes_the_smallest_blocks():
 
 
 def test_sparsity_overrides_are_honoured():
-    config = BlockPruningConfig(block_shape="4x1", target_sparsity=0.5,
-                                sparsity_overrides={r"intermediate\.dense|layer\.\d+\.output\.dense": 0.9,
-                                                    r"attention": 0.7})
+    config = BlockPruningConfig(
+        block_shape="4x1",
+        target_sparsity=0.5,
+        sparsity_overrides={r"intermediate\.dense|layer\.\d+\.output\.dense": 0.9, r"attention": 0.7},
+    )
     model = prune_model(tiny_bert(), config)
     layers = model.config.sparsity["layers"]
     for name, value in layers.items():

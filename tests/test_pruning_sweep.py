@@ -1,8 +1,8 @@
 """The pruning sweep's report: made-up runs in, markdown table and PNG out (no training here)."""
+
 import json
 
 import pytest
-
 from conftest import load_example
 
 
@@ -12,19 +12,45 @@ def sweep():
 
 
 def made_up_runs():
-    rows = [{"task": "sentiment", "block_shape": "16x1", "criterion": "magnitude", "distilled": False,
-             "target": 0.0, "score": 0.90, "metric": "accuracy"}]
+    rows = [
+        {
+            "task": "sentiment",
+            "block_shape": "16x1",
+            "criterion": "magnitude",
+            "distilled": False,
+            "target": 0.0,
+            "score": 0.90,
+            "metric": "accuracy",
+        }
+    ]
     for shape, base in (("16x1", 0.89), ("1x4", 0.88)):
         for target, drop in ((0.5, 0.0), (0.8, 0.02), (0.9, 0.05)):
-            rows.append({"task": "sentiment", "block_shape": shape, "criterion": "magnitude", "distilled": False,
-                         "target": target, "score": round(base - drop, 4), "metric": "accuracy"})
+            rows.append(
+                {
+                    "task": "sentiment",
+                    "block_shape": shape,
+                    "criterion": "magnitude",
+                    "distilled": False,
+                    "target": target,
+                    "score": round(base - drop, 4),
+                    "metric": "accuracy",
+                }
+            )
     return rows
 
 
 def ner_run(target, score, steps=400, seed=None, hidden=False):
     """A made-up distilled NER run (16x1, movement); ``seed=None`` is a run written before --seed existed."""
-    r = {"task": "ner", "block_shape": "16x1", "criterion": "movement", "distilled": True, "target": target,
-         "score": score, "metric": "f1", "max_steps": steps}
+    r = {
+        "task": "ner",
+        "block_shape": "16x1",
+        "criterion": "movement",
+        "distilled": True,
+        "target": target,
+        "score": score,
+        "metric": "f1",
+        "max_steps": steps,
+    }
     if seed is not None:
         r["seed"] = seed
     if hidden:
@@ -47,8 +73,17 @@ def test_report_table_and_plot(sweep, tmp_path):
 
 
 def test_dense_run_is_shared_and_missing_points_are_dashes(sweep):
-    rows = made_up_runs()[:3] + [{"task": "sentiment", "block_shape": "1x4", "criterion": "magnitude",
-                                  "distilled": True, "target": 0.9, "score": 0.85, "metric": "accuracy"}]
+    rows = made_up_runs()[:3] + [
+        {
+            "task": "sentiment",
+            "block_shape": "1x4",
+            "criterion": "magnitude",
+            "distilled": True,
+            "target": 0.9,
+            "score": 0.85,
+            "metric": "accuracy",
+        }
+    ]
     lines = sweep.lines_of(rows)
     assert lines[("sentiment", "16x1", "magnitude", "no", None)] == {0.0: 0.90, 0.5: 0.89, 0.8: 0.87}
     assert lines[("sentiment", "1x4", "magnitude", "yes", None)] == {0.0: 0.90, 0.9: 0.85}  # the dense start point
@@ -60,8 +95,18 @@ def test_dense_run_is_shared_and_missing_points_are_dashes(sweep):
 
 def test_targets_and_several_runs_files(sweep, tmp_path):
     base = made_up_runs()
-    distilled = [{"task": "sentiment", "block_shape": "1x4", "criterion": "movement", "distilled": True,
-                  "target": t, "score": s, "metric": "accuracy"} for t, s in ((0.8, 0.895), (0.9, 0.87))]
+    distilled = [
+        {
+            "task": "sentiment",
+            "block_shape": "1x4",
+            "criterion": "movement",
+            "distilled": True,
+            "target": t,
+            "score": s,
+            "metric": "accuracy",
+        }
+        for t, s in ((0.8, 0.895), (0.9, 0.87))
+    ]
     first, second = tmp_path / "runs-a.json", tmp_path / "runs-b.json"
     first.write_text(json.dumps(base))
     second.write_text(json.dumps(distilled))
@@ -77,8 +122,12 @@ def test_targets_and_several_runs_files(sweep, tmp_path):
 
 def test_each_schedule_is_compared_with_its_own_dense_run(sweep):
     # the longer schedule trains a better dense model: its pruned runs must be measured against it
-    rows = [ner_run(0.0, 0.38, steps=400), ner_run(0.8, 0.37, steps=400),
-            ner_run(0.0, 0.41, steps=800), ner_run(0.8, 0.395, steps=800)]
+    rows = [
+        ner_run(0.0, 0.38, steps=400),
+        ner_run(0.8, 0.37, steps=400),
+        ner_run(0.0, 0.41, steps=800),
+        ner_run(0.8, 0.395, steps=800),
+    ]
     lines = sweep.lines_of(rows)
     assert lines[("ner", "16x1", "movement", "yes", 400)] == {0.0: 0.38, 0.8: 0.37}
     assert lines[("ner", "16x1", "movement", "yes", 800)] == {0.0: 0.41, 0.8: 0.395}
@@ -98,14 +147,24 @@ def test_runs_of_several_seeds_are_averaged_and_marked(sweep):
     # with another seed
     assert sweep.run_key(ner_run(0.8, 0.3)) == sweep.run_key(ner_run(0.8, 0.3, seed=sweep.DEFAULT_SEED))
     assert sweep.run_key(ner_run(0.8, 0.3, seed=1)) != sweep.run_key(ner_run(0.8, 0.3))
-    rows = [ner_run(0.0, 0.38), ner_run(0.0, 0.40, seed=1), ner_run(0.8, 0.37), ner_run(0.8, 0.38, seed=1),
-            ner_run(0.9, 0.36)]
+    rows = [
+        ner_run(0.0, 0.38),
+        ner_run(0.0, 0.40, seed=1),
+        ner_run(0.8, 0.37),
+        ner_run(0.8, 0.38, seed=1),
+        ner_run(0.9, 0.36),
+    ]
     points = sweep.lines_of(rows)[("ner", "16x1", "movement", "yes", 400)]
     assert points == pytest.approx({0.0: 0.39, 0.8: 0.375, 0.9: 0.36})
     table = sweep.markdown_table(rows)
-    assert "| ner | f1 | 16x1 | movement | yes | 39.0 (mean of 2 seeds) | 37.5 (mean of 2 seeds) | 36.0 | -3.0 |" in table
+    assert (
+        "| ner | f1 | 16x1 | movement | yes | 39.0 (mean of 2 seeds) | 37.5 (mean of 2 seeds) | 36.0 | -3.0 |" in table
+    )
     targets = sweep.target_lines(rows)
-    assert "- ner, 16x1, movement + teacher, 80% (seeds: 2 pruned, 2 dense): +1.5 points lost (target ≤ 1: **missed**)" in targets
+    assert (
+        "- ner, 16x1, movement + teacher, 80% (seeds: 2 pruned, 2 dense): +1.5 points lost (target ≤ 1: **missed**)"
+        in targets
+    )
     assert any(t.startswith("- ner, 16x1, movement + teacher, 90% (seeds: 1 pruned, 2 dense): +3.0") for t in targets)
 
 
@@ -113,20 +172,35 @@ def test_hidden_state_distillation_is_its_own_line_with_its_own_dense_run(sweep)
     assert sweep.run_key(ner_run(0.8, 0.3, hidden=True)) != sweep.run_key(ner_run(0.8, 0.3))
     assert sweep.teacher_of(ner_run(0.8, 0.3, hidden=True)) == "yes + hidden"
     assert sweep.teacher_of({**ner_run(0.8, 0.3), "distilled": False}) == "no"
-    rows = [ner_run(0.0, 0.38), ner_run(0.0, 0.40, seed=1), ner_run(0.8, 0.37), ner_run(0.8, 0.36, seed=1),
-            ner_run(0.0, 0.392, hidden=True), ner_run(0.8, 0.385, hidden=True), ner_run(0.9, 0.37, hidden=True)]
+    rows = [
+        ner_run(0.0, 0.38),
+        ner_run(0.0, 0.40, seed=1),
+        ner_run(0.8, 0.37),
+        ner_run(0.8, 0.36, seed=1),
+        ner_run(0.0, 0.392, hidden=True),
+        ner_run(0.8, 0.385, hidden=True),
+        ner_run(0.9, 0.37, hidden=True),
+    ]
     lines = sweep.lines_of(rows)
     assert lines[("ner", "16x1", "movement", "yes", 400)] == pytest.approx({0.0: 0.39, 0.8: 0.365})
-    assert lines[("ner", "16x1", "movement", "yes + hidden", 400)] == pytest.approx({0.0: 0.392, 0.8: 0.385, 0.9: 0.37})
+    assert lines[("ner", "16x1", "movement", "yes + hidden", 400)] == pytest.approx(
+        {0.0: 0.392, 0.8: 0.385, 0.9: 0.37}
+    )
     table = sweep.markdown_table(rows)
-    assert "| ner | f1 | 16x1 | movement | yes + hidden | 39.2 | 38.5 | 37.0 | -2.2 |" in table  # its own dense run and seeds
+    assert (
+        "| ner | f1 | 16x1 | movement | yes + hidden | 39.2 | 38.5 | 37.0 | -2.2 |" in table
+    )  # its own dense run and seeds
     assert "| ner | f1 | 16x1 | movement | yes | 39.0 (mean of 2 seeds) | 36.5 (mean of 2 seeds) | – | -2.5 |" in table
     targets = sweep.target_lines(rows)
     assert "- ner, 16x1, movement + teacher (hidden states), 80%: +0.7 points lost (target ≤ 1: **met**)" in targets
-    assert "- ner, 16x1, movement + teacher, 80% (seeds: 2 pruned, 2 dense): +2.5 points lost (target ≤ 1: **missed**)" in targets
+    assert (
+        "- ner, 16x1, movement + teacher, 80% (seeds: 2 pruned, 2 dense): +2.5 points lost (target ≤ 1: **missed**)"
+        in targets
+    )
     # without a dense run of its own, a hidden-state line is measured against the logits-only one
     assert sweep.lines_of([r for r in rows if not (r["target"] == 0 and r.get("alpha_cos"))])[
-        ("ner", "16x1", "movement", "yes + hidden", 400)][0.0] == pytest.approx(0.39)
+        ("ner", "16x1", "movement", "yes + hidden", 400)
+    ][0.0] == pytest.approx(0.39)
 
 
 def test_a_global_sweep_reuses_the_dense_run(sweep, tmp_path, monkeypatch):
@@ -142,10 +216,37 @@ def test_a_global_sweep_reuses_the_dense_run(sweep, tmp_path, monkeypatch):
     monkeypatch.setattr(prune_cli, "prune_task", fake_prune_task)
     runs = tmp_path / "runs.json"
     runs.write_text(json.dumps([{**ner_run(0.0, 0.38), "seed": sweep.DEFAULT_SEED}]))
-    sweep.main(["run", "--model", str(tmp_path / "student"), "--teacher", str(tmp_path / "teacher"), "--tasks", "ner",
-                "--sparsities", "0", "0.8", "--block-shapes", "16x1", "--criteria", "movement", "--distill", "yes",
-                "--max-steps", "400", "--scope", "global", "--runs", str(runs), "--work", str(tmp_path / "work")])
+    sweep.main(
+        [
+            "run",
+            "--model",
+            str(tmp_path / "student"),
+            "--teacher",
+            str(tmp_path / "teacher"),
+            "--tasks",
+            "ner",
+            "--sparsities",
+            "0",
+            "0.8",
+            "--block-shapes",
+            "16x1",
+            "--criteria",
+            "movement",
+            "--distill",
+            "yes",
+            "--max-steps",
+            "400",
+            "--scope",
+            "global",
+            "--runs",
+            str(runs),
+            "--work",
+            str(tmp_path / "work"),
+        ]
+    )
     assert calls == [(0.8, "global")]
     rows = json.loads(runs.read_text())
     assert [(r["target"], r["criterion"]) for r in rows] == [(0.0, "movement"), (0.8, "movement global")]
-    assert sweep.lines_of(rows)[("ner", "16x1", "movement global", "yes", 400)] == pytest.approx({0.0: 0.38, 0.8: 0.37})
+    assert sweep.lines_of(rows)[("ner", "16x1", "movement global", "yes", 400)] == pytest.approx(
+        {0.0: 0.38, 0.8: 0.37}
+    )

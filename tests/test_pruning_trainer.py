@@ -1,4 +1,5 @@
 """BlockPruner inside `transformers.Trainer` runs: schedule, masks through training, checkpoints and resume."""
+
 import os
 import shutil
 
@@ -12,11 +13,17 @@ from optimum_ro.pruning import STATE_NAME, BlockPruner, BlockPruningConfig, sche
 SEQ, N = 8, 32
 
 
-
 def tiny_bert(seed=0):
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=16, num_labels=2)
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=16,
+        num_labels=2,
+    )
     return BertForSequenceClassification(config)
 
 
@@ -24,15 +31,23 @@ def synthetic_dataset():
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(1, 50, (N, SEQ), generator=g)
     labels = (ids[:, 0] > 25).long()  # learnable: the label is a function of the first token
-    return Dataset.from_dict({"input_ids": ids.tolist(), "attention_mask": [[1] * SEQ] * N,
-                              "labels": labels.tolist()})
+    return Dataset.from_dict({"input_ids": ids.tolist(), "attention_mask": [[1] * SEQ] * N, "labels": labels.tolist()})
 
 
 def training_args(out, max_steps, save_steps=None, **kwargs):
     return TrainingArguments(
-        output_dir=str(out), max_steps=max_steps, per_device_train_batch_size=8, learning_rate=1e-3,
-        use_cpu=True, report_to=[], disable_tqdm=True, logging_strategy="no", seed=0,
-        save_strategy="steps" if save_steps else "no", save_steps=save_steps or 500, dataloader_num_workers=0,
+        output_dir=str(out),
+        max_steps=max_steps,
+        per_device_train_batch_size=8,
+        learning_rate=1e-3,
+        use_cpu=True,
+        report_to=[],
+        disable_tqdm=True,
+        logging_strategy="no",
+        seed=0,
+        save_strategy="steps" if save_steps else "no",
+        save_steps=save_steps or 500,
+        dataloader_num_workers=0,
         **kwargs,
     )
 
@@ -48,7 +63,8 @@ class RecordAfterOptimizerStep(TrainerCallback):
         worst = 0.0
         for name, mask in self.pruner.masks.items():
             full = mask.repeat_interleave(self.pruner.config.block_shape[0], 0).repeat_interleave(
-                self.pruner.config.block_shape[1], 1)
+                self.pruner.config.block_shape[1], 1
+            )
             worst = max(worst, modules[name].weight.detach()[~full].abs().max().item() if (~full).any() else 0.0)
         self.max_pruned_abs.append(worst)
         self.sparsity[state.global_step] = sum(self.pruner.block_sparsity().values()) / len(self.pruner.masks)
@@ -61,8 +77,12 @@ def run(out, config, max_steps=12, save_steps=None, resume=None, subclass=Traine
     recorder = RecordAfterOptimizerStep(pruner) if check else None
     if recorder:
         callbacks.append(recorder)
-    trainer = subclass(model=model, args=training_args(out, max_steps, save_steps), train_dataset=synthetic_dataset(),
-                       callbacks=callbacks)
+    trainer = subclass(
+        model=model,
+        args=training_args(out, max_steps, save_steps),
+        train_dataset=synthetic_dataset(),
+        callbacks=callbacks,
+    )
     result = trainer.train(resume_from_checkpoint=resume)
     return model, pruner, recorder, result
 
@@ -74,8 +94,13 @@ def test_trainer_reaches_target_and_keeps_pruned_weights_zero(tmp_path):
     # Pruned weights stay exactly zero after every optimizer step, although Adam keeps moving them.
     assert len(recorder.max_pruned_abs) == 12 and max(recorder.max_pruned_abs) == 0.0
     # The schedule: masks are set at on_step_begin(t) for t = 0, 2, 4, 6, 8 (cubic), before step t's update.
-    for step, expected in [(0, 0.0), (2, scheduled_sparsity(config, 2)), (4, scheduled_sparsity(config, 4)),
-                           (8, 0.8), (11, 0.8)]:
+    for step, expected in [
+        (0, 0.0),
+        (2, scheduled_sparsity(config, 2)),
+        (4, scheduled_sparsity(config, 4)),
+        (8, 0.8),
+        (11, 0.8),
+    ]:
         assert recorder.sparsity[step] == pytest.approx(expected, abs=0.005), step
     assert 0 < recorder.sparsity[2] == recorder.sparsity[3] < recorder.sparsity[4]  # no update between steps
     modules = dict(model.named_modules())
@@ -99,8 +124,9 @@ def test_masks_would_not_hold_without_reapplying(tmp_path):
     model = tiny_bert()
     pruner = NoReapply(BlockPruningConfig(block_shape="4x1", target_sparsity=0.5, schedule="oneshot"))
     recorder = RecordAfterOptimizerStep(pruner)
-    Trainer(model=model, args=training_args(tmp_path, 3), train_dataset=synthetic_dataset(),
-            callbacks=[pruner, recorder]).train()
+    Trainer(
+        model=model, args=training_args(tmp_path, 3), train_dataset=synthetic_dataset(), callbacks=[pruner, recorder]
+    ).train()
     assert max(recorder.max_pruned_abs) > 0
 
 
@@ -115,8 +141,9 @@ class CustomLossTrainer(Trainer):
 
 @pytest.mark.parametrize("criterion", ["movement", "snip_momentum"])
 def test_gradient_criteria_in_a_trainer_subclass(tmp_path, criterion):
-    config = BlockPruningConfig(block_shape="1x4", target_sparsity=0.5, criterion=criterion, start_step=2,
-                                end_step=6, pruning_frequency=2)
+    config = BlockPruningConfig(
+        block_shape="1x4", target_sparsity=0.5, criterion=criterion, start_step=2, end_step=6, pruning_frequency=2
+    )
     model, pruner, recorder, _ = run(tmp_path, config, max_steps=8, subclass=CustomLossTrainer, check=True)
     assert pruner.score_updates == 8
     assert max(recorder.max_pruned_abs) == 0.0
@@ -136,8 +163,9 @@ def test_end_step_none_is_seventy_percent_of_training(tmp_path):
 
 @pytest.mark.parametrize("criterion", ["magnitude", "movement"])
 def test_resume_reproduces_masks_and_weights(tmp_path, criterion):
-    config = BlockPruningConfig(block_shape="16x1", target_sparsity=0.75, criterion=criterion,
-                                start_step=1, end_step=10, pruning_frequency=3)
+    config = BlockPruningConfig(
+        block_shape="16x1", target_sparsity=0.75, criterion=criterion, start_step=1, end_step=10, pruning_frequency=3
+    )
     full_model, full_pruner, _, _ = run(tmp_path / "full", config, max_steps=12, save_steps=5)
     state_file = tmp_path / "full" / "checkpoint-5" / STATE_NAME
     assert state_file.is_file()
@@ -160,15 +188,17 @@ def test_resume_from_elsewhere_needs_load_state(tmp_path):
     ckpt = str(tmp_path / "a" / "checkpoint-2")
     model = tiny_bert()
     pruner = BlockPruner(config)
-    trainer = Trainer(model=model, args=training_args(tmp_path / "b", 4), train_dataset=synthetic_dataset(),
-                      callbacks=[pruner])
+    trainer = Trainer(
+        model=model, args=training_args(tmp_path / "b", 4), train_dataset=synthetic_dataset(), callbacks=[pruner]
+    )
     with pytest.raises(FileNotFoundError, match="call pruner.load_state\\(checkpoint_dir\\)"):
         trainer.train(resume_from_checkpoint=ckpt)
     pruner = BlockPruner(config)
     pruner.load_state(ckpt)
     assert pruner.step == 1  # masks were last recomputed at step 1, before checkpoint-2 was written
-    trainer = Trainer(model=tiny_bert(), args=training_args(tmp_path / "b", 4), train_dataset=synthetic_dataset(),
-                      callbacks=[pruner])
+    trainer = Trainer(
+        model=tiny_bert(), args=training_args(tmp_path / "b", 4), train_dataset=synthetic_dataset(), callbacks=[pruner]
+    )
     trainer.train(resume_from_checkpoint=ckpt)
     assert pruner.step == 3
     assert all(v == pytest.approx(0.5) for v in pruner.block_sparsity().values())
@@ -178,8 +208,9 @@ def test_load_state_refuses_another_block_shape(tmp_path):
     config = BlockPruningConfig(block_shape="4x1", target_sparsity=0.5, start_step=0, end_step=2, pruning_frequency=1)
     run(tmp_path, config, max_steps=2, save_steps=2)
     other = BlockPruner(BlockPruningConfig(block_shape="1x4"))
-    with pytest.raises(ValueError, match="pruned with block_shape=\\(4, 1\\), but this BlockPruner has "
-                                         "block_shape=\\(1, 4\\)"):
+    with pytest.raises(
+        ValueError, match="pruned with block_shape=\\(4, 1\\), but this BlockPruner has block_shape=\\(1, 4\\)"
+    ):
         other.load_state(tmp_path / "checkpoint-2")
 
 
@@ -199,17 +230,29 @@ def test_wrapped_student_is_pruned_and_finalized_under_its_own_names(tmp_path, b
     student = tiny_bert()
     config = BlockPruningConfig(block_shape="4x1", target_sparsity=0.5, schedule="oneshot")
     pruner = BlockPruner(config, student if bind_student else None)
-    Trainer(model=StudentWrapper(student), args=training_args(tmp_path, 2, remove_unused_columns=False),
-            train_dataset=synthetic_dataset(),
-            callbacks=[pruner]).train()
+    Trainer(
+        model=StudentWrapper(student),
+        args=training_args(tmp_path, 2, remove_unused_columns=False),
+        train_dataset=synthetic_dataset(),
+        callbacks=[pruner],
+    ).train()
     prefix = "" if bind_student else "student."
     assert f"{prefix}bert.encoder.layer.0.output.dense" in pruner.targets
     assert not any("extra" in n for n in pruner.targets)
     pruner.finalize(student)
     layers = student.config.sparsity["layers"]
-    assert set(layers) == {f"bert.encoder.layer.{i}.{m}" for i in (0, 1) for m in (
-        "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
-        "intermediate.dense", "output.dense")}
+    assert set(layers) == {
+        f"bert.encoder.layer.{i}.{m}"
+        for i in (0, 1)
+        for m in (
+            "attention.self.query",
+            "attention.self.key",
+            "attention.self.value",
+            "attention.output.dense",
+            "intermediate.dense",
+            "output.dense",
+        )
+    }
     assert all(v == pytest.approx(0.5) for v in layers.values())
     report = pruner.sparsity_report(student)
     assert report["overall"] == pytest.approx(0.5) and set(report["layers"]) == set(layers)
@@ -220,14 +263,32 @@ def test_wrapped_student_is_pruned_and_finalized_under_its_own_names(tmp_path, b
 def test_prunes_while_distilling_with_distillation_trainer(tmp_path):
     distillation = pytest.importorskip("optimum_ro.distillation")
     teacher, student = tiny_bert(seed=1), tiny_bert(seed=2)
-    pruner = BlockPruner(BlockPruningConfig(block_shape="16x1", target_sparsity=0.75, start_step=1, end_step=3,
-                                            pruning_frequency=1, criterion="movement"))
+    pruner = BlockPruner(
+        BlockPruningConfig(
+            block_shape="16x1",
+            target_sparsity=0.75,
+            start_step=1,
+            end_step=3,
+            pruning_frequency=1,
+            criterion="movement",
+        )
+    )
     args = distillation.DistillationTrainingArguments(
-        output_dir=str(tmp_path), max_steps=4, per_device_train_batch_size=8, learning_rate=1e-3, use_cpu=True,
-        report_to=[], disable_tqdm=True, logging_strategy="no", save_strategy="no", seed=0)
+        output_dir=str(tmp_path),
+        max_steps=4,
+        per_device_train_batch_size=8,
+        learning_rate=1e-3,
+        use_cpu=True,
+        report_to=[],
+        disable_tqdm=True,
+        logging_strategy="no",
+        save_strategy="no",
+        seed=0,
+    )
     teacher_before = {n: p.clone() for n, p in teacher.state_dict().items()}
-    distillation.DistillationTrainer(model=student, teacher=teacher, args=args, train_dataset=synthetic_dataset(),
-                                     callbacks=[pruner]).train()
+    distillation.DistillationTrainer(
+        model=student, teacher=teacher, args=args, train_dataset=synthetic_dataset(), callbacks=[pruner]
+    ).train()
     pruner.finalize(student)
     assert pruner.score_updates == 4
     assert all(v == pytest.approx(0.75, abs=0.005) for v in student.config.sparsity["layers"].values())
@@ -244,10 +305,24 @@ def test_load_best_model_at_end_takes_that_checkpoints_masks(tmp_path):
         return {"score": -float(len(calls))}
 
     model, pruner = tiny_bert(), BlockPruner(config)
-    args = training_args(tmp_path, 6, save_steps=2, eval_strategy="steps", eval_steps=2, load_best_model_at_end=True,
-                         metric_for_best_model="score", greater_is_better=True)
-    trainer = Trainer(model=model, args=args, train_dataset=synthetic_dataset(), eval_dataset=synthetic_dataset(),
-                      compute_metrics=first_eval_is_best, callbacks=[pruner])
+    args = training_args(
+        tmp_path,
+        6,
+        save_steps=2,
+        eval_strategy="steps",
+        eval_steps=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="score",
+        greater_is_better=True,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=synthetic_dataset(),
+        eval_dataset=synthetic_dataset(),
+        compute_metrics=first_eval_is_best,
+        callbacks=[pruner],
+    )
     trainer.train()
     assert trainer.state.best_model_checkpoint.endswith("checkpoint-2")
     assert pruner.step == 1  # masks of checkpoint-2 (last recomputed at step 1), not of step 5
@@ -262,8 +337,9 @@ def test_load_best_model_at_end_takes_that_checkpoints_masks(tmp_path):
 
 def test_gradient_accumulation_counts_optimizer_steps(tmp_path):
     """With 2 accumulation steps the schedule runs on optimizer steps, and scores are added once per step."""
-    config = BlockPruningConfig(block_shape="4x1", target_sparsity=0.5, criterion="movement", start_step=1,
-                                end_step=3, pruning_frequency=1)
+    config = BlockPruningConfig(
+        block_shape="4x1", target_sparsity=0.5, criterion="movement", start_step=1, end_step=3, pruning_frequency=1
+    )
     model, pruner = tiny_bert(), BlockPruner(config)
     recorder = RecordAfterOptimizerStep(pruner)
     args = training_args(tmp_path, 4, gradient_accumulation_steps=2)

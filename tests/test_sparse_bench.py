@@ -1,4 +1,5 @@
 """The benchmark's report logic (ratios, % of peak, targets) on a made-up result; no timing here."""
+
 import pytest
 
 from optimum_ro.sparse.bench import markdown, summarize, targets
@@ -6,18 +7,35 @@ from optimum_ro.sparse.bench import markdown, summarize, targets
 
 def fake_result():
     timings = {
-        "torch_fp32": 10.0, "torch_bf16": 70.0, "torch_int8": 4.0, "ort_fp32": 9.0, "ort_int8": 3.0,
-        "torch_csr@0.9": 5.0, "ours_fp32@0.9": 0.5, "ours_bf16@0.9": 0.4, "ours_int8@0.9": 1.0,
+        "torch_fp32": 10.0,
+        "torch_bf16": 70.0,
+        "torch_int8": 4.0,
+        "ort_fp32": 9.0,
+        "ort_int8": 3.0,
+        "torch_csr@0.9": 5.0,
+        "ours_fp32@0.9": 0.5,
+        "ours_bf16@0.9": 0.4,
+        "ours_int8@0.9": 1.0,
     }
     return {
-        "date": "2026-01-01T00:00:00+00:00", "cpu": {"model": "Test CPU", "flags": ["avx2", "fma"]}, "isa": "avx2",
-        "versions": {"torch": "x"}, "load_average_start": (1.0, 1.0, 1.0), "load_average_end": (1.0, 1.0, 1.0),
-        "peak": {"fp32_gflops_per_core": 100.0, "int8_gops_per_core": 200.0}, "repeats": 3,
-        "groups": [{
-            "threads": 1, "M": 128, "K": 768, "N": 3072,
-            "timings": {k: {"median_ms": v * 1.1, "min_ms": v} for k, v in timings.items()},
-            "density": {"0.9": {"density_16x1": 0.1, "density_1x4": 0.1}},
-        }],
+        "date": "2026-01-01T00:00:00+00:00",
+        "cpu": {"model": "Test CPU", "flags": ["avx2", "fma"]},
+        "isa": "avx2",
+        "versions": {"torch": "x"},
+        "load_average_start": (1.0, 1.0, 1.0),
+        "load_average_end": (1.0, 1.0, 1.0),
+        "peak": {"fp32_gflops_per_core": 100.0, "int8_gops_per_core": 200.0},
+        "repeats": 3,
+        "groups": [
+            {
+                "threads": 1,
+                "M": 128,
+                "K": 768,
+                "N": 3072,
+                "timings": {k: {"median_ms": v * 1.1, "min_ms": v} for k, v in timings.items()},
+                "density": {"0.9": {"density_16x1": 0.1, "density_1x4": 0.1}},
+            }
+        ],
     }
 
 
@@ -58,7 +76,7 @@ def test_targets_table_works_out_the_rate_each_target_needs():
     (row,) = summarize(result)
     flops = 2 * 128 * 768 * 3072 * 0.1
     assert abs(row["fp32_gflops_needed"] - flops / 0.9e6) < 1e-6  # 10 ms / 10 - 0.1 ms fixed
-    assert abs(row["fp32_gflops_dots"] - flops / 0.4e6) < 1e-6    # 0.5 ms - 0.1 ms fixed
+    assert abs(row["fp32_gflops_dots"] - flops / 0.4e6) < 1e-6  # 0.5 ms - 0.1 ms fixed
     assert row["int8_gops_needed"] == float("inf") and abs(row["int8_gops_dots"] - flops / 0.4e6) < 1e-6
     text = targets(result)
     assert "| 768×3072 | 0.1 / 0.6 | 67 (67%) | 151 (151%) | ∞ (nothing left) | 151 (75%) |" in text
@@ -77,12 +95,12 @@ def test_paired_ratios_pair_each_round_and_old_results_show_none():
     timing = result["groups"][0]["timings"]
     timing["torch_fp32"]["warm_ms"] = [10.0, 20.0, 12.0]  # round 2 was a slow spell for both methods
     timing["ours_fp32@0.9"]["warm_ms"] = [0.5, 1.0, 0.8]
-    timing["ort_int8"]["warm_ms"] = [3.0, 6.0, 3.3]      # the int8 peer with the lower minimum
+    timing["ort_int8"]["warm_ms"] = [3.0, 6.0, 3.3]  # the int8 peer with the lower minimum
     timing["torch_int8"]["warm_ms"] = [4.0, 4.0, 4.0]
     timing["ours_int8@0.9"]["warm_ms"] = [1.0, 2.0, 1.0]
     (row,) = summarize(result)
     assert row["x_fp32_paired"] == (20.0, 15.0, 20.0)  # ratios 20, 20, 15
-    assert row["x_int8_paired"] == (3.0, 3.0, 3.3)     # against ORT, not torch int8
+    assert row["x_int8_paired"] == (3.0, 3.0, 3.3)  # against ORT, not torch int8
     assert "| 20.0 (15.0–20.0) | 3.0 (3.0–3.3) |" in targets(result)
     (old,) = summarize(fake_result())  # saved before the rounds were kept
     assert old["x_fp32_paired"] is None and old["x_int8_paired"] is None
@@ -149,8 +167,12 @@ def test_blocking_sweep_script_checks_results_and_marks_the_automatic_choice(tmp
         pytest.skip("needs the AVX2 or AVX-512 kernels")
     out = tmp_path / "tune.json"
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "tune_kernels.py"
-    subprocess.run([sys.executable, str(script), "--m", "9", "--shapes", "64x32", "--repeats", "1", "--out", str(out)],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, str(script), "--m", "9", "--shapes", "64x32", "--repeats", "1", "--out", str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     result = json.loads(out.read_text())
     assert [row["dtype"] for row in result["rows"]] == ["fp32", "int8"]
     for row in result["rows"]:
@@ -167,21 +189,47 @@ def test_whole_model_benchmark_runs_checks_and_reports(tmp_path):
 
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_model.py"
     md = tmp_path / "model.md"
-    subprocess.run([sys.executable, str(script), "--presets", "tiny", "--batches", "1", "2", "--threads", "1",
-                    "--repeats", "1", "--out-dir", str(tmp_path), "--markdown", str(md)], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--presets",
+            "tiny",
+            "--batches",
+            "1",
+            "2",
+            "--threads",
+            "1",
+            "--repeats",
+            "1",
+            "--out-dir",
+            str(tmp_path),
+            "--markdown",
+            str(md),
+        ],
+        check=True,
+        timeout=300,
+    )
     (path,) = tmp_path.glob("model-*.json")
     result = json.loads(path.read_text())
     assert [g["batch"] for g in result["groups"]] == [1, 2]
     facts = result["groups"][0]["facts"]
     assert facts["encoder_linear_layers"] == 12  # 2 layers x (q, k, v, attention output, intermediate, output)
-    assert facts["sparse_layers"] == {"torch_fp32": 0, "torch_int8": 0, "ours_fp32": 12, "ours_bf16": 12, "ours_int8": 12,
-                                      "rest": 0}
+    assert facts["sparse_layers"] == {
+        "torch_fp32": 0,
+        "torch_int8": 0,
+        "ours_fp32": 12,
+        "ours_bf16": 12,
+        "ours_int8": 12,
+        "rest": 0,
+    }
     assert facts["fused_gelu_layers"]["ours_fp32"] == 2 and facts["fused_gelu_layers"]["torch_fp32"] == 0
     assert facts["fp32_max_abs_diff"] <= 1e-3
     assert all(len(t["warm_ms"]) == 1 for t in result["groups"][0]["timings"].values())
     text = md.read_text()
     assert "| tiny | 1 | 2 |" in text and "12 of 12 linear layers sparse (2 with their GELU fused)" in text
     again = tmp_path / "again.md"
-    subprocess.run([sys.executable, str(script), "--from-json", str(path), "--markdown", str(again)], check=True,
-                   timeout=120)
+    subprocess.run(
+        [sys.executable, str(script), "--from-json", str(path), "--markdown", str(again)], check=True, timeout=120
+    )
     assert again.read_text() == text

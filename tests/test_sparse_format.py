@@ -1,4 +1,5 @@
 """Packing block-sparse weights: exact round trips, state_dict tensors, refusal of bad data."""
+
 import pytest
 import torch
 
@@ -108,7 +109,10 @@ def test_corrupt_or_mismatched_tensors_are_refused():
         "missing": ({k: v for k, v in good.items() if k != "col_idx"}, "missing"),
         "col range": (corrupt(good, col_idx=good["col_idx"] + 100), "col_idx must lie in"),
         "row_ptr len": (corrupt(good, row_ptr=torch.zeros(7, dtype=torch.int32)), "row_ptr must have"),
-        "row_ptr end": (corrupt(good, row_ptr=good["row_ptr"] - torch.tensor([0, 0, 1], dtype=torch.int32)), "end at nnz_blocks"),
+        "row_ptr end": (
+            corrupt(good, row_ptr=good["row_ptr"] - torch.tensor([0, 0, 1], dtype=torch.int32)),
+            "end at nnz_blocks",
+        ),
         "values shape": (corrupt(good, values=good["values"].reshape(-1, 1, 16)), "values must have shape"),
         "dtype": (corrupt(good, row_ptr=good["row_ptr"].long()), "int32"),
         "shape": (corrupt(good, shape=torch.tensor([40, 16])), "does not divide"),

@@ -7,6 +7,7 @@ are exact in fp32), so the same bound applies. int8: the activations are quantis
 per row exactly as ``quantize_rows`` does and the integer sums are exact, so the only difference is
 the fp32 rounding of the scale product: same bound with |q_x| @ |q_W|^T * s_x * s_W.
 """
+
 import contextlib
 import os
 
@@ -16,9 +17,17 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from optimum_ro.sparse import (ISA_ENV, FAST_BLOCK_SHAPES, available_isas, bf16_dot_products, block_sparse_linear,
-                               current_isa, pack, quantize_rows)
-from optimum_ro.sparse import kernels
+from optimum_ro.sparse import (
+    FAST_BLOCK_SHAPES,
+    ISA_ENV,
+    available_isas,
+    bf16_dot_products,
+    block_sparse_linear,
+    current_isa,
+    kernels,
+    pack,
+    quantize_rows,
+)
 
 ISAS = available_isas()
 FAST_SHAPES = FAST_BLOCK_SHAPES  # {dtype: (default shape, other fast shapes...)}
@@ -65,7 +74,7 @@ def make_weight(n, k, block, density, pattern, gen):
     br, bc = block
     keep = torch.rand(n // br, k // bc, generator=gen) < density
     if pattern == "empty_rows":
-        keep[:: 2] = False
+        keep[::2] = False
     elif pattern == "empty_cols":
         keep[:, 1::2] = False
     elif pattern == "zero":
@@ -121,9 +130,17 @@ def problems(draw):
     density = draw(st.sampled_from([0.01, 0.05, 0.1, 0.3, 0.6, 1.0]))
     pattern = draw(st.sampled_from(["random"] * 4 + ["empty_rows", "empty_cols", "zero", "dense"]))
     return dict(
-        dtype=dtype, block=block, n=n, k=k, m=m, density=density, pattern=pattern,
-        bias=draw(st.booleans()), residual=draw(st.booleans()),
-        activation=draw(st.sampled_from(["none", "gelu"])), seed=draw(st.integers(0, 2**31 - 1)),
+        dtype=dtype,
+        block=block,
+        n=n,
+        k=k,
+        m=m,
+        density=density,
+        pattern=pattern,
+        bias=draw(st.booleans()),
+        residual=draw(st.booleans()),
+        activation=draw(st.sampled_from(["none", "gelu"])),
+        seed=draw(st.integers(0, 2**31 - 1)),
         lead=draw(st.sampled_from([(), (1,), (2,)])),
     )
 
@@ -143,13 +160,19 @@ def run_case(isa, c, check_threads=False):
     residual = torch.randn(*shape, c["n"], generator=gen) if c["residual"] else None
     with forced_isa(isa):
         y1 = block_sparse_linear(x, packed, bias, residual, c["activation"])
-        if (check_threads or c["seed"] % 4 == 0) and isa != "reference":  # a quarter of the cases: 2 threads, bit-identical
+        if (
+            check_threads or c["seed"] % 4 == 0
+        ) and isa != "reference":  # a quarter of the cases: 2 threads, bit-identical
             with threads(2):
                 y2 = block_sparse_linear(x, packed, bias, residual, c["activation"])
             assert torch.equal(y1, y2), "1 and 2 threads must give identical results"
     assert y1.shape == (*shape, c["n"])
     expected, bound = oracle(
-        x.reshape(-1, c["k"]), packed, bias, None if residual is None else residual.reshape(-1, c["n"]), c["activation"],
+        x.reshape(-1, c["k"]),
+        packed,
+        bias,
+        None if residual is None else residual.reshape(-1, c["n"]),
+        c["activation"],
         isa,
     )
     assert_close(y1.reshape(-1, c["n"]), expected, bound, f"{isa} {c}")
@@ -180,8 +203,24 @@ BERT_CASES = [
 @pytest.mark.parametrize("isa", [i for i in ISAS if i != "reference"])
 @pytest.mark.parametrize("dtype,block,m,k,n,density", BERT_CASES)
 def test_bert_sized_shapes(isa, dtype, block, m, k, n, density):
-    run_case(isa, dict(dtype=dtype, block=block, n=n, k=k, m=m, density=density, pattern="random",
-                       bias=True, residual=dtype == torch.float32, activation="gelu", seed=m * n, lead=()), check_threads=True)
+    run_case(
+        isa,
+        dict(
+            dtype=dtype,
+            block=block,
+            n=n,
+            k=k,
+            m=m,
+            density=density,
+            pattern="random",
+            bias=True,
+            residual=dtype == torch.float32,
+            activation="gelu",
+            seed=m * n,
+            lead=(),
+        ),
+        check_threads=True,
+    )
 
 
 @pytest.mark.parametrize("dtype,block", [(d, b) for d, shapes in FAST_SHAPES.items() for b in shapes])
@@ -193,7 +232,9 @@ def test_fast_paths_really_run(dtype, block):
     x = torch.randn(9, 64)
     for isa in [i for i in ISAS if i != "reference"]:
         out = torch.empty(9, 64)
-        name = kernels.run_kernel(isa, x, packed.values, packed.row_ptr, packed.col_idx, packed.scales, None, None, out, "none")
+        name = kernels.run_kernel(
+            isa, x, packed.values, packed.row_ptr, packed.col_idx, packed.scales, None, None, out, "none"
+        )
         expected = "avx512-bf16/" if bf16_dot_products(isa, dtype, block) else isa
         assert name.startswith(expected), name
         assert isa == "portable" or name.endswith(f"{block[0]}x{block[1]}"), name
@@ -222,12 +263,33 @@ def test_16x2_blocks_give_exactly_the_16x1_result(dtype):
 
 
 BLOCKINGS = [  # extreme and ordinary cache blockings; none may change a single bit of the output
-    dict(fp_tile_rows=1, fp_l1_x_bytes=64, fp_group_bytes=1, fp_block_rows=1, i8_group_tiles=1, i8_store_rows=1,
-         i8_chains=1),
-    dict(fp_tile_rows=5, fp_l1_x_bytes=4096, fp_group_bytes=4096, fp_block_rows=37, i8_group_tiles=3, i8_store_rows=13,
-         i8_chains=2),
-    dict(fp_tile_rows=1000, fp_l1_x_bytes=1 << 30, fp_group_bytes=1 << 30, fp_block_rows=1 << 20, i8_group_tiles=99,
-         i8_store_rows=1 << 20, i8_chains=3),
+    dict(
+        fp_tile_rows=1,
+        fp_l1_x_bytes=64,
+        fp_group_bytes=1,
+        fp_block_rows=1,
+        i8_group_tiles=1,
+        i8_store_rows=1,
+        i8_chains=1,
+    ),
+    dict(
+        fp_tile_rows=5,
+        fp_l1_x_bytes=4096,
+        fp_group_bytes=4096,
+        fp_block_rows=37,
+        i8_group_tiles=3,
+        i8_store_rows=13,
+        i8_chains=2,
+    ),
+    dict(
+        fp_tile_rows=1000,
+        fp_l1_x_bytes=1 << 30,
+        fp_group_bytes=1 << 30,
+        fp_block_rows=1 << 20,
+        i8_group_tiles=99,
+        i8_store_rows=1 << 20,
+        i8_chains=3,
+    ),
     dict(i8_group_tiles=2, i8_chains=99),
 ]
 
@@ -241,7 +303,11 @@ def test_cache_blocking_never_changes_results(dtype, block):
     for m, k, n in [(1, 64, 32), (77, 3072, 48), (300, 768, 64)]:
         w = make_weight(n, k, block, 0.15, "random", gen)
         packed = pack(w, block, dtype)
-        x, bias, res = torch.randn(m, k, generator=gen), torch.randn(n, generator=gen), torch.randn(m, n, generator=gen)
+        x, bias, res = (
+            torch.randn(m, k, generator=gen),
+            torch.randn(n, generator=gen),
+            torch.randn(m, n, generator=gen),
+        )
         for isa in [i for i in ISAS if i not in ("reference", "portable")]:
             with forced_isa(isa):
                 expected = block_sparse_linear(x, packed, bias, residual=res, activation="gelu")

@@ -1,4 +1,5 @@
 """The custom op under opcheck / torch.compile / torch.export, and BlockSparseLinear as an nn.Linear drop-in."""
+
 import pytest
 import torch
 from torch import nn
@@ -16,7 +17,9 @@ def pruned_linear(k, n, block=(16, 1), density=0.3, seed=0):
     return linear
 
 
-@pytest.mark.parametrize("dtype,block", [(torch.float32, (16, 1)), (torch.bfloat16, (16, 1)), (torch.int8, (1, 4)), (torch.float32, (4, 4))])
+@pytest.mark.parametrize(
+    "dtype,block", [(torch.float32, (16, 1)), (torch.bfloat16, (16, 1)), (torch.int8, (1, 4)), (torch.float32, (4, 4))]
+)
 def test_opcheck(dtype, block):
     linear = pruned_linear(32, 48, block)
     p = pack(linear.weight, block, dtype)
@@ -65,8 +68,9 @@ def test_fast_path_matches_the_op_and_follows_buffer_changes(dtype):
     x, res = torch.randn(2, 9, 64), torch.randn(2, 9, 48)
 
     def via_op(x, res):
-        return call_block_sparse_linear(x, layer.values, layer.row_ptr, layer.col_idx, layer.scales, layer.bias, res,
-                                        48, 64, "gelu")
+        return call_block_sparse_linear(
+            x, layer.values, layer.row_ptr, layer.col_idx, layer.scales, layer.bias, res, 48, 64, "gelu"
+        )
 
     with torch.no_grad():
         for r in (None, res):
@@ -105,7 +109,9 @@ def test_loading_a_corrupt_state_dict_is_refused():
 
 
 def test_torch_compile_and_export():
-    model = nn.Sequential(BlockSparseLinear.from_dense(pruned_linear(32, 64), (16, 1), activation="gelu"), nn.LayerNorm(64))
+    model = nn.Sequential(
+        BlockSparseLinear.from_dense(pruned_linear(32, 64), (16, 1), activation="gelu"), nn.LayerNorm(64)
+    )
     x = torch.randn(6, 32)
     with torch.no_grad():
         expected = model(x)
@@ -137,8 +143,14 @@ def _tiny_bert(hidden_act: str = "gelu"):
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                        hidden_act=hidden_act)
+    config = BertConfig(
+        vocab_size=99,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        hidden_act=hidden_act,
+    )
     return BertModel(config).eval()
 
 
@@ -160,7 +172,9 @@ def test_sparsify_model_swaps_only_sparse_enough_layers_of_a_bert():
     assert block_sparsity(layer0.intermediate.dense.weight, (16, 1)) > 0.5
     sparsify_model(model, block_shape=(16, 1), min_sparsity=0.5)
     assert sorted(model.sparsified_modules) == [
-        "encoder.layer.0.attention.self.query", "encoder.layer.0.intermediate.dense", "encoder.layer.0.output.dense",
+        "encoder.layer.0.attention.self.query",
+        "encoder.layer.0.intermediate.dense",
+        "encoder.layer.0.output.dense",
     ]
     assert isinstance(layer0.intermediate.dense, BlockSparseLinear)
     assert isinstance(model.encoder.layer[1].intermediate.dense, nn.Linear)
@@ -169,8 +183,10 @@ def test_sparsify_model_swaps_only_sparse_enough_layers_of_a_bert():
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("hidden_act, fuse_gelu, fused", [("gelu", True, True), ("gelu", False, False),
-                                                           ("gelu_new", True, False), ("relu", True, False)])
+@pytest.mark.parametrize(
+    "hidden_act, fuse_gelu, fused",
+    [("gelu", True, True), ("gelu", False, False), ("gelu_new", True, False), ("relu", True, False)],
+)
 def test_sparsify_model_fuses_only_the_exact_gelu_of_intermediate_layers(hidden_act, fuse_gelu, fused):
     model = _tiny_bert(hidden_act)
     for name, lin in model.named_modules():
@@ -187,7 +203,9 @@ def test_sparsify_model_fuses_only_the_exact_gelu_of_intermediate_layers(hidden_
         assert intermediate.dense.activation == "gelu" and isinstance(intermediate.intermediate_act_fn, nn.Identity)
     else:
         assert model.fused_gelu_modules == []
-        assert intermediate.dense.activation == "none" and not isinstance(intermediate.intermediate_act_fn, nn.Identity)
+        assert intermediate.dense.activation == "none" and not isinstance(
+            intermediate.intermediate_act_fn, nn.Identity
+        )
     with torch.no_grad():
         got = model(input_ids=ids).last_hidden_state
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)

@@ -1,6 +1,7 @@
 """Sparse BERT checkpoints: pruned BERT -> save_sparse_pretrained -> AutoModel*.from_pretrained(trust_remote_code=True).
 
 Tiny random BERTs with 16x4 block zeros (so both the 16x1 float blocks and the 1x4 int8 blocks are sparse)."""
+
 import copy
 import json
 import os
@@ -11,24 +12,49 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import (AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification,
-                          AutoModelForTokenClassification, BertConfig, BertForMaskedLM, BertForSequenceClassification,
-                          BertForTokenClassification, BertModel)
+from transformers import (
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    BertConfig,
+    BertForMaskedLM,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertModel,
+)
 
-from optimum_ro.models import (SparseBertConfig, SparseBertForSequenceClassification, SparseBertModel,
-                               save_sparse_pretrained, to_dense_model, to_sparse_model)
+from optimum_ro.models import (
+    SparseBertConfig,
+    SparseBertForSequenceClassification,
+    SparseBertModel,
+    save_sparse_pretrained,
+    to_dense_model,
+    to_sparse_model,
+)
 from optimum_ro.sparse import BlockSparseLinear, sparsify_model
 
-AUTO = {BertModel: AutoModel, BertForSequenceClassification: AutoModelForSequenceClassification,
-        BertForTokenClassification: AutoModelForTokenClassification, BertForMaskedLM: AutoModelForMaskedLM}
+AUTO = {
+    BertModel: AutoModel,
+    BertForSequenceClassification: AutoModelForSequenceClassification,
+    BertForTokenClassification: AutoModelForTokenClassification,
+    BertForMaskedLM: AutoModelForMaskedLM,
+}
 IDS = torch.tensor([[2, 17, 33, 4, 51, 9, 77, 3], [2, 60, 61, 62, 8, 3, 0, 0]])
 MASK = (IDS != 0).long()
 
 
 def pruned_bert(cls=BertForSequenceClassification, sparsity=0.75, seed=0):
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=96, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=128, max_position_embeddings=32, num_labels=3)
+    config = BertConfig(
+        vocab_size=96,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=32,
+        num_labels=3,
+    )
     model = cls(config).eval()
     gen = torch.Generator().manual_seed(seed)
     for module in model.base_model.encoder.modules():
@@ -107,8 +133,9 @@ def test_models_loaded_as_remote_code_convert_and_save_like_ours(tmp_path):
 
     dense = pruned_bert()
     save_sparse_pretrained(dense, tmp_path / "a", dtype=torch.bfloat16)
-    remote_cls = get_class_from_dynamic_module("modeling_sparse_bert.SparseBertForSequenceClassification",
-                                               str(tmp_path / "a"))
+    remote_cls = get_class_from_dynamic_module(
+        "modeling_sparse_bert.SparseBertForSequenceClassification", str(tmp_path / "a")
+    )
     assert remote_cls is not SparseBertForSequenceClassification  # the copy in the folder, as another process sees it
     remote = remote_cls.from_pretrained(tmp_path / "a")
     back = to_dense_model(remote)
@@ -136,7 +163,7 @@ def test_checkpoint_loads_without_optimum_ro_on_dense_fallback(tmp_path):
 import sys, torch
 sys.modules["optimum_ro"] = None  # as on a machine without optimum-ro
 from transformers import AutoModelForSequenceClassification
-io = torch.load({str(tmp_path / 'io.pt')!r})
+io = torch.load({str(tmp_path / "io.pt")!r})
 model = AutoModelForSequenceClassification.from_pretrained({str(tmp_path)!r}, trust_remote_code=True).eval()
 layer = model.bert.encoder.layer[0].output.dense
 assert type(layer).__name__ == "DenseFallbackLinear", type(layer)
@@ -199,12 +226,32 @@ def test_bad_inputs_get_errors_that_name_the_problem():
     with pytest.raises(ValueError, match="supports BertModel"):
         to_sparse_model(torch.nn.Linear(4, 4))
     with pytest.raises(Exception, match=r"block_shape'\] must be two positive integers"):
-        SparseBertConfig(sparse_layers={"encoder.layer.0.output.dense": {
-            "block_shape": [16], "dtype": "float32", "nnz_blocks": 1, "bias": True, "activation": "none"}})
-    config = SparseBertConfig(hidden_size=64, num_attention_heads=4, intermediate_size=128, num_hidden_layers=1,
-                              sparse_layers={"encoder.layer.5.output.dense": {
-                                  "block_shape": [16, 1], "dtype": "float32", "nnz_blocks": 1, "bias": True,
-                                  "activation": "none"}})
+        SparseBertConfig(
+            sparse_layers={
+                "encoder.layer.0.output.dense": {
+                    "block_shape": [16],
+                    "dtype": "float32",
+                    "nnz_blocks": 1,
+                    "bias": True,
+                    "activation": "none",
+                }
+            }
+        )
+    config = SparseBertConfig(
+        hidden_size=64,
+        num_attention_heads=4,
+        intermediate_size=128,
+        num_hidden_layers=1,
+        sparse_layers={
+            "encoder.layer.5.output.dense": {
+                "block_shape": [16, 1],
+                "dtype": "float32",
+                "nnz_blocks": 1,
+                "bias": True,
+                "activation": "none",
+            }
+        },
+    )
     with pytest.raises(ValueError, match="not a linear layer of this BERT"):
         SparseBertForSequenceClassification(config)
 
@@ -220,8 +267,19 @@ def test_sparsify_command_writes_a_verified_folder(tmp_path):
     assert summary["weights_bytes"]["sparse"] < summary["weights_bytes"]["dense"]
     assert f"block-pruned model `{tmp_path / 'pruned'}`" in (tmp_path / "sparse" / "README.md").read_text()
     with pytest.raises(SystemExit, match="zero 1x4 blocks.*prune it first"):  # 16x4 zeros, but 90% asked
-        main(["sparsify", "--model", str(tmp_path / "pruned"), "--output", str(tmp_path / "x"), "--dtype", "int8",
-              "--min-sparsity", "0.9"])
+        main(
+            [
+                "sparsify",
+                "--model",
+                str(tmp_path / "pruned"),
+                "--output",
+                str(tmp_path / "x"),
+                "--dtype",
+                "int8",
+                "--min-sparsity",
+                "0.9",
+            ]
+        )
 
 
 def test_a_loaded_sparse_model_exports_with_the_op_as_graph_nodes(tmp_path):

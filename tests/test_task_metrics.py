@@ -1,8 +1,9 @@
+from pathlib import Path
+
 import evaluate
 import pytest
 
 from optimum_ro.metrics import task_scores
-from pathlib import Path
 
 MODULE = str(Path(__file__).resolve().parents[1] / "optimum_ro" / "metrics" / "romanian_tasks")
 
@@ -22,8 +23,9 @@ def test_ner_is_strict_entity_f1():
 
 
 def test_classification_accuracy_and_macro_f1():
-    s = task_scores("sentiment", ["positive", "positive", "negative", "positive"],
-                    ["positive", "negative", "negative", "positive"])
+    s = task_scores(
+        "sentiment", ["positive", "positive", "negative", "positive"], ["positive", "negative", "negative", "positive"]
+    )
     assert s["accuracy"] == 0.75
     # F1(pos) = 2*2/(2*2+1+0) = 0.8 ; F1(neg) = 2*1/(2*1+0+1) = 2/3
     assert s["macro_f1"] == pytest.approx((0.8 + 2 / 3) / 2)
@@ -43,11 +45,14 @@ def test_length_mismatch_is_an_error():
         task_scores("qa", [], [])
 
 
-@pytest.mark.parametrize("task,preds,refs", [
-    ("ner", [["B-GPE", "O"]], [["B-GPE", "O"]]),
-    ("dialect", ["MD", "RO"], ["MD", "MD"]),
-    ("sts", [0.5, 2.0, 4.0], [1.0, 2.5, 4.5]),
-])
+@pytest.mark.parametrize(
+    "task,preds,refs",
+    [
+        ("ner", [["B-GPE", "O"]], [["B-GPE", "O"]]),
+        ("dialect", ["MD", "RO"], ["MD", "MD"]),
+        ("sts", [0.5, 2.0, 4.0], [1.0, 2.5, 4.5]),
+    ],
+)
 def test_evaluate_module_loads_offline_and_matches(task, preds, refs):
     metric = evaluate.load(MODULE, task)
     assert metric.compute(predictions=preds, references=refs) == pytest.approx(task_scores(task, preds, refs))

@@ -2,11 +2,19 @@ import json
 
 import numpy as np
 import pytest
-
-from optimum_ro.tasks import (IGNORE_INDEX, TASKS, TaskDataError, TokenizerError, align_word_labels,
-                              decode_predictions, load_task, preprocess_task, task_texts)
-
 from conftest import shared_task_dir
+
+from optimum_ro.tasks import (
+    IGNORE_INDEX,
+    TASKS,
+    TaskDataError,
+    TokenizerError,
+    align_word_labels,
+    decode_predictions,
+    load_task,
+    preprocess_task,
+    task_texts,
+)
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))
@@ -70,8 +78,12 @@ def test_no_data_is_a_clear_error():
 def test_datasets_source_saved_to_disk_with_class_labels(tmp_path):
     import datasets
 
-    feats = datasets.Features({"tokens": datasets.List(datasets.Value("string")),
-                               "upos": datasets.List(datasets.ClassLabel(names=list(TASKS["pos"].labels)))})
+    feats = datasets.Features(
+        {
+            "tokens": datasets.List(datasets.Value("string")),
+            "upos": datasets.List(datasets.ClassLabel(names=list(TASKS["pos"].labels))),
+        }
+    )
     ds = datasets.Dataset.from_dict({"tokens": [["Ion", "merge"]], "upos": [[11, 15]]}, features=feats)
     datasets.DatasetDict({"train": ds, "validation": ds}).save_to_disk(tmp_path / "saved")
     out = load_task("pos", tmp_path / "saved")
@@ -98,7 +110,9 @@ def test_pair_and_sequence_preprocessing(fixtures_dir, tiny_tokenizer):
     row = sts["train"][0]
     assert isinstance(row["labels"], float)
     assert row["input_ids"].count(tiny_tokenizer.sep_token_id) == 2
-    sen = preprocess_task(load_task("dialect", fixtures_dir / "ro" / "dialect"), tiny_tokenizer, "dialect", max_length=8)
+    sen = preprocess_task(
+        load_task("dialect", fixtures_dir / "ro" / "dialect"), tiny_tokenizer, "dialect", max_length=8
+    )
     assert all(len(r) <= 8 for r in sen["train"]["input_ids"])
     assert set(sen["train"]["labels"]) == {0, 1}
 
@@ -140,7 +154,10 @@ def test_task_texts_yields_every_text_field_of_one_split(fixtures_dir, tmp_path)
     assert sts[0]["sentence2"] in texts  # both sentences of a pair
     # a split a task folder does not have is skipped, not an error
     (tmp_path / "sentiment").mkdir()
-    (tmp_path / "sentiment" / "train.jsonl").write_text((fixtures_dir / "ro" / "sentiment" / "train.jsonl").read_text())
+    (tmp_path / "sentiment" / "train.jsonl").write_text(
+        (fixtures_dir / "ro" / "sentiment" / "train.jsonl").read_text()
+    )
     assert list(task_texts(tmp_path, "validation")) == []
     assert len(list(task_texts(tmp_path, "train"))) == len(
-        load_task("sentiment", fixtures_dir / "ro" / "sentiment", splits=["train"])["train"])
+        load_task("sentiment", fixtures_dir / "ro" / "sentiment", splits=["train"])["train"]
+    )

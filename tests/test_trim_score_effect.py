@@ -1,12 +1,12 @@
 """examples/trim_score_effect.py on tiny task models: trimming to a vocabulary that covers the dev texts must
 leave every prediction unchanged (kept rows are copied exactly); dropped tokens show up as unknown tokens."""
+
 import json
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import load_example
 
 
@@ -44,8 +44,22 @@ def test_a_covering_vocabulary_changes_no_prediction(script, teachers, fixtures_
 
     corpus.write_text("\n".join(task_texts(data, "validation")) + "\n", encoding="utf-8")
     out = tmp_path / "vt"
-    run(script, monkeypatch, "--teachers", str(teachers / "{task}"), "--tasks", "sentiment", "pos", "sts",
-        "--data-root", str(data), "--corpus", str(corpus), "--out", str(out))
+    run(
+        script,
+        monkeypatch,
+        "--teachers",
+        str(teachers / "{task}"),
+        "--tasks",
+        "sentiment",
+        "pos",
+        "sts",
+        "--data-root",
+        str(data),
+        "--corpus",
+        str(corpus),
+        "--out",
+        str(out),
+    )
     report = json.loads(out.with_suffix(".json").read_text())
     v = report["vocabulary"]
     assert v["after"] < v["before"]
@@ -71,14 +85,27 @@ def test_dropped_tokens_become_unknown(script, teachers, fixtures_dir, tmp_path,
     corpus = tmp_path / "raw.txt"
     corpus.write_text("piata\n")
     out = tmp_path / "vt"
-    run(script, monkeypatch, "--teachers", str(teachers / "{task}"), "--tasks", "sentiment",
-        "--data-root", str(data), "--corpus", str(corpus), "--out", str(out))
+    run(
+        script,
+        monkeypatch,
+        "--teachers",
+        str(teachers / "{task}"),
+        "--tasks",
+        "sentiment",
+        "--data-root",
+        str(data),
+        "--corpus",
+        str(corpus),
+        "--out",
+        str(out),
+    )
     r = json.loads(out.with_suffix(".json").read_text())["tasks"]["sentiment"]
     assert r["tokens_full"]["unknown"] == 0 and r["tokens_trimmed"]["unknown"] > 0
 
 
-def test_teachers_with_different_vocabularies_are_refused(script, teachers, fixtures_dir, tmp_path, monkeypatch,
-                                                          tiny_bert_dir):
+def test_teachers_with_different_vocabularies_are_refused(
+    script, teachers, fixtures_dir, tmp_path, monkeypatch, tiny_bert_dir
+):
     from conftest import build_wordpiece_tokenizer
 
     mixed = tmp_path / "mixed"
@@ -87,16 +114,28 @@ def test_teachers_with_different_vocabularies_are_refused(script, teachers, fixt
     other = build_wordpiece_tokenizer(["alfa beta gama delta"] * 10, vocab_size=60)
     other.save_pretrained(mixed / "pos")
     with pytest.raises(ValueError, match="share one vocabulary"):
-        run(script, monkeypatch, "--teachers", str(mixed / "{task}"), "--tasks", "sentiment", "pos",
-            "--data-root", str(fixtures_dir / "ro"), "--corpus", str(fixtures_dir / "README.md"), "--out",
-            str(tmp_path / "vt"))
+        run(
+            script,
+            monkeypatch,
+            "--teachers",
+            str(mixed / "{task}"),
+            "--tasks",
+            "sentiment",
+            "pos",
+            "--data-root",
+            str(fixtures_dir / "ro"),
+            "--corpus",
+            str(fixtures_dir / "README.md"),
+            "--out",
+            str(tmp_path / "vt"),
+        )
 
 
 def test_max_size_resegments_instead_of_unknown(script, tmp_path, monkeypatch):
     import torch
+    from conftest import build_wordpiece_tokenizer
     from transformers import BertConfig, BertForMaskedLM
 
-    from conftest import build_wordpiece_tokenizer
     from optimum_ro.distillation import count_token_ids, select_vocabulary
     from optimum_ro.tasks import build_model
 
@@ -106,20 +145,39 @@ def test_max_size_resegments_instead_of_unknown(script, tmp_path, monkeypatch):
     tok = build_wordpiece_tokenizer(texts * 5, vocab_size=120, lowercase=True)
     folder = tmp_path / "teachers" / "sentiment"
     torch.manual_seed(0)
-    BertForMaskedLM(BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                               intermediate_size=32, pad_token_id=tok.pad_token_id)).save_pretrained(folder)
+    BertForMaskedLM(
+        BertConfig(
+            vocab_size=len(tok),
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            pad_token_id=tok.pad_token_id,
+        )
+    ).save_pretrained(folder)
     tok.save_pretrained(folder)
     build_model(str(folder), "sentiment").save_pretrained(folder)
     data = tmp_path / "data" / "sentiment"
     data.mkdir(parents=True)
     for split, rows in (("train", texts[::2]), ("dev", texts[1::2])):
-        (data / f"{split}.jsonl").write_text("".join(json.dumps({"text": t, "label": ["positive", "negative"][i % 2]}) + "\n"
-                                                      for i, t in enumerate(rows)))
+        (data / f"{split}.jsonl").write_text(
+            "".join(
+                json.dumps({"text": t, "label": ["positive", "negative"][i % 2]}) + "\n" for i, t in enumerate(rows)
+            )
+        )
     corpus = tmp_path / "raw.txt"
     corpus.write_text("\n".join(texts) + "\n")
     full, small = tmp_path / "full", tmp_path / "small"
-    args = ["--teachers", str(tmp_path / "teachers" / "{task}"), "--tasks", "sentiment", "--data-root",
-            str(tmp_path / "data"), "--corpus", str(corpus)]
+    args = [
+        "--teachers",
+        str(tmp_path / "teachers" / "{task}"),
+        "--tasks",
+        "sentiment",
+        "--data-root",
+        str(tmp_path / "data"),
+        "--corpus",
+        str(corpus),
+    ]
     run(script, monkeypatch, *args, "--out", str(full))
     assert json.loads(full.with_suffix(".json").read_text())["vocabulary"]["after"] == 5 + len(words)
     assert tok.tokenize(" ".join(words)) == words  # every word one token

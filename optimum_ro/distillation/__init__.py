@@ -1,9 +1,10 @@
 """Knowledge distillation for BERT-family models: one or several teachers, even with different tokenizers.
 
-    from optimum_ro.distillation import DistillationTrainer, DistillationTrainingArguments, make_student
-    student = make_student(teacher, num_layers=6)
-    DistillationTrainer(model=student, teacher=teacher, args=DistillationTrainingArguments("out"), train_dataset=ds).train()
+from optimum_ro.distillation import DistillationTrainer, DistillationTrainingArguments, make_student
+student = make_student(teacher, num_layers=6)
+DistillationTrainer(model=student, teacher=teacher, args=DistillationTrainingArguments("out"), train_dataset=ds).train()
 """
+
 from .alignment import AlignmentError, align_to_student, pool_words, prepare_student_words, prepare_teacher_inputs
 from .config import DistillationTrainingArguments
 from .losses import (
@@ -20,9 +21,26 @@ from .trainer import DistillationDataCollator, DistillationStudent, Distillation
 from .vocab import count_token_ids, select_vocabulary, trim_vocabulary
 
 __all__ = [
-    "DistillationTrainer", "DistillationTrainingArguments", "DistillationDataCollator", "DistillationStudent",
-    "make_student", "count_parameters", "trim_vocabulary", "select_vocabulary", "count_token_ids", "infer_task_kind",
-    "AlignmentError", "align_to_student", "pool_words", "prepare_teacher_inputs", "prepare_student_words",
-    "soft_target_loss", "teacher_probabilities", "ensemble_probabilities", "cross_entropy_loss", "mlm_loss",
-    "cosine_hidden_loss", "mse_loss",
+    "DistillationTrainer",
+    "DistillationTrainingArguments",
+    "DistillationDataCollator",
+    "DistillationStudent",
+    "make_student",
+    "count_parameters",
+    "trim_vocabulary",
+    "select_vocabulary",
+    "count_token_ids",
+    "infer_task_kind",
+    "AlignmentError",
+    "align_to_student",
+    "pool_words",
+    "prepare_teacher_inputs",
+    "prepare_student_words",
+    "soft_target_loss",
+    "teacher_probabilities",
+    "ensemble_probabilities",
+    "cross_entropy_loss",
+    "mlm_loss",
+    "cosine_hidden_loss",
+    "mse_loss",
 ]

@@ -9,6 +9,7 @@ are mean-pooled per word. Raw text is split on whitespace *before* tokenizing
     ds = prepare_teacher_inputs(ds, [tokenizer_b], words_field="tokens", start=1)   # adds teacher1_* columns
     aligned, valid = align_to_student(teacher_logits, batch["teacher1_word_ids"], batch["word_ids"])
 """
+
 from __future__ import annotations
 
 import torch
@@ -55,8 +56,16 @@ def _words_of(batch, words_field=None, text_fields=None):
     return texts[0], (texts[1] if len(texts) > 1 else None)
 
 
-def prepare_teacher_inputs(dataset, tokenizers, words_field: str | None = None, text_fields=None,
-                           max_length: int = 128, start: int = 0, num_proc: int | None = None, split_words: bool = True):
+def prepare_teacher_inputs(
+    dataset,
+    tokenizers,
+    words_field: str | None = None,
+    text_fields=None,
+    max_length: int = 128,
+    start: int = 0,
+    num_proc: int | None = None,
+    split_words: bool = True,
+):
     """Add ``teacher{i}_input_ids/attention_mask/token_type_ids/word_ids`` columns, one set per tokenizer.
 
     ``tokenizers[k]`` becomes teacher ``start + k`` (a teacher sharing the student's tokenizer needs no
@@ -75,8 +84,13 @@ def prepare_teacher_inputs(dataset, tokenizers, words_field: str | None = None, 
         if not split_words and text_fields is not None:
             for k, tok in enumerate(tokenizers):
                 enc = tok(*[batch[f] for f in text_fields], truncation=True, max_length=max_length)
-                out.update({TEACHER_PREFIX.format(start + k) + key: enc[key] for key in ("input_ids", "attention_mask", "token_type_ids")
-                            if key in enc})
+                out.update(
+                    {
+                        TEACHER_PREFIX.format(start + k) + key: enc[key]
+                        for key in ("input_ids", "attention_mask", "token_type_ids")
+                        if key in enc
+                    }
+                )
             return out
         words, pairs = _words_of(batch, words_field, text_fields)
         for k, tok in enumerate(tokenizers):
@@ -88,13 +102,20 @@ def prepare_teacher_inputs(dataset, tokenizers, words_field: str | None = None, 
     return dataset.map(add, batched=True, num_proc=num_proc, desc="tokenizing for teachers")
 
 
-def prepare_student_words(dataset, tokenizer, words_field: str | None = None, text_fields=None,
-                          max_length: int = 128, num_proc: int | None = None):
+def prepare_student_words(
+    dataset,
+    tokenizer,
+    words_field: str | None = None,
+    text_fields=None,
+    max_length: int = 128,
+    num_proc: int | None = None,
+):
     """Student columns (input_ids, attention_mask, word_ids, special_tokens_mask) from whitespace-split raw text.
 
     Used for the MLM stage and for sequence tasks with word-aligned hidden-state losses; token tasks
     already get ``word_ids`` from ``optimum_ro.tasks.preprocess_task``.
     """
+
     def add(batch):
         words, pairs = _words_of(batch, words_field, text_fields)
         return encode_words(tokenizer, words, max_length, pairs)
@@ -127,7 +148,9 @@ def align_to_student(teacher_values: torch.Tensor, teacher_word_ids: torch.Tenso
     if teacher_word_ids.shape[0] != student_word_ids.shape[0]:
         raise AlignmentError(f"teacher batch {teacher_word_ids.shape[0]} != student batch {student_word_ids.shape[0]}")
     if teacher_values.shape[:2] != teacher_word_ids.shape:
-        raise AlignmentError(f"teacher values {tuple(teacher_values.shape)} do not match its word_ids {tuple(teacher_word_ids.shape)}")
+        raise AlignmentError(
+            f"teacher values {tuple(teacher_values.shape)} do not match its word_ids {tuple(teacher_word_ids.shape)}"
+        )
     num_words = _num_words(teacher_word_ids, student_word_ids)
     t_len, s_len = teacher_word_ids.shape[1], student_word_ids.shape[1]
     t_first = first_subtoken_index(teacher_word_ids, num_words)

@@ -10,6 +10,7 @@ MLM mode (``--task mlm``, general distillation on raw text): DistilBERT's soft-t
 the teacher sharing the student's vocabulary; other teachers add word-aligned cosine losses through a learned
 projection. Teachers with other tokenizers are re-tokenized from the raw words (``teacher{i}_`` columns).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,12 +32,12 @@ class DistillConfig:
     task: str
     output_dir: str
     data: str | None = None
-    student: str | None = None           # start from this student folder instead of make_student
+    student: str | None = None  # start from this student folder instead of make_student
     student_layers: int = 6
-    student_from: int = 0                # which teacher the student is cut from (its tokenizer too)
+    student_from: int = 0  # which teacher the student is cut from (its tokenizer too)
     trim_vocab_corpus: list = field(default_factory=list)
     trim_max_lines: int | None = None
-    trim_vocab_size: int | None = None   # keep at most this many tokens, the corpus's most frequent
+    trim_vocab_size: int | None = None  # keep at most this many tokens, the corpus's most frequent
     teacher_weights: list | None = None
     tune_teacher_weights: bool = False  # choose the ensemble weights on the dev split (grid of 1/tune_steps)
     tune_steps: int = 10
@@ -53,7 +54,7 @@ class DistillConfig:
     learning_rate: float = 5e-5
     head_learning_rate: float | None = None  # default: 20x learning_rate for a fresh head, else learning_rate
     max_length: int | None = None
-    max_texts: int | None = None         # MLM: lines of raw text to read
+    max_texts: int | None = None  # MLM: lines of raw text to read
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
     time_budget_min: float | None = None
@@ -73,9 +74,14 @@ def _load_teacher(path: str, task: str):
         model, info = build_model(path, task, output_loading_info=True)
     fresh = [k for k in info.get("missing_keys", []) if "embeddings.position_ids" not in k]
     if fresh:
-        what = "an MLM head (run `optimum-ro pretrain` on it first)" if task == "mlm" else "a task head (run `optimum-ro finetune` first)"
-        logger.warning("teacher %s has newly initialised weights %s: it lacks %s, so its targets are noise",
-                       path, fresh[:4], what)
+        what = (
+            "an MLM head (run `optimum-ro pretrain` on it first)"
+            if task == "mlm"
+            else "a task head (run `optimum-ro finetune` first)"
+        )
+        logger.warning(
+            "teacher %s has newly initialised weights %s: it lacks %s, so its targets are noise", path, fresh[:4], what
+        )
     return model
 
 
@@ -120,11 +126,23 @@ def _task_dataset(cfg, student_tok, others):
     ds = preprocess_task(raw, student_tok, spec.name, max_length=max_length, keep_raw=True)
     for i, tok in others.items():
         if spec.kind == "token":
-            ds = type(ds)({k: prepare_teacher_inputs(v, [tok], words_field=spec.text_fields[0], max_length=max_length, start=i)
-                           for k, v in ds.items()})
+            ds = type(ds)(
+                {
+                    k: prepare_teacher_inputs(
+                        v, [tok], words_field=spec.text_fields[0], max_length=max_length, start=i
+                    )
+                    for k, v in ds.items()
+                }
+            )
         else:
-            ds = type(ds)({k: prepare_teacher_inputs(v, [tok], text_fields=list(spec.text_fields), max_length=max_length,
-                                                     start=i, split_words=False) for k, v in ds.items()})
+            ds = type(ds)(
+                {
+                    k: prepare_teacher_inputs(
+                        v, [tok], text_fields=list(spec.text_fields), max_length=max_length, start=i, split_words=False
+                    )
+                    for k, v in ds.items()
+                }
+            )
     return ds
 
 
@@ -152,8 +170,12 @@ def run_distillation(cfg: DistillConfig) -> dict:
 
     teachers = [_load_teacher(p, cfg.task) for p in cfg.teachers]
     tokenizers = [AutoTokenizer.from_pretrained(p) for p in cfg.teachers]
-    results = {"task": cfg.task, "teachers": list(cfg.teachers), "config": asdict(cfg),
-               "teacher_parameters": [count_parameters(t) for t in teachers]}
+    results = {
+        "task": cfg.task,
+        "teachers": list(cfg.teachers),
+        "config": asdict(cfg),
+        "teacher_parameters": [count_parameters(t) for t in teachers],
+    }
     if cfg.student:
         student_tok = AutoTokenizer.from_pretrained(cfg.student)
         if mlm:
@@ -176,12 +198,18 @@ def run_distillation(cfg: DistillConfig) -> dict:
         kept = select_vocabulary(student_tok, count_token_ids(student_tok, lines), max_size=cfg.trim_vocab_size)
         shared = mlm and teacher_tok.get_vocab() == student_tok.get_vocab()
         student, student_tok = trim_vocabulary(student, student_tok, [], keep_ids=kept)
-        results["vocabulary"] = {"before": vocab_before, "after": len(student_tok), "corpus_lines": len(lines),
-                                 "max_size": cfg.trim_vocab_size}
+        results["vocabulary"] = {
+            "before": vocab_before,
+            "after": len(student_tok),
+            "corpus_lines": len(lines),
+            "max_size": cfg.trim_vocab_size,
+        }
         if mlm:  # soft targets over tokens: the teacher the student was cut from gets the same vocabulary
             teachers[cfg.student_from], tokenizers[cfg.student_from] = (
-                trim_vocabulary(teachers[cfg.student_from], teacher_tok, [], keep_ids=kept) if shared else
-                trim_vocabulary(teachers[cfg.student_from], teacher_tok, lines, max_size=cfg.trim_vocab_size))
+                trim_vocabulary(teachers[cfg.student_from], teacher_tok, [], keep_ids=kept)
+                if shared
+                else trim_vocabulary(teachers[cfg.student_from], teacher_tok, lines, max_size=cfg.trim_vocab_size)
+            )
     results["student_parameters"] = count_parameters(student)
     student_vocab = student_tok.get_vocab()
     others = {i: tok for i, tok in enumerate(tokenizers) if tok.get_vocab() != student_vocab}
@@ -190,7 +218,9 @@ def run_distillation(cfg: DistillConfig) -> dict:
     if not mlm:  # before tokenizing: sentence-task datasets built here carry no word alignment
         from optimum_ro.tasks import TASKS
 
-        problem = cosine_alignment_error(TASKS[cfg.task].kind, alphas["alpha_cos"], sorted(others), columns=(), task=cfg.task)
+        problem = cosine_alignment_error(
+            TASKS[cfg.task].kind, alphas["alpha_cos"], sorted(others), columns=(), task=cfg.task
+        )
         if problem:
             raise ValueError(problem)
 
@@ -200,12 +230,29 @@ def run_distillation(cfg: DistillConfig) -> dict:
         head_lr = 20 * cfg.learning_rate  # a fresh head: as in `optimum-ro finetune`
     results["loss_weights"] = dict(alphas)
     args = DistillationTrainingArguments(
-        output_dir=str(out / "checkpoints"), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=max(cfg.batch_size, 32),
-        gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate, warmup_steps=0.06,
-        weight_decay=0.01, logging_steps=20, save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2,
-        eval_strategy="no", report_to=[], seed=cfg.seed, use_cpu=True, dataloader_num_workers=0,
-        temperature=cfg.temperature, teacher_weights=cfg.teacher_weights, head_learning_rate=head_lr, **alphas)
+        output_dir=str(out / "checkpoints"),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=max(cfg.batch_size, 32),
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate,
+        warmup_steps=0.06,
+        weight_decay=0.01,
+        logging_steps=20,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=2,
+        eval_strategy="no",
+        report_to=[],
+        seed=cfg.seed,
+        use_cpu=True,
+        dataloader_num_workers=0,
+        temperature=cfg.temperature,
+        teacher_weights=cfg.teacher_weights,
+        head_learning_rate=head_lr,
+        **alphas,
+    )
     compute_metrics = None
     if not mlm:
         from optimum_ro.tasks import metrics_fn
@@ -216,9 +263,17 @@ def run_distillation(cfg: DistillConfig) -> dict:
         from optimum_ro.tasks.pretrain import time_budget_callback
 
         callbacks.append(time_budget_callback(cfg.time_budget_min))
-    trainer = DistillationTrainer(model=student, teachers=teachers, teacher_tokenizers=tokenizers, args=args,
-                                  train_dataset=data["train"], eval_dataset=data.get("validation"),
-                                  processing_class=student_tok, compute_metrics=compute_metrics, callbacks=callbacks)
+    trainer = DistillationTrainer(
+        model=student,
+        teachers=teachers,
+        teacher_tokenizers=tokenizers,
+        args=args,
+        train_dataset=data["train"],
+        eval_dataset=data.get("validation"),
+        processing_class=student_tok,
+        compute_metrics=compute_metrics,
+        callbacks=callbacks,
+    )
     if cfg.tune_teacher_weights and not mlm and len(teachers) > 1:
         if data.get("validation") is None:
             raise SystemExit("--tune-teacher-weights needs a validation (dev) split in --data")
@@ -228,8 +283,12 @@ def run_distillation(cfg: DistillConfig) -> dict:
     resume = last_checkpoint(out / "checkpoints") if cfg.resume else None
     train_out = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(out))
-    results["train"] = {"loss": train_out.training_loss, "steps": trainer.state.global_step,
-                        "runtime_s": round(time.time() - started, 1), "resumed_from": resume}
+    results["train"] = {
+        "loss": train_out.training_loss,
+        "steps": trainer.state.global_step,
+        "runtime_s": round(time.time() - started, 1),
+        "resumed_from": resume,
+    }
     if not mlm:
         from optimum_ro.tasks import TASKS
 
@@ -237,7 +296,9 @@ def run_distillation(cfg: DistillConfig) -> dict:
             if split in data:
                 scores = trainer.evaluate(data[split], metric_key_prefix=split)
                 loyalty = trainer.loyalty(data[split], score_range=TASKS[cfg.task].score_range, task=cfg.task)
-                scores.update({f"{split}_{'student_teacher_pearson' if k == 'pearson' else k}": v for k, v in loyalty.items()})
+                scores.update(
+                    {f"{split}_{'student_teacher_pearson' if k == 'pearson' else k}": v for k, v in loyalty.items()}
+                )
                 results[split] = scores
     if trainer.is_world_process_zero():
         from .model_card import write_student_card
@@ -249,24 +310,47 @@ def run_distillation(cfg: DistillConfig) -> dict:
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("distill", help="distill one or more teachers into a smaller student",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--teacher", action="append", required=True, dest="teachers", help="teacher folder (repeat for several)")
-    p.add_argument("--task", required=True, help="pos, ner, sentiment, sts, dialect, or mlm (general distillation on raw text)")
-    p.add_argument("--data", help="task: folder of train/dev/test .jsonl; mlm: text file(s) (comma-separated) or a folder of *.txt[.gz]")
+    p = subparsers.add_parser(
+        "distill",
+        help="distill one or more teachers into a smaller student",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--teacher", action="append", required=True, dest="teachers", help="teacher folder (repeat for several)"
+    )
+    p.add_argument(
+        "--task", required=True, help="pos, ner, sentiment, sts, dialect, or mlm (general distillation on raw text)"
+    )
+    p.add_argument(
+        "--data",
+        help="task: folder of train/dev/test .jsonl; mlm: text file(s) (comma-separated) or a folder of *.txt[.gz]",
+    )
     p.add_argument("--output", required=True, dest="output_dir")
-    p.add_argument("--student", help="start from this student folder (e.g. a general-distilled one) instead of cutting a teacher")
+    p.add_argument(
+        "--student", help="start from this student folder (e.g. a general-distilled one) instead of cutting a teacher"
+    )
     p.add_argument("--student-layers", type=int, default=6)
-    p.add_argument("--student-from", type=int, default=0, help="index of the teacher the student is cut from (default 0)")
-    p.add_argument("--trim-vocab-corpus", action="append", default=[], help="text file(s): keep only the tokens they use")
+    p.add_argument(
+        "--student-from", type=int, default=0, help="index of the teacher the student is cut from (default 0)"
+    )
+    p.add_argument(
+        "--trim-vocab-corpus", action="append", default=[], help="text file(s): keep only the tokens they use"
+    )
     p.add_argument("--trim-max-lines", type=int)
-    p.add_argument("--trim-vocab-size", type=int,
-                   help="keep at most this many tokens: the corpus's most frequent, with its alphabet's single "
-                        "characters so that the words of dropped tokens are re-segmented, not unknown")
+    p.add_argument(
+        "--trim-vocab-size",
+        type=int,
+        help="keep at most this many tokens: the corpus's most frequent, with its alphabet's single "
+        "characters so that the words of dropped tokens are re-segmented, not unknown",
+    )
     p.add_argument("--teacher-weights", type=float, nargs="+")
-    p.add_argument("--tune-teacher-weights", action="store_true",
-                   help="choose the ensemble weights on the dev split: the grid of weights (multiples of "
-                        "1/--tune-steps) whose ensemble scores best on the task's metric")
+    p.add_argument(
+        "--tune-teacher-weights",
+        action="store_true",
+        help="choose the ensemble weights on the dev split: the grid of weights (multiples of "
+        "1/--tune-steps) whose ensemble scores best on the task's metric",
+    )
     p.add_argument("--tune-steps", type=int, default=10)
     p.add_argument("--temperature", type=float, default=2.0)
     for name in ("ce", "mlm", "cos", "task", "mse"):
@@ -276,8 +360,11 @@ def add_parser(subparsers):
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--grad-accum", type=int, default=1)
     p.add_argument("--learning-rate", type=float, default=5e-5)
-    p.add_argument("--head-learning-rate", type=float,
-                   help="task head and pooler (default: 20x --learning-rate when the head is new, else the same)")
+    p.add_argument(
+        "--head-learning-rate",
+        type=float,
+        help="task head and pooler (default: 20x --learning-rate when the head is new, else the same)",
+    )
     p.add_argument("--max-length", type=int)
     p.add_argument("--max-texts", type=int, help="mlm: read at most this many lines")
     p.add_argument("--max-train-samples", type=int)
@@ -294,6 +381,11 @@ def _run(args) -> int:
     keys = set(DistillConfig.__dataclass_fields__)
     cfg = DistillConfig(**{k: v for k, v in vars(args).items() if k in keys})
     results = run_distillation(cfg)
-    print(json.dumps({k: results[k] for k in results if k in ("student_parameters", "train", "validation", "test")},
-                     indent=2, default=str))
+    print(
+        json.dumps(
+            {k: results[k] for k in results if k in ("student_parameters", "train", "validation", "test")},
+            indent=2,
+            default=str,
+        )
+    )
     return 0

@@ -8,6 +8,7 @@ of the whole accumulated batch makes gradient accumulation exact::
     p_t = teacher_probabilities(teacher_logits, temperature=2.0)
     loss = soft_target_loss(student_logits, p_t, temperature=2.0, mask=labels.ne(-100))
 """
+
 from __future__ import annotations
 
 import torch
@@ -18,7 +19,9 @@ def _reduce(per_item: torch.Tensor, mask: torch.Tensor | None, normalize_by) -> 
     """Sum ``per_item`` over the positions where ``mask`` is true, divided by ``normalize_by``."""
     if mask is not None:
         if mask.shape != per_item.shape:
-            raise ValueError(f"mask shape {tuple(mask.shape)} does not match the per-item loss shape {tuple(per_item.shape)}")
+            raise ValueError(
+                f"mask shape {tuple(mask.shape)} does not match the per-item loss shape {tuple(per_item.shape)}"
+            )
         mask = mask.to(per_item.dtype)
         total, count = (per_item * mask).sum(), mask.sum()
     else:
@@ -45,12 +48,16 @@ def ensemble_probabilities(probabilities: list[torch.Tensor], weights: list[floa
         raise ValueError("ensemble_probabilities needs at least one teacher probability tensor")
     weights = [1.0] * len(probabilities) if weights is None else list(weights)
     if len(weights) != len(probabilities):
-        raise ValueError(f"got {len(weights)} teacher weights for {len(probabilities)} teachers; give one weight per teacher")
+        raise ValueError(
+            f"got {len(weights)} teacher weights for {len(probabilities)} teachers; give one weight per teacher"
+        )
     if any(w < 0 for w in weights) or sum(weights) <= 0:
         raise ValueError(f"teacher weights must be non-negative and not all zero, got {weights}")
     shapes = {tuple(p.shape) for p in probabilities}
     if len(shapes) != 1:
-        raise ValueError(f"teacher probabilities have different shapes {sorted(shapes)}; align them first (alignment.py)")
+        raise ValueError(
+            f"teacher probabilities have different shapes {sorted(shapes)}; align them first (alignment.py)"
+        )
     total = float(sum(weights))
     return sum(p * (w / total) for p, w in zip(probabilities, weights))
 
@@ -77,7 +84,9 @@ def cross_entropy_loss(logits, labels, ignore_index: int = -100, normalize_by=No
     num_classes = logits.shape[-1]
     flat_labels = labels.reshape(-1)
     valid = flat_labels.ne(ignore_index)
-    per_item = F.cross_entropy(logits.reshape(-1, num_classes).float(), flat_labels.masked_fill(~valid, 0), reduction="none")
+    per_item = F.cross_entropy(
+        logits.reshape(-1, num_classes).float(), flat_labels.masked_fill(~valid, 0), reduction="none"
+    )
     return _reduce(per_item, valid, normalize_by)
 
 
@@ -104,5 +113,7 @@ def mse_loss(student_pred, teacher_pred, mask=None, normalize_by=None):
     """Squared error between student and teacher predictions (regression soft targets, e.g. STS)."""
     student_pred, teacher_pred = student_pred.float().reshape(-1), teacher_pred.float().reshape(-1)
     if student_pred.shape != teacher_pred.shape:
-        raise ValueError(f"student ({student_pred.numel()}) and teacher ({teacher_pred.numel()}) predictions differ in size")
+        raise ValueError(
+            f"student ({student_pred.numel()}) and teacher ({teacher_pred.numel()}) predictions differ in size"
+        )
     return _reduce((student_pred - teacher_pred) ** 2, None if mask is None else mask.reshape(-1), normalize_by)

@@ -5,6 +5,7 @@ fewer layers, weights copied from the teacher (embeddings, a subset of layers, h
     student = make_student(teacher, num_layers=6)          # layers 0, 2, 4, 7, 9, 11 of a 12-layer teacher
     student = make_student(teacher, layers=[0, 5, 11])     # or pick them
 """
+
 from __future__ import annotations
 
 import copy
@@ -17,7 +18,9 @@ from ..tasks.modeling import count_parameters  # noqa: F401  (re-exported)
 def default_layers(num_teacher_layers: int, num_layers: int) -> list[int]:
     """Evenly spaced teacher layers, first and last included (12 -> 6 gives DistilBERT's 0, 2, 4, 7, 9, 11)."""
     if not 1 <= num_layers <= num_teacher_layers:
-        raise ValueError(f"num_layers must be between 1 and the teacher's {num_teacher_layers} layers, got {num_layers}")
+        raise ValueError(
+            f"num_layers must be between 1 and the teacher's {num_teacher_layers} layers, got {num_layers}"
+        )
     if num_layers == 1:
         return [num_teacher_layers - 1]
     step = (num_teacher_layers - 1) / (num_layers - 1)
@@ -27,8 +30,11 @@ def default_layers(num_teacher_layers: int, num_layers: int) -> list[int]:
 def find_layer_list(model: nn.Module) -> tuple[str, nn.ModuleList]:
     """The ``ModuleList`` holding the transformer blocks (``bert.encoder.layer``, ``distilbert.transformer.layer``...)."""
     n = model.config.num_hidden_layers
-    candidates = [(name, mod) for name, mod in model.named_modules()
-                  if isinstance(mod, nn.ModuleList) and len(mod) == n and name.split(".")[-1] in ("layer", "layers")]
+    candidates = [
+        (name, mod)
+        for name, mod in model.named_modules()
+        if isinstance(mod, nn.ModuleList) and len(mod) == n and name.split(".")[-1] in ("layer", "layers")
+    ]
     if len(candidates) != 1:
         raise ValueError(
             f"could not find exactly one list of {n} transformer layers in {type(model).__name__} "

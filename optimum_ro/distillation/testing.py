@@ -1,9 +1,10 @@
 """Tiny tokenizers and models built in memory, for tests and examples (no hub, no files).
 
-    from optimum_ro.distillation.testing import tiny_wordpiece_tokenizer, tiny_bert
-    tok = tiny_wordpiece_tokenizer(["ana", "are", "mere"])
-    model = tiny_bert("BertForTokenClassification", vocab_size=len(tok), num_labels=3)
+from optimum_ro.distillation.testing import tiny_wordpiece_tokenizer, tiny_bert
+tok = tiny_wordpiece_tokenizer(["ana", "are", "mere"])
+model = tiny_bert("BertForTokenClassification", vocab_size=len(tok), num_labels=3)
 """
+
 from __future__ import annotations
 
 import transformers
@@ -14,7 +15,9 @@ BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 XLMR_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
 
 
-def tiny_wordpiece_tokenizer(words, subwords=("##a", "##e", "##i", "##re", "##le", "##uri")) -> PreTrainedTokenizerFast:
+def tiny_wordpiece_tokenizer(
+    words, subwords=("##a", "##e", "##i", "##re", "##le", "##uri")
+) -> PreTrainedTokenizerFast:
     """A BERT-style (uncased WordPiece) fast tokenizer over ``words`` plus a few ``##`` pieces."""
     vocab = {tok: i for i, tok in enumerate(BERT_SPECIALS + sorted(set(words)) + sorted(set(subwords)))}
     for ch in "abcdefghijklmnopqrstuvwxyzăâîșț.,!?":  # single characters so most words split instead of [UNK]
@@ -25,10 +28,18 @@ def tiny_wordpiece_tokenizer(words, subwords=("##a", "##e", "##i", "##re", "##le
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece()
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                   sep_token="[SEP]", mask_token="[MASK]")
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
 
 
 def tiny_unigram_tokenizer(pieces) -> PreTrainedTokenizerFast:
@@ -42,19 +53,41 @@ def tiny_unigram_tokenizer(pieces) -> PreTrainedTokenizerFast:
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
     tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-                                   pad_token="<pad>", cls_token="<s>", sep_token="</s>", mask_token="<mask>")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        cls_token="<s>",
+        sep_token="</s>",
+        mask_token="<mask>",
+    )
 
 
-def tiny_bert(architecture: str = "BertForMaskedLM", vocab_size: int = 64, hidden_size: int = 32, num_layers: int = 4,
-              num_labels: int = 2, seed: int = 0, **config_kwargs):
+def tiny_bert(
+    architecture: str = "BertForMaskedLM",
+    vocab_size: int = 64,
+    hidden_size: int = 32,
+    num_layers: int = 4,
+    num_labels: int = 2,
+    seed: int = 0,
+    **config_kwargs,
+):
     """A randomly initialised BERT of the named ``transformers`` class (tiny widths)."""
     import torch
 
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_layers,
-                        num_attention_heads=2, intermediate_size=2 * hidden_size, max_position_embeddings=64,
-                        num_labels=num_labels, **config_kwargs)
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden_size,
+        max_position_embeddings=64,
+        num_labels=num_labels,
+        **config_kwargs,
+    )
     return getattr(transformers, architecture)(config)
 
 
@@ -66,7 +99,9 @@ def toy_sentences(n: int = 16, seed: int = 0):
     import random
 
     rng = random.Random(seed)
-    sentences = [[rng.choice(TOY_WORDS) + rng.choice(["", "", "le", "uri"]) for _ in range(rng.randint(3, 8))] for _ in range(n)]
+    sentences = [
+        [rng.choice(TOY_WORDS) + rng.choice(["", "", "le", "uri"]) for _ in range(rng.randint(3, 8))] for _ in range(n)
+    ]
     tags = [[len(w) % 3 for w in s] for s in sentences]
     return sentences, tags
 
@@ -84,13 +119,16 @@ def toy_token_dataset(tokenizer, n: int = 16, seed: int = 0, teacher_tokenizers=
         enc.pop("special_tokens_mask")
         enc["labels"] = []
         for wids, word_tags in zip(enc["word_ids"], batch["tags"]):
-            enc["labels"].append([word_tags[w] if w >= 0 and (j == 0 or wids[j - 1] != w) else -100
-                                  for j, w in enumerate(wids)])
+            enc["labels"].append(
+                [word_tags[w] if w >= 0 and (j == 0 or wids[j - 1] != w) else -100 for j, w in enumerate(wids)]
+            )
         return enc
 
     ds = Dataset.from_dict({"tokens": sentences, "tags": tags}).map(encode, batched=True)
     if teacher_tokenizers:
-        ds = prepare_teacher_inputs(ds, list(teacher_tokenizers), words_field="tokens", max_length=32, start=teacher_start)
+        ds = prepare_teacher_inputs(
+            ds, list(teacher_tokenizers), words_field="tokens", max_length=32, start=teacher_start
+        )
     return ds
 
 
@@ -100,6 +138,10 @@ def toy_sequence_dataset(tokenizer, n: int = 16, seed: int = 0, regression: bool
 
     sentences, _ = toy_sentences(n, seed)
     texts = [" ".join(s) for s in sentences]
-    labels = [float(len(s) % 6) for s in sentences] if regression else [int(any(w.startswith("mere") for w in s)) for s in sentences]
+    labels = (
+        [float(len(s) % 6) for s in sentences]
+        if regression
+        else [int(any(w.startswith("mere") for w in s)) for s in sentences]
+    )
     ds = Dataset.from_dict({"text": texts, "labels": labels})
     return ds.map(lambda b: tokenizer(b["text"], truncation=True, max_length=32), batched=True)

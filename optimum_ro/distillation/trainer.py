@@ -14,6 +14,7 @@ Every loss term is a sum over its items (labelled positions, examples, tokens or
 by the item count of the whole accumulated batch, across processes; so gradient accumulation and DDP
 give the update of one large batch (``loss_is_scaled_for_ga = True``).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -51,8 +52,9 @@ def infer_task_kind(model) -> str:
     raise ValueError(f"cannot tell the task of a {name}; pass task_kind= one of {TASK_KINDS}")
 
 
-def cosine_alignment_error(task_kind: str, alpha_cos: float, unshared: list[int], columns=None,
-                           task: str | None = None) -> str | None:
+def cosine_alignment_error(
+    task_kind: str, alpha_cos: float, unshared: list[int], columns=None, task: str | None = None
+) -> str | None:
     """Why the hidden-state cosine loss cannot run, or ``None`` when it can (or nothing can be told yet).
 
     A teacher whose vocabulary differs from the student's is compared word by word, which needs the
@@ -65,10 +67,12 @@ def cosine_alignment_error(task_kind: str, alpha_cos: float, unshared: list[int]
     if all(c in columns for c in needed):
         return None
     name = f"the sequence task {task!r}" if task else f"a {task_kind} task"
-    return (f"alpha_cos={alpha_cos} on {name}: the hidden-state cosine loss compares tokens, so every teacher must "
-            f"share the student's vocabulary, and teacher(s) {sorted(unshared)} do not (a trimmed student vocabulary, "
-            f"or another teacher's tokenizer); comparing words instead needs the columns {needed}, which sentence "
-            "tasks do not carry. Set alpha_cos=0, or distil from an untrimmed student cut from that teacher.")
+    return (
+        f"alpha_cos={alpha_cos} on {name}: the hidden-state cosine loss compares tokens, so every teacher must "
+        f"share the student's vocabulary, and teacher(s) {sorted(unshared)} do not (a trimmed student vocabulary, "
+        f"or another teacher's tokenizer); comparing words instead needs the columns {needed}, which sentence "
+        "tasks do not carry. Set alpha_cos=0, or distil from an untrimmed student cut from that teacher."
+    )
 
 
 def _mlm_head(model):
@@ -99,7 +103,9 @@ class DistillationStudent(nn.Module):
         head = _mlm_head(self.student)
         if mlm_positions is not None and head is not None:
             base = self.student.base_model(**inputs, output_hidden_states=True)
-            outputs = MaskedLMOutput(logits=head(base.last_hidden_state[mlm_positions]), hidden_states=base.hidden_states)
+            outputs = MaskedLMOutput(
+                logits=head(base.last_hidden_state[mlm_positions]), hidden_states=base.hidden_states
+            )
         else:
             outputs = self.student(**inputs, output_hidden_states=True)
         last = outputs.hidden_states[-1]
@@ -131,7 +137,7 @@ class DistillationDataCollator:
             return -1
         if key.endswith("input_ids"):
             if key.startswith("teacher"):
-                index = int(key[len("teacher"):].split("_")[0])
+                index = int(key[len("teacher") :].split("_")[0])
                 return (self.teacher_pad_token_ids or {}).get(index, 0) or 0
             return getattr(self.tokenizer, "pad_token_id", None) or 0
         return 0
@@ -160,11 +166,15 @@ class DistillationDataCollator:
     def _mask_tokens(self, batch: dict) -> None:
         tok = self.tokenizer
         if tok is None or tok.mask_token_id is None:
-            raise ValueError("MLM masking needs the student's tokenizer with a mask token (pass processing_class=tokenizer)")
+            raise ValueError(
+                "MLM masking needs the student's tokenizer with a mask token (pass processing_class=tokenizer)"
+            )
         ids = batch["input_ids"]
         special = batch.pop("special_tokens_mask", None)
         if special is None:
-            special = torch.tensor([tok.get_special_tokens_mask(row, already_has_special_tokens=True) for row in ids.tolist()])
+            special = torch.tensor(
+                [tok.get_special_tokens_mask(row, already_has_special_tokens=True) for row in ids.tolist()]
+            )
         maskable = ~special.bool()
         if "attention_mask" in batch:
             maskable &= batch["attention_mask"].bool()
@@ -188,8 +198,16 @@ class DistillationTrainer(Trainer):
 
     loss_is_scaled_for_ga = True
 
-    def __init__(self, model=None, args: DistillationTrainingArguments | None = None, teachers=None, teacher=None,
-                 teacher_tokenizers=None, task_kind: str | None = None, **kwargs):
+    def __init__(
+        self,
+        model=None,
+        args: DistillationTrainingArguments | None = None,
+        teachers=None,
+        teacher=None,
+        teacher_tokenizers=None,
+        task_kind: str | None = None,
+        **kwargs,
+    ):
         if model is None:
             raise ValueError("DistillationTrainer needs the student as model= (model_init is not supported)")
         if (teacher is None) == (teachers is None):
@@ -199,32 +217,44 @@ class DistillationTrainer(Trainer):
             raise ValueError("teachers is empty; give at least one teacher model")
         args = args if args is not None else DistillationTrainingArguments("distillation_output")
         if not isinstance(args, DistillationTrainingArguments):
-            raise TypeError(f"args must be DistillationTrainingArguments (it holds the loss weights), got {type(args).__name__}")
+            raise TypeError(
+                f"args must be DistillationTrainingArguments (it holds the loss weights), got {type(args).__name__}"
+            )
         self.task_kind = task_kind or infer_task_kind(model)
         if self.task_kind not in TASK_KINDS:
             raise ValueError(f"task_kind must be one of {TASK_KINDS}, got {task_kind!r}")
         if args.teacher_weights is not None and len(args.teacher_weights) != len(teachers):
-            raise ValueError(f"teacher_weights has {len(args.teacher_weights)} values for {len(teachers)} teachers; give one per teacher")
+            raise ValueError(
+                f"teacher_weights has {len(args.teacher_weights)} values for {len(teachers)} teachers; give one per teacher"
+            )
         self.teacher_weights = list(args.teacher_weights or [1.0] * len(teachers))
         teacher_tokenizers = list(teacher_tokenizers or [None] * len(teachers))
         if len(teacher_tokenizers) != len(teachers):
             raise ValueError(f"got {len(teacher_tokenizers)} teacher tokenizers for {len(teachers)} teachers")
         student_tokenizer = kwargs.get("processing_class")
-        self.shares_vocab = [self._shares_vocabulary(model, student_tokenizer, t, tok) for t, tok in zip(teachers, teacher_tokenizers)]
+        self.shares_vocab = [
+            self._shares_vocabulary(model, student_tokenizer, t, tok) for t, tok in zip(teachers, teacher_tokenizers)
+        ]
         self._check_compatible(model, teachers, args, kwargs.get("train_dataset"))
 
         projections = {}
         if args.alpha_cos > 0:
             student_hidden = model.config.hidden_size
-            projections = {f"teacher{i}": (student_hidden, t.config.hidden_size)
-                           for i, t in enumerate(teachers) if not self.shares_vocab[i]}
+            projections = {
+                f"teacher{i}": (student_hidden, t.config.hidden_size)
+                for i, t in enumerate(teachers)
+                if not self.shares_vocab[i]
+            }
         if projections or (self.task_kind == "mlm" and _mlm_head(model) is not None):
             model = DistillationStudent(model, projections)
         if kwargs.get("data_collator") is None:
             kwargs["data_collator"] = DistillationDataCollator(
                 tokenizer=student_tokenizer,
-                teacher_pad_token_ids={i: tok.pad_token_id for i, tok in enumerate(teacher_tokenizers) if tok is not None},
-                mlm_probability=0.15 if self.task_kind == "mlm" else None)
+                teacher_pad_token_ids={
+                    i: tok.pad_token_id for i, tok in enumerate(teacher_tokenizers) if tok is not None
+                },
+                mlm_probability=0.15 if self.task_kind == "mlm" else None,
+            )
         self._num_teachers = len(teachers)
         self._counts = None
         self._components, self._components_since = {}, 0
@@ -238,9 +268,15 @@ class DistillationTrainer(Trainer):
             return super().create_optimizer(model)
         from optimum_ro.tasks.modeling import head_param_groups
 
-        groups = head_param_groups(self.model, self.args.learning_rate, self.args.head_learning_rate, self.args.weight_decay)
-        self.optimizer = torch.optim.AdamW(groups, lr=self.args.learning_rate, eps=self.args.adam_epsilon,
-                                           betas=(self.args.adam_beta1, self.args.adam_beta2))
+        groups = head_param_groups(
+            self.model, self.args.learning_rate, self.args.head_learning_rate, self.args.weight_decay
+        )
+        self.optimizer = torch.optim.AdamW(
+            groups,
+            lr=self.args.learning_rate,
+            eps=self.args.adam_epsilon,
+            betas=(self.args.adam_beta1, self.args.adam_beta2),
+        )
         return self.optimizer
 
     # ---- setup helpers -------------------------------------------------------------------------------
@@ -253,26 +289,36 @@ class DistillationTrainer(Trainer):
     def _check_compatible(self, student, teachers, args, train_dataset=None):
         if self.task_kind == "mlm":
             if args.alpha_ce > 0 and not any(self.shares_vocab):
-                raise ValueError("alpha_ce > 0 in the MLM stage needs a teacher that shares the student's vocabulary "
-                                 "(soft targets are distributions over tokens); set alpha_ce=0 or add such a teacher")
+                raise ValueError(
+                    "alpha_ce > 0 in the MLM stage needs a teacher that shares the student's vocabulary "
+                    "(soft targets are distributions over tokens); set alpha_ce=0 or add such a teacher"
+                )
             for i, t in enumerate(teachers):
                 if self.shares_vocab[i] and args.alpha_ce > 0 and t.config.vocab_size != student.config.vocab_size:
-                    raise ValueError(f"teacher {i} has {t.config.vocab_size} output tokens, the student {student.config.vocab_size}; "
-                                     "trim both with the same corpus (trim_vocabulary) so their vocabularies match")
+                    raise ValueError(
+                        f"teacher {i} has {t.config.vocab_size} output tokens, the student {student.config.vocab_size}; "
+                        "trim both with the same corpus (trim_vocabulary) so their vocabularies match"
+                    )
         elif self.task_kind in ("token", "sequence"):
             for i, t in enumerate(teachers):
                 if getattr(t.config, "num_labels", None) != student.config.num_labels:
-                    raise ValueError(f"teacher {i} predicts {t.config.num_labels} labels, the student {student.config.num_labels}; "
-                                     "teachers and student must share the task's label space")
+                    raise ValueError(
+                        f"teacher {i} predicts {t.config.num_labels} labels, the student {student.config.num_labels}; "
+                        "teachers and student must share the task's label space"
+                    )
         unshared = [i for i, shares in enumerate(self.shares_vocab) if not shares]
-        problem = cosine_alignment_error(self.task_kind, args.alpha_cos, unshared, getattr(train_dataset, "column_names", None))
+        problem = cosine_alignment_error(
+            self.task_kind, args.alpha_cos, unshared, getattr(train_dataset, "column_names", None)
+        )
         if problem:
             raise ValueError(problem)
         if args.alpha_cos > 0:
             for i, t in enumerate(teachers):
                 if self.shares_vocab[i] and t.config.hidden_size != student.config.hidden_size:
-                    raise ValueError(f"teacher {i} shares the student's vocabulary but has hidden size {t.config.hidden_size} "
-                                     f"!= {student.config.hidden_size}; the token-level cosine loss needs equal sizes (set alpha_cos=0)")
+                    raise ValueError(
+                        f"teacher {i} shares the student's vocabulary but has hidden size {t.config.hidden_size} "
+                        f"!= {student.config.hidden_size}; the token-level cosine loss needs equal sizes (set alpha_cos=0)"
+                    )
 
     def _freeze(self, teacher: nn.Module) -> nn.Module:
         teacher = teacher.to(self.args.device)
@@ -291,8 +337,12 @@ class DistillationTrainer(Trainer):
         if self._signature_columns is None:
             params = list(inspect.signature(self.student.forward).parameters)
             teacher_cols = [f"teacher{i}_{k}" for i in range(self._num_teachers) for k in _TEACHER_KEYS]
-            self._signature_columns = params + ["label", "label_ids", "word_ids", "special_tokens_mask"] + \
-                list(self.label_names) + teacher_cols
+            self._signature_columns = (
+                params
+                + ["label", "label_ids", "word_ids", "special_tokens_mask"]
+                + list(self.label_names)
+                + teacher_cols
+            )
 
     # ---- item counts of the accumulated batch (exact gradient accumulation / DDP) ---------------------
     def get_batch_samples(self, epoch_iterator, num_batches, device):
@@ -326,9 +376,11 @@ class DistillationTrainer(Trainer):
         teacher_inputs = [{} for _ in range(self._num_teachers)]
         for key in [k for k in inputs if k.startswith("teacher")]:
             prefix, _, name = key.partition("_")
-            index = int(prefix[len("teacher"):])
+            index = int(prefix[len("teacher") :])
             if index >= self._num_teachers:
-                raise ValueError(f"batch column {key} names teacher {index}, but only {self._num_teachers} teachers were given")
+                raise ValueError(
+                    f"batch column {key} names teacher {index}, but only {self._num_teachers} teachers were given"
+                )
             teacher_inputs[index][name] = inputs.pop(key)
         return inputs, labels, word_ids, teacher_inputs
 
@@ -339,10 +391,14 @@ class DistillationTrainer(Trainer):
         elif self.shares_vocab[i]:
             feed = student_inputs
         else:
-            raise AlignmentError(f"teacher {i} does not share the student's vocabulary and the batch has no teacher{i}_input_ids; "
-                                 "tokenize the raw text for it with prepare_teacher_inputs(...)")
+            raise AlignmentError(
+                f"teacher {i} does not share the student's vocabulary and the batch has no teacher{i}_input_ids; "
+                "tokenize the raw text for it with prepare_teacher_inputs(...)"
+            )
         if self.task_kind == "mlm" and not (self.shares_vocab[i] and self.args.alpha_ce > 0):
-            base = teacher.base_model(**feed, output_hidden_states=need_hidden)  # hidden states only: skip the big MLM head
+            base = teacher.base_model(
+                **feed, output_hidden_states=need_hidden
+            )  # hidden states only: skip the big MLM head
             return None, base.hidden_states if need_hidden else None, own_inputs.get("word_ids")
         head = _mlm_head(teacher) if mlm_positions is not None and not own_inputs else None
         if head is not None:  # soft targets only where the student is scored
@@ -374,8 +430,10 @@ class DistillationTrainer(Trainer):
             return counts[name] if counts is not None else local
 
         with torch.no_grad():
-            teacher_out = [self._run_teacher(i, student_inputs, teacher_inputs[i], need_hidden, mlm_positions)
-                           for i in range(self._num_teachers)]
+            teacher_out = [
+                self._run_teacher(i, student_inputs, teacher_inputs[i], need_hidden, mlm_positions)
+                for i in range(self._num_teachers)
+            ]
 
         terms = {}
         weights = self.teacher_weights
@@ -387,7 +445,9 @@ class DistillationTrainer(Trainer):
                 target = sum(w * out[0].view(-1).float() for w, out in zip(weights, teacher_out)) / sum(weights)
                 terms["mse"] = args.alpha_mse * losses.mse_loss(preds, target, normalize_by=norm("examples", local))
             if args.alpha_task > 0 and labels is not None:
-                terms["task"] = args.alpha_task * losses.mse_loss(preds, labels.float(), normalize_by=norm("examples", local))
+                terms["task"] = args.alpha_task * losses.mse_loss(
+                    preds, labels.float(), normalize_by=norm("examples", local)
+                )
         else:
             label_mask = labels.ne(-100) if labels is not None else None
             if self.task_kind == "sequence":
@@ -398,16 +458,23 @@ class DistillationTrainer(Trainer):
             if args.alpha_ce > 0:
                 soft, mask = self._soft_targets(teacher_out, logits, word_ids, label_mask)
                 if soft is not None:
-                    terms["kl"] = args.alpha_ce * losses.soft_target_loss(logits, soft, T, mask=mask, normalize_by=item_norm)
+                    terms["kl"] = args.alpha_ce * losses.soft_target_loss(
+                        logits, soft, T, mask=mask, normalize_by=item_norm
+                    )
             task_weight = args.alpha_mlm if self.task_kind == "mlm" else args.alpha_task
             if task_weight > 0 and labels is not None:
                 terms["mlm" if self.task_kind == "mlm" else "task"] = task_weight * losses.cross_entropy_loss(
-                    logits, labels, normalize_by=item_norm)
+                    logits, labels, normalize_by=item_norm
+                )
         if need_hidden:
-            terms["cos"] = args.alpha_cos * self._cosine_term(outputs, projected, teacher_out, student_inputs, word_ids, norm)
+            terms["cos"] = args.alpha_cos * self._cosine_term(
+                outputs, projected, teacher_out, student_inputs, word_ids, norm
+            )
 
         if not terms:
-            raise ValueError("every loss weight is 0 (or needs labels the batch lacks); set alpha_ce/alpha_task/alpha_mse/...")
+            raise ValueError(
+                "every loss weight is 0 (or needs labels the batch lacks); set alpha_ce/alpha_task/alpha_mse/..."
+            )
         loss = sum(terms.values())
         if training:
             for name, value in terms.items():
@@ -428,12 +495,16 @@ class DistillationTrainer(Trainer):
             probs = losses.teacher_probabilities(t_logits, T)
             if self.task_kind == "token" and t_word_ids is not None:
                 if word_ids is None:
-                    raise AlignmentError("token-task distillation from a teacher with another tokenizer needs the student's "
-                                         "word_ids column (preprocess_task keeps it for token tasks)")
+                    raise AlignmentError(
+                        "token-task distillation from a teacher with another tokenizer needs the student's "
+                        "word_ids column (preprocess_task keeps it for token tasks)"
+                    )
                 probs, valid = align_to_student(probs, t_word_ids, word_ids)
             elif probs.shape[:-1] != student_logits.shape[:-1]:
-                raise AlignmentError(f"teacher {i} outputs {tuple(probs.shape)} but the student {tuple(student_logits.shape)}: "
-                                     f"give the batch teacher{i}_* columns (prepare_teacher_inputs) so positions can be aligned")
+                raise AlignmentError(
+                    f"teacher {i} outputs {tuple(probs.shape)} but the student {tuple(student_logits.shape)}: "
+                    f"give the batch teacher{i}_* columns (prepare_teacher_inputs) so positions can be aligned"
+                )
             else:
                 valid = torch.ones(probs.shape[:-1], dtype=torch.bool, device=probs.device)
             w = valid.to(probs.dtype) * self.teacher_weights[i]
@@ -458,16 +529,28 @@ class DistillationTrainer(Trainer):
             if w == 0:
                 continue
             if self.shares_vocab[i] and t_word_ids is None:
-                local = attention.sum().float() if attention is not None else s_hidden[-1].new_tensor(float(s_hidden[-1].shape[:2].numel()))
+                local = (
+                    attention.sum().float()
+                    if attention is not None
+                    else s_hidden[-1].new_tensor(float(s_hidden[-1].shape[:2].numel()))
+                )
                 pairs = self.args.layer_pairs()
-                term = sum(losses.cosine_hidden_loss(s_hidden[s], t_hidden[t], mask=attention, normalize_by=norm("tokens", local))
-                           for s, t in pairs) / len(pairs)
+                term = sum(
+                    losses.cosine_hidden_loss(
+                        s_hidden[s], t_hidden[t], mask=attention, normalize_by=norm("tokens", local)
+                    )
+                    for s, t in pairs
+                ) / len(pairs)
             else:
                 if word_ids is None or t_word_ids is None:
-                    raise AlignmentError(f"the word-level cosine loss with teacher {i} needs word_ids for the student and "
-                                         f"teacher{i}_word_ids (prepare_student_words / prepare_teacher_inputs)")
+                    raise AlignmentError(
+                        f"the word-level cosine loss with teacher {i} needs word_ids for the student and "
+                        f"teacher{i}_word_ids (prepare_student_words / prepare_teacher_inputs)"
+                    )
                 s_words, t_words, valid = pool_both(projected[f"teacher{i}"], word_ids, t_hidden[-1], t_word_ids)
-                term = losses.cosine_hidden_loss(s_words, t_words, mask=valid, normalize_by=norm(f"words{i}", valid.sum().float()))
+                term = losses.cosine_hidden_loss(
+                    s_words, t_words, mask=valid, normalize_by=norm(f"words{i}", valid.sum().float())
+                )
             total = total + w * term
             weight_sum += w
         return total / weight_sum
@@ -486,8 +569,10 @@ class DistillationTrainer(Trainer):
                 with torch.no_grad():
                     out = model(**student_inputs)
                     logits = (out[0] if isinstance(out, tuple) else out).logits.float()
-                    teacher_out = [self._run_teacher(i, student_inputs, teacher_inputs[i], False)
-                                   for i in range(self._num_teachers)]
+                    teacher_out = [
+                        self._run_teacher(i, student_inputs, teacher_inputs[i], False)
+                        for i in range(self._num_teachers)
+                    ]
                 yield logits, labels, word_ids, teacher_out
         finally:
             model.train(was_training)
@@ -547,17 +632,23 @@ class DistillationTrainer(Trainer):
             teacher_rows.append(t)
             gold.extend(g)
             teacher_pred.extend(p)
-        student_rows, teacher_rows, gold, teacher_pred = self._gather_lists(student_rows, teacher_rows, gold, teacher_pred)
+        student_rows, teacher_rows, gold, teacher_pred = self._gather_lists(
+            student_rows, teacher_rows, gold, teacher_pred
+        )
         student, teacher = torch.cat(student_rows), torch.cat(teacher_rows)
         if self.task_kind == "regression":
             result = regression_loyalty(student.numpy(), teacher.numpy(), score_range=score_range)
         else:
-            result = {"label_loyalty": label_loyalty(student.argmax(-1).numpy(), teacher.argmax(-1).numpy()),
-                      "probability_loyalty": probability_loyalty(teacher.double().numpy(), student.double().numpy())}
+            result = {
+                "label_loyalty": label_loyalty(student.argmax(-1).numpy(), teacher.argmax(-1).numpy()),
+                "probability_loyalty": probability_loyalty(teacher.double().numpy(), student.double().numpy()),
+            }
         if task is not None and gold:
             from optimum_ro.tasks.evaluation import scores_from_label_ids
 
-            result.update({f"teacher_score_{k}": v for k, v in scores_from_label_ids(task, teacher_pred, gold).items()})
+            result.update(
+                {f"teacher_score_{k}": v for k, v in scores_from_label_ids(task, teacher_pred, gold).items()}
+            )
         return result
 
     def tune_teacher_weights(self, dataset=None, task=None, steps: int = 10) -> dict:
@@ -600,8 +691,9 @@ class DistillationTrainer(Trainer):
         uniform = 1.0 / self._num_teachers
         best = max(grid, key=lambda ws: (round(ws[1], 9), -sum((w - uniform) ** 2 for w in ws[0])))
         self.teacher_weights = list(best[0])
-        logger.info("teacher weights tuned on %d rows: %s (%s %.4f; before %s)", len(gold), best[0], metric, best[1],
-                    previous)
+        logger.info(
+            "teacher weights tuned on %d rows: %s (%s %.4f; before %s)", len(gold), best[0], metric, best[1], previous
+        )
         return {"weights": best[0], "metric": metric, "score": best[1], "previous": previous, "grid": grid}
 
     # ---- evaluation ---------------------------------------------------------------------------------
@@ -651,8 +743,10 @@ class DistillationTrainer(Trainer):
         if self._saving_checkpoint:
             from safetensors.torch import save_file
 
-            save_file({k: v.detach().cpu().contiguous() for k, v in wrapper.projections.state_dict().items()},
-                      os.path.join(output_dir, PROJECTIONS_NAME))
+            save_file(
+                {k: v.detach().cpu().contiguous() for k, v in wrapper.projections.state_dict().items()},
+                os.path.join(output_dir, PROJECTIONS_NAME),
+            )
         if self.processing_class is not None:
             self.processing_class.save_pretrained(output_dir)
         torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
@@ -664,7 +758,9 @@ class DistillationTrainer(Trainer):
         super()._load_from_checkpoint(resume_from_checkpoint, wrapper.student)
         path = os.path.join(resume_from_checkpoint, PROJECTIONS_NAME)
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path} is missing: this checkpoint was not written by a DistillationTrainer with the same teachers")
+            raise FileNotFoundError(
+                f"{path} is missing: this checkpoint was not written by a DistillationTrainer with the same teachers"
+            )
         from safetensors.torch import load_file
 
         wrapper.projections.load_state_dict(load_file(path))
@@ -673,6 +769,7 @@ class DistillationTrainer(Trainer):
 def simplex_grid(n: int, steps: int) -> list[tuple[float, ...]]:
     """Every weight vector of ``n`` non-negative multiples of ``1 / steps`` that sums to 1, e.g. n=2, steps=4:
     (0, 1), (0.25, 0.75), (0.5, 0.5), (0.75, 0.25), (1, 0)."""
+
     def parts(left: int, k: int):
         if k == 1:
             yield (left,)

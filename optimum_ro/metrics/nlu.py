@@ -9,6 +9,7 @@
 - semantic accuracy (sentence-level semantic frame accuracy): intent right *and* every slot tag right;
   semantic error rate = 1 - semantic accuracy.
 """
+
 from __future__ import annotations
 
 
@@ -18,8 +19,10 @@ def nlu_scores(gold_intents, pred_intents, gold_slots, pred_slots) -> dict[str, 
 
     n = len(gold_intents)
     if not (len(pred_intents) == len(gold_slots) == len(pred_slots) == n):
-        raise ValueError(f"nlu_scores needs one entry per utterance everywhere; got {n} gold intents, "
-                         f"{len(pred_intents)} predicted, {len(gold_slots)} gold and {len(pred_slots)} predicted slot lists")
+        raise ValueError(
+            f"nlu_scores needs one entry per utterance everywhere; got {n} gold intents, "
+            f"{len(pred_intents)} predicted, {len(gold_slots)} gold and {len(pred_slots)} predicted slot lists"
+        )
     if n == 0:
         raise ValueError("nlu_scores got no utterances")
     for i, (g, p) in enumerate(zip(gold_slots, pred_slots)):

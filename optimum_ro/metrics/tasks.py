@@ -10,6 +10,7 @@
 * dialect: macro-F1 and accuracy (scikit-learn).
 Token-task inputs are lists of label-name sequences, one per sentence.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -10,6 +10,7 @@ Writes an ordinary Hugging Face model folder (weights with exact zero blocks, ``
 Checkpoints go to ``output/checkpoints``; running the same command again resumes from the last one.
 ``--max-steps 0`` prunes one-shot (magnitude, no training) and only evaluates.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,15 +64,22 @@ def _subset(raw, cfg: PruneTaskConfig):
     if cfg.max_eval_samples:  # a seeded random subset: files are often sorted by label
         for split in raw:
             if split != "train":
-                raw[split] = raw[split].shuffle(seed=cfg.seed).select(range(min(cfg.max_eval_samples, len(raw[split]))))
+                raw[split] = (
+                    raw[split].shuffle(seed=cfg.seed).select(range(min(cfg.max_eval_samples, len(raw[split]))))
+                )
     return raw
 
 
 def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
     """Fine-tune ``cfg.model`` on ``cfg.task`` with a :class:`BlockPruner`; returns the results dict."""
     import torch
-    from transformers import (AutoTokenizer, DataCollatorForTokenClassification, DataCollatorWithPadding, Trainer,
-                              TrainingArguments)
+    from transformers import (
+        AutoTokenizer,
+        DataCollatorForTokenClassification,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
     from transformers.trainer_utils import get_last_checkpoint
 
     from ..tasks import build_model, get_task, load_task, metrics_fn, preprocess_task
@@ -100,16 +108,30 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
     ds = preprocess_task(raw, tokenizer, spec, max_length=cfg.max_length, keep_raw=not shares_vocab)
 
     if cfg.max_steps == 0 and pruning.criterion != "magnitude":
-        raise ValueError(f"--max-steps 0 prunes one-shot without gradients, so criterion {pruning.criterion!r} cannot "
-                         "be scored; use --criterion magnitude or train for some steps.")
+        raise ValueError(
+            f"--max-steps 0 prunes one-shot without gradients, so criterion {pruning.criterion!r} cannot "
+            "be scored; use --criterion magnitude or train for some steps."
+        )
     pruner = BlockPruner(pruning, model)
     common = dict(
-        output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=max(32, cfg.batch_size), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
-        learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_ratio,
-        lr_scheduler_type="linear", logging_steps=20, save_strategy="steps", save_steps=cfg.save_steps,
-        save_total_limit=1, eval_strategy="no", report_to="none", seed=cfg.seed,
-        use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=max(32, cfg.batch_size),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        warmup_steps=cfg.warmup_ratio,
+        lr_scheduler_type="linear",
+        logging_steps=20,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=1,
+        eval_strategy="no",
+        report_to="none",
+        seed=cfg.seed,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
     )
     if teacher is None:
         if spec.kind == "token":
@@ -117,24 +139,45 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
             collator = DataCollatorForTokenClassification(tokenizer)
         else:
             collator = DataCollatorWithPadding(tokenizer)
-        trainer = Trainer(model=model, args=TrainingArguments(**common), train_dataset=ds["train"],
-                          data_collator=collator, processing_class=tokenizer, compute_metrics=metrics_fn(spec),
-                          callbacks=[pruner])
+        trainer = Trainer(
+            model=model,
+            args=TrainingArguments(**common),
+            train_dataset=ds["train"],
+            data_collator=collator,
+            processing_class=tokenizer,
+            compute_metrics=metrics_fn(spec),
+            callbacks=[pruner],
+        )
     else:
         from ..distillation import DistillationTrainer, DistillationTrainingArguments, prepare_teacher_inputs
 
         if not shares_vocab:
-            words = dict(words_field=spec.text_fields[0]) if spec.kind == "token" else dict(text_fields=spec.text_fields)
-            ds = prepare_teacher_inputs(ds, [teacher_tokenizer], max_length=cfg.max_length or spec.default_max_length,
-                                        **words)
+            words = (
+                dict(words_field=spec.text_fields[0]) if spec.kind == "token" else dict(text_fields=spec.text_fields)
+            )
+            ds = prepare_teacher_inputs(
+                ds, [teacher_tokenizer], max_length=cfg.max_length or spec.default_max_length, **words
+            )
             drop = [c for c in raw["train"].column_names if c in ds["train"].column_names]
             ds = ds.remove_columns(drop)
-        args = DistillationTrainingArguments(**common, temperature=cfg.temperature, alpha_ce=cfg.alpha_ce,
-                                             alpha_task=cfg.alpha_task, alpha_cos=cfg.alpha_cos,
-                                             hidden_layer_map=list(cfg.hidden_layer_map) if cfg.hidden_layer_map else None)
-        trainer = DistillationTrainer(model=model, teacher=teacher, teacher_tokenizers=[teacher_tokenizer], args=args,
-                                      train_dataset=ds["train"], processing_class=tokenizer,
-                                      compute_metrics=metrics_fn(spec), callbacks=[pruner])
+        args = DistillationTrainingArguments(
+            **common,
+            temperature=cfg.temperature,
+            alpha_ce=cfg.alpha_ce,
+            alpha_task=cfg.alpha_task,
+            alpha_cos=cfg.alpha_cos,
+            hidden_layer_map=list(cfg.hidden_layer_map) if cfg.hidden_layer_map else None,
+        )
+        trainer = DistillationTrainer(
+            model=model,
+            teacher=teacher,
+            teacher_tokenizers=[teacher_tokenizer],
+            args=args,
+            train_dataset=ds["train"],
+            processing_class=tokenizer,
+            compute_metrics=metrics_fn(spec),
+            callbacks=[pruner],
+        )
 
     resume = None
     start = time.time()
@@ -153,29 +196,44 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
     pruner.finalize(model)
 
     report = pruner.sparsity_report(model)
-    results = {"task": spec.name, "model": cfg.model, "teacher": cfg.teacher, "run": asdict(cfg),
-               "pruning": pruning.to_dict(), "sparsity": report["overall"], "layers": report["layers"],
-               "train_seconds": round(train_seconds, 1), "train_steps": steps,
-               "train_loss": loss, "resumed_from": resume,
-               "frozen_word_embeddings": frozen}
+    results = {
+        "task": spec.name,
+        "model": cfg.model,
+        "teacher": cfg.teacher,
+        "run": asdict(cfg),
+        "pruning": pruning.to_dict(),
+        "sparsity": report["overall"],
+        "layers": report["layers"],
+        "train_seconds": round(train_seconds, 1),
+        "train_steps": steps,
+        "train_loss": loss,
+        "resumed_from": resume,
+        "frozen_word_embeddings": frozen,
+    }
     for split in cfg.eval_splits:
         if split in ds:
             metrics = trainer.evaluate(ds[split], metric_key_prefix=split)
-            results[split] = {k[len(split) + 1:]: v for k, v in metrics.items() if k.startswith(split + "_")}
+            results[split] = {k[len(split) + 1 :]: v for k, v in metrics.items() if k.startswith(split + "_")}
     model.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
     pruning.save_pretrained(str(out))
     (out / "eval_results.json").write_text(json.dumps(results, indent=2, default=str))
-    logger.info("%s pruned to %.1f%% (%s blocks): %s", spec.name, 100 * report["overall"],
-                "x".join(map(str, pruning.block_shape)), {s: results.get(s) for s in cfg.eval_splits})
+    logger.info(
+        "%s pruned to %.1f%% (%s blocks): %s",
+        spec.name,
+        100 * report["overall"],
+        "x".join(map(str, pruning.block_shape)),
+        {s: results.get(s) for s in cfg.eval_splits},
+    )
     return results
 
 
 def _override(text: str) -> tuple[str, float]:
     pattern, sep, value = text.rpartition("=")
     if not sep or not pattern:
-        raise argparse.ArgumentTypeError(f"--sparsity-override takes PATTERN=SPARSITY (e.g. 'intermediate=0.9'), "
-                                         f"got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"--sparsity-override takes PATTERN=SPARSITY (e.g. 'intermediate=0.9'), got {text!r}"
+        )
     try:
         return pattern, float(value)
     except ValueError:
@@ -183,18 +241,25 @@ def _override(text: str) -> tuple[str, float]:
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("prune", help="block-prune a model while fine-tuning (or distilling) it on one task",
-                              description=__doc__.splitlines()[0])
+    p = subparsers.add_parser(
+        "prune",
+        help="block-prune a model while fine-tuning (or distilling) it on one task",
+        description=__doc__.splitlines()[0],
+    )
     p.add_argument("--model", required=True, help="model folder (a fine-tuned or distilled student)")
     p.add_argument("--task", required=True, choices=["pos", "ner", "sentiment", "sts", "dialect"])
-    p.add_argument("--data", help="folder of train/dev/test .jsonl (default: $OPTIMUM_RO_DATA/<task> or "
-                                  "../shared/data/ro/<task>)")
+    p.add_argument(
+        "--data", help="folder of train/dev/test .jsonl (default: $OPTIMUM_RO_DATA/<task> or ../shared/data/ro/<task>)"
+    )
     p.add_argument("--output", dest="output_dir", required=True)
     p.add_argument("--teacher", help="dense model folder fine-tuned on the task: distil from it while pruning")
     g = p.add_argument_group("pruning (defaults: BlockPruningConfig, or --pruning-config)")
     g.add_argument("--pruning-config", help="a pruning_config.json (or its folder); the flags below override it")
-    g.add_argument("--block-shape", help="ROWSxCOLS of the weight [out, in]: 16x1 (fp32 kernel), 1x4 (int8 "
-                                         "kernel; Intel's VNNI '4x1'), 1x1 = unstructured")
+    g.add_argument(
+        "--block-shape",
+        help="ROWSxCOLS of the weight [out, in]: 16x1 (fp32 kernel), 1x4 (int8 "
+        "kernel; Intel's VNNI '4x1'), 1x1 = unstructured",
+    )
     g.add_argument("--sparsity", type=float, dest="target_sparsity", help="target fraction of pruned blocks, [0, 1)")
     g.add_argument("--criterion", choices=CRITERIA)
     g.add_argument("--schedule", choices=SCHEDULES)
@@ -202,24 +267,56 @@ def add_parser(subparsers):
     g.add_argument("--start-step", type=int)
     g.add_argument("--end-step", type=int, help="default: 70%% of the training steps")
     g.add_argument("--pruning-frequency", type=int)
-    g.add_argument("--sparsity-override", type=_override, action="append", metavar="PATTERN=SPARSITY",
-                   help="per-module sparsity, repeatable, e.g. 'intermediate|output\\.dense=0.9'")
+    g.add_argument(
+        "--sparsity-override",
+        type=_override,
+        action="append",
+        metavar="PATTERN=SPARSITY",
+        help="per-module sparsity, repeatable, e.g. 'intermediate|output\\.dense=0.9'",
+    )
     t = p.add_argument_group("training")
-    for name, typ in (("epochs", float), ("max_steps", int), ("batch_size", int), ("learning_rate", float),
-                      ("weight_decay", float), ("warmup_ratio", float), ("max_length", int),
-                      ("max_train_samples", int), ("max_eval_samples", int), ("temperature", float),
-                      ("alpha_ce", float), ("alpha_task", float), ("alpha_cos", float), ("freeze_embeddings", str),
-                      ("seed", int), ("save_steps", int)):
-        t.add_argument("--" + name.replace("_", "-"), type=typ, default=PruneTaskConfig.__dataclass_fields__[name].default)
-    t.add_argument("--hidden-layer-map", nargs="+", metavar="S:T",
-                   help="with --alpha-cos: student:teacher hidden-state pairs (0 = embeddings, -1 = last), "
-                        "e.g. 1:2 2:4; default -1:-1")
+    for name, typ in (
+        ("epochs", float),
+        ("max_steps", int),
+        ("batch_size", int),
+        ("learning_rate", float),
+        ("weight_decay", float),
+        ("warmup_ratio", float),
+        ("max_length", int),
+        ("max_train_samples", int),
+        ("max_eval_samples", int),
+        ("temperature", float),
+        ("alpha_ce", float),
+        ("alpha_task", float),
+        ("alpha_cos", float),
+        ("freeze_embeddings", str),
+        ("seed", int),
+        ("save_steps", int),
+    ):
+        t.add_argument(
+            "--" + name.replace("_", "-"), type=typ, default=PruneTaskConfig.__dataclass_fields__[name].default
+        )
+    t.add_argument(
+        "--hidden-layer-map",
+        nargs="+",
+        metavar="S:T",
+        help="with --alpha-cos: student:teacher hidden-state pairs (0 = embeddings, -1 = last), "
+        "e.g. 1:2 2:4; default -1:-1",
+    )
     p.set_defaults(func=_run)
     return p
 
 
-PRUNING_FLAGS = ("block_shape", "target_sparsity", "criterion", "schedule", "scope", "start_step", "end_step",
-                 "pruning_frequency")
+PRUNING_FLAGS = (
+    "block_shape",
+    "target_sparsity",
+    "criterion",
+    "schedule",
+    "scope",
+    "start_step",
+    "end_step",
+    "pruning_frequency",
+)
 
 
 def pruning_config_from_args(args) -> BlockPruningConfig:
@@ -235,6 +332,11 @@ def _run(args) -> int:
     names = set(PruneTaskConfig.__dataclass_fields__)
     cfg = PruneTaskConfig(**{k: v for k, v in vars(args).items() if k in names})
     results = prune_task(cfg, pruning)
-    print(json.dumps({k: results.get(k) for k in ("task", "sparsity", "validation", "test", "train_seconds")},
-                     indent=2, default=str))
+    print(
+        json.dumps(
+            {k: results.get(k) for k in ("task", "sparsity", "validation", "test", "train_seconds")},
+            indent=2,
+            default=str,
+        )
+    )
     return 0

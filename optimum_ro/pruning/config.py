@@ -11,6 +11,7 @@ Intel's VNNI "4x1" pattern (4 values along the reduction dimension, i.e. the inp
 is *our* ``"1x4"``. The kernels of :mod:`optimum_ro.sparse` use ``"1x4"`` blocks for int8 and
 ``"16x1"`` blocks for fp32.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,14 @@ SCOPES = ("local", "global")
 DEFAULT_TARGET_MODULES = [r"(^|\.)layers?\.\d+\."]
 #: Kept dense even when a target pattern matches them.
 DEFAULT_EXCLUDE_MODULES = [
-    r"embeddings", r"pooler", r"classifier", r"LayerNorm", r"layer_norm",
-    r"lm_head", r"(^|\.)cls\.", r"qa_outputs",
+    r"embeddings",
+    r"pooler",
+    r"classifier",
+    r"LayerNorm",
+    r"layer_norm",
+    r"lm_head",
+    r"(^|\.)cls\.",
+    r"qa_outputs",
 ]
 
 
@@ -131,12 +138,20 @@ class BlockPruningConfig:
                 raise ValueError(f"Unknown {name} {getattr(self, name)!r}: choose one of {', '.join(allowed)}.")
         for name in ("start_step", "pruning_frequency"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "pruning_frequency" else 0):
-                raise ValueError(f"{name} must be a {'positive' if name == 'pruning_frequency' else 'non-negative'} "
-                                 f"integer, got {value!r}.")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or value < (1 if name == "pruning_frequency" else 0)
+            ):
+                raise ValueError(
+                    f"{name} must be a {'positive' if name == 'pruning_frequency' else 'non-negative'} "
+                    f"integer, got {value!r}."
+                )
         if self.end_step is not None and (not isinstance(self.end_step, int) or self.end_step < self.start_step):
-            raise ValueError(f"end_step ({self.end_step!r}) must be an integer >= start_step ({self.start_step}), "
-                             "or None for 70% of the training steps.")
+            raise ValueError(
+                f"end_step ({self.end_step!r}) must be an integer >= start_step ({self.start_step}), "
+                "or None for 70% of the training steps."
+            )
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}.")
 

@@ -7,6 +7,7 @@
 Scores are kept per block (not per weight): the movement and snip-momentum updates are sums over a block,
 so block-level accumulators give the same ranking at a fraction of the memory.
 """
+
 from __future__ import annotations
 
 import torch
@@ -49,8 +50,9 @@ def movement_update(scores: torch.Tensor, weight: torch.Tensor, grad: torch.Tens
 
 
 @torch.no_grad()
-def snip_momentum_update(scores: torch.Tensor, weight: torch.Tensor, grad: torch.Tensor, block_shape,
-                         momentum: float = 0.9) -> torch.Tensor:
+def snip_momentum_update(
+    scores: torch.Tensor, weight: torch.Tensor, grad: torch.Tensor, block_shape, momentum: float = 0.9
+) -> torch.Tensor:
     """SNIP with momentum (as in Neural Compressor): ``S = momentum * S + sum_block(|W * dL/dW|)``, in place."""
     return scores.mul_(momentum).add_(block_sum((weight.detach().float() * grad.float()).abs(), block_shape))
 

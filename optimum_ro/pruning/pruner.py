@@ -13,6 +13,7 @@ step) into the checkpoint folder. Why a file and not ``ExportableState``: that s
 ``trainer_state.json`` (JSON, no tensors), and restoring it builds a *new* callback object, so the ``pruner``
 the user holds would no longer be the one that trained.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,13 @@ from transformers import TrainerCallback
 
 from .config import BlockPruningConfig, format_block_shape, parse_block_shape
 from .criteria import (
-    apply_block_mask, check_divisible, magnitude_scores, movement_update, select_blocks,
-    snip_momentum_update, zero_block_mask,
+    apply_block_mask,
+    check_divisible,
+    magnitude_scores,
+    movement_update,
+    select_blocks,
+    snip_momentum_update,
+    zero_block_mask,
 )
 from .schedule import is_pruning_step, scheduled_sparsity
 
@@ -62,8 +68,9 @@ def find_target_modules(model: nn.Module, config: BlockPruningConfig) -> dict[st
             continue
         if any(re.search(p, name) for p in config.exclude_modules):
             continue
-        sparsity = next((s for p, s in config.sparsity_overrides.items() if re.search(p, name)),
-                        config.target_sparsity)
+        sparsity = next(
+            (s for p, s in config.sparsity_overrides.items() if re.search(p, name)), config.target_sparsity
+        )
         check_divisible(module.weight.shape, config.block_shape, name)
         targets[name] = sparsity
     if not targets:
@@ -92,20 +99,29 @@ def sparsity_report(model: nn.Module, block_shape=None, module_names=None) -> di
     recorded = _recorded_sparsity(model) or {}
     shape = parse_block_shape(block_shape or recorded.get("block_shape") or (1, 1))
     modules = dict(model.named_modules())
-    names = list(module_names) if module_names is not None else list(recorded.get("layers") or [
-        n for n, m in modules.items() if isinstance(m, nn.Linear)])
+    names = (
+        list(module_names)
+        if module_names is not None
+        else list(recorded.get("layers") or [n for n, m in modules.items() if isinstance(m, nn.Linear)])
+    )
     layers, zero_weights, total_weights = {}, 0.0, 0
     for name in names:
         weight = modules[name].weight
         check_divisible(weight.shape, shape, name)
         kept = zero_block_mask(weight, shape)
         block_sparsity = 1.0 - kept.float().mean().item()
-        layers[name] = {"shape": list(weight.shape), "sparsity": round(block_sparsity, 6),
-                        "zeros": round((weight == 0).float().mean().item(), 6)}
+        layers[name] = {
+            "shape": list(weight.shape),
+            "sparsity": round(block_sparsity, 6),
+            "zeros": round((weight == 0).float().mean().item(), 6),
+        }
         zero_weights += block_sparsity * weight.numel()
         total_weights += weight.numel()
-    return {"block_shape": list(shape), "layers": layers,
-            "overall": round(zero_weights / total_weights, 6) if total_weights else 0.0}
+    return {
+        "block_shape": list(shape),
+        "layers": layers,
+        "overall": round(zero_weights / total_weights, 6) if total_weights else 0.0,
+    }
 
 
 def format_sparsity_report(report: dict) -> str:
@@ -114,8 +130,10 @@ def format_sparsity_report(report: dict) -> str:
     lines = [f"{'layer':<{width}}  {'shape':>11}  sparsity", "-" * (width + 23)]
     for name, row in report["layers"].items():
         lines.append(f"{name:<{width}}  {'x'.join(map(str, row['shape'])):>11}  {row['sparsity']:8.2%}")
-    lines.append(f"{'overall (' + format_block_shape(report['block_shape']) + ' blocks)':<{width}}  {'':>11}  "
-                 f"{report['overall']:8.2%}")
+    lines.append(
+        f"{'overall (' + format_block_shape(report['block_shape']) + ' blocks)':<{width}}  {'':>11}  "
+        f"{report['overall']:8.2%}"
+    )
     return "\n".join(lines)
 
 
@@ -195,8 +213,9 @@ class BlockPruner(TrainerCallback):
                 self.masks[name] = zero_block_mask(weight, shape)
             else:
                 rows, cols = shape
-                self.masks[name] = torch.ones(weight.shape[0] // rows, weight.shape[1] // cols,
-                                              dtype=torch.bool, device=weight.device)
+                self.masks[name] = torch.ones(
+                    weight.shape[0] // rows, weight.shape[1] // cols, dtype=torch.bool, device=weight.device
+                )
             if self.uses_gradients:
                 self.scores[name] = torch.zeros(self.masks[name].shape, dtype=torch.float32, device=weight.device)
         self.model = model
@@ -226,8 +245,10 @@ class BlockPruner(TrainerCallback):
                 f"{step}: set start_step > 0 (and initial_sparsity=0), or use criterion='magnitude'."
             )
         shape = self.config.block_shape
-        scores = {name: (self.scores[name] if self.uses_gradients else magnitude_scores(m.weight, shape))
-                  for name, m in modules.items()}
+        scores = {
+            name: (self.scores[name] if self.uses_gradients else magnitude_scores(m.weight, shape))
+            for name, m in modules.items()
+        }
         if self.config.scope == "local":
             for name in modules:
                 self.masks[name] = select_blocks(scores[name], goals[name], self.masks[name])
@@ -280,11 +301,19 @@ class BlockPruner(TrainerCallback):
         self.bind(model if model is not None else self.model)
         if self.config.end_step is None:
             self.end_step = max(self.config.start_step, int(DEFAULT_END_FRACTION * state.max_steps))
-            logger.info("BlockPruner: end_step=None -> %d (%.0f%% of %d steps)", self.end_step,
-                        100 * DEFAULT_END_FRACTION, state.max_steps)
+            logger.info(
+                "BlockPruner: end_step=None -> %d (%.0f%% of %d steps)",
+                self.end_step,
+                100 * DEFAULT_END_FRACTION,
+                state.max_steps,
+            )
         elif self.config.end_step > state.max_steps:
-            logger.warning("BlockPruner: end_step %d is beyond max_steps %d, so the target sparsity %.2f will not be "
-                           "reached.", self.config.end_step, state.max_steps, self.config.target_sparsity)
+            logger.warning(
+                "BlockPruner: end_step %d is beyond max_steps %d, so the target sparsity %.2f will not be reached.",
+                self.config.end_step,
+                state.max_steps,
+                self.config.target_sparsity,
+            )
         if state.global_step > 0 and self._loaded_step != state.global_step:  # resuming from a checkpoint
             folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
             if not os.path.isfile(os.path.join(folder, STATE_NAME)):
@@ -322,9 +351,14 @@ class BlockPruner(TrainerCallback):
             reached = self.block_sparsity()
             mean = sum(reached.values()) / max(len(reached), 1)
             if self.end_step is not None and self.step < self.end_step:
-                logger.warning("BlockPruner: the best checkpoint (%s) predates end_step %d; its mean block sparsity is "
-                               "%.4f, below the target. Prefer load_best_model_at_end=False or evaluate only after "
-                               "end_step.", best, self.end_step, mean)
+                logger.warning(
+                    "BlockPruner: the best checkpoint (%s) predates end_step %d; its mean block sparsity is "
+                    "%.4f, below the target. Prefer load_best_model_at_end=False or evaluate only after "
+                    "end_step.",
+                    best,
+                    self.end_step,
+                    mean,
+                )
 
     def on_save(self, args, state, control, **kwargs):
         if self.finalized or not args.should_save:
@@ -338,8 +372,13 @@ class BlockPruner(TrainerCallback):
         """``(tensors, metadata)``: masks and scores, and the step / config they belong to."""
         tensors = {f"mask.{n}": m.cpu().contiguous() for n, m in self.masks.items()}
         tensors.update({f"score.{n}": s.cpu().contiguous() for n, s in self.scores.items()})
-        meta = {"step": self.step, "score_updates": self.score_updates, "end_step": self.end_step,
-                "targets": self.targets, "config": self.config.to_dict()}
+        meta = {
+            "step": self.step,
+            "score_updates": self.score_updates,
+            "end_step": self.end_step,
+            "targets": self.targets,
+            "config": self.config.to_dict(),
+        }
         return tensors, meta
 
     def save_state(self, folder: str | os.PathLike, global_step: int | None = None) -> str:
@@ -367,15 +406,18 @@ class BlockPruner(TrainerCallback):
         saved = BlockPruningConfig.from_dict(meta["config"])
         for key in ("block_shape", "criterion", "scope"):
             if getattr(saved, key) != getattr(self.config, key):
-                raise ValueError(f"Checkpoint {path} was pruned with {key}={getattr(saved, key)!r}, but this "
-                                 f"BlockPruner has {key}={getattr(self.config, key)!r}; use the same config to resume.")
+                raise ValueError(
+                    f"Checkpoint {path} was pruned with {key}={getattr(saved, key)!r}, but this "
+                    f"BlockPruner has {key}={getattr(self.config, key)!r}; use the same config to resume."
+                )
         if self.targets and set(meta["targets"]) != set(self.targets):
             raise ValueError(f"Checkpoint {path} prunes other modules than this BlockPruner; use the same config.")
         self.targets = dict(meta["targets"])
         devices = {n: m.device for n, m in self.masks.items()}
         self.masks = {n: tensors[f"mask.{n}"].to(devices.get(n, "cpu")) for n in self.targets}
-        self.scores = {n: tensors[f"score.{n}"].to(devices.get(n, "cpu")) for n in self.targets
-                       if f"score.{n}" in tensors}
+        self.scores = {
+            n: tensors[f"score.{n}"].to(devices.get(n, "cpu")) for n in self.targets if f"score.{n}" in tensors
+        }
         self.step, self.score_updates, self.end_step = meta["step"], meta["score_updates"], meta["end_step"]
         self._loaded_step = meta.get("global_step")
         self._state_loaded = True
@@ -388,16 +430,18 @@ class BlockPruner(TrainerCallback):
         of a wrapper such as ``DistillationStudent``: prefixes are dropped) or a copy with the same names."""
         if model is self.model:
             return {n: n for n in self.targets}
-        for prefix, module in (self.model.named_modules() if self.model is not None else ()):
+        for prefix, module in self.model.named_modules() if self.model is not None else ():
             if module is model and prefix:
                 cut = prefix + "."
                 if all(n.startswith(cut) for n in self.targets):
-                    return {n: n[len(cut):] for n in self.targets}
+                    return {n: n[len(cut) :] for n in self.targets}
         local = {n for n, m in model.named_modules() if isinstance(m, nn.Linear)}
         missing = [n for n in self.targets if n not in local]
         if missing:
-            raise ValueError(f"{type(model).__name__} has no module named {missing[0]!r} (pruned by this BlockPruner): "
-                             "pass the model that was trained, or the model inside the Trainer's wrapper.")
+            raise ValueError(
+                f"{type(model).__name__} has no module named {missing[0]!r} (pruned by this BlockPruner): "
+                "pass the model that was trained, or the model inside the Trainer's wrapper."
+            )
         return {n: n for n in self.targets}
 
     @torch.no_grad()
@@ -418,8 +462,12 @@ class BlockPruner(TrainerCallback):
         for name, local in names.items():
             apply_block_mask(modules[local].weight, self.masks[name], self.config.block_shape)
         layers = {names[name]: round(value, 6) for name, value in self.block_sparsity().items()}
-        record = {"block_shape": list(self.config.block_shape), "layers": layers,
-                  "target_sparsity": self.config.target_sparsity, "criterion": self.config.criterion}
+        record = {
+            "block_shape": list(self.config.block_shape),
+            "layers": layers,
+            "target_sparsity": self.config.target_sparsity,
+            "criterion": self.config.criterion,
+        }
         if self.config.sparsity_overrides:
             record["sparsity_overrides"] = dict(self.config.sparsity_overrides)
         if hasattr(model, "config"):
@@ -445,19 +493,27 @@ class BlockPruner(TrainerCallback):
 def prune_model(model: nn.Module, config: BlockPruningConfig | None = None) -> nn.Module:
     """One-shot magnitude block pruning of a trained model (no training); returns the finalized model.
 
-        model = prune_model(model, BlockPruningConfig(block_shape="1x4", target_sparsity=0.5))
-        model.config.sparsity["layers"]     # per-layer block sparsity
-        model.save_pretrained("pruned")
+    model = prune_model(model, BlockPruningConfig(block_shape="1x4", target_sparsity=0.5))
+    model.config.sparsity["layers"]     # per-layer block sparsity
+    model.save_pretrained("pruned")
     """
     config = config if config is not None else BlockPruningConfig()
     if config.criterion != "magnitude":
-        raise ValueError(f"prune_model is one-shot and has no gradients, so criterion {config.criterion!r} cannot be "
-                         "scored; use criterion='magnitude', or train with a BlockPruner callback.")
+        raise ValueError(
+            f"prune_model is one-shot and has no gradients, so criterion {config.criterion!r} cannot be "
+            "scored; use criterion='magnitude', or train with a BlockPruner callback."
+        )
     pruner = BlockPruner(config, model)
     pruner.end_step = config.start_step  # every schedule is at its target at its end step
     pruner.update_masks(config.start_step)
     return pruner.finalize(model)
 
 
-__all__ = ["BlockPruner", "prune_model", "sparsity_report", "format_sparsity_report", "find_target_modules",
-           "STATE_NAME"]
+__all__ = [
+    "BlockPruner",
+    "prune_model",
+    "sparsity_report",
+    "format_sparsity_report",
+    "find_target_modules",
+    "STATE_NAME",
+]

@@ -7,6 +7,7 @@
 Cubic (Zhu & Gupta 2017; nn_pruning, SparseML): ``s(t) = s_f + (s_i - s_f) * (1 - (t - t0) / (T - t0))**3``.
 Neural Compressor's "cubic" is the opposite curve (slow first); we do not implement it under that name.
 """
+
 from __future__ import annotations
 
 
@@ -19,15 +20,17 @@ def _progress(step: int, start_step: int, end_step: int) -> float:
     return (step - start_step) / (end_step - start_step)
 
 
-def cubic_sparsity(step: int, start_step: int, end_step: int, final_sparsity: float,
-                   initial_sparsity: float = 0.0) -> float:
+def cubic_sparsity(
+    step: int, start_step: int, end_step: int, final_sparsity: float, initial_sparsity: float = 0.0
+) -> float:
     """``s_f + (s_i - s_f) * (1 - p)**3`` with ``p = (t - t0) / (T - t0)`` clamped to [0, 1]."""
     p = _progress(step, start_step, end_step)
     return final_sparsity + (initial_sparsity - final_sparsity) * (1.0 - p) ** 3
 
 
-def linear_sparsity(step: int, start_step: int, end_step: int, final_sparsity: float,
-                    initial_sparsity: float = 0.0) -> float:
+def linear_sparsity(
+    step: int, start_step: int, end_step: int, final_sparsity: float, initial_sparsity: float = 0.0
+) -> float:
     """``s_i + (s_f - s_i) * p`` with ``p = (t - t0) / (T - t0)`` clamped to [0, 1]."""
     p = _progress(step, start_step, end_step)
     return initial_sparsity + (final_sparsity - initial_sparsity) * p

@@ -1,12 +1,23 @@
 """Block-sparse CPU inference: packing, one torch op, and a drop-in ``nn.Linear``.
 
-    from optimum_ro.sparse import BlockSparseLinear, sparsify_model, current_isa
-    layer = BlockSparseLinear.from_dense(pruned_linear, block_shape=(16, 1), dtype=torch.float32)
-    y = layer(x)                                    # AVX-512 / AVX2 / portable C++ chosen at run time
+from optimum_ro.sparse import BlockSparseLinear, sparsify_model, current_isa
+layer = BlockSparseLinear.from_dense(pruned_linear, block_shape=(16, 1), dtype=torch.float32)
+y = layer(x)                                    # AVX-512 / AVX2 / portable C++ chosen at run time
 """
+
 from .format import FAST_BLOCK_SHAPES, PackedBlockSparse, default_block_shape, pack, parse_block_shape, quantize_weight
-from .kernels import (ISA_ENV, available_isas, bf16_dot_products, cpu_features, current_isa, extension_available,
-                      kernel_tuning, peak_throughput, set_kernel_tuning, tuned)
+from .kernels import (
+    ISA_ENV,
+    available_isas,
+    bf16_dot_products,
+    cpu_features,
+    current_isa,
+    extension_available,
+    kernel_tuning,
+    peak_throughput,
+    set_kernel_tuning,
+    tuned,
+)
 from .linear import BlockSparseLinear, block_sparsity, sparsify_model
 from .ops import block_sparse_linear, block_sparse_linear_op
 from .reference import quantize_rows, reference_block_sparse_linear

@@ -8,6 +8,7 @@ changes on a shared machine hit every method alike; each figure is the median (a
 repeats. Peers: torch dense fp32 / bf16, torch dynamic int8 (fbgemm), torch CSR and BSR (MKL; CPU BSR needs
 square blocks: 8x8), ONNX Runtime MatMul fp32 and dynamically quantised int8 (MatMulInteger).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -144,7 +145,11 @@ def build_methods(m, k, n, sparsities, threads, gen, tmpdir, with_ort=True) -> t
         w16 = dense * block_mask(n, k, (16, 1), s, gen)
         w4 = dense * block_mask(n, k, (1, 4), s, gen)
         csr = w16.to_sparse_csr()
-        p32, pb16, pi8 = pack(w16, (16, 1), torch.float32), pack(w16, (16, 1), torch.bfloat16), pack(w4, (1, 4), torch.int8)
+        p32, pb16, pi8 = (
+            pack(w16, (16, 1), torch.float32),
+            pack(w16, (16, 1), torch.bfloat16),
+            pack(w4, (1, 4), torch.int8),
+        )
         xt = x.T.contiguous()
         methods[f"torch_csr@{s}"] = lambda csr=csr, xt=xt: torch.mm(csr, xt).T + bias
         methods[f"ours_fp32@{s}"] = lambda layer=BlockSparseLinear(p32, bias): layer(x)
@@ -182,8 +187,10 @@ def time_round_robin(methods: dict[str, Callable], repeats: int) -> dict[str, di
             warm[name].append(t2 - t1)
     return {
         name: {
-            "min_ms": 1e3 * min(warm[name]), "median_ms": 1e3 * statistics.median(warm[name]),
-            "cold_min_ms": 1e3 * min(cold[name]), "cold_median_ms": 1e3 * statistics.median(cold[name]),
+            "min_ms": 1e3 * min(warm[name]),
+            "median_ms": 1e3 * statistics.median(warm[name]),
+            "cold_min_ms": 1e3 * min(cold[name]),
+            "cold_median_ms": 1e3 * statistics.median(cold[name]),
             "warm_ms": [round(1e3 * t, 6) for t in warm[name]],
         }
         for name in methods
@@ -266,7 +273,9 @@ def run(args) -> dict:
                     t0 = time.time()
                     methods, facts = build_methods(m, k, n, sparsities, threads, gen, tmpdir, with_ort=not args.no_ort)
                     timings = time_round_robin(methods, repeats)
-                    result["groups"].append({"threads": threads, "M": m, "K": k, "N": n, "timings": timings, "density": facts})
+                    result["groups"].append(
+                        {"threads": threads, "M": m, "K": k, "N": n, "timings": timings, "density": facts}
+                    )
                     print(f"threads={threads} M={m} K={k} N={n}: {time.time() - t0:.1f}s", flush=True)
     finally:
         torch.set_num_threads(old_threads)
@@ -281,13 +290,18 @@ def run_deepsparse(python: str, ms, shapes, sparsities, thread_counts, repeats) 
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "deepsparse_peer.py"
     cases = [[m, k, n, s, t] for t in thread_counts for m in ms for k, n in shapes for s in sparsities]
     try:
-        out = subprocess.run([python, str(script), json.dumps({"cases": cases, "repeats": repeats})],
-                             capture_output=True, text=True, timeout=1800, check=True)
+        out = subprocess.run(
+            [python, str(script), json.dumps({"cases": cases, "repeats": repeats})],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=True,
+        )
         rows = json.loads(out.stdout.strip().splitlines()[-1])
         for line in out.stderr.splitlines() + out.stdout.splitlines():
             if "DeepSparse" in line and "version:" in line:
                 version = line.split("version:", 1)[1].split("|")[0].strip()
-                system = line[line.find("(system="):].strip() if "(system=" in line else ""
+                system = line[line.find("(system=") :].strip() if "(system=" in line else ""
                 for row in rows:
                     row["engine"] = f"DeepSparse {version} {system}".strip()
                 break
@@ -317,11 +331,14 @@ def summarize(result: dict, stat: str = "min_ms") -> list[dict]:
             row["x_fp32_vs_torch_fp32"] = row["torch_fp32"] / row["ours_fp32"]
             row["x_int8_vs_best_int8"] = row["best_dense_int8"] / row["ours_int8"] if row["best_dense_int8"] else None
             row["x_fp32_vs_csr"] = row["torch_csr"] / row["ours_fp32"]
-            row["x_fp32_vs_bsr"] = row["torch_bsr"] / row["ours_fp32"] if row["torch_bsr"] else None  # none in runs before it was added
+            row["x_fp32_vs_bsr"] = (
+                row["torch_bsr"] / row["ours_fp32"] if row["torch_bsr"] else None
+            )  # none in runs before it was added
             timing = g["timings"]
             row["x_fp32_paired"] = paired_ratio(timing.get("torch_fp32"), timing.get(f"ours_fp32@{s_key}"))
-            row["x_int8_paired"] = (paired_ratio(timing.get(best_int8), timing.get(f"ours_int8@{s_key}"))
-                                    if best_int8 else None)
+            row["x_int8_paired"] = (
+                paired_ratio(timing.get(best_int8), timing.get(f"ours_int8@{s_key}")) if best_int8 else None
+            )
             row["deepsparse_fp32"] = ds.get((g["threads"], g["M"], g["K"], g["N"], s))
             row["x_fp32_vs_deepsparse"] = row["deepsparse_fp32"] / row["ours_fp32"] if row["deepsparse_fp32"] else None
             flops32 = 2.0 * g["M"] * g["N"] * g["K"] * dens["density_16x1"]
@@ -337,8 +354,11 @@ def summarize(result: dict, stat: str = "min_ms") -> list[dict]:
             row["fp32_gflops_dots"] = _rate(flops32, row["ours_fp32"], row["fp32_fixed"])
             row["int8_gops_dots"] = _rate(ops8, row["ours_int8"], row["int8_fixed"])
             row["fp32_gflops_needed"] = _rate(flops32, row["torch_fp32"] / TARGET_X_FP32, row["fp32_fixed"])
-            row["int8_gops_needed"] = (_rate(ops8, row["best_dense_int8"] / TARGET_X_INT8, row["int8_fixed"])
-                                       if row["best_dense_int8"] else None)
+            row["int8_gops_needed"] = (
+                _rate(ops8, row["best_dense_int8"] / TARGET_X_INT8, row["int8_fixed"])
+                if row["best_dense_int8"]
+                else None
+            )
             if peak:
                 row["fp32_pct_peak"] = 100 * row["fp32_gflops_nnz"] / (peak["fp32_gflops_per_core"] * g["threads"])
                 row["int8_pct_peak"] = 100 * row["int8_gops_nnz"] / (peak["int8_gops_per_core"] * g["threads"])
@@ -449,24 +469,35 @@ def targets(result: dict) -> str:
     """The issue's targets (90% sparsity, M=128, 1 thread, BERT-base shapes), met or missed."""
     rows = [r for r in summarize(result) if r["threads"] == 1 and r["M"] == 128 and abs(r["sparsity"] - 0.9) < 1e-9]
     rows = [r for r in rows if (r["K"], r["N"]) in [(768, 768), (768, 3072), (3072, 768)]]
-    out = ["", "## Targets (90% sparsity, M=128, 1 thread, BERT-base shapes)", "",
-           f"| K×N | fp32 ×torch fp32 (≥{TARGET_X_FP32:.0f}) | int8 ×best dense int8 (≥{TARGET_X_INT8:.0f}) "
-           f"| fp32 % peak (≥{TARGET_PCT_PEAK:.0f}) | int8 % peak (≥{TARGET_PCT_PEAK:.0f}) | fp32 × paired | int8 × paired |",
-           "|---|---|---|---|---|---|---|"]
+    out = [
+        "",
+        "## Targets (90% sparsity, M=128, 1 thread, BERT-base shapes)",
+        "",
+        f"| K×N | fp32 ×torch fp32 (≥{TARGET_X_FP32:.0f}) | int8 ×best dense int8 (≥{TARGET_X_INT8:.0f}) "
+        f"| fp32 % peak (≥{TARGET_PCT_PEAK:.0f}) | int8 % peak (≥{TARGET_PCT_PEAK:.0f}) | fp32 × paired | int8 × paired |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
+
         def mark(v, goal):  # two decimals where one would round a miss up to the goal (9.97 -> "10.0")
             if v is None:
                 return "–"
             text = f"{v:.1f}" if (f"{v:.1f}" != f"{goal:.1f}" or v >= goal) else f"{v:.2f}"
             return f"{text} {'✅' if v >= goal else '❌'}"
-        out.append(f"| {r['K']}×{r['N']} | {mark(r['x_fp32_vs_torch_fp32'], TARGET_X_FP32)} | "
-                   f"{mark(r['x_int8_vs_best_int8'], TARGET_X_INT8)} | "
-                   f"{mark(r.get('fp32_pct_peak'), TARGET_PCT_PEAK)} | {mark(r.get('int8_pct_peak'), TARGET_PCT_PEAK)} | "
-                   f"{format_paired(r.get('x_fp32_paired'))} | {format_paired(r.get('x_int8_paired'))} |")
-    out += ["", "Met or missed is read off the ratio of the minima (the table above), each side at its best moment. "
-            "*Paired*: median (min–max) over the rounds of the peer's time / ours in the same round, both sides at "
-            "the same moment of the shared machine: the typical ratio rather than the best (for int8 against the "
-            "peer with the lower minimum)."]
+
+        out.append(
+            f"| {r['K']}×{r['N']} | {mark(r['x_fp32_vs_torch_fp32'], TARGET_X_FP32)} | "
+            f"{mark(r['x_int8_vs_best_int8'], TARGET_X_INT8)} | "
+            f"{mark(r.get('fp32_pct_peak'), TARGET_PCT_PEAK)} | {mark(r.get('int8_pct_peak'), TARGET_PCT_PEAK)} | "
+            f"{format_paired(r.get('x_fp32_paired'))} | {format_paired(r.get('x_int8_paired'))} |"
+        )
+    out += [
+        "",
+        "Met or missed is read off the ratio of the minima (the table above), each side at its best moment. "
+        "*Paired*: median (min–max) over the rounds of the peer's time / ours in the same round, both sides at "
+        "the same moment of the shared machine: the typical ratio rather than the best (for int8 against the "
+        "peer with the lower minimum).",
+    ]
     fixed = [r for r in rows if r.get("fp32_fixed") is not None]
     if fixed:
         peak = result.get("peak", {})
@@ -478,19 +509,27 @@ def targets(result: dict) -> str:
             if v == float("inf"):
                 return "∞ (nothing left)"
             return f"{v:.0f}" + (f" ({100 * v / pk:.0f}%)" if pk else "")
-        out += ["", "### What the speed-up targets ask of the multiply-adds", "",
-                "Fixed cost: our layer called on an all-zero weight of the same shape in the same run (no "
-                "multiply-adds: the call, writing Y with its bias, and for int8 quantising X; an upper bound on what "
-                "a real call adds, where part of writing Y overlaps the multiply-adds). *Needed*: the "
-                "rate on the non-zeros that the time a target allows, less that fixed cost, asks for; *ours*: "
-                "the rate our multiply-adds ran at, fixed cost taken out (as % of this machine's peak).", "",
-                f"| K×N | fixed fp32 / int8 (ms) | fp32 GFLOP/s needed for {TARGET_X_FP32:.0f}x | fp32 GFLOP/s ours "
-                f"| int8 GOP/s needed for {TARGET_X_INT8:.0f}x | int8 GOP/s ours |",
-                "|---|---|---|---|---|---|"]
+
+        out += [
+            "",
+            "### What the speed-up targets ask of the multiply-adds",
+            "",
+            "Fixed cost: our layer called on an all-zero weight of the same shape in the same run (no "
+            "multiply-adds: the call, writing Y with its bias, and for int8 quantising X; an upper bound on what "
+            "a real call adds, where part of writing Y overlaps the multiply-adds). *Needed*: the "
+            "rate on the non-zeros that the time a target allows, less that fixed cost, asks for; *ours*: "
+            "the rate our multiply-adds ran at, fixed cost taken out (as % of this machine's peak).",
+            "",
+            f"| K×N | fixed fp32 / int8 (ms) | fp32 GFLOP/s needed for {TARGET_X_FP32:.0f}x | fp32 GFLOP/s ours "
+            f"| int8 GOP/s needed for {TARGET_X_INT8:.0f}x | int8 GOP/s ours |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in fixed:
-            out.append(f"| {r['K']}×{r['N']} | {_f(r['fp32_fixed'])} / {_f(r['int8_fixed'])} | "
-                       f"{rate(r['fp32_gflops_needed'], pk32)} | {rate(r['fp32_gflops_dots'], pk32)} | "
-                       f"{rate(r['int8_gops_needed'], pk8)} | {rate(r['int8_gops_dots'], pk8)} |")
+            out.append(
+                f"| {r['K']}×{r['N']} | {_f(r['fp32_fixed'])} / {_f(r['int8_fixed'])} | "
+                f"{rate(r['fp32_gflops_needed'], pk32)} | {rate(r['fp32_gflops_dots'], pk32)} | "
+                f"{rate(r['int8_gops_needed'], pk8)} | {rate(r['int8_gops_dots'], pk8)} |"
+            )
     return "\n".join(out) + "\n"
 
 
@@ -653,18 +692,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=40)
     parser.add_argument("--m", type=int, nargs="+", help=f"rows of X (batch x sequence); default {FULL_M}")
-    parser.add_argument("--shapes", type=_shape, nargs="+", metavar="KxN",
-                        help="weight shapes as KxN; default " + " ".join(f"{k}x{n}" for k, n in FULL_SHAPES))
+    parser.add_argument(
+        "--shapes",
+        type=_shape,
+        nargs="+",
+        metavar="KxN",
+        help="weight shapes as KxN; default " + " ".join(f"{k}x{n}" for k, n in FULL_SHAPES),
+    )
     parser.add_argument("--sparsities", type=float, nargs="+", help=f"default {FULL_SPARSITIES}")
     parser.add_argument("--no-ort", action="store_true", help="skip the ONNX Runtime peers")
     parser.add_argument(
-        "--deepsparse-python", default=os.environ.get("OPTIMUM_RO_DEEPSPARSE_PYTHON"),
+        "--deepsparse-python",
+        default=os.environ.get("OPTIMUM_RO_DEEPSPARSE_PYTHON"),
         help="Python of a venv with deepsparse==1.8.0 (Python<3.12, numpy<2, onnx<1.15); adds DeepSparse at 90%% sparsity",
     )
     parser.add_argument("--out-dir", default="benchmarks/results", help="where the JSON goes")
-    parser.add_argument("--from-json", help="no run: render the report of a saved result JSON (to --markdown, else stdout)")
-    parser.add_argument("--markdown", help="Markdown report to write; default BENCHMARKS.md for a full run, none for "
-                        "--quick or a subset (--m/--shapes/--sparsities)")
+    parser.add_argument(
+        "--from-json", help="no run: render the report of a saved result JSON (to --markdown, else stdout)"
+    )
+    parser.add_argument(
+        "--markdown",
+        help="Markdown report to write; default BENCHMARKS.md for a full run, none for "
+        "--quick or a subset (--m/--shapes/--sparsities)",
+    )
 
 
 def report(result: dict, json_name: str) -> str:

@@ -1,7 +1,7 @@
 """``optimum-ro bench``: the block-sparse SpMM benchmark (see ``optimum_ro.sparse.bench``).
 
-    optimum-ro bench --quick
-    optimum-ro bench --threads 1 2 --repeats 7
+optimum-ro bench --quick
+optimum-ro bench --threads 1 2 --repeats 7
 """
 
 

@@ -8,6 +8,7 @@ dimension first, so their VNNI "4x1" block is our ``1x4``.)
     dense = packed.unpack()                       # exact for fp32 / bf16-representable weights
     again = PackedBlockSparse.from_tensors(packed.state_dict())
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -118,8 +119,10 @@ class PackedBlockSparse:
         _check_divides((n, k), block)
         nrb, ncb = n // block[0], k // block[1]
         if not 0 <= int(nnz_blocks) <= nrb * ncb:
-            raise ValueError(f"nnz_blocks must lie in [0, {nrb * ncb}] for a [{n}, {k}] weight in {block[0]}x{block[1]} "
-                             f"blocks; got {nnz_blocks}")
+            raise ValueError(
+                f"nnz_blocks must lie in [0, {nrb * ncb}] for a [{n}, {k}] weight in {block[0]}x{block[1]} "
+                f"blocks; got {nnz_blocks}"
+            )
         nnz = int(nnz_blocks)
         cpu = torch.device("cpu")
         row_ptr = torch.clamp(torch.arange(nrb + 1, device=cpu) * ncb, max=nnz).to(torch.int32)
@@ -197,7 +200,9 @@ class PackedBlockSparse:
         if self.values.dtype == torch.int8:
             s = self.scales
             if s is None or s.dtype != torch.float32 or tuple(s.shape) != (n,):
-                raise ValueError(f"int8 weights need float32 scales of shape [{n}]; got {None if s is None else (s.dtype, list(s.shape))}")
+                raise ValueError(
+                    f"int8 weights need float32 scales of shape [{n}]; got {None if s is None else (s.dtype, list(s.shape))}"
+                )
             if not bool(torch.isfinite(s).all()):
                 raise ValueError("int8 scales contain inf/nan (corrupt checkpoint?)")
         elif self.scales is not None:
@@ -287,7 +292,9 @@ def pack(weight: torch.Tensor, block_shape: BlockShapeLike = (16, 1), dtype=torc
     dtype = _check_dtype(dtype)
     block = parse_block_shape(block_shape)
     if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
-        raise ValueError(f"weight must be a 2-D tensor [out_features, in_features]; got {getattr(weight, 'shape', type(weight))}")
+        raise ValueError(
+            f"weight must be a 2-D tensor [out_features, in_features]; got {getattr(weight, 'shape', type(weight))}"
+        )
     if not weight.is_floating_point():
         raise ValueError(f"weight must be a floating-point tensor; got {weight.dtype}")
     _check_divides(tuple(weight.shape), block)
@@ -297,4 +304,3 @@ def pack(weight: torch.Tensor, block_shape: BlockShapeLike = (16, 1), dtype=torc
         stored = torch.where(w != 0, q, torch.zeros_like(q))
         return _pack_stored(stored, block, scales)  # blocks whose codes all round to 0 are dropped
     return _pack_stored(w.to(dtype), block, None)
-

@@ -1,9 +1,10 @@
 """Loading the C++ kernels and choosing the instruction set at run time.
 
-    from optimum_ro.sparse import available_isas, current_isa
-    available_isas()          # e.g. ['avx2', 'portable', 'reference'] on a Zen 3 CPU
-    current_isa()             # 'avx2'; set OPTIMUM_RO_ISA=portable|avx2|avx512|reference|auto to force one
+from optimum_ro.sparse import available_isas, current_isa
+available_isas()          # e.g. ['avx2', 'portable', 'reference'] on a Zen 3 CPU
+current_isa()             # 'avx2'; set OPTIMUM_RO_ISA=portable|avx2|avx512|reference|auto to force one
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -114,8 +115,12 @@ def bf16_dot_products(isa: str, dtype: torch.dtype, block_shape) -> bool:
     """True when ``isa`` runs weights of this dtype and block shape with AVX512-BF16 dot products
     (``vdpbf16ps``): bf16 weights in 16x2 blocks on a CPU with ``avx512bf16``. That kernel rounds the
     activations to bf16 (round to nearest even) before multiplying; every other fp path keeps them fp32."""
-    return (isa == "avx512" and dtype == torch.bfloat16 and tuple(block_shape) == (16, 2)
-            and cpu_features().get("avx512bf16", False))
+    return (
+        isa == "avx512"
+        and dtype == torch.bfloat16
+        and tuple(block_shape) == (16, 2)
+        and cpu_features().get("avx512bf16", False)
+    )
 
 
 def thread_count(work: int, num_threads: Optional[int] = None) -> int:
@@ -129,21 +134,37 @@ def thread_count(work: int, num_threads: Optional[int] = None) -> int:
 def weight_args(values, row_ptr, col_idx, scales, bias) -> tuple:
     """The packed weight's part of the kernel's arguments: pointers into these (contiguous) tensors, which the
     caller keeps alive, plus the dtype code and block shape. ``ops.KernelPlan`` computes it once per weight."""
-    return (ptr(values), _DTYPE_CODES[values.dtype], ptr(row_ptr), ptr(col_idx), values.shape[1], values.shape[2],
-            ptr(scales), ptr(bias))
+    return (
+        ptr(values),
+        _DTYPE_CODES[values.dtype],
+        ptr(row_ptr),
+        ptr(col_idx),
+        values.shape[1],
+        values.shape[2],
+        ptr(scales),
+        ptr(bias),
+    )
 
 
 def ptr(t: Optional[torch.Tensor]) -> int:
     return 0 if t is None else t.data_ptr()
 
 
-def launch(isa: str, x: torch.Tensor, weight: tuple, residual: Optional[torch.Tensor], out: torch.Tensor,
-           activation_code: int, threads: int) -> str:
+def launch(
+    isa: str,
+    x: torch.Tensor,
+    weight: tuple,
+    residual: Optional[torch.Tensor],
+    out: torch.Tensor,
+    activation_code: int,
+    threads: int,
+) -> str:
     """The one call into the C++ kernel (``x [M, K]``, ``out``/``residual [M, N]``: contiguous fp32; ``weight``
     from ``weight_args``); returns the name of the kernel that ran. Nothing is checked here."""
     m, k = x.shape
-    return _C.spmm(isa, x.data_ptr(), m, k, out.shape[1], *weight, ptr(residual), out.data_ptr(), activation_code,
-                   threads)
+    return _C.spmm(
+        isa, x.data_ptr(), m, k, out.shape[1], *weight, ptr(residual), out.data_ptr(), activation_code, threads
+    )
 
 
 def run_kernel(
@@ -167,12 +188,20 @@ def run_kernel(
     if _C is None:
         raise RuntimeError(f"optimum_ro.sparse._C is not built ({_IMPORT_ERROR})")
     threads = thread_count(x.shape[0] * values.numel(), num_threads)
-    return launch(isa, x, weight_args(values, row_ptr, col_idx, scales, bias), residual, out,
-                  _ACTIVATIONS[activation], threads)
+    return launch(
+        isa, x, weight_args(values, row_ptr, col_idx, scales, bias), residual, out, _ACTIVATIONS[activation], threads
+    )
 
 
-TUNING_FIELDS = ("fp_tile_rows", "fp_l1_x_bytes", "fp_group_bytes", "fp_block_rows", "i8_group_tiles", "i8_store_rows",
-                 "i8_chains")
+TUNING_FIELDS = (
+    "fp_tile_rows",
+    "fp_l1_x_bytes",
+    "fp_group_bytes",
+    "fp_block_rows",
+    "i8_group_tiles",
+    "i8_store_rows",
+    "i8_chains",
+)
 _tuning_overrides = dict.fromkeys(TUNING_FIELDS, 0)
 
 

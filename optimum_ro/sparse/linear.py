@@ -1,9 +1,10 @@
 """``BlockSparseLinear``: a drop-in for ``nn.Linear`` whose weight is stored block-sparse.
 
-    layer = BlockSparseLinear.from_dense(linear, block_shape=(16, 1), dtype=torch.float32)
-    y = layer(x)                  # same as linear(x) (fp32: up to summation order)
-    model = sparsify_model(model, min_sparsity=0.5)   # swap every sparse-enough nn.Linear
+layer = BlockSparseLinear.from_dense(linear, block_shape=(16, 1), dtype=torch.float32)
+y = layer(x)                  # same as linear(x) (fp32: up to summation order)
+model = sparsify_model(model, min_sparsity=0.5)   # swap every sparse-enough nn.Linear
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,7 +25,9 @@ class BlockSparseLinear(nn.Module):
     """``y = act(x @ W.T + bias)`` with W kept as non-zero blocks (buffers ``values``, ``row_ptr``,
     ``col_idx`` and, for int8, ``scales``). ``activation`` may be ``None`` or ``"gelu"`` (fused)."""
 
-    def __init__(self, packed: PackedBlockSparse, bias: Optional[torch.Tensor] = None, activation: Optional[str] = None):
+    def __init__(
+        self, packed: PackedBlockSparse, bias: Optional[torch.Tensor] = None, activation: Optional[str] = None
+    ):
         super().__init__()
         if activation not in (None, *ACTIVATIONS):
             raise ValueError(f"activation must be None or one of {ACTIVATIONS}; got {activation!r}")
@@ -84,13 +87,22 @@ class BlockSparseLinear(nn.Module):
         keys = ("values", "row_ptr", "col_idx")
         if all(prefix + k in state_dict for k in keys):
             PackedBlockSparse(
-                *(state_dict[prefix + k] for k in keys), (module.out_features, module.in_features),
-                module.block_shape, state_dict.get(prefix + "scales", module.scales),
+                *(state_dict[prefix + k] for k in keys),
+                (module.out_features, module.in_features),
+                module.block_shape,
+                state_dict.get(prefix + "scales", module.scales),
             )
 
     @property
     def packed(self) -> PackedBlockSparse:
-        return PackedBlockSparse(self.values, self.row_ptr, self.col_idx, (self.out_features, self.in_features), self.block_shape, self.scales)
+        return PackedBlockSparse(
+            self.values,
+            self.row_ptr,
+            self.col_idx,
+            (self.out_features, self.in_features),
+            self.block_shape,
+            self.scales,
+        )
 
     @property
     def weight(self) -> torch.Tensor:
@@ -108,15 +120,31 @@ class BlockSparseLinear(nn.Module):
             if plan is None or not plan.current(self._buffers, self._parameters):
                 plan = None
                 if type(self.values) is torch.Tensor:
-                    plan = self._plan = KernelPlan(self.values, self.row_ptr, self.col_idx, self.scales, self.bias,
-                                                   self.out_features, self.in_features, self.activation)
+                    plan = self._plan = KernelPlan(
+                        self.values,
+                        self.row_ptr,
+                        self.col_idx,
+                        self.scales,
+                        self.bias,
+                        self.out_features,
+                        self.in_features,
+                        self.activation,
+                    )
             y = plan.run(x, residual) if plan is not None else None
             if y is not None:
                 return y
         dtype = x.dtype
         y = call_block_sparse_linear(
-            x.float(), self.values, self.row_ptr, self.col_idx, self.scales, self.bias,
-            None if residual is None else residual.float(), self.out_features, self.in_features, self.activation,
+            x.float(),
+            self.values,
+            self.row_ptr,
+            self.col_idx,
+            self.scales,
+            self.bias,
+            None if residual is None else residual.float(),
+            self.out_features,
+            self.in_features,
+            self.activation,
         )
         return y if dtype == torch.float32 or not dtype.is_floating_point else y.to(dtype)
 
@@ -162,8 +190,11 @@ def _exact_gelu(act) -> bool:
 def _gelu_to_fuse(parent: nn.Module, child: str) -> bool:
     """BERT-family ``*Intermediate`` modules of transformers compute ``intermediate_act_fn(dense(x))``: when that
     activation is the exact GELU, the kernel of ``dense`` can apply it while the output tile is in registers."""
-    return (child == "dense" and type(parent).__name__.endswith("Intermediate")
-            and _exact_gelu(getattr(parent, "intermediate_act_fn", None)))
+    return (
+        child == "dense"
+        and type(parent).__name__.endswith("Intermediate")
+        and _exact_gelu(getattr(parent, "intermediate_act_fn", None))
+    )
 
 
 def sparsify_model(
@@ -199,8 +230,12 @@ def sparsify_model(
             parent.intermediate_act_fn = nn.Identity()
             fused.append(name)
         swapped.append(name)
-    logger.info("sparsify_model: %d linear layers swapped to BlockSparseLinear (%s), %d with their GELU fused",
-                len(swapped), ", ".join(swapped), len(fused))
+    logger.info(
+        "sparsify_model: %d linear layers swapped to BlockSparseLinear (%s), %d with their GELU fused",
+        len(swapped),
+        ", ".join(swapped),
+        len(fused),
+    )
     model.sparsified_modules = swapped
     model.fused_gelu_modules = fused
     return model

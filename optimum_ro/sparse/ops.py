@@ -1,9 +1,10 @@
 """The one op: ``torch.ops.optimum_ro.block_sparse_linear`` (C++ kernels or the pure-torch reference).
 
-    packed = pack(weight, "16x1", torch.float32)
-    y = block_sparse_linear(x, packed, bias, activation="gelu")       # x [..., K] fp32 -> y [..., N]
-    torch.compile(lambda x: block_sparse_linear(x, packed))(x)        # has a fake kernel: compile/export work
+packed = pack(weight, "16x1", torch.float32)
+y = block_sparse_linear(x, packed, bias, activation="gelu")       # x [..., K] fp32 -> y [..., N]
+torch.compile(lambda x: block_sparse_linear(x, packed))(x)        # has a fake kernel: compile/export work
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -22,11 +23,15 @@ def _check(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in
     if x.dtype != torch.float32:
         raise TypeError(f"block_sparse_linear expects float32 input; got {x.dtype} (cast with x.float())")
     if x.dim() < 1 or x.shape[-1] != in_features:
-        raise ValueError(f"input has {x.shape[-1] if x.dim() else 'no'} features in its last dim; the weight expects {in_features}")
+        raise ValueError(
+            f"input has {x.shape[-1] if x.dim() else 'no'} features in its last dim; the weight expects {in_features}"
+        )
     if x.device.type != "cpu":
         raise ValueError(f"block_sparse_linear runs on CPU; got a tensor on {x.device}")
     if values.dtype not in (torch.float32, torch.bfloat16, torch.int8) or values.dim() != 3:
-        raise TypeError(f"values must be a [nnz_blocks, rows, cols] float32/bfloat16/int8 tensor; got {values.dtype} {list(values.shape)}")
+        raise TypeError(
+            f"values must be a [nnz_blocks, rows, cols] float32/bfloat16/int8 tensor; got {values.dtype} {list(values.shape)}"
+        )
     br, bc = values.shape[1], values.shape[2]
     if out_features % br or in_features % bc:
         raise ValueError(f"block shape {br}x{bc} does not divide the weight [{out_features}, {in_features}]")
@@ -39,7 +44,9 @@ def _check(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in
             raise ValueError(f"int8 weights need float32 scales of shape [{out_features}]")
     if bias is not None and (bias.dtype != torch.float32 or tuple(bias.shape) != (out_features,)):
         raise ValueError(f"bias must be float32 of shape [{out_features}]; got {bias.dtype} {list(bias.shape)}")
-    if residual is not None and (residual.dtype != torch.float32 or tuple(residual.shape) != (*x.shape[:-1], out_features)):
+    if residual is not None and (
+        residual.dtype != torch.float32 or tuple(residual.shape) != (*x.shape[:-1], out_features)
+    ):
         raise ValueError(
             f"residual must be float32 of shape {[*x.shape[:-1], out_features]}; got {residual.dtype} {list(residual.shape)}"
         )
@@ -72,9 +79,16 @@ def _block_sparse_linear_impl(
     if x2.shape[0] == 0:
         return out.reshape(*lead, out_features)
     kernels.run_kernel(
-        isa, x2, values.contiguous(), row_ptr.contiguous(), col_idx.contiguous(),
-        scales.contiguous() if scales is not None else None, bias.contiguous() if bias is not None else None,
-        res2, out, activation,
+        isa,
+        x2,
+        values.contiguous(),
+        row_ptr.contiguous(),
+        col_idx.contiguous(),
+        scales.contiguous() if scales is not None else None,
+        bias.contiguous() if bias is not None else None,
+        res2,
+        out,
+        activation,
     )
     return out if x.dim() == 2 else out.reshape(*lead, out_features)
 
@@ -105,8 +119,18 @@ class KernelPlan:
     __slots__ = ("buffers", "_alive", "weight_args", "activation", "work", "out_features", "in_features")
 
     def __init__(self, values, row_ptr, col_idx, scales, bias, out_features, in_features, activation):
-        _check(torch.empty(0, in_features), values, row_ptr, col_idx, scales, bias, None, out_features, in_features,
-               activation)
+        _check(
+            torch.empty(0, in_features),
+            values,
+            row_ptr,
+            col_idx,
+            scales,
+            bias,
+            None,
+            out_features,
+            in_features,
+            activation,
+        )
         self.buffers = (values, row_ptr, col_idx, scales, bias)  # the module's own tensors, for ``current``
         self._alive = tuple(t if t is None else t.contiguous() for t in self.buffers)  # what the pointers point to
         self.weight_args = kernels.weight_args(*self._alive)
@@ -118,8 +142,13 @@ class KernelPlan:
         """Whether the module still holds the tensors this plan points into, read from its own ``_buffers`` /
         ``_parameters`` dicts (no ``nn.Module.__getattr__`` per tensor: this runs on every call of a layer)."""
         values, row_ptr, col_idx, scales, bias = self.buffers
-        return (values is buffers["values"] and row_ptr is buffers["row_ptr"] and col_idx is buffers["col_idx"]
-                and scales is buffers["scales"] and bias is parameters["bias"])
+        return (
+            values is buffers["values"]
+            and row_ptr is buffers["row_ptr"]
+            and col_idx is buffers["col_idx"]
+            and scales is buffers["scales"]
+            and bias is parameters["bias"]
+        )
 
     def run(self, x: torch.Tensor, residual: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         """The kernel's output for a plain eager ``x`` (the caller checks ``plain_eager``), or None when this
@@ -128,8 +157,11 @@ class KernelPlan:
         if x.dtype is not torch.float32 or not x.is_cpu or x.dim() < 1 or x.shape[-1] != self.in_features:
             return None
         if residual is not None and (
-                residual.dtype is not torch.float32 or residual.shape[:-1] != x.shape[:-1]
-                or residual.shape[-1] != self.out_features or not plain_eager(residual)):
+            residual.dtype is not torch.float32
+            or residual.shape[:-1] != x.shape[:-1]
+            or residual.shape[-1] != self.out_features
+            or not plain_eager(residual)
+        ):
             return None
         isa = kernels.current_isa()
         if isa == "reference":
@@ -148,7 +180,9 @@ class KernelPlan:
         return out if x.dim() == 2 else out.reshape(*x.shape[:-1], self.out_features)
 
 
-def call_block_sparse_linear(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation):
+def call_block_sparse_linear(
+    x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation
+):
     """``block_sparse_linear_op`` with the dispatcher skipped in plain eager mode (same results)."""
     fn = _block_sparse_linear_impl if plain_eager(x) else block_sparse_linear_op
     return fn(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation)
@@ -169,6 +203,14 @@ def block_sparse_linear(
 ) -> torch.Tensor:
     """``act(x @ W.T + bias) + residual`` for a ``PackedBlockSparse`` W; x is ``[..., in_features]`` float32."""
     return call_block_sparse_linear(
-        x, packed.values, packed.row_ptr, packed.col_idx, packed.scales, bias, residual,
-        packed.out_features, packed.in_features, activation or "none",
+        x,
+        packed.values,
+        packed.row_ptr,
+        packed.col_idx,
+        packed.scales,
+        bias,
+        residual,
+        packed.out_features,
+        packed.in_features,
+        activation or "none",
     )

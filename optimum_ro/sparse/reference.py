@@ -1,9 +1,10 @@
 """Pure-torch reference of the block-sparse linear op: the test oracle and the fallback.
 
-    y = reference_block_sparse_linear(x, packed.values, packed.row_ptr, packed.col_idx,
-                                      packed.scales, bias, None, packed.out_features, "gelu")
-    q, scale = quantize_rows(x)   # the dynamic int8 activation quantisation the kernels reproduce
+y = reference_block_sparse_linear(x, packed.values, packed.row_ptr, packed.col_idx,
+                                  packed.scales, bias, None, packed.out_features, "gelu")
+q, scale = quantize_rows(x)   # the dynamic int8 activation quantisation the kernels reproduce
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -24,7 +25,9 @@ def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return q, amax / 127.0
 
 
-def bsr_to_dense(values: torch.Tensor, row_ptr: torch.Tensor, col_idx: torch.Tensor, out_features: int, in_features: int) -> torch.Tensor:
+def bsr_to_dense(
+    values: torch.Tensor, row_ptr: torch.Tensor, col_idx: torch.Tensor, out_features: int, in_features: int
+) -> torch.Tensor:
     """Dense ``[out_features, in_features]`` weight in the storage dtype from BSR tensors."""
     _, br, bc = values.shape
     nrb, ncb = out_features // br, in_features // bc
@@ -34,7 +37,9 @@ def bsr_to_dense(values: torch.Tensor, row_ptr: torch.Tensor, col_idx: torch.Ten
     return blocks.permute(0, 2, 1, 3).reshape(out_features, in_features)
 
 
-def apply_epilogue(y: torch.Tensor, bias: Optional[torch.Tensor], residual: Optional[torch.Tensor], activation: str) -> torch.Tensor:
+def apply_epilogue(
+    y: torch.Tensor, bias: Optional[torch.Tensor], residual: Optional[torch.Tensor], activation: str
+) -> torch.Tensor:
     """``act(y + bias) + residual`` in that order (GELU is BERT's exact erf form)."""
     if bias is not None:
         y = y + bias

@@ -1,7 +1,8 @@
 """Turn model outputs into task scores (``compute_metrics`` for ``Trainer``).
 
-    trainer = Trainer(..., compute_metrics=metrics_fn("ner"))
+trainer = Trainer(..., compute_metrics=metrics_fn("ner"))
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,8 +39,11 @@ def scores_from_label_ids(task, predictions, references) -> dict:
         return task_scores(spec.name, [float(p) for p in predictions], [float(r) for r in references])
     names = spec.labels
     if spec.kind == TOKEN:
-        return task_scores(spec.name, [[names[i] for i in row] for row in predictions],
-                           [[names[i] for i in row] for row in references])
+        return task_scores(
+            spec.name,
+            [[names[i] for i in row] for row in predictions],
+            [[names[i] for i in row] for row in references],
+        )
     return task_scores(spec.name, [names[i] for i in predictions], [names[i] for i in references])
 
 

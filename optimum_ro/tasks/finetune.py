@@ -9,6 +9,7 @@ Writes an ordinary Hugging Face model folder (model + tokenizer) and
 ``eval_results.json`` (scores per split, training time, parameters, size).
 Checkpoints go to ``output_dir/checkpoints``; running again resumes from the last one.
 """
+
 from __future__ import annotations
 
 import json
@@ -100,9 +101,15 @@ def make_trainer_class():
         def create_optimizer(self, model=None):
             if self.optimizer is not None or not self.head_learning_rate:
                 return super().create_optimizer(model)
-            groups = head_param_groups(self.model, self.args.learning_rate, self.head_learning_rate, self.args.weight_decay)
-            self.optimizer = torch.optim.AdamW(groups, lr=self.args.learning_rate, eps=self.args.adam_epsilon,
-                                               betas=(self.args.adam_beta1, self.args.adam_beta2))
+            groups = head_param_groups(
+                self.model, self.args.learning_rate, self.head_learning_rate, self.args.weight_decay
+            )
+            self.optimizer = torch.optim.AdamW(
+                groups,
+                lr=self.args.learning_rate,
+                eps=self.args.adam_epsilon,
+                betas=(self.args.adam_beta1, self.args.adam_beta2),
+            )
             return self.optimizer
 
     return TaskTrainer
@@ -116,8 +123,12 @@ def last_checkpoint(folder: Path) -> str | None:
 
 def finetune(cfg: FinetuneConfig) -> dict:
     import torch
-    from transformers import (AutoTokenizer, DataCollatorForTokenClassification, DataCollatorWithPadding,
-                              TrainingArguments)
+    from transformers import (
+        AutoTokenizer,
+        DataCollatorForTokenClassification,
+        DataCollatorWithPadding,
+        TrainingArguments,
+    )
 
     from . import build_model, load_task, metrics_fn, preprocess_task
 
@@ -166,9 +177,15 @@ def finetune(cfg: FinetuneConfig) -> dict:
         dataloader_num_workers=0,
     )
     head_lr = cfg.head_learning_rate if cfg.head_learning_rate is not None else 20 * cfg.learning_rate
-    trainer = make_trainer_class()(model=model, args=args, train_dataset=ds["train"], data_collator=collator,
-                                   processing_class=tokenizer, compute_metrics=metrics_fn(spec),
-                                   head_learning_rate=head_lr)
+    trainer = make_trainer_class()(
+        model=model,
+        args=args,
+        train_dataset=ds["train"],
+        data_collator=collator,
+        processing_class=tokenizer,
+        compute_metrics=metrics_fn(spec),
+        head_learning_rate=head_lr,
+    )
     resume = last_checkpoint(out / "checkpoints")
     if resume:
         logger.info("resuming from %s", resume)
@@ -176,15 +193,22 @@ def finetune(cfg: FinetuneConfig) -> dict:
     train_out = trainer.train(resume_from_checkpoint=resume)
     train_seconds = time.time() - start
 
-    results = {"task": spec.name, "model": cfg.model, "config": asdict(cfg), "frozen_word_embeddings": frozen,
-               "train_seconds": round(train_seconds, 1), "train_steps": train_out.global_step,
-               "train_loss": train_out.training_loss, "torch_threads": torch.get_num_threads(),
-               "resumed_from": resume}
+    results = {
+        "task": spec.name,
+        "model": cfg.model,
+        "config": asdict(cfg),
+        "frozen_word_embeddings": frozen,
+        "train_seconds": round(train_seconds, 1),
+        "train_steps": train_out.global_step,
+        "train_loss": train_out.training_loss,
+        "torch_threads": torch.get_num_threads(),
+        "resumed_from": resume,
+    }
     for split in cfg.eval_splits:
         if split in ds:
             start = time.time()
             metrics = trainer.evaluate(ds[split], metric_key_prefix=split)
-            results[split] = {k[len(split) + 1:]: v for k, v in metrics.items() if k.startswith(split + "_")}
+            results[split] = {k[len(split) + 1 :]: v for k, v in metrics.items() if k.startswith(split + "_")}
             results[split]["eval_seconds"] = round(time.time() - start, 1)
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
@@ -208,11 +232,18 @@ def add_parser(subparsers):
     p = subparsers.add_parser("finetune", help="fine-tune an encoder on one Romanian task (writes an HF model folder)")
     p.add_argument("--model", required=True, help="model folder, hub id, or a name `fetch-models` knows")
     p.add_argument("--task", required=True, choices=sorted(TASKS))
-    p.add_argument("--data", help="folder of train/dev/test .jsonl or a datasets id (default: $OPTIMUM_RO_DATA/<task> "
-                                  "or ../shared/data/ro/<task>)")
+    p.add_argument(
+        "--data",
+        help="folder of train/dev/test .jsonl or a datasets id (default: $OPTIMUM_RO_DATA/<task> "
+        "or ../shared/data/ro/<task>)",
+    )
     p.add_argument("--output", dest="output_dir", required=True)
-    p.add_argument("--eval-splits", nargs="+", default=list(FinetuneConfig.eval_splits),
-                   help="splits scored after training (default: validation test)")
+    p.add_argument(
+        "--eval-splits",
+        nargs="+",
+        default=list(FinetuneConfig.eval_splits),
+        help="splits scored after training (default: validation test)",
+    )
     for f in fields(FinetuneConfig):
         if f.name in {"model", "task", "data", "output_dir", "eval_splits"}:
             continue
@@ -232,5 +263,9 @@ def _run(args) -> int:
     cfg = FinetuneConfig(**{k: v for k, v in vars(args).items() if k in names})
     cfg.eval_splits = tuple(cfg.eval_splits)
     results = finetune(cfg)
-    print(json.dumps({k: results.get(k) for k in ("task", "validation", "test", "train_seconds", "parameters")}, indent=2))
+    print(
+        json.dumps(
+            {k: results.get(k) for k in ("task", "validation", "test", "train_seconds", "parameters")}, indent=2
+        )
+    )
     return 0

@@ -9,6 +9,7 @@ Split names follow the Hub convention: ``train``, ``validation`` (read from
 missing field or an unknown label raises :class:`TaskDataError` naming the file
 and line, so bad data never turns into silently wrong numbers.
 """
+
 from __future__ import annotations
 
 import json
@@ -117,7 +118,9 @@ def validate_row(spec: TaskSpec, row: dict, where: str) -> dict:
     if spec.kind == TOKEN:
         tokens = row[spec.text_fields[0]]
         if not isinstance(tokens, list) or not isinstance(label, list) or len(tokens) != len(label):
-            raise TaskDataError(f"{where}: '{spec.text_fields[0]}' and '{spec.label_field}' must be lists of equal length.")
+            raise TaskDataError(
+                f"{where}: '{spec.text_fields[0]}' and '{spec.label_field}' must be lists of equal length."
+            )
         unknown = sorted({t for t in label if t not in spec.label2id})
         if unknown:
             raise TaskDataError(f"{where}: unknown {spec.name} label(s) {unknown}; known: {list(spec.labels)}.")
@@ -144,7 +147,9 @@ def canonical_label(spec: TaskSpec, label, where: str) -> str:
         return label
     if isinstance(label, int) and not isinstance(label, bool) and 0 <= label < len(spec.labels):
         return spec.labels[label]
-    raise TaskDataError(f"{where}: unknown {spec.name} label {label!r}; known: {list(spec.labels)} (or their indices).")
+    raise TaskDataError(
+        f"{where}: unknown {spec.name} label {label!r}; known: {list(spec.labels)} (or their indices)."
+    )
 
 
 def _load_datasets_source(spec: TaskSpec, data, path: Path, columns) -> datasets.DatasetDict:

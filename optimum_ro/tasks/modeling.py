@@ -1,7 +1,8 @@
 """A pretrained encoder with the right head for a task.
 
-    model = build_model("models/multilingual-e5-small", "pos")   # AutoModelForTokenClassification
+model = build_model("models/multilingual-e5-small", "pos")   # AutoModelForTokenClassification
 """
+
 from __future__ import annotations
 
 from .specs import REGRESSION, TOKEN, get_task
@@ -39,8 +40,15 @@ def count_parameters(model, trainable_only: bool = False) -> int:
     return total
 
 
-HEAD_PREFIXES = ("classifier.", "pooler.", "bert.pooler.", "roberta.pooler.", "pre_classifier.", "intent_classifier.",
-                 "slot_classifier.")
+HEAD_PREFIXES = (
+    "classifier.",
+    "pooler.",
+    "bert.pooler.",
+    "roberta.pooler.",
+    "pre_classifier.",
+    "intent_classifier.",
+    "slot_classifier.",
+)
 
 
 def is_head_parameter(name: str) -> bool:
@@ -60,8 +68,13 @@ def head_param_groups(model, learning_rate: float, head_learning_rate: float, we
         for nd in (False, True):
             chosen = [p for n, p in params if is_head_parameter(n) == head and no_decay(n) == nd]
             if chosen:
-                groups.append({"params": chosen, "weight_decay": 0.0 if nd else weight_decay,
-                               "lr": head_learning_rate if head else learning_rate})
+                groups.append(
+                    {
+                        "params": chosen,
+                        "weight_decay": 0.0 if nd else weight_decay,
+                        "lr": head_learning_rate if head else learning_rate,
+                    }
+                )
     return groups
 
 

@@ -8,6 +8,7 @@ A record is ``{"tokens": [...], "slots": [BIO tag per token], "intent": str}``, 
 ``train.jsonl`` / ``dev.jsonl`` / ``test.jsonl``; ``labels.json`` holds ``{"intents": [...], "slots": [...]}``
 (the train inventory; a dev/test label outside it cannot be predicted and counts as an error).
 """
+
 from __future__ import annotations
 
 import json
@@ -107,8 +108,10 @@ class EncodedNLU(torch.utils.data.Dataset):
 
 def encode_nlu(records, tokenizer, labels: NLULabels, max_length: int = 64) -> EncodedNLU:
     if not getattr(tokenizer, "is_fast", False):
-        raise NLUDataError(f"{type(tokenizer).__name__} is a slow tokenizer: slot labels are aligned to words with "
-                           "word_ids(), which only fast tokenizers give (load it with use_fast=True)")
+        raise NLUDataError(
+            f"{type(tokenizer).__name__} is a slow tokenizer: slot labels are aligned to words with "
+            "word_ids(), which only fast tokenizers give (load it with use_fast=True)"
+        )
     intent_ids = {n: i for i, n in enumerate(labels.intents)}
     slot_ids = {n: i for i, n in enumerate(labels.slots)}
     enc = tokenizer([r["tokens"] for r in records], is_split_into_words=True, truncation=True, max_length=max_length)
@@ -121,8 +124,14 @@ def encode_nlu(records, tokenizer, labels: NLULabels, max_length: int = 64) -> E
             if w is not None and first[w] < 0:
                 first[w] = pos
                 slot_labels[pos] = slot_ids.get(r["slots"][w], -100)
-        features.append({"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i],
-                         "intent_labels": intent_ids.get(r["intent"], -100), "slot_labels": slot_labels})
+        features.append(
+            {
+                "input_ids": enc["input_ids"][i],
+                "attention_mask": enc["attention_mask"][i],
+                "intent_labels": intent_ids.get(r["intent"], -100),
+                "slot_labels": slot_labels,
+            }
+        )
         firsts.append(first)
     return EncodedNLU(features, firsts)
 
@@ -134,9 +143,12 @@ def collate_nlu(features: list[dict], pad_token_id: int = 0) -> dict:
     def pad(key, value):
         return torch.tensor([f[key] + [value] * (width - len(f[key])) for f in features])
 
-    return {"input_ids": pad("input_ids", pad_token_id), "attention_mask": pad("attention_mask", 0),
-            "slot_labels": pad("slot_labels", -100),
-            "intent_labels": torch.tensor([f["intent_labels"] for f in features])}
+    return {
+        "input_ids": pad("input_ids", pad_token_id),
+        "attention_mask": pad("attention_mask", 0),
+        "slot_labels": pad("slot_labels", -100),
+        "intent_labels": torch.tensor([f["intent_labels"] for f in features]),
+    }
 
 
 def decode_nlu(intent_logits, slot_logits, encoded: EncodedNLU, labels: NLULabels):
@@ -144,6 +156,8 @@ def decode_nlu(intent_logits, slot_logits, encoded: EncodedNLU, labels: NLULabel
     intent_logits, slot_logits = np.asarray(intent_logits), np.asarray(slot_logits)
     intents = [labels.intents[i] for i in intent_logits.argmax(-1)]
     slot_pred = slot_logits.argmax(-1)
-    slots = [[labels.slots[slot_pred[i, p]] if 0 <= p < slot_pred.shape[1] else "O" for p in first]
-             for i, first in enumerate(encoded.first_tokens)]
+    slots = [
+        [labels.slots[slot_pred[i, p]] if 0 <= p < slot_pred.shape[1] else "O" for p in first]
+        for i, first in enumerate(encoded.first_tokens)
+    ]
     return intents, slots

@@ -6,6 +6,7 @@ Writes an HF folder (``BertForIntentSlot``, tokenizer, ``eval_results.json`` wit
 semantic accuracy and semantic error rate per split, a model card); checkpoints in ``output/checkpoints``, so
 running the same command again resumes. In Python: ``finetune_nlu(NLUFinetuneConfig(model=..., data=...))``.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,18 +54,22 @@ def score_split(trainer, records, encoded, labels) -> dict:
     intent_logits, slot_logits = out.predictions[:2]
     intents, slots = decode_nlu(intent_logits, slot_logits, encoded, labels)
     scores = nlu_scores([r["intent"] for r in records], intents, [r["slots"] for r in records], slots)
-    return {**scores, "loss": out.metrics.get("test_loss"), "examples": len(records),
-            "eval_seconds": round(time.time() - start, 1)}
+    return {
+        **scores,
+        "loss": out.metrics.get("test_loss"),
+        "examples": len(records),
+        "eval_seconds": round(time.time() - start, 1),
+    }
 
 
 def finetune_nlu(cfg: NLUFinetuneConfig) -> dict:
     import torch
     from transformers import AutoTokenizer, TrainingArguments, set_seed
-
-    from .finetune import make_trainer_class
     from transformers.trainer_utils import get_last_checkpoint
 
     from optimum_ro.models.intent_slot import BertForIntentSlot
+
+    from .finetune import make_trainer_class
 
     data = load_nlu(resolve_nlu_data(cfg.data))
     labels = data.labels
@@ -75,23 +80,49 @@ def finetune_nlu(cfg: NLUFinetuneConfig) -> dict:
     set_seed(cfg.seed)  # the new heads' initialisation too, not only the training (Trainer seeds after it)
     model = BertForIntentSlot.from_encoder(cfg.model, labels.intents, labels.slots, cfg.slot_loss_weight)
     args = TrainingArguments(
-        output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=64,
-        max_steps=cfg.max_steps, learning_rate=cfg.learning_rate, weight_decay=0.01, warmup_steps=0.1,
-        logging_steps=20, save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=1, report_to="none",
-        seed=cfg.seed, use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
-        label_names=["intent_labels", "slot_labels"])
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=64,
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate,
+        weight_decay=0.01,
+        warmup_steps=0.1,
+        logging_steps=20,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=1,
+        report_to="none",
+        seed=cfg.seed,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        label_names=["intent_labels", "slot_labels"],
+    )
     head_lr = cfg.head_learning_rate if cfg.head_learning_rate is not None else 20 * cfg.learning_rate
-    trainer = make_trainer_class()(model=model, args=args, train_dataset=encoded["train"], head_learning_rate=head_lr,
-                                   data_collator=partial(collate_nlu, pad_token_id=tokenizer.pad_token_id or 0))
+    trainer = make_trainer_class()(
+        model=model,
+        args=args,
+        train_dataset=encoded["train"],
+        head_learning_rate=head_lr,
+        data_collator=partial(collate_nlu, pad_token_id=tokenizer.pad_token_id or 0),
+    )
     ckpt = out / "checkpoints"
     resume = get_last_checkpoint(str(ckpt)) if ckpt.is_dir() else None
     start = time.time()
     train_out = trainer.train(resume_from_checkpoint=resume)
-    results = {"task": "intent+slot", "model": cfg.model, "data": data.folder, "config": asdict(cfg),
-               "intents": len(labels.intents), "slot_tags": len(labels.slots),
-               "train_examples": len(data["train"]), "train_steps": train_out.global_step,
-               "train_seconds": round(time.time() - start, 1), "train_loss": train_out.training_loss,
-               "resumed_from": resume, "parameters": sum(p.numel() for p in model.parameters())}
+    results = {
+        "task": "intent+slot",
+        "model": cfg.model,
+        "data": data.folder,
+        "config": asdict(cfg),
+        "intents": len(labels.intents),
+        "slot_tags": len(labels.slots),
+        "train_examples": len(data["train"]),
+        "train_steps": train_out.global_step,
+        "train_seconds": round(time.time() - start, 1),
+        "train_loss": train_out.training_loss,
+        "resumed_from": resume,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
     for split in cfg.eval_splits:
         if split in data:
             results[split] = score_split(trainer, data[split], encoded[split], labels)
@@ -103,39 +134,61 @@ def finetune_nlu(cfg: NLUFinetuneConfig) -> dict:
 
 
 def write_nlu_card(folder: Path, results: dict) -> Path:
-    rows = [f"| {split} | {r['intent_accuracy']:.4f} | {r['slot_f1']:.4f} | {r['semantic_accuracy']:.4f} | "
-            f"{r['semantic_error_rate']:.4f} |" for split in ("dev", "test") if (r := results.get(split))]
+    rows = [
+        f"| {split} | {r['intent_accuracy']:.4f} | {r['slot_f1']:.4f} | {r['semantic_accuracy']:.4f} | "
+        f"{r['semantic_error_rate']:.4f} |"
+        for split in ("dev", "test")
+        if (r := results.get(split))
+    ]
     cfg = results["config"]
-    text = "\n".join([
-        "---", "library_name: transformers", "pipeline_tag: token-classification",
-        "tags: [optimum-ro, intent-classification, slot-filling]", "---",
-        "# Joint intent classification + slot filling (BertForIntentSlot)", "",
-        f"Fine-tuned from `{results['model']}` on `{results['data']}` ({results['train_examples']} utterances, "
-        f"{results['intents']} intents, {results['slot_tags']} slot tags) with `optimum-ro finetune-nlu`: "
-        f"{results['train_steps']} steps × batch {cfg['batch_size']}, learning rate {cfg['learning_rate']} "
-        f"(heads {cfg['head_learning_rate'] or 20 * cfg['learning_rate']:g}).", "",
-        "| split | intent accuracy | slot F1 | semantic accuracy | semantic error rate |", "|---|---:|---:|---:|---:|",
-        *rows, "",
-        "Slot F1: seqeval entity F1 over word-level BIO tags (first sub-token of each word); semantic accuracy: "
-        "intent and every slot tag right.", "",
-        "```python", "from optimum_ro.models.intent_slot import BertForIntentSlot",
-        "model = BertForIntentSlot.from_pretrained('<this folder>')   # config.intent_labels / config.slot_labels",
-        "```", ""])
+    text = "\n".join(
+        [
+            "---",
+            "library_name: transformers",
+            "pipeline_tag: token-classification",
+            "tags: [optimum-ro, intent-classification, slot-filling]",
+            "---",
+            "# Joint intent classification + slot filling (BertForIntentSlot)",
+            "",
+            f"Fine-tuned from `{results['model']}` on `{results['data']}` ({results['train_examples']} utterances, "
+            f"{results['intents']} intents, {results['slot_tags']} slot tags) with `optimum-ro finetune-nlu`: "
+            f"{results['train_steps']} steps × batch {cfg['batch_size']}, learning rate {cfg['learning_rate']} "
+            f"(heads {cfg['head_learning_rate'] or 20 * cfg['learning_rate']:g}).",
+            "",
+            "| split | intent accuracy | slot F1 | semantic accuracy | semantic error rate |",
+            "|---|---:|---:|---:|---:|",
+            *rows,
+            "",
+            "Slot F1: seqeval entity F1 over word-level BIO tags (first sub-token of each word); semantic accuracy: "
+            "intent and every slot tag right.",
+            "",
+            "```python",
+            "from optimum_ro.models.intent_slot import BertForIntentSlot",
+            "model = BertForIntentSlot.from_pretrained('<this folder>')   # config.intent_labels / config.slot_labels",
+            "```",
+            "",
+        ]
+    )
     path = folder / "README.md"
     path.write_text(text, encoding="utf-8")
     return path
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("finetune-nlu", help="fine-tune an encoder on joint intent classification + slot filling")
+    p = subparsers.add_parser(
+        "finetune-nlu", help="fine-tune an encoder on joint intent classification + slot filling"
+    )
     p.add_argument("--model", required=True, help="a BERT-family encoder folder (or hub id)")
     p.add_argument("--data", default=None, help="joint intent/slot folder (default: ../shared/data/nlu/ro_home)")
     p.add_argument("--output", dest="output_dir", required=True)
     for f in fields(NLUFinetuneConfig):
         if f.name in {"model", "data", "output_dir", "eval_splits"}:
             continue
-        p.add_argument("--" + f.name.replace("_", "-"), type=float if f.name == "head_learning_rate" else type(f.default),
-                       default=f.default)
+        p.add_argument(
+            "--" + f.name.replace("_", "-"),
+            type=float if f.name == "head_learning_rate" else type(f.default),
+            default=f.default,
+        )
     p.set_defaults(func=_run)
     return p
 

@@ -9,6 +9,7 @@ sub-tokens and to special tokens; a ``word_ids`` column (-1 for special tokens)
 is kept so that students and teachers with different tokenizers can be aligned
 word by word. Sequence tasks get an integer label, regression a float.
 """
+
 from __future__ import annotations
 
 from .specs import REGRESSION, SEQUENCE, TOKEN, get_task
@@ -43,8 +44,9 @@ def align_word_labels(word_ids, word_labels, label_all_subtokens: bool = False):
     return labels
 
 
-def preprocess_task(dsd, tokenizer, task, max_length: int | None = None, num_proc: int | None = None,
-                    keep_raw: bool = False):
+def preprocess_task(
+    dsd, tokenizer, task, max_length: int | None = None, num_proc: int | None = None, keep_raw: bool = False
+):
     """Tokenize every split of ``dsd`` for ``task``; returns a new ``DatasetDict``.
 
     keep_raw: keep the original text/label columns (needed by multi-teacher distillation,
@@ -62,8 +64,9 @@ def preprocess_task(dsd, tokenizer, task, max_length: int | None = None, num_pro
     out = {}
     for split, ds in dsd.items():
         remove = [] if keep_raw else list(ds.column_names)
-        out[split] = ds.map(apply, batched=True, remove_columns=remove, num_proc=num_proc,
-                            desc=f"tokenizing {spec.name}/{split}")
+        out[split] = ds.map(
+            apply, batched=True, remove_columns=remove, num_proc=num_proc, desc=f"tokenizing {spec.name}/{split}"
+        )
     return type(dsd)(out)
 
 

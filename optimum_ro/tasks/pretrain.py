@@ -9,6 +9,7 @@ Python: ``train_wordpiece_tokenizer(lines, vocab_size)`` and ``pretrain(Pretrain
 Texts are packed into blocks of ``max_length`` tokens; checkpoints are written every
 ``save_steps`` and a run started again with the same output folder resumes.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -47,19 +48,33 @@ def train_wordpiece_tokenizer(lines, vocab_size: int = 16000, lowercase: bool = 
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.BertNormalizer(
-        lowercase=lowercase, strip_accents=False, clean_text=True, handle_chinese_chars=True)])
+    tok.normalizer = normalizers.Sequence(
+        [
+            normalizers.NFC(),
+            normalizers.BertNormalizer(
+                lowercase=lowercase, strip_accents=False, clean_text=True, handle_chinese_chars=True
+            ),
+        ]
+    )
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                        special_tokens=SPECIAL_TOKENS, show_progress=True)
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=SPECIAL_TOKENS, show_progress=True
+    )
     tok.train_from_iterator(lines, trainer)
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
     tok.decoder = decoders.WordPiece()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=512,
+    )
 
 
 @dataclass
@@ -158,18 +173,24 @@ def pack_blocks(lines, tokenizer, max_length: int, batch_size: int = 1000) -> Pa
     lines = list(lines)
     parts = []
     for i in tqdm(range(0, len(lines), batch_size), desc="tokenizing", unit="batch"):
-        ids = tokenizer(lines[i:i + batch_size], add_special_tokens=False)["input_ids"]
+        ids = tokenizer(lines[i : i + batch_size], add_special_tokens=False)["input_ids"]
         parts.append(np.fromiter((t for row in ids for t in row), dtype=np.int32))
     flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
     n = len(flat) // body
-    bodies = flat[:n * body].reshape(n, body) if n else ([flat] if len(flat) else [])
+    bodies = flat[: n * body].reshape(n, body) if n else ([flat] if len(flat) else [])
     return PackedBlocks(bodies, tokenizer.cls_token_id, tokenizer.sep_token_id)
 
 
 def pretrain(cfg: PretrainConfig) -> dict:
     import torch
-    from transformers import (AutoModelForMaskedLM, AutoTokenizer, BertConfig, BertForMaskedLM,
-                              DataCollatorForLanguageModeling, TrainingArguments)
+    from transformers import (
+        AutoModelForMaskedLM,
+        AutoTokenizer,
+        BertConfig,
+        BertForMaskedLM,
+        DataCollatorForLanguageModeling,
+        TrainingArguments,
+    )
     from transformers.trainer_utils import get_last_checkpoint
 
     out = Path(cfg.output_dir)
@@ -186,25 +207,47 @@ def pretrain(cfg: PretrainConfig) -> dict:
         else:
             tokenizer = train_wordpiece_tokenizer(lines, cfg.vocab_size)
             tokenizer.save_pretrained(tok_dir)
-        config = BertConfig(vocab_size=len(tokenizer), hidden_size=cfg.hidden_size,
-                            num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads,
-                            intermediate_size=cfg.intermediate_size, max_position_embeddings=512,
-                            pad_token_id=tokenizer.pad_token_id)
+        config = BertConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=cfg.hidden_size,
+            num_hidden_layers=cfg.num_layers,
+            num_attention_heads=cfg.num_heads,
+            intermediate_size=cfg.intermediate_size,
+            max_position_embeddings=512,
+            pad_token_id=tokenizer.pad_token_id,
+        )
         torch.manual_seed(cfg.seed)
         model = BertForMaskedLM(config)
     ds = pack_blocks(lines, tokenizer, cfg.max_length)
     logger.info("%d blocks of %d tokens", len(ds), cfg.max_length)
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=cfg.mlm_probability)
     args = TrainingArguments(
-        output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size, max_steps=cfg.max_steps,
-        learning_rate=cfg.learning_rate, warmup_steps=cfg.warmup_steps, weight_decay=0.01,
-        lr_scheduler_type="linear", logging_steps=50, save_strategy="steps", save_steps=cfg.save_steps,
-        save_total_limit=1, report_to="none", seed=cfg.seed, use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0)
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=cfg.batch_size,
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate,
+        warmup_steps=cfg.warmup_steps,
+        weight_decay=0.01,
+        lr_scheduler_type="linear",
+        logging_steps=50,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=1,
+        report_to="none",
+        seed=cfg.seed,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+    )
     callbacks = [time_budget_callback(cfg.max_minutes)] if cfg.max_minutes > 0 else []
     trainer_cls = make_mlm_trainer_class()
-    trainer = trainer_cls(model=model, args=args, train_dataset=ds, data_collator=collator,
-                          processing_class=tokenizer, callbacks=callbacks)
+    trainer = trainer_cls(
+        model=model,
+        args=args,
+        train_dataset=ds,
+        data_collator=collator,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
     ckpt_dir = out / "checkpoints"
     resume = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
     start = time.time()
@@ -212,10 +255,17 @@ def pretrain(cfg: PretrainConfig) -> dict:
     seconds = time.time() - start
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
-    summary = {"config": asdict(cfg), "train_seconds": round(seconds, 1), "steps": result.global_step,
-               "train_loss": result.training_loss, "final_loss": _last_logged_loss(trainer),
-               "tokens_seen": result.global_step * cfg.batch_size * cfg.max_length, "blocks": len(ds),
-               "parameters": sum(p.numel() for p in model.parameters()), "resumed_from": resume}
+    summary = {
+        "config": asdict(cfg),
+        "train_seconds": round(seconds, 1),
+        "steps": result.global_step,
+        "train_loss": result.training_loss,
+        "final_loss": _last_logged_loss(trainer),
+        "tokens_seen": result.global_step * cfg.batch_size * cfg.max_length,
+        "blocks": len(ds),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "resumed_from": resume,
+    }
     (out / "pretrain_results.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -227,8 +277,12 @@ def _last_logged_loss(trainer):
 
 def add_parser(subparsers):
     p = subparsers.add_parser("pretrain", help="MLM-pretrain a WordPiece BERT from scratch, or continue (--from)")
-    p.add_argument("--text", default=None, help="comma-separated .txt/.txt.gz files, one text per line "
-                                                 "(default: ../shared/data/ro/raw/train.txt.gz when present)")
+    p.add_argument(
+        "--text",
+        default=None,
+        help="comma-separated .txt/.txt.gz files, one text per line "
+        "(default: ../shared/data/ro/raw/train.txt.gz when present)",
+    )
     p.add_argument("--output", dest="output_dir", required=True)
     p.add_argument("--from", dest="from_model", default=None, help="continue MLM pretraining of this model")
     for f in fields(PretrainConfig):

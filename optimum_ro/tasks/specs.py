@@ -1,16 +1,15 @@
 """The five Romanian tasks of Avram et al. (2021) as plain task specifications.
 
-    from optimum_ro.tasks import TASKS
-    spec = TASKS["ner"]
-    spec.kind, spec.labels[:3]   # ('token', ('O', 'B-DATETIME', 'I-DATETIME'))
+from optimum_ro.tasks import TASKS
+spec = TASKS["ner"]
+spec.kind, spec.labels[:3]   # ('token', ('O', 'B-DATETIME', 'I-DATETIME'))
 """
+
 from dataclasses import dataclass
 
 TOKEN, SEQUENCE, REGRESSION = "token", "sequence", "regression"
 
-UPOS_LABELS = (
-    "ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X"
-).split()
+UPOS_LABELS = ("ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X").split()
 NER_TYPES = (
     "DATETIME EVENT FACILITY GPE LANGUAGE LOC MONEY NAT_REL_POL NUMERIC_VALUE ORDINAL "
     "ORGANIZATION PERIOD PERSON PRODUCT QUANTITY WORK_OF_ART"
@@ -52,17 +51,58 @@ class TaskSpec:
 
 
 TASKS = {
-    "pos": TaskSpec("pos", TOKEN, ("tokens",), "upos", tuple(UPOS_LABELS), "accuracy",
-                    "UPOS tagging (UD Romanian-RRT)", "pos", default_max_length=192),
-    "ner": TaskSpec("ner", TOKEN, ("tokens",), "ner_tags", tuple(NER_LABELS), "f1",
-                    "named-entity recognition (RONEC v1, strict IOB2 entity F1)", "ner",
-                    default_max_length=192),
-    "sentiment": TaskSpec("sentiment", SEQUENCE, ("text",), "label", ("negative", "positive"),
-                          "accuracy", "binary sentiment of product reviews (LaRoSeDa)", "sentiment"),
-    "sts": TaskSpec("sts", REGRESSION, ("sentence1", "sentence2"), "score", None, "pearson",
-                    "semantic textual similarity, score 0-5 (RO-STS)", "sts"),
-    "dialect": TaskSpec("dialect", SEQUENCE, ("text",), "label", ("MD", "RO"), "macro_f1",
-                        "Moldavian vs Romanian dialect identification (MOROCO MRC)", "dialect"),
+    "pos": TaskSpec(
+        "pos",
+        TOKEN,
+        ("tokens",),
+        "upos",
+        tuple(UPOS_LABELS),
+        "accuracy",
+        "UPOS tagging (UD Romanian-RRT)",
+        "pos",
+        default_max_length=192,
+    ),
+    "ner": TaskSpec(
+        "ner",
+        TOKEN,
+        ("tokens",),
+        "ner_tags",
+        tuple(NER_LABELS),
+        "f1",
+        "named-entity recognition (RONEC v1, strict IOB2 entity F1)",
+        "ner",
+        default_max_length=192,
+    ),
+    "sentiment": TaskSpec(
+        "sentiment",
+        SEQUENCE,
+        ("text",),
+        "label",
+        ("negative", "positive"),
+        "accuracy",
+        "binary sentiment of product reviews (LaRoSeDa)",
+        "sentiment",
+    ),
+    "sts": TaskSpec(
+        "sts",
+        REGRESSION,
+        ("sentence1", "sentence2"),
+        "score",
+        None,
+        "pearson",
+        "semantic textual similarity, score 0-5 (RO-STS)",
+        "sts",
+    ),
+    "dialect": TaskSpec(
+        "dialect",
+        SEQUENCE,
+        ("text",),
+        "label",
+        ("MD", "RO"),
+        "macro_f1",
+        "Moldavian vs Romanian dialect identification (MOROCO MRC)",
+        "dialect",
+    ),
 }
 
 

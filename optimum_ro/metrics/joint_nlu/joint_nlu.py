@@ -7,6 +7,7 @@ Load offline from the package folder::
     metric.compute(predictions=[{"intent": "aprindeLumina", "slots": ["O", "B-loc"]}],
                    references=[{"intent": "aprindeLumina", "slots": ["O", "B-loc"]}])
 """
+
 import datasets
 import evaluate
 
@@ -24,9 +25,17 @@ _FRAME = {"intent": datasets.Value("string"), "slots": datasets.Sequence(dataset
 
 class JointNLU(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(description=_DESCRIPTION, citation="", inputs_description=_KWARGS,
-                                   features=datasets.Features({"predictions": _FRAME, "references": _FRAME}))
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation="",
+            inputs_description=_KWARGS,
+            features=datasets.Features({"predictions": _FRAME, "references": _FRAME}),
+        )
 
     def _compute(self, predictions, references):
-        return nlu_scores([r["intent"] for r in references], [p["intent"] for p in predictions],
-                          [r["slots"] for r in references], [p["slots"] for p in predictions])
+        return nlu_scores(
+            [r["intent"] for r in references],
+            [p["intent"] for p in predictions],
+            [r["slots"] for r in references],
+            [p["slots"] for p in predictions],
+        )

@@ -7,6 +7,7 @@
 The same three metrics are ``evaluate`` modules (one folder each, with a card
 stating the formula); ``load(name)`` returns one of them, offline.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,7 +35,9 @@ def _flatten(values) -> list:
 def _structure(values) -> list:
     """Lengths of each nested level, used to report shape mismatches of ragged inputs."""
     if isinstance(values, (list, tuple)):
-        return [len(values)] + ([_structure(v) for v in values] if values and isinstance(values[0], (list, tuple, np.ndarray)) else [])
+        return [len(values)] + (
+            [_structure(v) for v in values] if values and isinstance(values[0], (list, tuple, np.ndarray)) else []
+        )
     return list(np.shape(values))
 
 
@@ -58,14 +61,22 @@ def label_loyalty(student_preds, teacher_preds, ignore_index: int = -100) -> flo
 
 
 def _as_distributions(p, name: str, atol: float = 1e-3) -> np.ndarray:
-    if isinstance(p, (list, tuple)) and p and isinstance(p[0], (list, tuple)) and p[0] and isinstance(p[0][0], (list, tuple, np.ndarray)):
+    if (
+        isinstance(p, (list, tuple))
+        and p
+        and isinstance(p[0], (list, tuple))
+        and p[0]
+        and isinstance(p[0][0], (list, tuple, np.ndarray))
+    ):
         p = [row for seq in p for row in seq]  # ragged tagging input: sentences of token distributions
     arr = np.asarray(p.detach().cpu() if hasattr(p, "detach") else p, dtype=np.float64)
     if arr.ndim < 1 or arr.size == 0:
         raise ValueError(f"{name} is empty; pass probability distributions over the labels (last axis)")
     arr = arr.reshape(-1, arr.shape[-1])
     if (arr < -atol).any() or not np.allclose(arr.sum(-1), 1.0, atol=atol):
-        raise ValueError(f"{name} rows must be probability distributions (non-negative, summing to 1); apply softmax to logits first")
+        raise ValueError(
+            f"{name} rows must be probability distributions (non-negative, summing to 1); apply softmax to logits first"
+        )
     return np.clip(arr, 0.0, None)
 
 
@@ -137,4 +148,11 @@ def load(name: str, **kwargs):
     return evaluate.load(module_path(name), **kwargs)
 
 
-__all__ = ["label_loyalty", "probability_loyalty", "regression_loyalty", "jensen_shannon_divergence", "load", "module_path"]
+__all__ = [
+    "label_loyalty",
+    "probability_loyalty",
+    "regression_loyalty",
+    "jensen_shannon_divergence",
+    "load",
+    "module_path",
+]

@@ -6,6 +6,7 @@ Load offline with the task as configuration name::
     metric = evaluate.load("optimum_ro/metrics/romanian_tasks", "ner")
     metric.compute(predictions=[["B-PER", "O"]], references=[["B-PER", "O"]])
 """
+
 import datasets
 import evaluate
 
@@ -20,8 +21,12 @@ _KWARGS = """predictions/references: label-name sequences per sentence (pos, ner
 or floats (sts)."""
 
 _FEATURES = {
-    "pos": datasets.Features({"predictions": datasets.Sequence(datasets.Value("string")),
-                              "references": datasets.Sequence(datasets.Value("string"))}),
+    "pos": datasets.Features(
+        {
+            "predictions": datasets.Sequence(datasets.Value("string")),
+            "references": datasets.Sequence(datasets.Value("string")),
+        }
+    ),
     "sentiment": datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
     "sts": datasets.Features({"predictions": datasets.Value("float64"), "references": datasets.Value("float64")}),
 }
@@ -32,9 +37,12 @@ _FEATURES["dialect"] = _FEATURES["sentiment"]
 class RomanianTasks(evaluate.Metric):
     def _info(self):
         if self.config_name not in _FEATURES:
-            raise ValueError(f"Pass the task as configuration name, one of {sorted(_FEATURES)}; got {self.config_name!r}.")
-        return evaluate.MetricInfo(description=_DESCRIPTION, citation="", inputs_description=_KWARGS,
-                                   features=_FEATURES[self.config_name])
+            raise ValueError(
+                f"Pass the task as configuration name, one of {sorted(_FEATURES)}; got {self.config_name!r}."
+            )
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION, citation="", inputs_description=_KWARGS, features=_FEATURES[self.config_name]
+        )
 
     def _compute(self, predictions, references):
         return task_scores(self.config_name, predictions, references)

@@ -1,9 +1,10 @@
 """Label loyalty: how often the student predicts the teacher's label (token level for tagging).
 
-    import evaluate
-    metric = evaluate.load("optimum_ro/metrics/loyalty/label_loyalty")
-    metric.compute(predictions=[1, 0, 2], references=[1, 1, 2])   # {'label_loyalty': 0.666...}
+import evaluate
+metric = evaluate.load("optimum_ro/metrics/loyalty/label_loyalty")
+metric.compute(predictions=[1, 0, 2], references=[1, 1, 2])   # {'label_loyalty': 0.666...}
 """
+
 import datasets
 import evaluate
 
@@ -31,8 +32,12 @@ class LabelLoyalty(evaluate.Metric):
             citation="",
             inputs_description=_KWARGS_DESCRIPTION,
             features=[
-                datasets.Features({"predictions": datasets.Sequence(datasets.Value("int64")),
-                                   "references": datasets.Sequence(datasets.Value("int64"))}),
+                datasets.Features(
+                    {
+                        "predictions": datasets.Sequence(datasets.Value("int64")),
+                        "references": datasets.Sequence(datasets.Value("int64")),
+                    }
+                ),
                 datasets.Features({"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}),
             ],
         )

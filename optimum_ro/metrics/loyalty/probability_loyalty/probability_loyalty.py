@@ -1,9 +1,10 @@
 """Probability loyalty: 1 - sqrt(Jensen-Shannon divergence, log base 2) between teacher and student.
 
-    import evaluate
-    metric = evaluate.load("optimum_ro/metrics/loyalty/probability_loyalty")
-    metric.compute(predictions=[[0.9, 0.1]], references=[[0.9, 0.1]])   # {'probability_loyalty': 1.0}
+import evaluate
+metric = evaluate.load("optimum_ro/metrics/loyalty/probability_loyalty")
+metric.compute(predictions=[[0.9, 0.1]], references=[[0.9, 0.1]])   # {'probability_loyalty': 1.0}
 """
+
 import datasets
 import evaluate
 
@@ -31,10 +32,18 @@ class ProbabilityLoyalty(evaluate.Metric):
             citation="",
             inputs_description=_KWARGS_DESCRIPTION,
             features=[
-                datasets.Features({"predictions": datasets.Sequence(datasets.Value("float64")),
-                                   "references": datasets.Sequence(datasets.Value("float64"))}),
-                datasets.Features({"predictions": datasets.Sequence(datasets.Sequence(datasets.Value("float64"))),
-                                   "references": datasets.Sequence(datasets.Sequence(datasets.Value("float64")))}),
+                datasets.Features(
+                    {
+                        "predictions": datasets.Sequence(datasets.Value("float64")),
+                        "references": datasets.Sequence(datasets.Value("float64")),
+                    }
+                ),
+                datasets.Features(
+                    {
+                        "predictions": datasets.Sequence(datasets.Sequence(datasets.Value("float64"))),
+                        "references": datasets.Sequence(datasets.Sequence(datasets.Value("float64"))),
+                    }
+                ),
             ],
         )
 

@@ -1,9 +1,10 @@
 """Regression loyalty (STS): 1 - mean|y_student - y_teacher| / score range, with Pearson r of the two.
 
-    import evaluate
-    metric = evaluate.load("optimum_ro/metrics/loyalty/regression_loyalty")
-    metric.compute(predictions=[1.0, 4.0], references=[1.5, 4.0])   # {'regression_loyalty': 0.95, 'pearson': 1.0}
+import evaluate
+metric = evaluate.load("optimum_ro/metrics/loyalty/regression_loyalty")
+metric.compute(predictions=[1.0, 4.0], references=[1.5, 4.0])   # {'regression_loyalty': 0.95, 'pearson': 1.0}
 """
+
 import datasets
 import evaluate
 
@@ -12,7 +13,9 @@ try:
 except ImportError as err:  # evaluate loads this file as a copy, outside the package
     raise ImportError("the regression_loyalty module wraps optimum_ro: `pip install optimum-ro` first") from err
 
-_DESCRIPTION = "1 - mean|y_student - y_teacher| / (high - low) of the score range, and Pearson r(y_student, y_teacher)."
+_DESCRIPTION = (
+    "1 - mean|y_student - y_teacher| / (high - low) of the score range, and Pearson r(y_student, y_teacher)."
+)
 _KWARGS_DESCRIPTION = """
 Args:
     predictions: student scores, one float per example.
@@ -31,7 +34,9 @@ class RegressionLoyalty(evaluate.Metric):
             description=_DESCRIPTION,
             citation="",
             inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"predictions": datasets.Value("float64"), "references": datasets.Value("float64")}),
+            features=datasets.Features(
+                {"predictions": datasets.Value("float64"), "references": datasets.Value("float64")}
+            ),
         )
 
     def _compute(self, predictions, references, score_range=(0.0, 5.0)):
