@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,3 +115,26 @@ def test_every_lazy_export_resolves():
 
     for name in optimum_ro.__all__:
         assert getattr(optimum_ro, name) is not None
+
+
+def test_published_model_runs_without_optimum_ro_on_dense_fallback(demo_run):
+    """A user without optimum-ro gets the published folder's predictions from dense weights rebuilt from blocks."""
+    out, _ = demo_run
+    script = Path(optimum_ro_demo_file("fresh_load.py"))
+    code = (
+        "import sys, runpy; sys.modules['optimum_ro'] = None; "
+        f"sys.argv = ['fresh_load.py', {str(out / 'fresh_request.json')!r}, {str(out / 'fallback.npy')!r}]; "
+        f"runpy.run_path({str(script)!r}, run_name='__main__')"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["kernels"] is False
+    expected, got = np.load(out / "sparse-int8.npz")["logits"], np.load(out / "fallback.npy")
+    # int8 weights dequantised times unquantised activations there, vs the kernels' quantised activations
+    assert np.abs(got - expected).max() < 0.05 * np.abs(expected).max() + 1e-3
+
+
+def optimum_ro_demo_file(name: str) -> str:
+    import optimum_ro.demo
+
+    return str(Path(optimum_ro.demo.__file__).with_name(name))
