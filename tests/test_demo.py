@@ -138,3 +138,22 @@ def optimum_ro_demo_file(name: str) -> str:
     import optimum_ro.demo
 
     return str(Path(optimum_ro.demo.__file__).with_name(name))
+
+
+@pytest.mark.parametrize("task", ["ner", "sts"])
+def test_demo_runs_tagging_and_regression_tasks(task, tiny_bert_dir, fixtures_dir, tmp_path):
+    """Per-word predictions (NER: first sub-token of each word) and scores (STS) go through every stage too."""
+    out = tmp_path / task
+    argv = ["demo", "--task", task, "--teacher", str(tiny_bert_dir), "--data", str(fixtures_dir / "ro" / task),
+            "--output", str(out), "--teacher-steps", "1", "--distill-steps", "1", "--prune-steps", "2",
+            "--student-layers", "1", "--eval-samples", "6", "--latency-rounds", "1"]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    fresh = report["fresh_process"]
+    assert fresh["same_predictions"] == 1.0 and fresh["max_abs_diff"] <= 1e-3
+    units = np.load(out / "teacher.npz")["row_lengths"]
+    if task == "ner":  # one unit per labelled word of each of the 6 rows
+        assert len(units) == 6 and units.sum() == fresh["units"] > 6
+        assert fresh["class"].endswith("SparseBertForTokenClassification")
+    else:
+        assert fresh["units"] == 6 and "regression_loyalty" in report["evaluation"]["models"]["student"]["loyalty"]
