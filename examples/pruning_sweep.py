@@ -6,9 +6,10 @@
     python examples/pruning_sweep.py report          # results/pruning/runs.json (+ notes.md) -> README.md + PNG
 
 ``--max-steps 0`` prunes one-shot (magnitude, no retraining) and only evaluates: a quick look at how much each
-block shape hurts before any recovery. ``--model`` / ``--teacher`` may be one folder holding one sub-folder per task (``<model>/<task>``, as written by
-``optimum-ro finetune``) or a single model folder. Each finished run is appended to ``runs.json`` at once, so an
-interrupted sweep continues where it stopped; pruned weights are deleted unless ``--keep-models``.
+block shape hurts before any recovery. ``--model`` / ``--teacher`` may be one folder holding one sub-folder per task
+(``<model>/<task>``, as written by ``optimum-ro finetune``) or a single model folder. Each finished run is appended
+to ``runs.json`` at once, so an interrupted sweep continues where it stopped; pruned weights are deleted unless
+``--keep-models``.
 Variants that become lines of their own: ``--seed N`` (several seeds are averaged), ``--scope global`` (blocks
 ranked across layers: criterion 'movement global'), ``--alpha-cos W --hidden-layer-map S:T ...`` (hidden states
 distilled too: teacher 'yes + hidden'). To prune a trained dense student while it distils from itself (the
@@ -286,10 +287,12 @@ def target_lines(rows: list[dict]) -> list[str]:
             (dense, n_dense), (pruned, n_pruned) = points[0.0], points[target]
             lost = 100 * (dense - pruned)
             out.append(
-                f"- {task}, {shape}, {criterion}{TEACHER_LABEL[teacher]}{f', {steps} steps' if multi else ''}, {target:.0%}"
+                f"- {task}, {shape}, "
+                f"{criterion}{TEACHER_LABEL[teacher]}{f', {steps} steps' if multi else ''}, {target:.0%}"
                 + (f" (seeds: {n_pruned} pruned, {n_dense} dense)" if max(n_pruned, n_dense) > 1 else "")
                 + ": "
-                f"{lost:+.1f} points lost (target ≤ {allowed:.0f}: **{'met' if round(lost, 6) <= allowed else 'missed'}**)"
+                f"{lost:+.1f} points lost (target ≤ {allowed:.0f}: "
+                f"**{'met' if round(lost, 6) <= allowed else 'missed'}**)"
             )
     return out
 
@@ -320,7 +323,8 @@ def write_report(runs_files, out_dir: Path) -> str:
         [
             "# Task score vs block sparsity",
             "",
-            f"Regenerate: `python examples/pruning_sweep.py report --runs {runs_argument(files, out_dir)} --out {out_dir}` "
+            "Regenerate: `python examples/pruning_sweep.py report "
+            f"--runs {runs_argument(files, out_dir)} --out {out_dir}` "
             "(writes this file and `sparsity.png`).",
             "Scores are on the validation split, in %; 'Δ at max' is the change from the dense run at the highest "
             "sparsity of the row. Sparsity = fraction of pruned blocks in the encoder's linear layers.",

@@ -102,7 +102,8 @@ def _paired(teacher_ms, student_ms) -> dict:
 
 
 def teacher_folders(data: dict) -> dict:
-    """{"a": "teachers/e5-small", "b": "teachers/ro-bert-base"}, or the folders the students' task teachers came from."""
+    """{"a": "teachers/e5-small", "b": "teachers/ro-bert-base"}, or the folders the students' task teachers came
+    from."""
     folders = dict(TEACHER_FOLDERS)
     for name in ("a", "b"):
         teachers = [t["teachers"][0] for t in data.get(name, {}).get("tasks", {}).values() if t.get("teachers")]
@@ -230,7 +231,8 @@ def markdown(
             continue
         line = (
             f"- **{labels[name]}**: {fmt(r['mean_score_ratio'], 100, 1)}% of the teacher's dev score on average over "
-            f"{len(r['score_ratio_by_task'])} tasks, {fmt(r['mean_score_ratio_capped'], 100, 1)}% with every task capped "
+            f"{len(r['score_ratio_by_task'])} tasks, "
+            f"{fmt(r['mean_score_ratio_capped'], 100, 1)}% with every task capped "
             f"at the teacher (target ≥ 98%, on the capped average: "
             f"{yes(r['score_target_met'], len(r['score_ratio_by_task']))}); "
             f"{fmt(r['param_reduction'], 100, 1)}% fewer parameters (target ≥ 35%: {yes(r['param_target_met'])})"
@@ -275,14 +277,16 @@ def markdown(
             tmb = " + ".join(f"{m:.0f}" for m in v["teacher_weights_mb"])
             lines.append(
                 f"| {labels[name]} | {task} | {v['metric']} | {fmt(dev['teacher'])} | {fmt(dev['student'])} | "
-                f"{fmt(ratio, 100, 1)} | {fmt(test['teacher'])} | {fmt(test['student'])} | {fmt(dev['label_loyalty'])} | "
+                f"{fmt(ratio, 100, 1)} | {fmt(test['teacher'])} | "
+                f"{fmt(test['student'])} | {fmt(dev['label_loyalty'])} | "
                 f"{fmt(dev['probability_loyalty'])} | {regr} | {tparams} M → {v['student_parameters'] / 1e6:.1f} M | "
                 f"{tmb} → {v['student_weights_mb']:.0f} |"
             )
     lines += [
         "",
         "Loyalty is on dev, against the teacher ensemble the student learned from (A+B: with the ensemble "
-        "weights listed under *How they were made*). Label loyalty: share of (first-sub-token) labels equal to the teacher's; probability "
+        "weights listed under *How they were made*). Label loyalty: share "
+        "of (first-sub-token) labels equal to the teacher's; probability "
         "loyalty: 1 − √JSD (log 2); STS: regression loyalty 1 − mean|ŷs − ŷt| / 5 and Pearson(ŷs, ŷt).",
         "",
     ]

@@ -173,17 +173,20 @@ def render(report: dict, args) -> str:
         "",
         f"Each task teacher ({args.teachers}) is scored on the dev split with its full vocabulary and again after "
         + (
-            f"`trim_vocabulary` keeps only the {v['after']:,} of its {v['before']:,} tokens that the Romanian raw corpus "
+            f"`trim_vocabulary` keeps only the {v['after']:,} of "
+            f"its {v['before']:,} tokens that the Romanian raw corpus "
             "and the tasks' train splits use (the vocabulary of the e5 students)."
             if not args.max_size
-            else f"`trim_vocabulary(max_size={args.max_size})` keeps the {v['after']:,} of its {v['before']:,} tokens that the "
+            else f"`trim_vocabulary(max_size={args.max_size})` keeps the {v['after']:,} of its {v['before']:,} tokens "
+            "that the "
             "Romanian raw corpus and the tasks' train splits use most (with every single-character piece of their "
             "alphabet, so words that needed a dropped token are re-segmented into more pieces, not unknown)."
         )
         + " No retraining: kept rows are copied "
         "exactly, so a prediction can change only where a dev text needs a dropped token.",
         "",
-        "| task | metric | dev, full vocabulary | dev, trimmed | Δ | unchanged predictions | tokens per dev text full → trimmed | unknown tokens trimmed | parameters |",
+        "| task | metric | dev, full vocabulary | dev, trimmed | Δ | unchanged predictions "
+        "| tokens per dev text full → trimmed | unknown tokens trimmed | parameters |",
         "|---|---|---:|---:|---:|---:|---|---:|---|",
     ]
     for task, r in report["tasks"].items():
@@ -194,7 +197,8 @@ def render(report: dict, args) -> str:
         )
         tf, tt = r["tokens_full"], r["tokens_trimmed"]
         lines.append(
-            f"| {task} | {r['metric']} | {100 * r['dev_full']:.2f} | {100 * r['dev_trimmed']:.2f} | {100 * r['delta']:+.2f} | "
+            f"| {task} | {r['metric']} | {100 * r['dev_full']:.2f} | "
+            f"{100 * r['dev_trimmed']:.2f} | {100 * r['delta']:+.2f} | "
             f"{unchanged} | {tf['tokens'] / tf['texts']:.2f} → {tt['tokens'] / tt['texts']:.2f} | "
             f"{100 * tt['unknown'] / max(tt['tokens'], 1):.3f}% | {r['parameters']['before'] / 1e6:.1f} M → "
             f"{r['parameters']['after'] / 1e6:.1f} M |"

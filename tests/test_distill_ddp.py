@@ -1,4 +1,4 @@
-"""The DistillationTrainer under 2 gloo processes on CPU (accelerate.debug_launcher) gives the update of one big batch."""
+"""The DistillationTrainer under 2 gloo processes on CPU (accelerate.debug_launcher): the update of one big batch."""
 
 import os
 import subprocess

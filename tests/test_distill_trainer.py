@@ -238,7 +238,6 @@ def test_mlm_stage_projection_checkpoint_and_export(tmp_path, wordpiece, unigram
 
     teacher_a = tiny_bert("BertForMaskedLM", vocab_size=len(wordpiece), seed=5)
     teacher_b = tiny_bert("BertForMaskedLM", vocab_size=len(unigram), hidden_size=48, seed=6)
-    student = make_student(teacher_a, num_layers=2)
     texts = [" ".join(s) for s in toy_sentences(8, seed=7)[0]]
     ds = Dataset.from_dict({"text": texts})
     ds = prepare_student_words(ds, wordpiece, text_fields=["text"], max_length=32)

@@ -2,7 +2,8 @@
 
 from optimum_ro.distillation import DistillationTrainer, DistillationTrainingArguments, make_student
 student = make_student(teacher, num_layers=6)
-DistillationTrainer(model=student, teacher=teacher, args=DistillationTrainingArguments("out"), train_dataset=ds).train()
+args = DistillationTrainingArguments("out")
+DistillationTrainer(model=student, teacher=teacher, args=args, train_dataset=ds).train()
 """
 
 from .alignment import AlignmentError, align_to_student, pool_words, prepare_student_words, prepare_teacher_inputs

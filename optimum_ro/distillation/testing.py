@@ -43,7 +43,10 @@ def tiny_wordpiece_tokenizer(
 
 
 def tiny_unigram_tokenizer(pieces) -> PreTrainedTokenizerFast:
-    """An XLM-R-style (SentencePiece Unigram, ``▁`` word boundary) fast tokenizer; ``pieces`` maps piece -> log-prob score."""
+    """An XLM-R-style (SentencePiece Unigram, ``▁`` word boundary) fast tokenizer.
+
+    ``pieces`` maps piece -> log-prob score.
+    """
     vocab = [(p, 0.0) for p in XLMR_SPECIALS] + list(pieces.items())
     for ch in "abcdefghijklmnopqrstuvwxyzăâîșț.,!?▁":
         if ch not in pieces:

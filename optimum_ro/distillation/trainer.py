@@ -1,7 +1,8 @@
 """``DistillationTrainer``: a ``transformers.Trainer`` whose loss distills one or several frozen teachers.
 
     from optimum_ro.distillation import DistillationTrainer, DistillationTrainingArguments, make_student
-    trainer = DistillationTrainer(model=make_student(teacher, 6), teacher=teacher, args=DistillationTrainingArguments("out"),
+    args = DistillationTrainingArguments("out")
+    trainer = DistillationTrainer(model=make_student(teacher, 6), teacher=teacher, args=args,
                                   train_dataset=ds["train"], processing_class=tokenizer)
     trainer.train(); trainer.save_model("student")
 
@@ -225,7 +226,8 @@ class DistillationTrainer(Trainer):
             raise ValueError(f"task_kind must be one of {TASK_KINDS}, got {task_kind!r}")
         if args.teacher_weights is not None and len(args.teacher_weights) != len(teachers):
             raise ValueError(
-                f"teacher_weights has {len(args.teacher_weights)} values for {len(teachers)} teachers; give one per teacher"
+                f"teacher_weights has {len(args.teacher_weights)} values "
+                f"for {len(teachers)} teachers; give one per teacher"
             )
         self.teacher_weights = list(args.teacher_weights or [1.0] * len(teachers))
         teacher_tokenizers = list(teacher_tokenizers or [None] * len(teachers))
@@ -296,7 +298,8 @@ class DistillationTrainer(Trainer):
             for i, t in enumerate(teachers):
                 if self.shares_vocab[i] and args.alpha_ce > 0 and t.config.vocab_size != student.config.vocab_size:
                     raise ValueError(
-                        f"teacher {i} has {t.config.vocab_size} output tokens, the student {student.config.vocab_size}; "
+                        f"teacher {i} has {t.config.vocab_size} output "
+                        f"tokens, the student {student.config.vocab_size}; "
                         "trim both with the same corpus (trim_vocabulary) so their vocabularies match"
                     )
         elif self.task_kind in ("token", "sequence"):
@@ -317,7 +320,8 @@ class DistillationTrainer(Trainer):
                 if self.shares_vocab[i] and t.config.hidden_size != student.config.hidden_size:
                     raise ValueError(
                         f"teacher {i} shares the student's vocabulary but has hidden size {t.config.hidden_size} "
-                        f"!= {student.config.hidden_size}; the token-level cosine loss needs equal sizes (set alpha_cos=0)"
+                        f"!= {student.config.hidden_size}; the token-level "
+                        "cosine loss needs equal sizes (set alpha_cos=0)"
                     )
 
     def _freeze(self, teacher: nn.Module) -> nn.Module:

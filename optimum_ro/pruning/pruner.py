@@ -319,7 +319,8 @@ class BlockPruner(TrainerCallback):
             if not os.path.isfile(os.path.join(folder, STATE_NAME)):
                 raise FileNotFoundError(
                     f"Resuming at step {state.global_step}, but {folder} holds no {STATE_NAME}. If the checkpoint is "
-                    "elsewhere, call pruner.load_state(checkpoint_dir) before trainer.train(resume_from_checkpoint=...)."
+                    "elsewhere, call pruner.load_state(checkpoint_dir) "
+                    "before trainer.train(resume_from_checkpoint=...)."
                 )
             self.load_state(folder)
         self.apply_masks()

@@ -411,10 +411,12 @@ def markdown(result: dict, json_name: str) -> str:
         "bf16 16x1 blocks, int8 1x4 blocks (same sparsity, own random pattern); "
         "torch CSR runs the 16x1-pattern weight; torch BSR its own 8x8-block pattern at the same sparsity (torch's "
         "CPU BSR matmul takes square blocks only; 8x8 was its fastest here).",
-        "- ×fp32 = torch dense fp32 / ours fp32; ×int8 = best dense int8 peer (torch dynamic int8 or ORT int8) / ours int8; ×CSR / ×BSR = torch CSR / BSR over ours fp32; "
+        "- ×fp32 = torch dense fp32 / ours fp32; ×int8 = best dense int8 peer (torch "
+        "dynamic int8 or ORT int8) / ours int8; ×CSR / ×BSR = torch CSR / BSR over ours fp32; "
         "%pk = GFLOP/s on the non-zeros as % of the measured peak × threads.",
         "",
-        "| thr | M | K×N | sp | torch fp32 | torch bf16 | torch int8 | ORT fp32 | ORT int8 | torch CSR | torch BSR | ours fp32 | ours bf16 | ours int8 | ×fp32 | ×int8 | ×CSR | ×BSR | fp32 %pk | int8 %pk |",
+        "| thr | M | K×N | sp | torch fp32 | torch bf16 | torch int8 | ORT fp32 | ORT int8 | torch CSR | "
+        "torch BSR | ours fp32 | ours bf16 | ours int8 | ×fp32 | ×int8 | ×CSR | ×BSR | fp32 %pk | int8 %pk |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -422,7 +424,8 @@ def markdown(result: dict, json_name: str) -> str:
             f"| {r['threads']} | {r['M']} | {r['K']}×{r['N']} | {int(round(r['sparsity'] * 100))}% | "
             + " | ".join(_f(r[name]) for name in DENSE_PEERS + SPARSE_METHODS)
             + f" | {_f(r['x_fp32_vs_torch_fp32'], '{:.1f}')} | {_f(r['x_int8_vs_best_int8'], '{:.1f}')} | "
-            f"{_f(r['x_fp32_vs_csr'], '{:.1f}')} | {_f(r['x_fp32_vs_bsr'], '{:.1f}')} | {_f(r.get('fp32_pct_peak'), '{:.0f}')} | {_f(r.get('int8_pct_peak'), '{:.0f}')} |"
+            f"{_f(r['x_fp32_vs_csr'], '{:.1f}')} | {_f(r['x_fp32_vs_bsr'], '{:.1f}')} | "
+            f"{_f(r.get('fp32_pct_peak'), '{:.0f}')} | {_f(r.get('int8_pct_peak'), '{:.0f}')} |"
         )
     shape_rows = [r for r in rows if r["threads"] == 1 and r.get("ours_bf16_16x2")]
     if shape_rows:
@@ -432,9 +435,11 @@ def markdown(result: dict, json_name: str) -> str:
             "",
             "Same round-robin as above; each shape has its own random pattern at the same sparsity, so the "
             "work is equal. GFLOP/s on the non-zeros. bf16 16x2 runs AVX512-BF16 `vdpbf16ps` where the CPU has it "
-            f"({'yes' if result.get('cpu_features', {}).get('avx512bf16') else 'not on this CPU'}), else widens to fp32.",
+            f"({'yes' if result.get('cpu_features', {}).get('avx512bf16') else 'not on this CPU'}), "
+            "else widens to fp32.",
             "",
-            "| M | K×N | sp | fp32 16x1 | fp32 16x2 | bf16 16x1 | bf16 16x2 | GFLOP/s fp32 16x1 / 16x2 | bf16 16x1 / 16x2 |",
+            "| M | K×N | sp | fp32 16x1 | fp32 16x2 | bf16 16x1 | "
+            "bf16 16x2 | GFLOP/s fp32 16x1 / 16x2 | bf16 16x1 / 16x2 |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for r in shape_rows:
@@ -474,7 +479,8 @@ def targets(result: dict) -> str:
         "## Targets (90% sparsity, M=128, 1 thread, BERT-base shapes)",
         "",
         f"| K×N | fp32 ×torch fp32 (≥{TARGET_X_FP32:.0f}) | int8 ×best dense int8 (≥{TARGET_X_INT8:.0f}) "
-        f"| fp32 % peak (≥{TARGET_PCT_PEAK:.0f}) | int8 % peak (≥{TARGET_PCT_PEAK:.0f}) | fp32 × paired | int8 × paired |",
+        f"| fp32 % peak (≥{TARGET_PCT_PEAK:.0f}) | int8 % peak "
+        f"(≥{TARGET_PCT_PEAK:.0f}) | fp32 × paired | int8 × paired |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -643,7 +649,8 @@ NOTES = """
   128 took 0.108 / 0.413 / 0.433 ms, as before (a group's X, 192 KB at K = 3072, sits in its 2 MB L2 either
   way). After the AVX2 and AVX-512 packing of int8 X became one shared function (2026-11-27), the check ran
   again (02:29, `spmm-avx512-20261127-0229.json`): all 119 kernel tests pass on every path; that machine ran
-  8–15% slower throughout, peers too, and every ratio held. Targets there (90%, M = 128, 1 thread): fp32 7.9 / 6.5 / 5.8x torch dense fp32 at 60 / 52 / 45% of the FMA peak; int8 1.4-1.5x
+  8–15% slower throughout, peers too, and every ratio held. Targets there (90%, M = 128, 1 thread): \
+fp32 7.9 / 6.5 / 5.8x torch dense fp32 at 60 / 52 / 45% of the FMA peak; int8 1.4-1.5x
   the best dense int8 peer (ORT), 3.1-3.4x torch dynamic int8. The peers are much stronger on that CPU: ORT's
   int8 MatMul and torch's bf16 run AMX (ORT int8 does 768×768, M = 128 at ~1,000 GOP/s, above one core's
   VNNI peak of ~734), so 6x over it would need our 10% of the work at ~80% of the VNNI peak with every
@@ -656,7 +663,8 @@ NOTES = """
 - **Peers.** torch CSR uses MKL on the same 16x1-pattern weight. torch's CPU BSR matmul (MKL too) refuses
   non-square blocks, so it runs its own 8x8-block pattern at the same sparsity: of 2x2 to 32x32, 8x8 was its
   fastest on this Zen 3 (e.g. 0.70 ms at 768×768 vs 0.84 for CSR; 2.7 vs 4.1 ms at 3072×768); runs made
-  before it joined the peers show "–" there. ORT runs a MatMul+Add graph; its int8 model is `quantize_dynamic` (MatMulInteger).
+  before it joined the peers show "–" there. ORT runs a MatMul+Add graph; its int8 model is \
+`quantize_dynamic` (MatMulInteger).
 - **Cold vs warm.** On this VM every method is slower on its first call after the others ran (our
   kernels up to ~2x: they rely on L1/L2-resident tiles); the JSON keeps those "cold" figures too.
 - **Noise.** This is a shared 2-core VM; other jobs ran during the run (load average above). Methods
@@ -704,7 +712,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--deepsparse-python",
         default=os.environ.get("OPTIMUM_RO_DEEPSPARSE_PYTHON"),
-        help="Python of a venv with deepsparse==1.8.0 (Python<3.12, numpy<2, onnx<1.15); adds DeepSparse at 90%% sparsity",
+        help="Python of a venv with deepsparse==1.8.0 (Python<3.12, numpy<2, onnx<1.15); "
+        "adds DeepSparse at 90%% sparsity",
     )
     parser.add_argument("--out-dir", default="benchmarks/results", help="where the JSON goes")
     parser.add_argument(

@@ -102,7 +102,8 @@ def current_isa() -> str:
         lacking = [f for f in _ISA_NEEDS[requested] if not features.get(f)]
         has = sorted(f for f, ok in features.items() if ok)
         raise RuntimeError(
-            f"{ISA_ENV}={requested} but this CPU lacks {', '.join(lacking)} (it has: {', '.join(has) or 'none of them'}); "
+            f"{ISA_ENV}={requested} but this CPU lacks {', '.join(lacking)} "
+            f"(it has: {', '.join(has) or 'none of them'}); "
             f"choose one of {', '.join(available_isas())} or auto"
         )
     else:
