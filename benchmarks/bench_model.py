@@ -30,7 +30,10 @@ import torch
 from torch import nn
 
 from optimum_ro.sparse import kernels, sparsify_model
-from optimum_ro.sparse.bench import block_mask, cpu_info, format_paired, machine_lines, paired_ratio, time_round_robin
+
+from spmm.methods import block_mask
+from spmm.report import format_paired, machine_lines
+from spmm.timing import cpu_info, paired_ratio, time_round_robin
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = {  # layers, hidden, heads, intermediate
