@@ -133,8 +133,8 @@ static double peak_int8(int64_t iters) {
     // products, summed in pairs to int16), vpmaddwd with ones (to int32), vpaddd: 32 MACs per three
     // instructions. 4 independent accumulators fed by 4 distinct activation vectors, so the loop is bound by
     // throughput, not by a chain's latency, and fits the 16 ymm registers (with 8 accumulators it spills and
-    // reads ~30% less; a loop that fed each product back into its own input, used until 2026-11-26, read
-    // anywhere from 96 to 153 GOP/s on one Zen 3 core, below what ORT's dense int8 MatMul reached). The
+    // reads ~30% less; a loop that feeds each product back into its own input is latency-bound and reads
+    // anywhere from 96 to 153 GOP/s on one Zen 3 core, below what ORT's dense int8 MatMul reaches). The
     // weight vector changes every iteration (one vpaddb per 4 dot products, not counted) so the products
     // cannot be hoisted out of the loop. Our exact kernel adds a vpsignb per product (4 instructions per 32
     // MACs), so it cannot exceed ~3/4 of this.

@@ -33,8 +33,8 @@ def _f(v, fmt="{:.3g}"):
 
 
 def _peak_statistic(peak: dict) -> str:
-    """How a result's peak was taken, read from its samples: runs before the 12:01 run of 2026-11-26 kept the median
-    of 7 calls, later ones the best, so an old JSON regenerated today is still described truly."""
+    """How a result's peak was taken, read from its samples (the best or the median of the calls; the earliest
+    results, which saved no samples, kept the median of 7), so an old JSON regenerated today is described truly."""
     samples = peak.get("fp32_samples") or []
     if not samples:
         return "median of 7"
@@ -125,7 +125,7 @@ def markdown(result: dict, json_name: str) -> str:
 
 
 def targets(result: dict) -> str:
-    """The issue's targets (90% sparsity, M=128, 1 thread, BERT-base shapes), met or missed."""
+    """The speed-up and peak targets (90% sparsity, M=128, 1 thread, BERT-base shapes), met or missed."""
     rows = [r for r in summarize(result) if r["threads"] == 1 and r["M"] == 128 and abs(r["sparsity"] - 0.9) < 1e-9]
     rows = [r for r in rows if (r["K"], r["N"]) in [(768, 768), (768, 3072), (3072, 768)]]
     out = [
