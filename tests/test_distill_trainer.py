@@ -342,7 +342,7 @@ def test_mlm_head_on_masked_positions_only_gives_the_full_loss(tmp_path, wordpie
     trainer = DistillationTrainer(
         model=student, teacher=teacher, args=args, train_dataset=ds, processing_class=wordpiece
     )
-    assert type(trainer.model).__name__ == "DistillationStudent"
+    assert type(trainer.model).__name__ == "StudentWithProjections"
     torch.manual_seed(0)
     batch = trainer.data_collator([ds[i] for i in range(6)])
     masked = batch["labels"].ne(-100)
@@ -546,3 +546,13 @@ def test_tune_teacher_weights_regression_and_errors(tmp_path, wordpiece):
         trainer.tune_teacher_weights()
     with pytest.raises(ValueError, match="steps must be >= 1"):
         trainer.tune_teacher_weights(task="sts", steps=0)
+
+
+def test_the_student_wrappers_old_name_still_imports_with_a_warning():
+    from optimum_ro.distillation import StudentWithProjections
+
+    with pytest.warns(FutureWarning, match="StudentWithProjections"):
+        from optimum_ro.distillation import DistillationStudent
+    with pytest.warns(FutureWarning, match="StudentWithProjections"):
+        from optimum_ro.distillation.trainer import DistillationStudent as from_trainer
+    assert DistillationStudent is StudentWithProjections and from_trainer is StudentWithProjections
