@@ -294,3 +294,17 @@ def test_pruned_blocks_are_the_sparse_kernels_blocks(block_shape):
         sparse.sparsify_model(model, block_shape=block_shape, dtype=torch.float32, min_sparsity=0.5)
         assert len(model.sparsified_modules) == 12
         torch.testing.assert_close(model(input_ids=ids).logits, dense_logits, rtol=1e-4, atol=1e-5)
+
+
+def test_local_names_strip_a_wrappers_prefix_and_the_old_name_warns():
+    class Wrapper(torch.nn.Module):  # like StudentWithProjections: the trained model holds the student
+        def __init__(self, student):
+            super().__init__()
+            self.student = student
+
+    student = tiny_bert()
+    pruner = BlockPruner(BlockPruningConfig(block_shape="1x4"), Wrapper(student))
+    names = pruner.local_names(student)
+    assert names and all(target == "student." + local for target, local in names.items())
+    with pytest.warns(FutureWarning, match="local_names"):
+        assert pruner.names_in(student) == names

@@ -215,7 +215,7 @@ def test_load_state_refuses_another_block_shape(tmp_path):
 
 
 class StudentWrapper(torch.nn.Module):
-    """Like DistillationStudent: the Trainer's model holds the student at ``.student``."""
+    """Like StudentWithProjections: the Trainer's model holds the student at ``.student``."""
 
     def __init__(self, student):
         super().__init__()
