@@ -72,6 +72,7 @@ static inline void vf_store(float* p, VF v) {
 // 256 rows were no faster.
 // I_CH: one accumulator set per row; each product is added with vpaddd (1 cycle), so 4 chains do not bind
 // the loop here (2 sets, i.e. 2 blocks in flight, measured ~2% faster on Zen 3: within noise).
+// IL tokens per vector, I_T vectors per group, XQ_PAD XOR/pad byte, I_GB bytes per 4-k group (csrc/README.md)
 enum { IL = 8, I_T = 4, XQ_PAD = 0, I_GB = 32, I_RB = 64, I_CH = 1 };
 struct VI {
     __m256i v;

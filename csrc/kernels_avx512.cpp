@@ -33,6 +33,7 @@ namespace {
 // 1 -> 2 -> 3 sets took 768x768, M = 128 from 165 to 158 to 145 us, 768x3072, M = 512 from
 // 1.72 to 1.71 to 1.60 ms (the fixed cost per call, not the dot products, is most of the time at M = 128).
 // I_RB: see kernels_avx2.cpp; 16 rows here: 32, 64 and 128 were no clearer winners on Sapphire Rapids.
+// IL tokens per vector, I_T vectors per group, XQ_PAD XOR/pad byte, I_GB bytes per 4-k group (csrc/README.md)
 enum { IL = 16, I_T = 4, XQ_PAD = 0x80, I_GB = 64, I_RB = 16, I_CH = 3 };
 struct VI {
     __m512i v;
