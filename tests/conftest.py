@@ -95,18 +95,6 @@ def tiny_bert_dir(tmp_path_factory, tiny_tokenizer):
     return path
 
 
-def load_example(name: str):
-    """Import ``examples/<name>.py`` as a module (the examples are scripts, not a package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        name, Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def shared_task_dir(task_folder: str) -> Path:
     path = SHARED_DATA / "ro" / task_folder
     if not path.is_dir():

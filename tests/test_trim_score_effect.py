@@ -1,5 +1,6 @@
-"""examples/trim_score_effect.py on tiny task models: trimming to a vocabulary that covers the dev texts must
-leave every prediction unchanged (kept rows are copied exactly); dropped tokens show up as unknown tokens."""
+"""benchmarks/experiments/trim_score_effect.py on tiny task models: trimming to a vocabulary that covers the dev
+texts must leave every prediction unchanged (kept rows are copied exactly); dropped tokens show up as unknown
+tokens."""
 
 import json
 import shutil
@@ -7,12 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import load_example
 
 
 @pytest.fixture(scope="module")
 def script():
-    return load_example("trim_score_effect")
+    from experiments import trim_score_effect
+
+    return trim_score_effect
 
 
 @pytest.fixture(scope="module")
