@@ -6,14 +6,14 @@ import pytest
 from transformers import AutoModelForMaskedLM, AutoModelForTokenClassification, AutoTokenizer
 
 from optimum_ro.cli import main
-from optimum_ro.distillation.testing import (
+from optimum_ro.tasks import TASKS
+from optimum_ro.testing import (
     TOY_WORDS,
     tiny_bert,
     tiny_unigram_tokenizer,
     tiny_wordpiece_tokenizer,
     toy_sentences,
 )
-from optimum_ro.tasks import TASKS
 
 UPOS = TASKS["pos"].labels
 

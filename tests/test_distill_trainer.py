@@ -13,7 +13,8 @@ from optimum_ro.distillation import (
     prepare_student_words,
     prepare_teacher_inputs,
 )
-from optimum_ro.distillation.testing import (
+from optimum_ro.tasks import metrics_fn
+from optimum_ro.testing import (
     TOY_WORDS,
     tiny_bert,
     tiny_unigram_tokenizer,
@@ -22,7 +23,6 @@ from optimum_ro.distillation.testing import (
     toy_sequence_dataset,
     toy_token_dataset,
 )
-from optimum_ro.tasks import metrics_fn
 
 NO_DROPOUT = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 

@@ -4,8 +4,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
+from transformers import AutoModelForSequenceClassification, BertForSequenceClassification
 
+from optimum_ro import testing
 from optimum_ro.pruning import (
     BlockPruner,
     BlockPruningConfig,
@@ -26,18 +27,9 @@ from optimum_ro.pruning.criteria import (
 
 
 def tiny_bert(seed=0, **kwargs):
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=50,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=16,
-        num_labels=2,
-        **kwargs,
+    return testing.tiny_bert(
+        "BertForSequenceClassification", vocab_size=50, num_layers=2, seed=seed, max_position_embeddings=16, **kwargs
     )
-    return BertForSequenceClassification(config)
 
 
 def weights(model):
