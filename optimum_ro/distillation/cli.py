@@ -2,7 +2,8 @@
 
     optimum-ro distill --teacher runs/e5-pos --teacher runs/robert-pos --task pos --data ../shared/data/ro/pos \\
         --student-layers 6 --output runs/student-ab-pos --trim-vocab-corpus corpus.txt --teacher-weights 0.5 0.5
-    optimum-ro distill --teacher models/e5-mlm --task mlm --data ../shared/data/ro/raw/train.txt.gz --output runs/student-a
+    optimum-ro distill --teacher models/e5-mlm --task mlm --data ../shared/data/ro/raw/train.txt.gz \\
+        --output runs/student-a
 
 Task mode (``--task pos|ner|sentiment|sts|dialect``): teachers are fine-tuned task models; the student learns their
 (ensembled) soft labels plus the gold labels, and ``distill_results.json`` holds scores, loyalty and sizes.

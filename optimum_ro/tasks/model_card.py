@@ -43,15 +43,18 @@ def render_model_card(results: dict) -> str:
             f"# {Path(str(results.get('model'))).name} fine-tuned for Romanian {spec.name}",
             "",
             f"Task: {spec.description}. Fine-tuned with `optimum-ro finetune` "
-            f"({results.get('train_steps')} steps × batch {cfg.get('batch_size')}, max length {cfg.get('max_length')}, "
-            f"learning rate {cfg.get('learning_rate')}, word embeddings frozen: {results.get('frozen_word_embeddings')}), "
+            f"({results.get('train_steps')} steps × batch "
+            f"{cfg.get('batch_size')}, max length {cfg.get('max_length')}, "
+            f"learning rate {cfg.get('learning_rate')}, word embeddings "
+            f"frozen: {results.get('frozen_word_embeddings')}), "
             f"{results.get('train_seconds')} s on CPU.",
             "",
             "| split | metric | score |",
             "|---|---|---:|",
             *scores,
             "",
-            f"Training data license: {DATA_LICENSES.get(spec.name, 'see the dataset')}; the base model's license applies "
+            f"Training data license: {DATA_LICENSES.get(spec.name, 'see the dataset')}; "
+            "the base model's license applies "
             "to the weights.",
             "",
             "```python",

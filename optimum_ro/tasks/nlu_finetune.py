@@ -63,8 +63,7 @@ def score_split(trainer, records, encoded, labels) -> dict:
 
 
 def finetune_nlu(cfg: NLUFinetuneConfig) -> dict:
-    import torch
-    from transformers import AutoTokenizer, TrainingArguments, set_seed
+    from transformers import AutoTokenizer, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
     from optimum_ro.models.intent_slot import BertForIntentSlot
@@ -79,24 +78,7 @@ def finetune_nlu(cfg: NLUFinetuneConfig) -> dict:
     encoded = {s: encode_nlu(r, tokenizer, labels, cfg.max_length) for s, r in data.items()}
     set_seed(cfg.seed)  # the new heads' initialisation too, not only the training (Trainer seeds after it)
     model = BertForIntentSlot.from_encoder(cfg.model, labels.intents, labels.slots, cfg.slot_loss_weight)
-    args = TrainingArguments(
-        output_dir=str(out / "checkpoints"),
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=64,
-        max_steps=cfg.max_steps,
-        learning_rate=cfg.learning_rate,
-        weight_decay=0.01,
-        warmup_steps=0.1,
-        logging_steps=20,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=1,
-        report_to="none",
-        seed=cfg.seed,
-        use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0,
-        label_names=["intent_labels", "slot_labels"],
-    )
+    args = _training_arguments(cfg, out)
     head_lr = cfg.head_learning_rate if cfg.head_learning_rate is not None else 20 * cfg.learning_rate
     trainer = make_trainer_class()(
         model=model,
@@ -131,6 +113,31 @@ def finetune_nlu(cfg: NLUFinetuneConfig) -> dict:
     (out / "eval_results.json").write_text(json.dumps(results, indent=2, default=str))
     write_nlu_card(out, results)
     return results
+
+
+def _training_arguments(cfg: NLUFinetuneConfig, out: Path):
+    """``TrainingArguments`` of the joint intent + slot run (checkpoints in ``out/checkpoints``)."""
+    import torch
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=64,
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate,
+        weight_decay=0.01,
+        warmup_steps=0.1,
+        logging_steps=20,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=1,
+        report_to="none",
+        seed=cfg.seed,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        label_names=["intent_labels", "slot_labels"],
+    )
 
 
 def write_nlu_card(folder: Path, results: dict) -> Path:
