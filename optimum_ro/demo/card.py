@@ -137,8 +137,8 @@ blocks (same predictions, dense speed, one warning).
    max length {cfg["max_length"]});
 2. student: {cfg["student_layers"]} of the teacher's layers, vocabulary trimmed to the task's train texts,
    distilled {cfg["distill_steps"]} steps (soft targets + gold labels);
-3. pruning: {cfg["block_shape"]} blocks, cubic schedule to {100 * cfg["sparsity"]:.0f}%, magnitude
-   criterion, {cfg["prune_steps"]} steps while distilling from the dense student;
+3. pruning: {cfg["block_shape"]} blocks by magnitude, a cubic schedule to {100 * cfg["sparsity"]:.0f}% over the first
+   half of {cfg["prune_steps"]} steps (then the masks stay fixed), distilling from the dense student throughout;
 4. `optimum-ro sparsify` ({cfg["publish_dtype"]}; {KERNEL_NOTE}).
 
 ## Intended use and limits

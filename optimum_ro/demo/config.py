@@ -36,8 +36,8 @@ class DemoConfig:
     # 3. pruned student: block pruning while distilling from the dense student
     block_shape: str = "16x4"  # packs without padding into both fast kernel layouts: 16x1 (fp32) and 1x4 (int8)
     sparsity: float = 0.8
-    prune_steps: int = 240
-    prune_learning_rate: float = 1e-4
+    prune_steps: int = 300
+    prune_learning_rate: float = 2e-4  # recovery from pruning needs a larger step than distillation
     # 4. the published sparse model (model/): its storage dtype
     publish_dtype: str = "int8"
     # 5. latency
@@ -76,7 +76,7 @@ BUDGETS: dict[str, dict] = {
         distill_learning_rate=5e-5,
         block_shape="16x4",
         prune_steps=3000,
-        prune_learning_rate=5e-5,
+        prune_learning_rate=1e-4,
         latency_rounds=11,
     ),
 }

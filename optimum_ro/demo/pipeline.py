@@ -114,7 +114,7 @@ def prune_stage(cfg: DemoConfig, data: str, student: Path, folder: Path) -> dict
         block_shape=cfg.block_shape,
         target_sparsity=cfg.sparsity,
         start_step=0,
-        end_step=max(int(0.7 * cfg.prune_steps), 1),
+        end_step=max(cfg.prune_steps // 2, 1),
         pruning_frequency=max(cfg.prune_steps // 24, 1),
         schedule="cubic",
         criterion="magnitude",
