@@ -157,3 +157,18 @@ def test_demo_runs_tagging_and_regression_tasks(task, tiny_bert_dir, fixtures_di
         assert fresh["class"].endswith("SparseBertForTokenClassification")
     else:
         assert fresh["units"] == 6 and "regression_loyalty" in report["evaluation"]["models"]["student"]["loyalty"]
+
+
+def test_demo_uses_a_fine_tuned_teacher_as_it_is_with_zero_teacher_steps(demo_run, tiny_bert_dir, tmp_path, capsys):
+    out, argv = demo_run
+    fine_tuned = out / "teacher"  # the first run's fine-tuned teacher
+    argv = [*argv[: argv.index("--teacher")], "--teacher", str(fine_tuned), *argv[argv.index("--teacher") + 2 :]]
+    argv[argv.index("--output") + 1] = str(tmp_path / "reuse")
+    argv[argv.index("--teacher-steps") + 1] = "0"
+    assert main(argv) == 0
+    report = json.loads((tmp_path / "reuse" / "report.json").read_text())
+    assert report["stages"]["teacher"]["fine_tuned_here"] is False
+    assert report["evaluation"]["models"]["teacher"]["folder"] == str(fine_tuned)
+    argv[argv.index("--teacher") + 1] = str(tiny_bert_dir)  # an MLM model: no sentiment head to use as it is
+    assert main(argv) == 2
+    assert "not a sentiment model" in capsys.readouterr().err

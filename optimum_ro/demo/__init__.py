@@ -57,7 +57,10 @@ def _run(args) -> int:
             max_length=args.max_length,
             latency_rounds=args.latency_rounds,
         )
-    except ValueError as err:
+        from .pipeline import preflight
+
+        preflight(cfg)
+    except (ValueError, OSError) as err:
         print(f"optimum-ro demo: {err}", file=sys.stderr)
         return 2
     run_demo(cfg)

@@ -25,7 +25,7 @@ class DemoConfig:
     max_length: int = 64  # training and scoring; latency is always measured at ``latency_seq``
     train_samples: int | None = None  # a seeded subset of the train split (None: all of it)
     eval_samples: int | None = 400  # the dev rows every model is scored on (None: the whole dev split)
-    # 1. teacher: fine-tuned on the task
+    # 1. teacher: fine-tuned on the task (0: ``teacher`` is a folder already fine-tuned on it, used as it is)
     teacher_steps: int = 60
     teacher_learning_rate: float = 1e-4
     # 2. student: a few of the teacher's layers, vocabulary trimmed to the task's train texts, distilled
@@ -54,7 +54,9 @@ class DemoConfig:
             raise ValueError(f"sparsity must be in [0, 1) (e.g. 0.8), got {self.sparsity!r}")
         if self.publish_dtype not in ("float32", "int8"):
             raise ValueError(f"publish_dtype must be 'float32' or 'int8', got {self.publish_dtype!r}")
-        for name in ("teacher_steps", "distill_steps", "prune_steps", "student_layers", "latency_rounds"):
+        if self.teacher_steps < 0:
+            raise ValueError(f"teacher_steps must be 0 (use the teacher as it is) or more, got {self.teacher_steps}")
+        for name in ("distill_steps", "prune_steps", "student_layers", "latency_rounds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
 

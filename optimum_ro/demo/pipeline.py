@@ -32,10 +32,32 @@ def _common(cfg: DemoConfig) -> dict:
     )
 
 
+def check_task_teacher(folder: str, task) -> str:
+    """``folder`` if it holds a model with the task's head (for ``teacher_steps=0``), else a one-line error."""
+    from transformers import AutoConfig
+
+    from ..tasks.specs import get_task
+
+    spec = get_task(task)
+    if not Path(folder).is_dir():
+        raise ValueError(f"teacher_steps=0 uses the teacher as it is: {folder} must be a fine-tuned model folder")
+    config = AutoConfig.from_pretrained(folder)
+    head = "ForTokenClassification" if spec.kind == "token" else "ForSequenceClassification"
+    arch = (getattr(config, "architectures", None) or ["?"])[0]
+    if not arch.endswith(head) or config.num_labels != spec.num_labels:
+        raise ValueError(
+            f"teacher_steps=0 uses the teacher as it is, but {folder} is a {arch} with {config.num_labels} labels, "
+            f"not a {spec.name} model ({spec.num_labels} labels): fine-tune it first or give teacher_steps > 0"
+        )
+    return folder
+
+
 def teacher_stage(cfg: DemoConfig, data: str, folder: Path) -> dict:
     from ..hub import ensure_model
     from ..tasks.finetune import FinetuneConfig, finetune
 
+    if cfg.teacher_steps == 0:
+        return {"base_model": cfg.teacher, "folder": str(folder), "fine_tuned_here": False}
     base = ensure_model(cfg.teacher, cache_dir=cfg.models_dir)
     result = finetune(
         FinetuneConfig(
@@ -278,6 +300,15 @@ def fresh_process_check(cfg: DemoConfig, data: str, folder: Path, expected_npz: 
     }
 
 
+def preflight(cfg: DemoConfig) -> None:
+    """Check what can be checked before any stage runs (raises ValueError with a one-line message)."""
+    from ..tasks.finetune import resolve_data
+
+    resolve_data(cfg.task, cfg.data)
+    if cfg.teacher_steps == 0:
+        check_task_teacher(cfg.teacher, cfg.task)
+
+
 def run_pipeline(cfg: DemoConfig, echo=print) -> dict:
     """Run (or resume) every stage; returns the report dict that :mod:`.report` renders."""
     from ..tasks.finetune import resolve_data
@@ -288,11 +319,13 @@ def run_pipeline(cfg: DemoConfig, echo=print) -> dict:
     common = _common(cfg)
     f = {name: out / name for name in ("teacher", "student", "pruned", *MODEL_NAMES[2:])}
 
+    if cfg.teacher_steps == 0:  # a teacher already fine-tuned on the task: used as it is
+        f["teacher"] = Path(check_task_teacher(cfg.teacher, cfg.task))
     teacher = runner.run(
         "teacher",
         {**common, "teacher": cfg.teacher, "steps": cfg.teacher_steps, "lr": cfg.teacher_learning_rate},
         lambda: teacher_stage(cfg, data, f["teacher"]),
-        folder=f["teacher"],
+        folder=f["teacher"] if cfg.teacher_steps else None,
     )
     student = runner.run(
         "student",

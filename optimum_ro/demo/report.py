@@ -94,6 +94,7 @@ def write_chart(report: dict, path: Path) -> Path | None:
             fontsize=9,
         )
     ax.set_xscale("log")
+    ax.margins(x=0.2, y=0.15)  # room for the labels beside the outermost points
     ax.set_xlabel(
         f"latency at batch 1, seq {report['latency']['seq']}, {report['latency']['threads']} threads (ms, log)"
     )
