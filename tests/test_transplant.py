@@ -295,6 +295,8 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert model(**tokenizer(["casa mea"], return_tensors="pt")).last_hidden_state.shape[-1] == 16
     report = json.loads((out / "transplant.json").read_text())
     assert report["embeddings"]["new_tokens"] == len(tokenizer) and report["tokens_per_word"]["new"] > 0
+    # one embedding row (16) and one decoder bias per token more or less; the tied decoder adds nothing
+    assert report["parameters"]["new"] - report["parameters"]["old"] == (len(tokenizer) - len(OLD_PIECES)) * 17
     assert "tokens per word" in (out / "README.md").read_text()
     with pytest.raises(SystemExit, match="not empty"):
         main([*argv, str(out)])

@@ -416,6 +416,7 @@ masked-LM run (`optimum-ro pretrain --from <this folder> --text <corpus> --outpu
 |---|---:|---:|
 | vocabulary | {old_size} | {vocab_size} |
 | tokens per word ({eval_name}) | {old_tpw:.3f} | {new_tpw:.3f} |
+| parameters (with the MLM head) | {old_params:,} | {new_params:,} |
 
 Embedding rows: {copied} copied, {from_pieces} from the mean of {mean_pieces} old pieces on average,
 {special} special, {unknown} unknown to the old tokenizer (its unknown token's row).
@@ -462,7 +463,9 @@ def transplant_folder(
     logger.info("training a %d-token WordPiece tokenizer on %d lines", vocab_size, len(lines))
     new_tokenizer = train_wordpiece_tokenizer(lines, vocab_size, lowercase=lowercase, min_frequency=min_frequency)
     plan = plan_transplant(old_tokenizer, new_tokenizer)
+    old_parameters = sum(p.numel() for p in model.parameters())
     transplant_vocabulary(model, old_tokenizer, new_tokenizer, plan=plan)
+    parameters = {"old": old_parameters, "new": sum(p.numel() for p in model.parameters())}
 
     if eval_text:
         eval_lines, eval_name = corpus_lines(eval_text), "the --eval-text files"
@@ -485,6 +488,7 @@ def transplant_folder(
         "tokens_per_word": {k: round(v, 4) for k, v in tpw.items()},
         "tokens_per_word_text": eval_name,
         "eval_lines": len(eval_lines),
+        "parameters": parameters,
         "mlm_head": "newly initialised (the source had none)" if head_missing else "transplanted from the source",
         "embeddings": summary,
     }
@@ -505,6 +509,8 @@ def transplant_folder(
             special=summary["special"],
             unknown=summary["unknown"],
             head=report["mlm_head"],
+            old_params=parameters["old"],
+            new_params=parameters["new"],
         )
     )
     return report
