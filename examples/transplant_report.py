@@ -11,8 +11,9 @@ The MLM comparison. e5-small ships without an MLM head, so every model is scored
 token embeddings frozen, a fresh BERT prediction head (dense + LayerNorm + bias, decoder tied to the
 embeddings) fitted for ``--head-steps`` on masked raw-corpus lines, then the cross-entropy of the masked
 tokens of dev sentences of the tasks. Masking is whole-word: 15% of each sentence's whitespace words (the
-same words for every tokenizer, fixed seed) have all their tokens masked, so a loss *per word* (the sum over
-its tokens) compares tokenizers; per-token losses of different tokenizers do not. e5 is scored with its
+same words for every tokenizer, fixed seed) have all their tokens masked, and a loss *per word* (the sum over
+its tokens) puts tokenizers on one unit; it still favours fewer pieces per word (each piece is predicted
+without the others), and per-token losses of different tokenizers do not compare at all. e5 is scored with its
 vocabulary trimmed to the tokens that the raw corpus and the task train texts use (the vocabulary teacher A
 trains with; a 250k-way softmax would also be 8x slower).
 """

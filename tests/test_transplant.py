@@ -1,5 +1,6 @@
 """Vocabulary transplant: a tiny BERT with a SentencePiece-style tokenizer moved onto a WordPiece one."""
 
+import gzip
 import json
 
 import pytest
@@ -8,6 +9,7 @@ from conftest import fixture_texts
 
 from optimum_ro.tasks.transplant import (
     TransplantError,
+    corpus_lines,
     plan_transplant,
     tokens_per_word,
     train_wordpiece_tokenizer,
@@ -257,6 +259,8 @@ def test_bad_inputs_are_refused():
     no_mask.mask_token = None
     with pytest.raises(TransplantError, match="mask_token"):
         plan_transplant(no_mask, new)
+    with pytest.raises(TransplantError, match="from these two tokenizers"):
+        transplant_vocabulary(tiny_bert(), old, new, plan=plan_transplant(old, new_tokenizer(NEW_VOCAB[:-1])))
     with pytest.raises(TypeError, match="not one string"):
         tokens_per_word(new, "casa bun")
     with pytest.raises(ValueError, match="no words"):
@@ -267,6 +271,19 @@ def test_tokens_per_word_counts_pieces_without_specials():
     old, new = old_tokenizer(), new_tokenizer()
     assert tokens_per_word(new, ["casa casaing", "bun"]) == pytest.approx(3 / 3)  # casaing is one new token
     assert tokens_per_word(old, ["casa casaing", "bun"]) == pytest.approx(4 / 3)  # ▁casa | ▁casa ing | ▁bun
+
+
+def test_corpus_lines_reads_files_and_folders(tmp_path):
+    (tmp_path / "texts" / "more").mkdir(parents=True)
+    (tmp_path / "texts" / "a.txt").write_text("casa mea\n\nbun\n", encoding="utf-8")
+    with gzip.open(tmp_path / "texts" / "more" / "b.txt.gz", "wt", encoding="utf-8") as fh:
+        fh.write("casaing\n")
+    (tmp_path / "texts" / "notes.md").write_text("not read\n", encoding="utf-8")
+    assert corpus_lines([tmp_path / "texts"]) == ["casa mea", "bun", "casaing"]
+    assert corpus_lines([tmp_path / "texts" / "a.txt"], max_lines=1) == ["casa mea"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no .txt"):
+        corpus_lines([tmp_path / "empty"])
 
 
 def _tiny_model_folder(tmp_path):

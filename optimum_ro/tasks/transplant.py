@@ -312,6 +312,11 @@ def transplant_vocabulary(
             "tokenizer; pass the tokenizer the model was trained with"
         )
     plan = plan or plan_transplant(old_tokenizer, new_tokenizer, copy_overlap=copy_overlap)
+    if len(plan.sources) != len(new_tokenizer) or plan.old_size != len(old_tokenizer):
+        raise TransplantError(
+            f"the plan maps {plan.old_size} old to {len(plan.sources)} new tokens, but the tokenizers have "
+            f"{len(old_tokenizer)} and {len(new_tokenizer)}: build it from these two tokenizers"
+        )
     generator = torch.Generator().manual_seed(seed)
     output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     tied = output is not None and output.weight is embeddings.weight
