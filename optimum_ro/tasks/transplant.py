@@ -560,7 +560,7 @@ def _run(args) -> int:
     tpw = report["tokens_per_word"]
     print(
         f"tokens per word on {report['tokens_per_word_text']}: old {tpw['old']:.3f}, new {tpw['new']:.3f} "
-        f"({100 * (1 - tpw['new'] / tpw['old']):+.1f}% fewer tokens)"
+        f"({100 * (1 - tpw['new'] / tpw['old']):.1f}% fewer tokens)"
     )
     print(json.dumps(report["embeddings"]))
     print(f"saved to {args.output}")
