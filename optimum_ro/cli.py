@@ -19,6 +19,10 @@ COMMANDS = {
         "fine-tune an encoder on joint intent classification + slot filling",
     ),
     "pretrain": ("optimum_ro.tasks.pretrain", "MLM-pretrain a WordPiece BERT from scratch, or continue (--from)"),
+    "transplant-vocab": (
+        "optimum_ro.tasks.transplant",
+        "give an encoder a new WordPiece tokenizer trained on your text",
+    ),
     "distill": ("optimum_ro.distillation.cli", "distill one or several teachers into a smaller student"),
     "prune": ("optimum_ro.pruning.cli", "block-prune a model while fine-tuning (optionally distilling)"),
     "sparsify": ("optimum_ro.models.cli", "save a block-pruned BERT as a sparse checkpoint that AutoModel loads"),
