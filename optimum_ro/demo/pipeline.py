@@ -222,16 +222,19 @@ def latency_stage(cfg: DemoConfig, data: str, folders: dict[str, Path]) -> dict:
     import torch
 
     from ..sparse import current_isa
-    from .measure import latencies
-
-    torch.set_num_threads(cfg.latency_threads)
     from ..tasks.specs import get_task
+    from .measure import latencies
 
     rows = dev_rows(cfg, data)
     field = get_task(cfg.task).text_fields[0]
     texts = [" ".join(v) if isinstance(v, list) else v for v in rows[:32][field]]
     models = {name: load_model(folder, cfg.task) for name, folder in folders.items()}
-    timings = latencies(models, texts, seq=cfg.latency_seq, rounds=cfg.latency_rounds)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.latency_threads)
+    try:
+        timings = latencies(models, texts, seq=cfg.latency_seq, rounds=cfg.latency_rounds)
+    finally:  # the process's own setting back (a caller, e.g. a test session, may fork workers later)
+        torch.set_num_threads(threads)
     return {
         "seq": cfg.latency_seq,
         "threads": cfg.latency_threads,
