@@ -23,6 +23,7 @@ from pathlib import Path
 logger = logging.getLogger("optimum_ro.distill")
 
 MLM_DEFAULTS = dict(alpha_ce=5.0, alpha_mlm=2.0, alpha_cos=1.0, alpha_task=0.0, alpha_mse=0.0)  # DistilBERT
+DISTILL_TASKS = ("pos", "ner", "sentiment", "sts", "dialect", "mlm")
 TASK_DEFAULTS = dict(alpha_ce=0.5, alpha_mlm=0.0, alpha_cos=0.0, alpha_task=0.5, alpha_mse=0.5)
 
 
@@ -61,17 +62,20 @@ class DistillConfig:
     save_steps: int = 200
     seed: int = 42
     resume: bool = True
+    trust_remote_code: bool = False  # run the model folders' own code (auto_map); only for folders you trust
 
 
-def _load_teacher(path: str, task: str):
+def _load_teacher(path: str, task: str, trust_remote_code: bool = False):
     from transformers import AutoModelForMaskedLM
 
     if task == "mlm":
-        model, info = AutoModelForMaskedLM.from_pretrained(path, output_loading_info=True)
+        model, info = AutoModelForMaskedLM.from_pretrained(
+            path, output_loading_info=True, trust_remote_code=trust_remote_code
+        )
     else:
         from optimum_ro.tasks import build_model
 
-        model, info = build_model(path, task, output_loading_info=True)
+        model, info = build_model(path, task, output_loading_info=True, trust_remote_code=trust_remote_code)
     fresh = [k for k in info.get("missing_keys", []) if "embeddings.position_ids" not in k]
     if fresh:
         what = (
@@ -168,8 +172,9 @@ def run_distillation(cfg: DistillConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
 
-    teachers = [_load_teacher(p, cfg.task) for p in cfg.teachers]
-    tokenizers = [AutoTokenizer.from_pretrained(p) for p in cfg.teachers]
+    remote = dict(trust_remote_code=cfg.trust_remote_code)
+    teachers = [_load_teacher(p, cfg.task, cfg.trust_remote_code) for p in cfg.teachers]
+    tokenizers = [AutoTokenizer.from_pretrained(p, **remote) for p in cfg.teachers]
     results = {
         "task": cfg.task,
         "teachers": list(cfg.teachers),
@@ -177,14 +182,14 @@ def run_distillation(cfg: DistillConfig) -> dict:
         "teacher_parameters": [count_parameters(t) for t in teachers],
     }
     if cfg.student:
-        student_tok = AutoTokenizer.from_pretrained(cfg.student)
+        student_tok = AutoTokenizer.from_pretrained(cfg.student, **remote)
         if mlm:
-            student = AutoModelForMaskedLM.from_pretrained(cfg.student)
+            student = AutoModelForMaskedLM.from_pretrained(cfg.student, **remote)
         else:
             from optimum_ro.tasks import build_model
             from optimum_ro.tasks.modeling import copy_task_head
 
-            student = build_model(cfg.student, cfg.task)
+            student = build_model(cfg.student, cfg.task, **remote)
             # a general-distilled student has no task head: start from its teacher's (DistilBERT-style)
             results["head_copied_from_teacher"] = copy_task_head(student, teachers[cfg.student_from])
     else:
@@ -320,7 +325,10 @@ def add_parser(subparsers):
         "--teacher", action="append", required=True, dest="teachers", help="teacher folder (repeat for several)"
     )
     p.add_argument(
-        "--task", required=True, help="pos, ner, sentiment, sts, dialect, or mlm (general distillation on raw text)"
+        "--task",
+        required=True,
+        choices=DISTILL_TASKS,
+        help="pos, ner, sentiment, sts, dialect, or mlm (general distillation on raw text)",
     )
     p.add_argument(
         "--data",
@@ -373,13 +381,42 @@ def add_parser(subparsers):
     p.add_argument("--save-steps", type=int, default=200)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--no-resume", dest="resume", action="store_false", help="ignore checkpoints in OUTPUT/checkpoints")
+    p.add_argument(
+        "--trust_remote_code", "--trust-remote-code", action="store_true", help="run the model folders' own code"
+    )
     p.set_defaults(func=_run)
     return p
+
+
+def check_distill_inputs(cfg: DistillConfig) -> None:
+    """Every path and value of a distillation run, checked before a teacher is loaded."""
+    from pathlib import Path
+
+    from optimum_ro.commands import UsageError, check_data, check_model_folder
+
+    for path in cfg.teachers:
+        check_model_folder(path, "--teacher", cfg.trust_remote_code)
+    if cfg.student:
+        check_model_folder(cfg.student, "--student", cfg.trust_remote_code)
+    for corpus in cfg.trim_vocab_corpus:
+        if not Path(corpus).is_file():
+            raise UsageError(f"--trim-vocab-corpus {corpus}: no such file; give a text file (one text per line).")
+    if cfg.task == "mlm":
+        if not cfg.data:
+            raise UsageError("--task mlm needs --data: a text file (.txt or .txt.gz, one text per line) or several")
+        for part in [cfg.data] if Path(cfg.data).is_dir() else cfg.data.split(","):
+            if not Path(part).exists():
+                raise UsageError(
+                    f"--data {part}: no such file or folder; give text file(s) or a folder of *.txt[.gz]."
+                )
+    else:
+        cfg.data = check_data(cfg.task, cfg.data)
 
 
 def _run(args) -> int:
     keys = set(DistillConfig.__dataclass_fields__)
     cfg = DistillConfig(**{k: v for k, v in vars(args).items() if k in keys})
+    check_distill_inputs(cfg)
     results = run_distillation(cfg)
     print(
         json.dumps(

@@ -56,6 +56,7 @@ class PruneTaskConfig:
     seed: int = 42
     save_steps: int = 200
     eval_splits: tuple = ("validation", "test")
+    trust_remote_code: bool = False  # run the model folders' own code (auto_map); only for folders you trust
 
 
 def _subset(raw, cfg: PruneTaskConfig):
@@ -94,16 +95,17 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
     data = resolve_data(spec.name, cfg.data)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+    remote = dict(trust_remote_code=cfg.trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model, **remote)
     raw = _subset(load_task(spec, data), cfg)
-    model = build_model(cfg.model, spec)
+    model = build_model(cfg.model, spec, **remote)
     frozen = freeze_word_embeddings(model, cfg.freeze_embeddings)
 
     teacher = teacher_tokenizer = None
     shares_vocab = True
     if cfg.teacher:
-        teacher = build_model(cfg.teacher, spec)
-        teacher_tokenizer = AutoTokenizer.from_pretrained(cfg.teacher)
+        teacher = build_model(cfg.teacher, spec, **remote)
+        teacher_tokenizer = AutoTokenizer.from_pretrained(cfg.teacher, **remote)
         shares_vocab = teacher_tokenizer.get_vocab() == tokenizer.get_vocab()
     ds = preprocess_task(raw, tokenizer, spec, max_length=cfg.max_length, keep_raw=not shares_vocab)
 
@@ -303,6 +305,9 @@ def add_parser(subparsers):
         help="with --alpha-cos: student:teacher hidden-state pairs (0 = embeddings, -1 = last), "
         "e.g. 1:2 2:4; default -1:-1",
     )
+    p.add_argument(
+        "--trust_remote_code", "--trust-remote-code", action="store_true", help="run the model folders' own code"
+    )
     p.set_defaults(func=_run)
     return p
 
@@ -328,9 +333,15 @@ def pruning_config_from_args(args) -> BlockPruningConfig:
 
 
 def _run(args) -> int:
+    from ..commands import check_data, check_model_folder
+
     pruning = pruning_config_from_args(args)
     names = set(PruneTaskConfig.__dataclass_fields__)
     cfg = PruneTaskConfig(**{k: v for k, v in vars(args).items() if k in names})
+    check_model_folder(cfg.model, "--model", cfg.trust_remote_code)
+    if cfg.teacher:
+        check_model_folder(cfg.teacher, "--teacher", cfg.trust_remote_code)
+    cfg.data = check_data(cfg.task, cfg.data)
     results = prune_task(cfg, pruning)
     print(
         json.dumps(

@@ -47,6 +47,7 @@ class FinetuneConfig:
     seed: int = 42
     save_steps: int = 200
     eval_splits: tuple = ("validation", "test")
+    trust_remote_code: bool = False  # run the model folder's own code (auto_map); only for folders you trust
 
 
 def resolve_data(task: str, data: str | None) -> str:
@@ -138,7 +139,7 @@ def finetune(cfg: FinetuneConfig) -> dict:
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=cfg.trust_remote_code)
     raw = load_task(spec, data)
     if cfg.max_train_samples:
         raw["train"] = raw["train"].shuffle(seed=cfg.seed).select(range(min(cfg.max_train_samples, len(raw["train"]))))
@@ -153,7 +154,7 @@ def finetune(cfg: FinetuneConfig) -> dict:
     else:
         collator = DataCollatorWithPadding(tokenizer)
 
-    model = build_model(model_path, spec)
+    model = build_model(model_path, spec, trust_remote_code=cfg.trust_remote_code)
     frozen = freeze_word_embeddings(model, cfg.freeze_embeddings)
     args = TrainingArguments(
         output_dir=str(out / "checkpoints"),
@@ -245,7 +246,7 @@ def add_parser(subparsers):
         help="splits scored after training (default: validation test)",
     )
     for f in fields(FinetuneConfig):
-        if f.name in {"model", "task", "data", "output_dir", "eval_splits"}:
+        if f.name in {"model", "task", "data", "output_dir", "eval_splits", "trust_remote_code"}:
             continue
         flag = "--" + f.name.replace("_", "-")
         typ = {"float": float, "int": int, "str": str}.get(str(f.type).split(" ")[0], str)
@@ -254,14 +255,21 @@ def add_parser(subparsers):
         if f.name == "head_learning_rate":
             typ = float
         p.add_argument(flag, type=typ, default=f.default)
+    p.add_argument(
+        "--trust_remote_code", "--trust-remote-code", action="store_true", help="run the model folder's own code"
+    )
     p.set_defaults(func=_run)
     return p
 
 
 def _run(args) -> int:
+    from ..commands import check_data, check_model_folder
+
     names = {f.name for f in fields(FinetuneConfig)}
     cfg = FinetuneConfig(**{k: v for k, v in vars(args).items() if k in names})
     cfg.eval_splits = tuple(cfg.eval_splits)
+    check_model_folder(cfg.model, "--model", cfg.trust_remote_code)
+    cfg.data = check_data(cfg.task, cfg.data)
     results = finetune(cfg)
     print(
         json.dumps(

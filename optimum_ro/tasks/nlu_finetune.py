@@ -194,7 +194,12 @@ def add_parser(subparsers):
 
 
 def _run(args) -> int:
+    from ..commands import check_model_folder
+
     names = {f.name for f in fields(NLUFinetuneConfig)}
-    results = finetune_nlu(NLUFinetuneConfig(**{k: v for k, v in vars(args).items() if k in names}))
+    cfg = NLUFinetuneConfig(**{k: v for k, v in vars(args).items() if k in names})
+    check_model_folder(cfg.model, "--model")
+    cfg.data = resolve_nlu_data(cfg.data)
+    results = finetune_nlu(cfg)
     print(json.dumps({s: results.get(s) for s in ("dev", "test")}, indent=2))
     return 0

@@ -302,6 +302,13 @@ def _run(args) -> int:
         if not default.exists():
             raise SystemExit("pass --text <file.txt[.gz]> (one text per line)")
         args.text = str(default)
+    from ..commands import UsageError, check_model_folder
+
+    for part in args.text.split(","):
+        if not Path(part).is_file():
+            raise UsageError(f"--text {part}: no such file; give .txt/.txt.gz file(s), one text per line.")
+    if args.from_model:
+        check_model_folder(args.from_model, "--from")
     names = {f.name for f in fields(PretrainConfig)}
     summary = pretrain(PretrainConfig(**{k: v for k, v in vars(args).items() if k in names}))
     print(json.dumps({k: summary[k] for k in ("steps", "train_seconds", "final_loss", "parameters")}))
