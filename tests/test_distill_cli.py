@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+from card_checks import load_card_metadata, result_metrics
 from transformers import AutoModelForMaskedLM, AutoModelForTokenClassification, AutoTokenizer
 
 from optimum_ro.cli import main
@@ -97,13 +98,18 @@ def test_cli_two_teachers_token_task_with_trimming(tmp_path, tokenizers):
     assert student.config.num_hidden_layers == 2 and student.config.vocab_size == len(tok) < len(wp)
     assert not (out / "distillation_projections.safetensors").exists()
     card = (out / "README.md").read_text()  # push_to_hub-ready: YAML header, both teachers, scores and loyalty
-    assert card.startswith("---\nlanguage: ro") and teacher_a in card and teacher_b in card
+    assert "| ta | " in card and "| tb | " in card and str(tmp_path) not in card  # teachers by name, not path
+    meta = load_card_metadata(
+        out, language="ro", license="cc-by-sa-4.0", base_model="ta", datasets=["universal_dependencies"]
+    )
+    assert "distillation" in meta["tags"] and meta["pipeline_tag"] == "token-classification"
+    assert ("validation", "label_loyalty") in result_metrics(out)
     assert "| validation | loyalty | label_loyalty |" in card and "| validation | teacher(s) | accuracy |" in card
     assert results["loss_weights"]["alpha_task"] == 0.5
     tuning = results["teacher_weights_tuning"]  # chosen on dev among (0, 1), (0.5, 0.5), (1, 0); the card shows them
     assert tuning["previous"] == [0.5, 0.5] and [w for w, _ in tuning["grid"]] == [[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]]
     assert results["teacher_weights"] == tuning["weights"] and tuning["score"] == max(s for _, s in tuning["grid"])
-    assert f"| {teacher_b} | {tuning['weights'][1]:g} |" in card
+    assert f"| tb | {tuning['weights'][1]:g} |" in card
 
 
 def test_cli_cosine_loss_on_a_sequence_task_needs_a_shared_vocabulary(tmp_path, tokenizers, capsys):

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from card_checks import load_card_metadata, result_metrics
 from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
 from optimum_ro.cli import main
@@ -56,6 +57,9 @@ def test_prune_command_writes_a_pruned_model_folder(tiny_bert_dir, fixtures_dir,
     results = json.loads((out / "eval_results.json").read_text())
     assert results["train_steps"] == 5 and results["pruning"]["block_shape"] == [16, 1]
     assert BlockPruningConfig.from_pretrained(out).sparsity_overrides == {r"intermediate\.dense": 0.75}
+    meta = load_card_metadata(out, language="ro", license="cc-by-nc-sa-4.0", base_model=tiny_bert_dir.name)
+    assert {"pruning", "block-sparse"} <= set(meta["tags"]) and meta["pipeline_tag"] == "text-classification"
+    assert result_metrics(out)[("validation", "accuracy")] == pytest.approx(printed["validation"]["accuracy"])
     model = AutoModelForSequenceClassification.from_pretrained(out)
     record = model.config.sparsity
     assert record["block_shape"] == [16, 1] and len(record["layers"]) == 12

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from card_checks import load_card_metadata
 from safetensors.torch import load_file, save_file
 from transformers import (
     AutoModel,
@@ -266,7 +267,8 @@ def test_sparsify_command_writes_a_verified_folder(tmp_path, capsys):
     assert summary["class"] == "SparseBertForSequenceClassification" and summary["sparse_layers"] == 12
     assert summary["max_abs_diff_vs_dense"] < 1e-5 < summary["max_abs_output_dense"]
     assert summary["weights_bytes"]["sparse"] < summary["weights_bytes"]["dense"]
-    assert f"block-pruned model `{tmp_path / 'pruned'}`" in (tmp_path / "sparse" / "README.md").read_text()
+    assert "block-pruned model `pruned`" in (tmp_path / "sparse" / "README.md").read_text()  # its name, not a path
+    load_card_metadata(tmp_path / "sparse", base_model="pruned", pipeline_tag="text-classification", license="other")
     assert (
         main(
             [

@@ -220,6 +220,10 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
     tokenizer.save_pretrained(str(out))
     pruning.save_pretrained(str(out))
     (out / "eval_results.json").write_text(json.dumps(results, indent=2, default=str))
+    if trainer.is_world_process_zero():
+        from .model_card import write_pruned_card
+
+        write_pruned_card(out, results)
     logger.info(
         "%s pruned to %.1f%% (%s blocks): %s",
         spec.name,

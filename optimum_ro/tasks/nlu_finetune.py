@@ -134,26 +134,28 @@ def finetune_nlu(cfg: NLUFinetuneConfig) -> dict:
 
 
 def write_nlu_card(folder: Path, results: dict) -> Path:
+    from ..hub.cards import NLU_DATA, base_model_id, build_model_card
+
+    scores = {
+        split: {
+            k: results[split][k] for k in ("intent_accuracy", "slot_f1", "semantic_accuracy", "semantic_error_rate")
+        }
+        for split in ("dev", "test")
+        if results.get(split)
+    }
     rows = [
         f"| {split} | {r['intent_accuracy']:.4f} | {r['slot_f1']:.4f} | {r['semantic_accuracy']:.4f} | "
         f"{r['semantic_error_rate']:.4f} |"
-        for split in ("dev", "test")
-        if (r := results.get(split))
+        for split, r in scores.items()
     ]
     cfg = results["config"]
+    data_name = Path(str(results["data"])).name
     text = "\n".join(
         [
-            "---",
-            "library_name: transformers",
-            "pipeline_tag: token-classification",
-            "tags: [optimum-ro, intent-classification, slot-filling]",
-            "---",
-            "# Joint intent classification + slot filling (BertForIntentSlot)",
-            "",
-            f"Fine-tuned from `{results['model']}` on `{results['data']}` ({results['train_examples']} utterances, "
-            f"{results['intents']} intents, {results['slot_tags']} slot tags) with `optimum-ro finetune-nlu`: "
-            f"{results['train_steps']} steps × batch {cfg['batch_size']}, learning rate {cfg['learning_rate']} "
-            f"(heads {cfg['head_learning_rate'] or 20 * cfg['learning_rate']:g}).",
+            f"Fine-tuned from `{base_model_id(results['model'])}` on `{data_name}` ({results['train_examples']} "
+            f"utterances, {results['intents']} intents, {results['slot_tags']} slot tags) with `optimum-ro "
+            f"finetune-nlu`: {results['train_steps']} steps × batch {cfg['batch_size']}, learning rate "
+            f"{cfg['learning_rate']} (heads {cfg['head_learning_rate'] or 20 * cfg['learning_rate']:g}).",
             "",
             "| split | intent accuracy | slot F1 | semantic accuracy | semantic error rate |",
             "|---|---:|---:|---:|---:|",
@@ -166,11 +168,20 @@ def write_nlu_card(folder: Path, results: dict) -> Path:
             "from optimum_ro.models.intent_slot import BertForIntentSlot",
             "model = BertForIntentSlot.from_pretrained('<this folder>')   # config.intent_labels / config.slot_labels",
             "```",
-            "",
         ]
     )
+    card = build_model_card(
+        "Joint intent classification + slot filling (BertForIntentSlot)",
+        text,
+        task="intent+slot",
+        base_model=results["model"],
+        scores=scores,
+        tags=["intent-classification", "slot-filling"],
+        data=NLU_DATA.get(data_name, ()),
+        language="en" if data_name == "atis" else "ro",
+    )
     path = folder / "README.md"
-    path.write_text(text, encoding="utf-8")
+    card.save(path)
     return path
 
 

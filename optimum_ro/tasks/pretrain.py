@@ -267,6 +267,10 @@ def pretrain(cfg: PretrainConfig) -> dict:
         "resumed_from": resume,
     }
     (out / "pretrain_results.json").write_text(json.dumps(summary, indent=2))
+    if trainer.is_world_process_zero():
+        from .model_card import write_pretrain_card
+
+        write_pretrain_card(out, summary)
     return summary
 
 
