@@ -2,7 +2,8 @@
 
     optimum-ro distill --teacher runs/e5-pos --teacher runs/robert-pos --task pos --data ../shared/data/ro/pos \\
         --student-layers 6 --output runs/student-ab-pos --trim-vocab-corpus corpus.txt --teacher-weights 0.5 0.5
-    optimum-ro distill --teacher models/e5-mlm --task mlm --data ../shared/data/ro/raw/train.txt.gz --output runs/student-a
+    optimum-ro distill --teacher models/e5-mlm --task mlm --data ../shared/data/ro/raw/train.txt.gz \\
+        --output runs/student-a
 
 Task mode (``--task pos|ner|sentiment|sts|dialect``): teachers are fine-tuned task models; the student learns their
 (ensembled) soft labels plus the gold labels, and ``distill_results.json`` holds scores, loyalty and sizes.
@@ -150,8 +151,10 @@ def _task_dataset(cfg, student_tok, others):
     return ds
 
 
-def run_distillation(cfg: DistillConfig) -> dict:
-    """Build (or load) the student, distill, save it to ``cfg.output_dir``; returns the results dict."""
+def run_distillation(cfg: DistillConfig, training_args: dict | None = None) -> dict:
+    """Build (or load) the student, distill, save it to ``cfg.output_dir``; returns the results dict.
+    ``training_args`` override the ``DistillationTrainingArguments`` this builds (any field)."""
+    import torch
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
     from optimum_ro.tasks.finetune import last_checkpoint
@@ -234,7 +237,7 @@ def run_distillation(cfg: DistillConfig) -> dict:
     if head_lr is None and not mlm and cfg.student and not results.get("head_copied_from_teacher"):
         head_lr = 20 * cfg.learning_rate  # a fresh head: as in `optimum-ro finetune`
     results["loss_weights"] = dict(alphas)
-    args = DistillationTrainingArguments(
+    args = dict(
         output_dir=str(out / "checkpoints"),
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
@@ -251,13 +254,15 @@ def run_distillation(cfg: DistillConfig) -> dict:
         eval_strategy="no",
         report_to=[],
         seed=cfg.seed,
-        use_cpu=True,
+        use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
         temperature=cfg.temperature,
         teacher_weights=cfg.teacher_weights,
         head_learning_rate=head_lr,
         **alphas,
     )
+    args = DistillationTrainingArguments(**{**args, **(training_args or {})})
+    results["trainer_overrides"] = dict(training_args or {})
     compute_metrics = None
     if not mlm:
         from optimum_ro.tasks import metrics_fn
@@ -384,6 +389,11 @@ def add_parser(subparsers):
     p.add_argument(
         "--trust_remote_code", "--trust-remote-code", action="store_true", help="run the model folders' own code"
     )
+    from optimum_ro.commands.training import add_trainer_flags
+
+    from .config import DistillationTrainingArguments
+
+    add_trainer_flags(p, DistillationTrainingArguments)
     p.set_defaults(func=_run)
     return p
 
@@ -417,12 +427,7 @@ def _run(args) -> int:
     keys = set(DistillConfig.__dataclass_fields__)
     cfg = DistillConfig(**{k: v for k, v in vars(args).items() if k in keys})
     check_distill_inputs(cfg)
-    results = run_distillation(cfg)
-    print(
-        json.dumps(
-            {k: results[k] for k in results if k in ("student_parameters", "train", "validation", "test")},
-            indent=2,
-            default=str,
-        )
-    )
-    return 0
+    from optimum_ro.commands.training import finish_run, trainer_overrides
+
+    results = run_distillation(cfg, training_args=trainer_overrides(args))
+    return finish_run(args, cfg.output_dir, results, ("student_parameters", "train", "validation", "test"))

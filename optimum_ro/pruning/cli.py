@@ -71,8 +71,9 @@ def _subset(raw, cfg: PruneTaskConfig):
     return raw
 
 
-def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
-    """Fine-tune ``cfg.model`` on ``cfg.task`` with a :class:`BlockPruner`; returns the results dict."""
+def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig, training_args: dict | None = None) -> dict:
+    """Fine-tune ``cfg.model`` on ``cfg.task`` with a :class:`BlockPruner`; returns the results dict.
+    ``training_args`` override the ``TrainingArguments`` this builds (any field, e.g. ``{"bf16": True}``)."""
     import torch
     from transformers import (
         AutoTokenizer,
@@ -92,6 +93,11 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
         raise ValueError(f"freeze_embeddings must be 'auto', 'yes' or 'no', got {cfg.freeze_embeddings!r}.")
     if cfg.alpha_cos and not cfg.teacher:
         raise ValueError("alpha_cos > 0 distils hidden states from a teacher: give --teacher (or set alpha_cos 0).")
+    from dataclasses import fields as dataclass_fields
+
+    distill_only = sorted(set(training_args or {}) - {f.name for f in dataclass_fields(TrainingArguments)})
+    if distill_only and not cfg.teacher:
+        raise ValueError(f"--{distill_only[0]} is a distillation setting: give --teacher (a fine-tuned model) too.")
     data = resolve_data(spec.name, cfg.data)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -135,6 +141,7 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
     )
+    common.update(training_args or {})
     if teacher is None:
         if spec.kind == "token":
             ds = ds.remove_columns("word_ids")
@@ -203,6 +210,7 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
         "model": cfg.model,
         "teacher": cfg.teacher,
         "run": asdict(cfg),
+        "trainer_overrides": dict(training_args or {}),
         "pruning": pruning.to_dict(),
         "sparsity": report["overall"],
         "layers": report["layers"],
@@ -216,13 +224,13 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
         if split in ds:
             metrics = trainer.evaluate(ds[split], metric_key_prefix=split)
             results[split] = {k[len(split) + 1 :]: v for k, v in metrics.items() if k.startswith(split + "_")}
-    model.save_pretrained(str(out))
-    tokenizer.save_pretrained(str(out))
-    pruning.save_pretrained(str(out))
-    (out / "eval_results.json").write_text(json.dumps(results, indent=2, default=str))
     if trainer.is_world_process_zero():
         from .model_card import write_pruned_card
 
+        model.save_pretrained(str(out))
+        tokenizer.save_pretrained(str(out))
+        pruning.save_pretrained(str(out))
+        (out / "eval_results.json").write_text(json.dumps(results, indent=2, default=str))
         write_pruned_card(out, results)
     logger.info(
         "%s pruned to %.1f%% (%s blocks): %s",
@@ -312,6 +320,10 @@ def add_parser(subparsers):
     p.add_argument(
         "--trust_remote_code", "--trust-remote-code", action="store_true", help="run the model folders' own code"
     )
+    from ..commands.training import add_trainer_flags
+    from ..distillation.config import DistillationTrainingArguments
+
+    add_trainer_flags(p, DistillationTrainingArguments)  # its extra fields apply with --teacher
     p.set_defaults(func=_run)
     return p
 
@@ -338,6 +350,7 @@ def pruning_config_from_args(args) -> BlockPruningConfig:
 
 def _run(args) -> int:
     from ..commands import check_data, check_model_folder
+    from ..commands.training import finish_run, trainer_overrides
 
     pruning = pruning_config_from_args(args)
     names = set(PruneTaskConfig.__dataclass_fields__)
@@ -346,12 +359,5 @@ def _run(args) -> int:
     if cfg.teacher:
         check_model_folder(cfg.teacher, "--teacher", cfg.trust_remote_code)
     cfg.data = check_data(cfg.task, cfg.data)
-    results = prune_task(cfg, pruning)
-    print(
-        json.dumps(
-            {k: results.get(k) for k in ("task", "sparsity", "validation", "test", "train_seconds")},
-            indent=2,
-            default=str,
-        )
-    )
-    return 0
+    results = prune_task(cfg, pruning, training_args=trainer_overrides(args))
+    return finish_run(args, cfg.output_dir, results, ("task", "sparsity", "validation", "test", "train_seconds"))

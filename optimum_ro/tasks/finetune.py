@@ -122,7 +122,9 @@ def last_checkpoint(folder: Path) -> str | None:
     return get_last_checkpoint(str(folder)) if folder.is_dir() else None
 
 
-def finetune(cfg: FinetuneConfig) -> dict:
+def finetune(cfg: FinetuneConfig, training_args: dict | None = None) -> dict:
+    """Fine-tune ``cfg.model`` on ``cfg.task``; ``training_args`` override the ``TrainingArguments`` this builds
+    (any field, e.g. ``{"bf16": True, "report_to": ["tensorboard"]}``). Returns the results dict."""
     import torch
     from transformers import (
         AutoTokenizer,
@@ -156,7 +158,7 @@ def finetune(cfg: FinetuneConfig) -> dict:
 
     model = build_model(model_path, spec, trust_remote_code=cfg.trust_remote_code)
     frozen = freeze_word_embeddings(model, cfg.freeze_embeddings)
-    args = TrainingArguments(
+    args = dict(
         output_dir=str(out / "checkpoints"),
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=max(32, cfg.batch_size),
@@ -177,6 +179,7 @@ def finetune(cfg: FinetuneConfig) -> dict:
         train_sampling_strategy="group_by_length",
         dataloader_num_workers=0,
     )
+    args = TrainingArguments(**{**args, **(training_args or {})})
     head_lr = cfg.head_learning_rate if cfg.head_learning_rate is not None else 20 * cfg.learning_rate
     trainer = make_trainer_class()(
         model=model,
@@ -198,6 +201,7 @@ def finetune(cfg: FinetuneConfig) -> dict:
         "task": spec.name,
         "model": cfg.model,
         "config": asdict(cfg),
+        "trainer_overrides": dict(training_args or {}),
         "frozen_word_embeddings": frozen,
         "train_seconds": round(train_seconds, 1),
         "train_steps": train_out.global_step,
@@ -215,8 +219,9 @@ def finetune(cfg: FinetuneConfig) -> dict:
     tokenizer.save_pretrained(str(out))
     results["parameters"] = count_parameters(model)
     results["size_mb"] = round(folder_mb(out, "*"), 1)
-    (out / "eval_results.json").write_text(json.dumps(results, indent=2, default=str))
-    write_model_card(out, results)
+    if trainer.is_world_process_zero():
+        (out / "eval_results.json").write_text(json.dumps(results, indent=2, default=str))
+        write_model_card(out, results)
     logger.info("%s %s: %s", spec.name, cfg.model, {k: results[k] for k in cfg.eval_splits if k in results})
     return results
 
@@ -258,22 +263,21 @@ def add_parser(subparsers):
     p.add_argument(
         "--trust_remote_code", "--trust-remote-code", action="store_true", help="run the model folder's own code"
     )
+    from ..commands.training import add_trainer_flags
+
+    add_trainer_flags(p)
     p.set_defaults(func=_run)
     return p
 
 
 def _run(args) -> int:
     from ..commands import check_data, check_model_folder
+    from ..commands.training import finish_run, trainer_overrides
 
     names = {f.name for f in fields(FinetuneConfig)}
     cfg = FinetuneConfig(**{k: v for k, v in vars(args).items() if k in names})
     cfg.eval_splits = tuple(cfg.eval_splits)
     check_model_folder(cfg.model, "--model", cfg.trust_remote_code)
     cfg.data = check_data(cfg.task, cfg.data)
-    results = finetune(cfg)
-    print(
-        json.dumps(
-            {k: results.get(k) for k in ("task", "validation", "test", "train_seconds", "parameters")}, indent=2
-        )
-    )
-    return 0
+    results = finetune(cfg, training_args=trainer_overrides(args))
+    return finish_run(args, cfg.output_dir, results, ("task", "validation", "test", "train_seconds", "parameters"))

@@ -62,7 +62,8 @@ def score_split(trainer, records, encoded, labels) -> dict:
     }
 
 
-def finetune_nlu(cfg: NLUFinetuneConfig) -> dict:
+def finetune_nlu(cfg: NLUFinetuneConfig, training_args: dict | None = None) -> dict:
+    """Fine-tune a joint intent/slot model; ``training_args`` override the ``TrainingArguments`` this builds."""
     import torch
     from transformers import AutoTokenizer, TrainingArguments, set_seed
     from transformers.trainer_utils import get_last_checkpoint
@@ -79,7 +80,7 @@ def finetune_nlu(cfg: NLUFinetuneConfig) -> dict:
     encoded = {s: encode_nlu(r, tokenizer, labels, cfg.max_length) for s, r in data.items()}
     set_seed(cfg.seed)  # the new heads' initialisation too, not only the training (Trainer seeds after it)
     model = BertForIntentSlot.from_encoder(cfg.model, labels.intents, labels.slots, cfg.slot_loss_weight)
-    args = TrainingArguments(
+    args = dict(
         output_dir=str(out / "checkpoints"),
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=64,
@@ -97,6 +98,7 @@ def finetune_nlu(cfg: NLUFinetuneConfig) -> dict:
         dataloader_num_workers=0,
         label_names=["intent_labels", "slot_labels"],
     )
+    args = TrainingArguments(**{**args, **(training_args or {})})
     head_lr = cfg.head_learning_rate if cfg.head_learning_rate is not None else 20 * cfg.learning_rate
     trainer = make_trainer_class()(
         model=model,
@@ -200,6 +202,9 @@ def add_parser(subparsers):
             type=float if f.name == "head_learning_rate" else type(f.default),
             default=f.default,
         )
+    from ..commands.training import add_trainer_flags
+
+    add_trainer_flags(p)
     p.set_defaults(func=_run)
     return p
 
@@ -211,6 +216,7 @@ def _run(args) -> int:
     cfg = NLUFinetuneConfig(**{k: v for k, v in vars(args).items() if k in names})
     check_model_folder(cfg.model, "--model")
     cfg.data = resolve_nlu_data(cfg.data)
-    results = finetune_nlu(cfg)
-    print(json.dumps({s: results.get(s) for s in ("dev", "test")}, indent=2))
-    return 0
+    from ..commands.training import finish_run, trainer_overrides
+
+    results = finetune_nlu(cfg, training_args=trainer_overrides(args))
+    return finish_run(args, cfg.output_dir, results, ("dev", "test"))

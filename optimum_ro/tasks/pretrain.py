@@ -181,7 +181,9 @@ def pack_blocks(lines, tokenizer, max_length: int, batch_size: int = 1000) -> Pa
     return PackedBlocks(bodies, tokenizer.cls_token_id, tokenizer.sep_token_id)
 
 
-def pretrain(cfg: PretrainConfig) -> dict:
+def pretrain(cfg: PretrainConfig, training_args: dict | None = None) -> dict:
+    """MLM-pretrain (or continue, ``cfg.from_model``); ``training_args`` override the ``TrainingArguments`` this
+    builds (any field). Returns the summary dict."""
     import torch
     from transformers import (
         AutoModelForMaskedLM,
@@ -221,7 +223,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
     ds = pack_blocks(lines, tokenizer, cfg.max_length)
     logger.info("%d blocks of %d tokens", len(ds), cfg.max_length)
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=cfg.mlm_probability)
-    args = TrainingArguments(
+    args = dict(
         output_dir=str(out / "checkpoints"),
         per_device_train_batch_size=cfg.batch_size,
         max_steps=cfg.max_steps,
@@ -238,6 +240,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
     )
+    args = TrainingArguments(**{**args, **(training_args or {})})
     callbacks = [time_budget_callback(cfg.max_minutes)] if cfg.max_minutes > 0 else []
     trainer_cls = make_mlm_trainer_class()
     trainer = trainer_cls(
@@ -296,6 +299,9 @@ def add_parser(subparsers):
         if f.name == "max_lines":
             typ = int
         p.add_argument("--" + f.name.replace("_", "-"), type=typ, default=f.default)
+    from ..commands.training import add_trainer_flags
+
+    add_trainer_flags(p)
     p.set_defaults(func=_run)
     return p
 
@@ -314,6 +320,8 @@ def _run(args) -> int:
     if args.from_model:
         check_model_folder(args.from_model, "--from")
     names = {f.name for f in fields(PretrainConfig)}
-    summary = pretrain(PretrainConfig(**{k: v for k, v in vars(args).items() if k in names}))
-    print(json.dumps({k: summary[k] for k in ("steps", "train_seconds", "final_loss", "parameters")}))
-    return 0
+    from ..commands.training import finish_run, trainer_overrides
+
+    cfg = PretrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    summary = pretrain(cfg, training_args=trainer_overrides(args))
+    return finish_run(args, cfg.output_dir, summary, ("steps", "train_seconds", "final_loss", "parameters"))
