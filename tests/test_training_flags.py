@@ -88,3 +88,21 @@ def test_results_are_printed_by_the_main_process_only(tmp_path, capsys, monkeypa
     monkeypatch.setenv("RANK", "0")
     finish_run(args, tmp_path, {"task": "pos"}, ("task",))
     assert json.loads(capsys.readouterr().out) == {"task": "pos"}
+
+
+def test_every_command_subsets_the_same_way_and_resumes_from_output_checkpoints(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    from optimum_ro.commands.runs import resume_checkpoint, subset_splits
+
+    rows = {"label": [i // 10 for i in range(40)]}  # sorted by label, as data files often are
+    raw = DatasetDict({"train": Dataset.from_dict(rows), "validation": Dataset.from_dict(rows)})
+    sub = subset_splits(raw, max_train=12, max_eval=8, seed=3)
+    assert len(sub["train"]) == 12 and len(sub["validation"]) == 8
+    assert len(set(sub["validation"]["label"])) > 1  # a random sample, not the first rows
+    again = subset_splits(DatasetDict({"validation": Dataset.from_dict(rows)}), None, 8, seed=3)
+    assert again["validation"]["label"] == sub["validation"]["label"]
+    assert resume_checkpoint(tmp_path) is None
+    (tmp_path / "checkpoints" / "checkpoint-5").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "checkpoint-10").mkdir()
+    assert resume_checkpoint(tmp_path).endswith("checkpoint-10") and resume_checkpoint(tmp_path, enabled=False) is None

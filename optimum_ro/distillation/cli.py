@@ -15,7 +15,6 @@ projection. Teachers with other tokenizers are re-tokenized from the raw words (
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -115,6 +114,7 @@ def _mlm_dataset(cfg, student_tok, others):
 
 
 def _task_dataset(cfg, student_tok, others):
+    from optimum_ro.commands.runs import subset_splits
     from optimum_ro.tasks import TASKS, load_task, preprocess_task
     from optimum_ro.tasks.finetune import resolve_data
 
@@ -122,11 +122,7 @@ def _task_dataset(cfg, student_tok, others):
 
     spec = TASKS[cfg.task]
     raw = load_task(spec.name, resolve_data(spec.name, cfg.data))
-    if cfg.max_train_samples:
-        raw["train"] = raw["train"].shuffle(seed=cfg.seed).select(range(min(cfg.max_train_samples, len(raw["train"]))))
-    if cfg.max_eval_samples:
-        for split in [s for s in raw if s != "train"]:
-            raw[split] = raw[split].select(range(min(cfg.max_eval_samples, len(raw[split]))))
+    raw = subset_splits(raw, cfg.max_train_samples, cfg.max_eval_samples, cfg.seed)  # seeded random rows
     max_length = cfg.max_length or spec.default_max_length
     ds = preprocess_task(raw, student_tok, spec.name, max_length=max_length, keep_raw=True)
     for i, tok in others.items():
@@ -157,7 +153,7 @@ def run_distillation(cfg: DistillConfig, training_args: dict | None = None) -> d
     import torch
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    from optimum_ro.tasks.finetune import last_checkpoint
+    from optimum_ro.commands.runs import resume_checkpoint, save_results
 
     from .config import DistillationTrainingArguments
     from .student import count_parameters, make_student
@@ -290,7 +286,7 @@ def run_distillation(cfg: DistillConfig, training_args: dict | None = None) -> d
         tuned = trainer.tune_teacher_weights(data["validation"], task=cfg.task, steps=cfg.tune_steps)
         results["teacher_weights_tuning"] = tuned
     results["teacher_weights"] = list(trainer.teacher_weights)
-    resume = last_checkpoint(out / "checkpoints") if cfg.resume else None
+    resume = resume_checkpoint(out, enabled=cfg.resume)
     train_out = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(out))
     results["train"] = {
@@ -310,11 +306,9 @@ def run_distillation(cfg: DistillConfig, training_args: dict | None = None) -> d
                     {f"{split}_{'student_teacher_pearson' if k == 'pearson' else k}": v for k, v in loyalty.items()}
                 )
                 results[split] = scores
-    if trainer.is_world_process_zero():
-        from .model_card import write_student_card
+    from .model_card import write_student_card
 
-        (out / "distill_results.json").write_text(json.dumps(results, indent=2, default=str))
-        write_student_card(out, results)
+    save_results(trainer, out, "distill_results.json", results, write_student_card)
     logger.info("student saved to %s (%d parameters)", out, results["student_parameters"])
     return results
 

@@ -14,7 +14,6 @@ Checkpoints go to ``output/checkpoints``; running the same command again resumes
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -59,18 +58,6 @@ class PruneTaskConfig:
     trust_remote_code: bool = False  # run the model folders' own code (auto_map); only for folders you trust
 
 
-def _subset(raw, cfg: PruneTaskConfig):
-    if cfg.max_train_samples and "train" in raw:
-        raw["train"] = raw["train"].shuffle(seed=cfg.seed).select(range(min(cfg.max_train_samples, len(raw["train"]))))
-    if cfg.max_eval_samples:  # a seeded random subset: files are often sorted by label
-        for split in raw:
-            if split != "train":
-                raw[split] = (
-                    raw[split].shuffle(seed=cfg.seed).select(range(min(cfg.max_eval_samples, len(raw[split]))))
-                )
-    return raw
-
-
 def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig, training_args: dict | None = None) -> dict:
     """Fine-tune ``cfg.model`` on ``cfg.task`` with a :class:`BlockPruner`; returns the results dict.
     ``training_args`` override the ``TrainingArguments`` this builds (any field, e.g. ``{"bf16": True}``)."""
@@ -82,8 +69,8 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig, training_args:
         Trainer,
         TrainingArguments,
     )
-    from transformers.trainer_utils import get_last_checkpoint
 
+    from ..commands.runs import resume_checkpoint, save_results, subset_splits
     from ..tasks import build_model, get_task, load_task, metrics_fn, preprocess_task
     from ..tasks.finetune import freeze_word_embeddings, resolve_data
     from .pruner import BlockPruner
@@ -103,7 +90,7 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig, training_args:
     out.mkdir(parents=True, exist_ok=True)
     remote = dict(trust_remote_code=cfg.trust_remote_code)
     tokenizer = AutoTokenizer.from_pretrained(cfg.model, **remote)
-    raw = _subset(load_task(spec, data), cfg)
+    raw = subset_splits(load_task(spec, data), cfg.max_train_samples, cfg.max_eval_samples, cfg.seed)
     model = build_model(cfg.model, spec, **remote)
     frozen = freeze_word_embeddings(model, cfg.freeze_embeddings)
 
@@ -195,10 +182,7 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig, training_args:
         pruner.update_masks(pruning.start_step)
         steps, loss = 0, None
     else:
-        if (out / "checkpoints").is_dir():
-            resume = get_last_checkpoint(str(out / "checkpoints"))
-        if resume:
-            logger.info("resuming from %s", resume)
+        resume = resume_checkpoint(out)
         train_out = trainer.train(resume_from_checkpoint=resume)
         steps, loss = train_out.global_step, train_out.training_loss
     train_seconds = time.time() - start
@@ -225,13 +209,12 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig, training_args:
             metrics = trainer.evaluate(ds[split], metric_key_prefix=split)
             results[split] = {k[len(split) + 1 :]: v for k, v in metrics.items() if k.startswith(split + "_")}
     if trainer.is_world_process_zero():
-        from .model_card import write_pruned_card
-
         model.save_pretrained(str(out))
         tokenizer.save_pretrained(str(out))
         pruning.save_pretrained(str(out))
-        (out / "eval_results.json").write_text(json.dumps(results, indent=2, default=str))
-        write_pruned_card(out, results)
+    from .model_card import write_pruned_card
+
+    save_results(trainer, out, "eval_results.json", results, write_pruned_card)
     logger.info(
         "%s pruned to %.1f%% (%s blocks): %s",
         spec.name,

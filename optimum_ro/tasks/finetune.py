@@ -12,13 +12,13 @@ Checkpoints go to ``output_dir/checkpoints``; running again resumes from the las
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from ..commands.runs import resume_checkpoint, sample_subset, save_results, subset_splits  # noqa: F401 (sample_subset: re-exported)
 from ..hub.folder import folder_mb
 from .model_card import write_model_card
 from .modeling import count_parameters
@@ -70,13 +70,6 @@ def resolve_data(task: str, data: str | None) -> str:
     )
 
 
-def sample_subset(dataset, n: int, seed: int):
-    """A seeded random subset of ``n`` rows (data files are often sorted by label)."""
-    if len(dataset) <= n:
-        return dataset
-    return dataset.shuffle(seed=seed).select(range(n))
-
-
 def freeze_word_embeddings(model, mode: str = "auto") -> bool:
     """Freeze the word embedding matrix (most of a multilingual model, rarely worth training)."""
     emb = model.get_input_embeddings()
@@ -116,12 +109,6 @@ def make_trainer_class():
     return TaskTrainer
 
 
-def last_checkpoint(folder: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
-
-
 def finetune(cfg: FinetuneConfig, training_args: dict | None = None) -> dict:
     """Fine-tune ``cfg.model`` on ``cfg.task``; ``training_args`` override the ``TrainingArguments`` this builds
     (any field, e.g. ``{"bf16": True, "report_to": ["tensorboard"]}``). Returns the results dict."""
@@ -143,12 +130,7 @@ def finetune(cfg: FinetuneConfig, training_args: dict | None = None) -> dict:
 
     tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=cfg.trust_remote_code)
     raw = load_task(spec, data)
-    if cfg.max_train_samples:
-        raw["train"] = raw["train"].shuffle(seed=cfg.seed).select(range(min(cfg.max_train_samples, len(raw["train"]))))
-    if cfg.max_eval_samples:
-        for split in raw:
-            if split != "train":
-                raw[split] = sample_subset(raw[split], cfg.max_eval_samples, cfg.seed)
+    raw = subset_splits(raw, cfg.max_train_samples, cfg.max_eval_samples, cfg.seed)
     ds = preprocess_task(raw, tokenizer, spec, max_length=cfg.max_length)
     if spec.kind == TOKEN:
         ds = ds.remove_columns("word_ids")
@@ -190,9 +172,7 @@ def finetune(cfg: FinetuneConfig, training_args: dict | None = None) -> dict:
         compute_metrics=metrics_fn(spec),
         head_learning_rate=head_lr,
     )
-    resume = last_checkpoint(out / "checkpoints")
-    if resume:
-        logger.info("resuming from %s", resume)
+    resume = resume_checkpoint(out)
     start = time.time()
     train_out = trainer.train(resume_from_checkpoint=resume)
     train_seconds = time.time() - start
@@ -219,9 +199,7 @@ def finetune(cfg: FinetuneConfig, training_args: dict | None = None) -> dict:
     tokenizer.save_pretrained(str(out))
     results["parameters"] = count_parameters(model)
     results["size_mb"] = round(folder_mb(out, "*"), 1)
-    if trainer.is_world_process_zero():
-        (out / "eval_results.json").write_text(json.dumps(results, indent=2, default=str))
-        write_model_card(out, results)
+    save_results(trainer, out, "eval_results.json", results, write_model_card)
     logger.info("%s %s: %s", spec.name, cfg.model, {k: results[k] for k in cfg.eval_splits if k in results})
     return results
 

@@ -9,7 +9,6 @@ running the same command again resumes. In Python: ``finetune_nlu(NLUFinetuneCon
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -66,10 +65,10 @@ def finetune_nlu(cfg: NLUFinetuneConfig, training_args: dict | None = None) -> d
     """Fine-tune a joint intent/slot model; ``training_args`` override the ``TrainingArguments`` this builds."""
     import torch
     from transformers import AutoTokenizer, TrainingArguments, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
     from optimum_ro.models.intent_slot import BertForIntentSlot
 
+    from ..commands.runs import resume_checkpoint, save_results
     from .finetune import make_trainer_class
 
     data = load_nlu(resolve_nlu_data(cfg.data))
@@ -107,8 +106,7 @@ def finetune_nlu(cfg: NLUFinetuneConfig, training_args: dict | None = None) -> d
         head_learning_rate=head_lr,
         data_collator=partial(collate_nlu, pad_token_id=tokenizer.pad_token_id or 0),
     )
-    ckpt = out / "checkpoints"
-    resume = get_last_checkpoint(str(ckpt)) if ckpt.is_dir() else None
+    resume = resume_checkpoint(out)
     start = time.time()
     train_out = trainer.train(resume_from_checkpoint=resume)
     results = {
@@ -130,8 +128,7 @@ def finetune_nlu(cfg: NLUFinetuneConfig, training_args: dict | None = None) -> d
             results[split] = score_split(trainer, data[split], encoded[split], labels)
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
-    (out / "eval_results.json").write_text(json.dumps(results, indent=2, default=str))
-    write_nlu_card(out, results)
+    save_results(trainer, out, "eval_results.json", results, write_nlu_card)
     return results
 
 

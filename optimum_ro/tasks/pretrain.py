@@ -13,7 +13,6 @@ Texts are packed into blocks of ``max_length`` tokens; checkpoints are written e
 from __future__ import annotations
 
 import gzip
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass, fields
@@ -193,7 +192,8 @@ def pretrain(cfg: PretrainConfig, training_args: dict | None = None) -> dict:
         DataCollatorForLanguageModeling,
         TrainingArguments,
     )
-    from transformers.trainer_utils import get_last_checkpoint
+
+    from ..commands.runs import resume_checkpoint, save_results
 
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -251,8 +251,7 @@ def pretrain(cfg: PretrainConfig, training_args: dict | None = None) -> dict:
         processing_class=tokenizer,
         callbacks=callbacks,
     )
-    ckpt_dir = out / "checkpoints"
-    resume = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    resume = resume_checkpoint(out)
     start = time.time()
     result = trainer.train(resume_from_checkpoint=resume)
     seconds = time.time() - start
@@ -269,11 +268,9 @@ def pretrain(cfg: PretrainConfig, training_args: dict | None = None) -> dict:
         "parameters": sum(p.numel() for p in model.parameters()),
         "resumed_from": resume,
     }
-    (out / "pretrain_results.json").write_text(json.dumps(summary, indent=2))
-    if trainer.is_world_process_zero():
-        from .model_card import write_pretrain_card
+    from .model_card import write_pretrain_card
 
-        write_pretrain_card(out, summary)
+    save_results(trainer, out, "pretrain_results.json", summary, write_pretrain_card)
     return summary
 
 
