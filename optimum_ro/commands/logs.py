@@ -39,6 +39,8 @@ def configure_logging(level: str = "info") -> None:
     loggers at ``level`` too but never chattier than WARNING unless ``level`` is ``debug``."""
     if level not in LOG_LEVELS:
         raise ValueError(f"--log_level {level!r}: choose one of {', '.join(LOG_LEVELS)}.")
+    if int(os.environ.get("RANK", "0")) > 0 and level in ("debug", "info"):
+        level = "warning"  # a multi-process run: the other ranks would repeat every line of rank 0
     numeric = getattr(logging, level.upper())
     ours = logging.getLogger("optimum_ro")
     ours.setLevel(numeric)

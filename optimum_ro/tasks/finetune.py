@@ -187,6 +187,7 @@ def finetune(cfg: FinetuneConfig, training_args: dict | None = None) -> dict:
         "train_steps": train_out.global_step,
         "train_loss": train_out.training_loss,
         "torch_threads": torch.get_num_threads(),
+        "processes": trainer.args.world_size,
         "resumed_from": resume,
     }
     for split in cfg.eval_splits:
