@@ -49,6 +49,7 @@ class RoSubcommand(BaseOptimumCLICommand):
         if _on_command_line(name):
             import_module(COMMANDS[name][0]).add_parser(_OneParser(parser))
             parser.set_defaults(ro_func=parser.get_default("func"))  # Optimum sets its own ``func`` next
+            _add_common_options(parser, default=argparse.SUPPRESS)  # also after the command's name
         parser.prog = f"{PROG} {name}"
 
     def run(self):
@@ -71,13 +72,22 @@ class RoCommand(BaseOptimumCLICommand):
 
     @staticmethod
     def parse_args(parser: argparse.ArgumentParser):
-        parser.add_argument(
-            "--log_level",
-            dest="ro_log_level",
-            choices=LOG_LEVELS,
-            default="info",
-            help="optimum-ro's log level; the libraries' loggers stay at WARNING unless 'debug' (default: info)",
-        )
-        parser.add_argument(
-            "--debug", dest="ro_debug", action="store_true", help="show an error's traceback, not its one-line report"
-        )
+        _add_common_options(parser)
+
+
+def _add_common_options(parser: argparse.ArgumentParser, default=None) -> None:
+    """``--log_level`` and ``--debug`` (see ``optimum_ro.cli``), before or after the command's name."""
+    parser.add_argument(
+        "--log_level",
+        dest="ro_log_level",
+        choices=LOG_LEVELS,
+        default="info" if default is None else default,
+        help="optimum-ro's log level; the libraries' loggers stay at WARNING unless 'debug' (default: info)",
+    )
+    parser.add_argument(
+        "--debug",
+        dest="ro_debug",
+        action="store_true",
+        default=False if default is None else default,
+        help="show an error's traceback, not its one-line report",
+    )
