@@ -1,7 +1,9 @@
 """What every training command (finetune, finetune-nlu, pretrain, distill, prune) shares on the command line:
-all of ``TrainingArguments`` (or ``DistillationTrainingArguments``) as flags, the push of the finished folder to
+its own flags made from its config dataclass and all of ``TrainingArguments`` (or
+``DistillationTrainingArguments``), both through ``HfArgumentParser``'s rules, the push of the finished folder to
 the Hub, and results printed by the main process only.
 
+    add_dataclass_flags(parser, FinetuneConfig, extra={"output_dir": {"aliases": ["--output"]}})
     add_trainer_flags(parser)                     # every Trainer flag, e.g. --bf16 --report_to tensorboard
     overrides = trainer_overrides(args)           # only the flags given: {"bf16": True, "report_to": [...]}
     results = finetune(cfg, training_args=overrides)
@@ -38,6 +40,41 @@ from pathlib import Path
 # handled here or by the command line itself, never passed to the Trainer
 HUB_FLAGS = ("push_to_hub", "hub_model_id", "hub_token", "hub_private_repo", "hub_strategy", "hub_always_push")
 NOT_TRAINER_FLAGS = ("debug", "log_level", "help")  # --debug / --log_level are optimum-ro's own (see cli.py)
+
+
+def add_dataclass_flags(
+    parser: argparse.ArgumentParser,
+    config_class,
+    skip=(),
+    extra: dict | None = None,
+    title: str | None = None,
+    only_given: bool = False,
+) -> None:
+    """One flag per field of the dataclass ``config_class`` (``--field_name``, also ``--field-name``), made by
+    ``HfArgumentParser``'s rules (types, ``Optional``, bools, required fields without a default); ``extra[name]``
+    adds argparse settings to a field's flag (``help``, ``choices``, ``aliases``, ``required``). Fields in ``skip``
+    are left to the command (e.g. repeatable flags). ``only_given``: a flag not given is absent from the parsed
+    namespace (for values that override a file only when given)."""
+    import copy
+    import dataclasses
+    import typing
+    from types import MappingProxyType
+
+    from transformers import HfArgumentParser
+
+    hints = typing.get_type_hints(config_class)
+    group = parser.add_argument_group(title) if title else parser
+    before = len(parser._actions)
+    for field in dataclasses.fields(config_class):
+        if not field.init or field.name in skip:
+            continue
+        field = copy.copy(field)  # HfArgumentParser rewrites field.type; keep the class's own field intact
+        field.type = hints[field.name]
+        field.metadata = MappingProxyType({**field.metadata, **(extra or {}).get(field.name, {})})
+        HfArgumentParser._parse_dataclass_field(group, field)
+    if only_given:
+        for action in parser._actions[before:]:
+            action.default = argparse.SUPPRESS
 
 
 def add_trainer_flags(parser: argparse.ArgumentParser, arguments_class=None, title: str | None = None) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from .config import CRITERIA, SCHEDULES, SCOPES, BlockPruningConfig
@@ -237,95 +237,81 @@ def _override(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"--sparsity-override {text!r}: {value!r} is not a number") from None
 
 
+# argparse settings of the dataclass fields on the command line (the flags themselves come from the dataclasses)
+TASK_FLAG_SETTINGS = {
+    "model": {"help": "model folder (a fine-tuned or distilled student)"},
+    "task": {"choices": ["pos", "ner", "sentiment", "sts", "dialect"]},
+    "data": {"help": "folder of train/dev/test .jsonl (default: $OPTIMUM_RO_DATA/<task> or ../shared/data/ro/<task>)"},
+    "output_dir": {"aliases": ["--output"], "required": True, "help": "the pruned model folder to write"},
+    "teacher": {"help": "dense model folder fine-tuned on the task: distil from it while pruning"},
+    "freeze_embeddings": {"choices": ("auto", "yes", "no"), "help": "auto: freeze vocabularies > 50k tokens"},
+    "trust_remote_code": {"help": "run the model folders' own code (only for folders you trust)"},
+}
+PRUNING_FLAG_SETTINGS = {
+    "target_sparsity": {"aliases": ["--sparsity"], "help": "target fraction of pruned blocks, [0, 1)"},
+    "target_modules": {"help": "regular expressions of the module names to prune"},
+    "exclude_modules": {"help": "regular expressions of module names kept dense"},
+    "criterion": {"choices": CRITERIA},
+    "schedule": {"choices": SCHEDULES},
+    "scope": {"choices": SCOPES},
+    "end_step": {"help": "default: 70%% of the training steps"},
+}
+
+
 def add_parser(subparsers):
+    from ..commands.training import add_dataclass_flags, add_trainer_flags
+    from ..distillation.config import DistillationTrainingArguments
+
     p = subparsers.add_parser(
         "prune",
         help="block-prune a model while fine-tuning (or distilling) it on one task",
         description=__doc__.splitlines()[0],
     )
-    p.add_argument("--model", required=True, help="model folder (a fine-tuned or distilled student)")
-    p.add_argument("--task", required=True, choices=["pos", "ner", "sentiment", "sts", "dialect"])
+    add_dataclass_flags(p, PruneTaskConfig, skip=("hidden_layer_map", "eval_splits"), extra=TASK_FLAG_SETTINGS)
     p.add_argument(
-        "--data", help="folder of train/dev/test .jsonl (default: $OPTIMUM_RO_DATA/<task> or ../shared/data/ro/<task>)"
+        "--hidden_layer_map",
+        "--hidden-layer-map",
+        nargs="+",
+        metavar="S:T",
+        help="with --alpha_cos: student:teacher hidden-state pairs (0 = embeddings, -1 = last), "
+        "e.g. 1:2 2:4; default -1:-1",
     )
-    p.add_argument("--output", dest="output_dir", required=True)
-    p.add_argument("--teacher", help="dense model folder fine-tuned on the task: distil from it while pruning")
-    g = p.add_argument_group("pruning (defaults: BlockPruningConfig, or --pruning-config)")
-    g.add_argument("--pruning-config", help="a pruning_config.json (or its folder); the flags below override it")
+    g = p.add_argument_group(
+        "pruning (BlockPruningConfig; a flag given overrides --pruning_config, then the defaults)"
+    )
     g.add_argument(
+        "--pruning_config",
+        "--pruning-config",
+        help="a pruning_config.json, its folder or a Hub id; the flags below override it",
+    )
+    g.add_argument(
+        "--block_shape",
         "--block-shape",
         help="ROWSxCOLS of the weight [out, in]: 16x1 (fp32 kernel), 1x4 (int8 "
         "kernel; Intel's VNNI '4x1'), 1x1 = unstructured",
     )
-    g.add_argument("--sparsity", type=float, dest="target_sparsity", help="target fraction of pruned blocks, [0, 1)")
-    g.add_argument("--criterion", choices=CRITERIA)
-    g.add_argument("--schedule", choices=SCHEDULES)
-    g.add_argument("--scope", choices=SCOPES)
-    g.add_argument("--start-step", type=int)
-    g.add_argument("--end-step", type=int, help="default: 70%% of the training steps")
-    g.add_argument("--pruning-frequency", type=int)
     g.add_argument(
+        "--sparsity_override",
         "--sparsity-override",
         type=_override,
         action="append",
         metavar="PATTERN=SPARSITY",
         help="per-module sparsity, repeatable, e.g. 'intermediate|output\\.dense=0.9'",
     )
-    t = p.add_argument_group("training")
-    for name, typ in (
-        ("epochs", float),
-        ("max_steps", int),
-        ("batch_size", int),
-        ("learning_rate", float),
-        ("weight_decay", float),
-        ("warmup_ratio", float),
-        ("max_length", int),
-        ("max_train_samples", int),
-        ("max_eval_samples", int),
-        ("temperature", float),
-        ("alpha_ce", float),
-        ("alpha_task", float),
-        ("alpha_cos", float),
-        ("freeze_embeddings", str),
-        ("seed", int),
-        ("save_steps", int),
-    ):
-        t.add_argument(
-            "--" + name.replace("_", "-"), type=typ, default=PruneTaskConfig.__dataclass_fields__[name].default
-        )
-    t.add_argument(
-        "--hidden-layer-map",
-        nargs="+",
-        metavar="S:T",
-        help="with --alpha-cos: student:teacher hidden-state pairs (0 = embeddings, -1 = last), "
-        "e.g. 1:2 2:4; default -1:-1",
+    add_dataclass_flags(
+        p, BlockPruningConfig, skip=("block_shape", "sparsity_overrides"), extra=PRUNING_FLAG_SETTINGS, only_given=True
     )
-    p.add_argument(
-        "--trust_remote_code", "--trust-remote-code", action="store_true", help="run the model folders' own code"
-    )
-    from ..commands.training import add_trainer_flags
-    from ..distillation.config import DistillationTrainingArguments
-
     add_trainer_flags(p, DistillationTrainingArguments)  # its extra fields apply with --teacher
     p.set_defaults(func=_run)
     return p
 
 
-PRUNING_FLAGS = (
-    "block_shape",
-    "target_sparsity",
-    "criterion",
-    "schedule",
-    "scope",
-    "start_step",
-    "end_step",
-    "pruning_frequency",
-)
+PRUNING_FLAGS = tuple(f.name for f in fields(BlockPruningConfig) if f.name != "sparsity_overrides")
 
 
 def pruning_config_from_args(args) -> BlockPruningConfig:
     base = BlockPruningConfig.from_pretrained(args.pruning_config).to_dict() if args.pruning_config else {}
-    base.update({k: getattr(args, k) for k in PRUNING_FLAGS if getattr(args, k) is not None})
+    base.update({k: getattr(args, k) for k in PRUNING_FLAGS if getattr(args, k, None) is not None})
     if args.sparsity_override:
         base["sparsity_overrides"] = dict(args.sparsity_override)
     return BlockPruningConfig.from_dict(base)

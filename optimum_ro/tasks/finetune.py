@@ -213,37 +213,35 @@ def _ensure_model(name_or_path: str) -> str:
     return ensure_model(name_or_path)
 
 
+# argparse settings of FinetuneConfig's fields on the command line (the flags themselves come from the dataclass)
+FLAG_SETTINGS = {
+    "model": {"help": "model folder, Hub id, or a name `fetch-models` knows"},
+    "task": {"choices": sorted(TASKS)},
+    "data": {
+        "help": "folder of train/dev/test .jsonl or a datasets id "
+        "(default: $OPTIMUM_RO_DATA/<task> or ../shared/data/ro/<task>)"
+    },
+    "output_dir": {"aliases": ["--output"], "required": True, "help": "the model folder to write"},
+    "epochs": {"help": "training epochs (Trainer: --num_train_epochs)"},
+    "batch_size": {"help": "per-device training batch (Trainer: --per_device_train_batch_size)"},
+    "head_learning_rate": {"help": "the new task head and pooler (default: 20x --learning_rate)"},
+    "freeze_embeddings": {"choices": ("auto", "yes", "no"), "help": "auto: freeze vocabularies > 50k tokens"},
+    "trust_remote_code": {"help": "run the model folder's own code (only for folders you trust)"},
+}
+
+
 def add_parser(subparsers):
+    from ..commands.training import add_dataclass_flags, add_trainer_flags
+
     p = subparsers.add_parser("finetune", help="fine-tune an encoder on one Romanian task (writes an HF model folder)")
-    p.add_argument("--model", required=True, help="model folder, hub id, or a name `fetch-models` knows")
-    p.add_argument("--task", required=True, choices=sorted(TASKS))
+    add_dataclass_flags(p, FinetuneConfig, skip=("eval_splits",), extra=FLAG_SETTINGS)
     p.add_argument(
-        "--data",
-        help="folder of train/dev/test .jsonl or a datasets id (default: $OPTIMUM_RO_DATA/<task> "
-        "or ../shared/data/ro/<task>)",
-    )
-    p.add_argument("--output", dest="output_dir", required=True)
-    p.add_argument(
+        "--eval_splits",
         "--eval-splits",
         nargs="+",
         default=list(FinetuneConfig.eval_splits),
         help="splits scored after training (default: validation test)",
     )
-    for f in fields(FinetuneConfig):
-        if f.name in {"model", "task", "data", "output_dir", "eval_splits", "trust_remote_code"}:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        typ = {"float": float, "int": int, "str": str}.get(str(f.type).split(" ")[0], str)
-        if f.name in {"max_length", "max_train_samples", "max_eval_samples"}:
-            typ = int
-        if f.name == "head_learning_rate":
-            typ = float
-        p.add_argument(flag, type=typ, default=f.default)
-    p.add_argument(
-        "--trust_remote_code", "--trust-remote-code", action="store_true", help="run the model folder's own code"
-    )
-    from ..commands.training import add_trainer_flags
-
     add_trainer_flags(p)
     p.set_defaults(func=_run)
     return p

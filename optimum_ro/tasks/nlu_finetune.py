@@ -185,22 +185,18 @@ def write_nlu_card(folder: Path, results: dict) -> Path:
 
 
 def add_parser(subparsers):
+    from ..commands.training import add_dataclass_flags, add_trainer_flags
+
     p = subparsers.add_parser(
         "finetune-nlu", help="fine-tune an encoder on joint intent classification + slot filling"
     )
-    p.add_argument("--model", required=True, help="a BERT-family encoder folder (or hub id)")
-    p.add_argument("--data", default=None, help="joint intent/slot folder (default: ../shared/data/nlu/ro_home)")
-    p.add_argument("--output", dest="output_dir", required=True)
-    for f in fields(NLUFinetuneConfig):
-        if f.name in {"model", "data", "output_dir", "eval_splits"}:
-            continue
-        p.add_argument(
-            "--" + f.name.replace("_", "-"),
-            type=float if f.name == "head_learning_rate" else type(f.default),
-            default=f.default,
-        )
-    from ..commands.training import add_trainer_flags
-
+    settings = {
+        "model": {"help": "a BERT-family encoder folder (or Hub id)"},
+        "data": {"help": "joint intent/slot folder (default: ../shared/data/nlu/ro_home)"},
+        "output_dir": {"aliases": ["--output"], "required": True, "help": "the model folder to write"},
+        "head_learning_rate": {"help": "the new intent/slot heads (default: 20x --learning_rate)"},
+    }
+    add_dataclass_flags(p, NLUFinetuneConfig, skip=("eval_splits",), extra=settings)
     add_trainer_flags(p)
     p.set_defaults(func=_run)
     return p

@@ -280,6 +280,8 @@ def _last_logged_loss(trainer):
 
 
 def add_parser(subparsers):
+    from ..commands.training import add_dataclass_flags, add_trainer_flags
+
     p = subparsers.add_parser("pretrain", help="MLM-pretrain a WordPiece BERT from scratch, or continue (--from)")
     p.add_argument(
         "--text",
@@ -287,17 +289,12 @@ def add_parser(subparsers):
         help="comma-separated .txt/.txt.gz files, one text per line "
         "(default: ../shared/data/ro/raw/train.txt.gz when present)",
     )
-    p.add_argument("--output", dest="output_dir", required=True)
-    p.add_argument("--from", dest="from_model", default=None, help="continue MLM pretraining of this model")
-    for f in fields(PretrainConfig):
-        if f.name in {"text", "output_dir", "from_model"}:
-            continue
-        typ = float if f.type == "float" else int
-        if f.name == "max_lines":
-            typ = int
-        p.add_argument("--" + f.name.replace("_", "-"), type=typ, default=f.default)
-    from ..commands.training import add_trainer_flags
-
+    settings = {
+        "output_dir": {"aliases": ["--output"], "required": True, "help": "the model folder to write"},
+        "from_model": {"aliases": ["--from"], "help": "continue MLM pretraining of this model"},
+        "max_minutes": {"help": "> 0: stop (and save) after this wall time"},
+    }
+    add_dataclass_flags(p, PretrainConfig, skip=("text",), extra=settings)
     add_trainer_flags(p)
     p.set_defaults(func=_run)
     return p
