@@ -106,3 +106,36 @@ def test_every_command_subsets_the_same_way_and_resumes_from_output_checkpoints(
     (tmp_path / "checkpoints" / "checkpoint-5").mkdir(parents=True)
     (tmp_path / "checkpoints" / "checkpoint-10").mkdir()
     assert resume_checkpoint(tmp_path).endswith("checkpoint-10") and resume_checkpoint(tmp_path, enabled=False) is None
+
+
+def test_each_command_has_a_flag_per_field_of_its_config_dataclasses():
+    from dataclasses import fields
+
+    from optimum_ro.distillation.cli import DistillConfig
+    from optimum_ro.pruning import BlockPruningConfig
+    from optimum_ro.pruning.cli import PruneTaskConfig
+    from optimum_ro.tasks.finetune import FinetuneConfig
+    from optimum_ro.tasks.nlu_finetune import NLUFinetuneConfig
+    from optimum_ro.tasks.pretrain import PretrainConfig
+
+    configs = {
+        "finetune": [FinetuneConfig],
+        "finetune-nlu": [NLUFinetuneConfig],
+        "pretrain": [PretrainConfig],
+        "distill": [DistillConfig],
+        "prune": [PruneTaskConfig, BlockPruningConfig],
+    }
+    renamed = {"teachers": "--teacher", "sparsity_overrides": "--sparsity_override"}
+    not_on_the_command_line = {("finetune-nlu", "eval_splits"), ("prune", "eval_splits")}
+    for command, classes in configs.items():
+        sub = build_parser(command)._subparsers._group_actions[0].choices[command]
+        options = set(sub._option_string_actions)
+        for config in classes:
+            for field in fields(config):
+                if (command, field.name) in not_on_the_command_line:
+                    continue
+                flag = renamed.get(field.name, "--" + field.name)
+                assert flag in options, (command, flag)
+    prune = build_parser("prune")._subparsers._group_actions[0].choices["prune"]
+    given = prune.parse_args(["--model", "m", "--task", "pos", "--output", "o", "--sparsity", "0.7"])
+    assert given.target_sparsity == 0.7 and not hasattr(given, "criterion")  # pruning flags: only when given

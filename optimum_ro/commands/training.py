@@ -72,8 +72,13 @@ def add_dataclass_flags(
         field.type = hints[field.name]
         field.metadata = MappingProxyType({**field.metadata, **(extra or {}).get(field.name, {})})
         HfArgumentParser._parse_dataclass_field(group, field)
-    if only_given:
-        for action in parser._actions[before:]:
+    for action in parser._actions[before:]:
+        for option in list(action.option_strings):  # --no_resume also as --no-resume, like the other flags
+            dashed = "--" + option[2:].replace("_", "-")
+            if option.startswith("--no_") and dashed not in parser._option_string_actions:
+                action.option_strings.append(dashed)
+                parser._option_string_actions[dashed] = action
+        if only_given:
             action.default = argparse.SUPPRESS
 
 

@@ -313,7 +313,40 @@ def run_distillation(cfg: DistillConfig, training_args: dict | None = None) -> d
     return results
 
 
+# argparse settings of DistillConfig's fields on the command line (the flags themselves come from the dataclass)
+FLAG_SETTINGS = {
+    "task": {"choices": DISTILL_TASKS, "help": "pos, ner, sentiment, sts, dialect, or mlm (general distillation)"},
+    "data": {
+        "help": "task: folder of train/dev/test .jsonl; mlm: text file(s) (comma-separated) or a folder of *.txt[.gz]"
+    },
+    "output_dir": {"aliases": ["--output"], "required": True, "help": "the student folder to write"},
+    "student": {"help": "start from this student folder (e.g. a general-distilled one) instead of cutting a teacher"},
+    "student_from": {"help": "index of the teacher the student is cut from (default 0)"},
+    "trim_vocab_size": {
+        "help": "keep at most this many tokens: the corpus's most frequent, with its alphabet's single "
+        "characters so that the words of dropped tokens are re-segmented, not unknown"
+    },
+    "tune_teacher_weights": {
+        "help": "choose the ensemble weights on the dev split: the grid of weights (multiples of "
+        "1/--tune_steps) whose ensemble scores best on the task's metric"
+    },
+    "epochs": {"help": "training epochs (Trainer: --num_train_epochs)"},
+    "batch_size": {"help": "per-device training batch (Trainer: --per_device_train_batch_size)"},
+    "grad_accum": {"help": "gradient accumulation steps (Trainer: --gradient_accumulation_steps)"},
+    "head_learning_rate": {"help": "task head and pooler (default: 20x --learning_rate when the head is new)"},
+    "max_texts": {"help": "mlm: read at most this many lines"},
+    "max_eval_samples": {"help": "score a seeded random N dev/test rows (smoke runs)"},
+    "time_budget_min": {"help": "stop (and save) after this many minutes"},
+    "resume": {"help": "resume from OUTPUT/checkpoints (--no_resume: start again)"},
+    "trust_remote_code": {"help": "run the model folders' own code (only for folders you trust)"},
+}
+
+
 def add_parser(subparsers):
+    from optimum_ro.commands.training import add_dataclass_flags, add_trainer_flags
+
+    from .config import DistillationTrainingArguments
+
     p = subparsers.add_parser(
         "distill",
         help="distill one or more teachers into a smaller student",
@@ -324,69 +357,16 @@ def add_parser(subparsers):
         "--teacher", action="append", required=True, dest="teachers", help="teacher folder (repeat for several)"
     )
     p.add_argument(
-        "--task",
-        required=True,
-        choices=DISTILL_TASKS,
-        help="pos, ner, sentiment, sts, dialect, or mlm (general distillation on raw text)",
+        "--trim_vocab_corpus",
+        "--trim-vocab-corpus",
+        action="append",
+        default=[],
+        help="text file(s): keep only the tokens they use (repeat for several)",
     )
-    p.add_argument(
-        "--data",
-        help="task: folder of train/dev/test .jsonl; mlm: text file(s) (comma-separated) or a folder of *.txt[.gz]",
+    p.add_argument("--teacher_weights", "--teacher-weights", type=float, nargs="+", help="ensemble weights")
+    add_dataclass_flags(
+        p, DistillConfig, skip=("teachers", "trim_vocab_corpus", "teacher_weights"), extra=FLAG_SETTINGS
     )
-    p.add_argument("--output", required=True, dest="output_dir")
-    p.add_argument(
-        "--student", help="start from this student folder (e.g. a general-distilled one) instead of cutting a teacher"
-    )
-    p.add_argument("--student-layers", type=int, default=6)
-    p.add_argument(
-        "--student-from", type=int, default=0, help="index of the teacher the student is cut from (default 0)"
-    )
-    p.add_argument(
-        "--trim-vocab-corpus", action="append", default=[], help="text file(s): keep only the tokens they use"
-    )
-    p.add_argument("--trim-max-lines", type=int)
-    p.add_argument(
-        "--trim-vocab-size",
-        type=int,
-        help="keep at most this many tokens: the corpus's most frequent, with its alphabet's single "
-        "characters so that the words of dropped tokens are re-segmented, not unknown",
-    )
-    p.add_argument("--teacher-weights", type=float, nargs="+")
-    p.add_argument(
-        "--tune-teacher-weights",
-        action="store_true",
-        help="choose the ensemble weights on the dev split: the grid of weights (multiples of "
-        "1/--tune-steps) whose ensemble scores best on the task's metric",
-    )
-    p.add_argument("--tune-steps", type=int, default=10)
-    p.add_argument("--temperature", type=float, default=2.0)
-    for name in ("ce", "mlm", "cos", "task", "mse"):
-        p.add_argument(f"--alpha-{name}", type=float, dest=f"alpha_{name}")
-    p.add_argument("--epochs", type=float, default=3.0)
-    p.add_argument("--max-steps", type=int, default=-1)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--grad-accum", type=int, default=1)
-    p.add_argument("--learning-rate", type=float, default=5e-5)
-    p.add_argument(
-        "--head-learning-rate",
-        type=float,
-        help="task head and pooler (default: 20x --learning-rate when the head is new, else the same)",
-    )
-    p.add_argument("--max-length", type=int)
-    p.add_argument("--max-texts", type=int, help="mlm: read at most this many lines")
-    p.add_argument("--max-train-samples", type=int)
-    p.add_argument("--max-eval-samples", type=int, help="evaluate on the first N dev/test rows (smoke runs)")
-    p.add_argument("--time-budget-min", type=float, help="stop (and save) after this many minutes")
-    p.add_argument("--save-steps", type=int, default=200)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--no-resume", dest="resume", action="store_false", help="ignore checkpoints in OUTPUT/checkpoints")
-    p.add_argument(
-        "--trust_remote_code", "--trust-remote-code", action="store_true", help="run the model folders' own code"
-    )
-    from optimum_ro.commands.training import add_trainer_flags
-
-    from .config import DistillationTrainingArguments
-
     add_trainer_flags(p, DistillationTrainingArguments)
     p.set_defaults(func=_run)
     return p
