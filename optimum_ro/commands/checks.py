@@ -120,6 +120,6 @@ def check_data(task: str, data: str | None) -> str:
             )
         if path.exists() and not os.access(path, os.R_OK):
             raise UsageError(f"--data {data}: not readable (permission denied): fix its permissions.")
-    from ..tasks.finetune import resolve_data
+    from ..tasks.data_location import resolve_data
 
     return resolve_data(task, data)

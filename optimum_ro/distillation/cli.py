@@ -116,7 +116,7 @@ def _mlm_dataset(cfg, student_tok, others):
 def _task_dataset(cfg, student_tok, others):
     from optimum_ro.commands.runs import subset_splits
     from optimum_ro.tasks import TASKS, load_task, preprocess_task
-    from optimum_ro.tasks.finetune import resolve_data
+    from optimum_ro.tasks.data_location import resolve_data
 
     from .alignment import prepare_teacher_inputs
 

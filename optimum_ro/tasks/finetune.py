@@ -8,105 +8,30 @@
 Writes an ordinary Hugging Face model folder (model + tokenizer) and
 ``eval_results.json`` (scores per split, training time, parameters, size).
 Checkpoints go to ``output_dir/checkpoints``; running again resumes from the last one.
+
+The pieces live in modules with one job each, all importable from here: ``FinetuneConfig``
+(finetune_config.py), ``resolve_data`` (data_location.py), ``make_trainer_class`` and
+``freeze_word_embeddings`` (task_trainer.py), the command line (finetune_cli.py).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 
 from ..commands.runs import resume_checkpoint, sample_subset, save_results, subset_splits  # noqa: F401 (sample_subset: re-exported)
 from ..hub.folder import folder_mb
+from .data_location import resolve_data
+from .finetune_cli import add_parser  # noqa: F401 (re-exported: the command's parser)
+from .finetune_config import FinetuneConfig
 from .model_card import write_model_card
 from .modeling import count_parameters
-from .specs import TASKS, TOKEN, get_task
+from .specs import TOKEN, get_task
+from .task_trainer import freeze_word_embeddings, make_trainer_class
 
 logger = logging.getLogger("optimum_ro.finetune")
-
-
-@dataclass
-class FinetuneConfig:
-    model: str
-    task: str
-    data: str | None = None
-    output_dir: str = "runs/finetune"
-    epochs: float = 1.0
-    max_steps: int = -1
-    batch_size: int = 16
-    learning_rate: float = 5e-5
-    head_learning_rate: float | None = None  # new task head (and pooler); default: 20x learning_rate
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.06
-    max_length: int | None = None
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
-    freeze_embeddings: str = "auto"  # auto: freeze word embeddings of vocabularies > 50k tokens
-    seed: int = 42
-    save_steps: int = 200
-    eval_splits: tuple = ("validation", "test")
-    trust_remote_code: bool = False  # run the model folder's own code (auto_map); only for folders you trust
-
-
-def resolve_data(task: str, data: str | None) -> str:
-    """``data`` as given, or the shared Romanian data folder beside the checkout.
-
-    The default is for the main job and examples only: ``$OPTIMUM_RO_DATA`` (a folder holding
-    one sub-folder per task) or ``../shared/data/ro`` relative to the working directory.
-    """
-    if data:
-        return data
-    spec = get_task(task)
-    roots = [os.environ.get("OPTIMUM_RO_DATA"), "../shared/data/ro"]
-    for root in filter(None, roots):
-        candidate = Path(root) / spec.folder
-        if candidate.is_dir():
-            return str(candidate)
-    raise SystemExit(
-        f"No data for task {task!r}: pass --data <folder of train/dev/test .jsonl or a datasets id>, "
-        "or set OPTIMUM_RO_DATA to a folder with one sub-folder per task."
-    )
-
-
-def freeze_word_embeddings(model, mode: str = "auto") -> bool:
-    """Freeze the word embedding matrix (most of a multilingual model, rarely worth training)."""
-    emb = model.get_input_embeddings()
-    freeze = mode == "yes" or (mode == "auto" and emb.weight.shape[0] > 50_000)
-    if freeze:
-        emb.weight.requires_grad_(False)
-    return freeze
-
-
-def make_trainer_class():
-    """``Trainer`` whose optimizer gives the freshly initialised head its own learning rate
-    (``head_param_groups``)."""
-    import torch
-    from transformers import Trainer
-
-    from .modeling import head_param_groups
-
-    class TaskTrainer(Trainer):
-        def __init__(self, *args, head_learning_rate=None, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.head_learning_rate = head_learning_rate
-
-        def create_optimizer(self, model=None):
-            if self.optimizer is not None or not self.head_learning_rate:
-                return super().create_optimizer(model)
-            groups = head_param_groups(
-                self.model, self.args.learning_rate, self.head_learning_rate, self.args.weight_decay
-            )
-            self.optimizer = torch.optim.AdamW(
-                groups,
-                lr=self.args.learning_rate,
-                eps=self.args.adam_epsilon,
-                betas=(self.args.adam_beta1, self.args.adam_beta2),
-            )
-            return self.optimizer
-
-    return TaskTrainer
 
 
 def finetune(cfg: FinetuneConfig, training_args: dict | None = None) -> dict:
@@ -213,48 +138,11 @@ def _ensure_model(name_or_path: str) -> str:
     return ensure_model(name_or_path)
 
 
-# argparse settings of FinetuneConfig's fields on the command line (the flags themselves come from the dataclass)
-FLAG_SETTINGS = {
-    "model": {"help": "model folder, Hub id, or a name `fetch-models` knows"},
-    "task": {"choices": sorted(TASKS)},
-    "data": {
-        "help": "folder of train/dev/test .jsonl or a datasets id "
-        "(default: $OPTIMUM_RO_DATA/<task> or ../shared/data/ro/<task>)"
-    },
-    "output_dir": {"aliases": ["--output"], "required": True, "help": "the model folder to write"},
-    "epochs": {"help": "training epochs (Trainer: --num_train_epochs)"},
-    "batch_size": {"help": "per-device training batch (Trainer: --per_device_train_batch_size)"},
-    "head_learning_rate": {"help": "the new task head and pooler (default: 20x --learning_rate)"},
-    "freeze_embeddings": {"choices": ("auto", "yes", "no"), "help": "auto: freeze vocabularies > 50k tokens"},
-    "trust_remote_code": {"help": "run the model folder's own code (only for folders you trust)"},
-}
-
-
-def add_parser(subparsers):
-    from ..commands.training import add_dataclass_flags, add_trainer_flags
-
-    p = subparsers.add_parser("finetune", help="fine-tune an encoder on one Romanian task (writes an HF model folder)")
-    add_dataclass_flags(p, FinetuneConfig, skip=("eval_splits",), extra=FLAG_SETTINGS)
-    p.add_argument(
-        "--eval_splits",
-        "--eval-splits",
-        nargs="+",
-        default=list(FinetuneConfig.eval_splits),
-        help="splits scored after training (default: validation test)",
-    )
-    add_trainer_flags(p)
-    p.set_defaults(func=_run)
-    return p
-
-
-def _run(args) -> int:
-    from ..commands import check_data, check_model_folder
-    from ..commands.training import finish_run, trainer_overrides
-
-    names = {f.name for f in fields(FinetuneConfig)}
-    cfg = FinetuneConfig(**{k: v for k, v in vars(args).items() if k in names})
-    cfg.eval_splits = tuple(cfg.eval_splits)
-    check_model_folder(cfg.model, "--model", cfg.trust_remote_code)
-    cfg.data = check_data(cfg.task, cfg.data)
-    results = finetune(cfg, training_args=trainer_overrides(args))
-    return finish_run(args, cfg.output_dir, results, ("task", "validation", "test", "train_seconds", "parameters"))
+__all__ = [
+    "FinetuneConfig",
+    "finetune",
+    "freeze_word_embeddings",
+    "make_trainer_class",
+    "resolve_data",
+    "sample_subset",
+]

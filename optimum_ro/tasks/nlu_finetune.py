@@ -69,7 +69,7 @@ def finetune_nlu(cfg: NLUFinetuneConfig, training_args: dict | None = None) -> d
     from optimum_ro.models.intent_slot import BertForIntentSlot
 
     from ..commands.runs import resume_checkpoint, save_results
-    from .finetune import make_trainer_class
+    from .task_trainer import make_trainer_class
 
     data = load_nlu(resolve_nlu_data(cfg.data))
     labels = data.labels
