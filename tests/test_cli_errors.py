@@ -118,3 +118,9 @@ def test_the_cli_leaves_the_root_logger_alone(tiny_saved_bert, tmp_path, capsys)
         ["--log_level", "warning", "finetune", "--model", str(tmp_path / "a" / "b"), "--task", "pos", "--output", "o"]
     )
     assert logging.getLogger().handlers == before
+
+
+def test_an_uncached_hub_id_offline_is_one_line(capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    rc, lines = run_cli(["finetune", "--model", "someone/not-cached", "--task", "pos", "--output", "o"], capsys)
+    assert rc == 2 and len(lines) == 1 and "someone/not-cached: no such folder, and not in the Hub cache" in lines[0]

@@ -66,6 +66,13 @@ def _needs_remote_code(config: dict) -> str | None:
     return auto_map.get("AutoConfig") or next(iter(auto_map.values()))
 
 
+def _in_hub_cache(repo_id: str) -> bool:
+    """Whether the Hub cache holds a ``config.json`` of ``repo_id`` (what an offline load needs)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+
+
 def check_model_folder(name_or_path: str, flag: str = "--model", trust_remote_code: bool = False) -> str:
     """``name_or_path`` if it can be loaded as a model: an existing folder with a readable ``config.json`` and
     readable ``*.safetensors`` weights, a name ``fetch-models`` knows, or a Hub id. Raises :class:`UsageError`
@@ -75,6 +82,12 @@ def check_model_folder(name_or_path: str, flag: str = "--model", trust_remote_co
     text = str(name_or_path)
     path = Path(text).expanduser()
     if not path.exists():
+        offline = os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
+        if text not in KNOWN_MODELS and not looks_like_path(text) and offline and not _in_hub_cache(text):
+            raise UsageError(
+                f"{flag} {text}: no such folder, and not in the Hub cache (HF_HUB_OFFLINE is set). Give a model "
+                f"folder, download {text} first, or one of {', '.join(KNOWN_MODELS)}."
+            )
         if text in KNOWN_MODELS or not looks_like_path(text):
             return text  # built by fetch-models, or a Hub id: from_pretrained reports what it cannot find
         raise UsageError(
