@@ -1,4 +1,4 @@
-# Two entry points (see README): `make demo` and `make test`. Both create .venv and
+# Two entry points (see README): `make demo` and `make test` (ruff, then pytest). Both create .venv and
 # install the package (with the C++ kernels) through constraints.txt, which pins torch.
 # --no-compile: no .pyc for all of torch & co. up front (~360 MB of a ~1.9 GB venv); Python writes
 # them for the modules it imports.
@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py constraints.txt csrc/* 2>/dev/null | cksum | cut -d' ' -f1)
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo quality style test bench clean
 
 $(STAMP):
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "optimum-ro needs Python 3.11 (set PYTHON=...)"'
@@ -21,7 +21,16 @@ setup: $(STAMP)
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/optimum-ro demo
 
-test: $(STAMP)
+# ruff (configured in pyproject.toml): `quality` checks, `style` rewrites.
+quality: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+style: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: quality
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

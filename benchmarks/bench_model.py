@@ -30,7 +30,10 @@ import torch
 from torch import nn
 
 from optimum_ro.sparse import kernels, sparsify_model
-from optimum_ro.sparse.bench import block_mask, cpu_info, format_paired, machine_lines, paired_ratio, time_round_robin
+
+from spmm.methods import block_mask
+from spmm.report import format_paired, machine_lines
+from spmm.timing import cpu_info, paired_ratio, time_round_robin
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = {  # layers, hidden, heads, intermediate
@@ -161,7 +164,8 @@ def run(args) -> dict:
                         {"preset": preset, "threads": threads, "batch": batch, "timings": timings, "facts": facts}
                     )
                     print(
-                        f"{preset} threads={threads} batch={batch}: torch fp32 {timings['torch_fp32']['min_ms']:.1f} ms, "
+                        f"{preset} threads={threads} batch={batch}: torch "
+                        f"fp32 {timings['torch_fp32']['min_ms']:.1f} ms, "
                         f"ours fp32 {timings['ours_fp32']['min_ms']:.1f} ms",
                         flush=True,
                     )
@@ -208,7 +212,8 @@ def markdown(result: dict, json_name: str) -> str:
         "intermediate layers' GELU fused into their kernel). Attention scores, softmax, LayerNorm and embeddings "
         "stay dense torch in all of them, and GELU in torch's.",
         "- *rest*: the same model with every encoder linear layer replaced by zeros of its output's shape and "
-        "GELU left in place, i.e. what no linear kernel can speed up (less the GELU ours fuses); *ceiling ×* = torch fp32 / rest, the whole-model speed-up infinitely "
+        "GELU left in place, i.e. what no linear kernel can speed up (less the GELU ours "
+        "fuses); *ceiling ×* = torch fp32 / rest, the whole-model speed-up infinitely "
         "fast linear layers would give; *linears' share* = 1 − rest / ours fp32, the part of our fp32 model's "
         "time still in its (sparse) linear layers.",
         "",

@@ -7,7 +7,7 @@ python benchmarks/bench_spmm.py            # full run -> benchmarks/results/*.js
 import argparse
 import sys
 
-from optimum_ro.sparse.bench import add_arguments, main
+from spmm.command import add_arguments, main
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

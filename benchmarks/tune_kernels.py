@@ -19,7 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from optimum_ro.sparse import BlockSparseLinear, current_isa, kernel_tuning, pack, tuned
-from optimum_ro.sparse.bench import _shape, block_mask, cpu_info
+
+from spmm.command import parse_shape
+from spmm.methods import block_mask
+from spmm.timing import cpu_info
 
 
 def candidates(isa: str, dtype: str, caches: dict) -> list[dict]:
@@ -63,7 +66,7 @@ def time_configs(layer, x, configs, repeats):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--m", type=int, nargs="+", default=[128, 512])
-    parser.add_argument("--shapes", type=_shape, nargs="+", default=[(768, 768), (768, 3072), (3072, 768)])
+    parser.add_argument("--shapes", type=parse_shape, nargs="+", default=[(768, 768), (768, 3072), (3072, 768)])
     parser.add_argument("--sparsity", type=float, default=0.9)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--dtypes", nargs="+", default=["fp32", "int8"], choices=["fp32", "bf16", "int8"])

@@ -72,6 +72,7 @@ static inline void vf_store(float* p, VF v) {
 // 256 rows were no faster.
 // I_CH: one accumulator set per row; each product is added with vpaddd (1 cycle), so 4 chains do not bind
 // the loop here (2 sets, i.e. 2 blocks in flight, measured ~2% faster on Zen 3: within noise).
+// IL tokens per vector, I_T vectors per group, XQ_PAD XOR/pad byte, I_GB bytes per 4-k group (csrc/README.md)
 enum { IL = 8, I_T = 4, XQ_PAD = 0, I_GB = 32, I_RB = 64, I_CH = 1 };
 struct VI {
     __m256i v;
@@ -133,8 +134,8 @@ static double peak_int8(int64_t iters) {
     // products, summed in pairs to int16), vpmaddwd with ones (to int32), vpaddd: 32 MACs per three
     // instructions. 4 independent accumulators fed by 4 distinct activation vectors, so the loop is bound by
     // throughput, not by a chain's latency, and fits the 16 ymm registers (with 8 accumulators it spills and
-    // reads ~30% less; a loop that fed each product back into its own input, used until 2026-11-26, read
-    // anywhere from 96 to 153 GOP/s on one Zen 3 core, below what ORT's dense int8 MatMul reached). The
+    // reads ~30% less; a loop that feeds each product back into its own input is latency-bound and reads
+    // anywhere from 96 to 153 GOP/s on one Zen 3 core, below what ORT's dense int8 MatMul reaches). The
     // weight vector changes every iteration (one vpaddb per 4 dot products, not counted) so the products
     // cannot be hoisted out of the loop. Our exact kernel adds a vpsignb per product (4 instructions per 32
     // MACs), so it cannot exceed ~3/4 of this.

@@ -29,10 +29,11 @@ namespace {
 // Groups of 4 vectors (64 tokens; their quantised X, 64 x K bytes, about fills L1 at K = 768): 8
 // vectors (128 tokens) ran up to 1.5x slower on a Sapphire Rapids Xeon (benchmarks/tune_kernels.py).
 // I_CH: 3 accumulator sets per row, 12 vpdpbusd chains (latency 5, two per cycle on Sapphire Rapids: one set
-// of 4 chains keeps it at most 40% busy). Sapphire Rapids, 90%, 1 thread (benchmarks/tune_kernels.py,
-// 2026-11-26 23:43): 1 -> 2 -> 3 sets took 768x768, M = 128 from 165 to 158 to 145 us, 768x3072, M = 512 from
+// of 4 chains keeps it at most 40% busy). Sapphire Rapids, 90%, 1 thread (benchmarks/tune_kernels.py):
+// 1 -> 2 -> 3 sets took 768x768, M = 128 from 165 to 158 to 145 us, 768x3072, M = 512 from
 // 1.72 to 1.71 to 1.60 ms (the fixed cost per call, not the dot products, is most of the time at M = 128).
 // I_RB: see kernels_avx2.cpp; 16 rows here: 32, 64 and 128 were no clearer winners on Sapphire Rapids.
+// IL tokens per vector, I_T vectors per group, XQ_PAD XOR/pad byte, I_GB bytes per 4-k group (csrc/README.md)
 enum { IL = 16, I_T = 4, XQ_PAD = 0x80, I_GB = 64, I_RB = 16, I_CH = 3 };
 struct VI {
     __m512i v;

@@ -6,8 +6,8 @@
 
 Per student: (1) general distillation (masked-LM stage) on ../shared/data/ro/raw — the student is cut from its
 vocabulary teacher (every other layer) and its vocabulary is trimmed first: e5's 250k to the pieces the Romanian
-corpus uses, the in-house BERT's 16k (every piece of which the corpus uses) to its 11,500 most frequent (--b-vocab-size;
-its embedding is over half the model, so this is what a 35% smaller student takes);
+corpus uses, the in-house BERT's 16k (every piece of which the corpus uses) to its 11,500 most frequent
+(--b-vocab-size; its embedding is over half the model, so this is what a 35% smaller student takes);
 (2) task distillation on each task from that student, with the task teachers' soft labels (ensembled for "ab",
 with weights chosen on dev: the best-scoring ensemble on a 0.1 grid, see --ab-weights).
 Results: runs/students/<student>/<task>/distill_results.json (scores, loyalty, sizes).

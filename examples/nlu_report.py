@@ -14,7 +14,7 @@ from pathlib import Path
 def cpu_name() -> str:
     info = Path("/proc/cpuinfo")
     names = (
-        [l.split(":", 1)[1].strip() for l in info.read_text().splitlines() if l.startswith("model name")]
+        [line.split(":", 1)[1].strip() for line in info.read_text().splitlines() if line.startswith("model name")]
         if info.exists()
         else []
     )
@@ -52,7 +52,8 @@ def main():
     lines = [
         "# Joint intent classification + slot filling",
         "",
-        f"Regenerate: `python examples/nlu_report.py runs/nlu/* --out {args.out}` after `optimum-ro finetune-nlu` runs "
+        "Regenerate: `python examples/nlu_report.py runs/nlu/* "
+        f"--out {args.out}` after `optimum-ro finetune-nlu` runs "
         "(one per row). Scores in %: intent accuracy, slot F1 (seqeval entity F1 over word-level BIO tags), semantic "
         "accuracy (intent and every tag right) and semantic error rate (SER = 100 − semantic accuracy). Machine: "
         f"{cpu_name()}, one torch thread per run, several runs at once.",

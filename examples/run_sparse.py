@@ -135,14 +135,16 @@ def write_report(folder: Path) -> Path:
         [
             "# Distill → prune → run sparse, end to end",
             "",
-            "Regenerate a row: `python examples/run_sparse.py <pruned folder> --task <task> [--dtype float32|bfloat16|int8]`"
+            "Regenerate a row: `python examples/run_sparse.py <pruned "
+            "folder> --task <task> [--dtype float32|bfloat16|int8]`"
             " (it runs `optimum-ro sparsify`, loads the sparse folder with `AutoModelFor*.from_pretrained(...,"
             " trust_remote_code=True)`, scores it and the dense pruned model on the dev split, and times both in one"
             " interleaved run: medians of 21 rounds, paired = median of the per-round ratios).",
             "",
             "Machine: " + "; ".join(sorted(machines)),
             "",
-            "| pruned model | dev metric | blocks | stored as | sparse layers | dense → sparse (dev) | same predictions |"
+            "| pruned model | dev metric | blocks | stored as | "
+            "sparse layers | dense → sparse (dev) | same predictions |"
             " max abs logit diff | weights MB | batch 1 | batch 32 |",
             "|---|---|---|---|---:|---|---:|---:|---|---|---|",
             *rows,

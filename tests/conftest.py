@@ -1,4 +1,8 @@
-"""Shared test fixtures: tiny tokenizers and models built in the test, made-up data files."""
+"""Shared test fixtures: tiny tokenizers and models built in the test, made-up data files.
+
+The builders live in ``optimum_ro.testing`` (importable by tests and examples alike); this file holds the
+pytest fixtures over them and the test environment.
+"""
 
 import os
 import tempfile
@@ -11,33 +15,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # remote code (trust_remote_code=True) is copied here, not into the user's ~/.cache
 os.environ.setdefault("HF_MODULES_CACHE", tempfile.mkdtemp(prefix="optimum-ro-hf-modules-"))
 
+# after the environment above: importing transformers reads it
+from optimum_ro.testing import tiny_bert, trained_wordpiece_tokenizer  # noqa: E402
+
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def build_wordpiece_tokenizer(texts, vocab_size=200, lowercase=False):
-    """A small fast BERT tokenizer trained on ``texts`` with the `tokenizers` library."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
-    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
-    )
-    tok.decoder = decoders.WordPiece()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-    )
 
 
 def fixture_texts():
@@ -70,41 +52,23 @@ def fixtures_dir():
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
-    return build_wordpiece_tokenizer(fixture_texts())
+    return trained_wordpiece_tokenizer(fixture_texts())
 
 
 @pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory, tiny_tokenizer):
     """A folder with a randomly initialised 2-layer BERT (MLM head) and its tokenizer."""
-    import torch
-    from transformers import BertConfig, BertForMaskedLM
-
-    torch.manual_seed(0)
-    cfg = BertConfig(
+    model = tiny_bert(
+        "BertForMaskedLM",
         vocab_size=len(tiny_tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+        num_layers=2,
         max_position_embeddings=128,
         pad_token_id=tiny_tokenizer.pad_token_id,
     )
     path = tmp_path_factory.mktemp("tiny_bert")
-    BertForMaskedLM(cfg).save_pretrained(path)
+    model.save_pretrained(path)
     tiny_tokenizer.save_pretrained(path)
     return path
-
-
-def load_example(name: str):
-    """Import ``examples/<name>.py`` as a module (the examples are scripts, not a package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        name, Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def shared_task_dir(task_folder: str) -> Path:

@@ -15,7 +15,7 @@ from optimum_ro.distillation.alignment import (
     pool_words,
     prepare_teacher_inputs,
 )
-from optimum_ro.distillation.testing import tiny_unigram_tokenizer, tiny_wordpiece_tokenizer
+from optimum_ro.testing import tiny_unigram_tokenizer, tiny_wordpiece_tokenizer
 
 # teacher: [CLS] w0 w0 w1 w2 w2 [SEP]     student: [CLS] w0 w1 w1 w2 [SEP] [PAD]
 TEACHER_WIDS = torch.tensor([[-1, 0, 0, 1, 2, 2, -1]])

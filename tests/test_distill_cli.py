@@ -8,14 +8,14 @@ from card_checks import load_card_metadata, result_metrics
 from transformers import AutoModelForMaskedLM, AutoModelForTokenClassification, AutoTokenizer
 
 from optimum_ro.cli import main
-from optimum_ro.distillation.testing import (
+from optimum_ro.tasks import TASKS
+from optimum_ro.testing import (
     TOY_WORDS,
     tiny_bert,
     tiny_unigram_tokenizer,
     tiny_wordpiece_tokenizer,
     toy_sentences,
 )
-from optimum_ro.tasks import TASKS
 
 UPOS = TASKS["pos"].labels
 
@@ -44,7 +44,7 @@ def _pos_data(folder):
 
 def test_cli_two_teachers_token_task_with_trimming(tmp_path, tokenizers):
     wp, ug = tokenizers
-    labels = dict(id2label=dict(enumerate(UPOS)), label2id={l: i for i, l in enumerate(UPOS)})
+    labels = dict(id2label=dict(enumerate(UPOS)), label2id={label: i for i, label in enumerate(UPOS)})
     teacher_a = _save(
         tiny_bert("BertForTokenClassification", vocab_size=len(wp), num_labels=17, **labels), wp, tmp_path / "ta"
     )
@@ -182,7 +182,7 @@ def test_cli_mlm_stage(tmp_path, tokenizers):
     assert "masked-LM (general distillation)" in (out / "README.md").read_text()
 
     # task distillation from the general student: no task head of its own, so it starts from the teacher's
-    labels = dict(id2label=dict(enumerate(UPOS)), label2id={l: i for i, l in enumerate(UPOS)})
+    labels = dict(id2label=dict(enumerate(UPOS)), label2id={label: i for i, label in enumerate(UPOS)})
     task_teacher = _save(
         tiny_bert("BertForTokenClassification", vocab_size=len(wp), num_labels=17, **labels), wp, tmp_path / "ta-pos"
     )

@@ -1,4 +1,4 @@
-"""The DistillationTrainer under 2 gloo processes on CPU (accelerate.debug_launcher) gives the update of one big batch."""
+"""The DistillationTrainer under 2 gloo processes on CPU (accelerate.debug_launcher): the update of one big batch."""
 
 import os
 import subprocess
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from optimum_ro.distillation import DistillationTrainer, DistillationTrainingArguments, make_student
-from optimum_ro.distillation.testing import TOY_WORDS, tiny_bert, tiny_wordpiece_tokenizer, toy_token_dataset
+from optimum_ro.testing import TOY_WORDS, tiny_bert, tiny_wordpiece_tokenizer, toy_token_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -3,8 +3,8 @@ import torch
 from transformers import AutoModelForMaskedLM, AutoTokenizer, BertForSequenceClassification, XLMRobertaTokenizer
 
 from optimum_ro.distillation.student import count_parameters, default_layers, make_student
-from optimum_ro.distillation.testing import BERT_SPECIALS, tiny_bert, tiny_unigram_tokenizer, tiny_wordpiece_tokenizer
 from optimum_ro.distillation.vocab import count_token_ids, select_vocabulary, trim_vocabulary
+from optimum_ro.testing import BERT_SPECIALS, tiny_bert, tiny_unigram_tokenizer, tiny_wordpiece_tokenizer
 
 WORDS = ["ana", "are", "mere", "pere", "casa", "mare", "copil", "frumoasa"]
 CORPUS = ["Ana are mere.", "Copilul are pere!", "ana are mere frumoase"]
@@ -213,7 +213,7 @@ def test_make_student_other_families(build):
 
 
 def test_trimmed_xlmr_mlm_gives_the_same_logits_on_kept_tokens():
-    from optimum_ro.distillation.testing import tiny_unigram_tokenizer
+    from optimum_ro.testing import tiny_unigram_tokenizer
 
     tok = tiny_unigram_tokenizer({"▁ana": -1.0, "▁are": -1.0, "▁mere": -1.0})
     model = _xlmr_mlm(len(tok))
@@ -244,3 +244,12 @@ def test_make_student_follows_optional_parts_and_is_trainable():
         student.encoder.layer[0].attention.self.query.weight
         is not teacher.encoder.layer[0].attention.self.query.weight
     )
+
+
+def test_the_former_testing_module_still_serves_the_same_builders():
+    from optimum_ro import testing
+    from optimum_ro.distillation import testing as former
+
+    assert former.tiny_bert is testing.tiny_bert
+    assert former.tiny_wordpiece_tokenizer is testing.tiny_wordpiece_tokenizer
+    assert set(former.__all__) <= set(dir(testing))

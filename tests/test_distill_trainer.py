@@ -13,7 +13,8 @@ from optimum_ro.distillation import (
     prepare_student_words,
     prepare_teacher_inputs,
 )
-from optimum_ro.distillation.testing import (
+from optimum_ro.tasks import metrics_fn
+from optimum_ro.testing import (
     TOY_WORDS,
     tiny_bert,
     tiny_unigram_tokenizer,
@@ -22,7 +23,6 @@ from optimum_ro.distillation.testing import (
     toy_sequence_dataset,
     toy_token_dataset,
 )
-from optimum_ro.tasks import metrics_fn
 
 NO_DROPOUT = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 
@@ -238,7 +238,6 @@ def test_mlm_stage_projection_checkpoint_and_export(tmp_path, wordpiece, unigram
 
     teacher_a = tiny_bert("BertForMaskedLM", vocab_size=len(wordpiece), seed=5)
     teacher_b = tiny_bert("BertForMaskedLM", vocab_size=len(unigram), hidden_size=48, seed=6)
-    student = make_student(teacher_a, num_layers=2)
     texts = [" ".join(s) for s in toy_sentences(8, seed=7)[0]]
     ds = Dataset.from_dict({"text": texts})
     ds = prepare_student_words(ds, wordpiece, text_fields=["text"], max_length=32)
@@ -343,7 +342,7 @@ def test_mlm_head_on_masked_positions_only_gives_the_full_loss(tmp_path, wordpie
     trainer = DistillationTrainer(
         model=student, teacher=teacher, args=args, train_dataset=ds, processing_class=wordpiece
     )
-    assert type(trainer.model).__name__ == "DistillationStudent"
+    assert type(trainer.model).__name__ == "StudentWithProjections"
     torch.manual_seed(0)
     batch = trainer.data_collator([ds[i] for i in range(6)])
     masked = batch["labels"].ne(-100)
@@ -547,3 +546,13 @@ def test_tune_teacher_weights_regression_and_errors(tmp_path, wordpiece):
         trainer.tune_teacher_weights()
     with pytest.raises(ValueError, match="steps must be >= 1"):
         trainer.tune_teacher_weights(task="sts", steps=0)
+
+
+def test_the_student_wrappers_old_name_still_imports_with_a_warning():
+    from optimum_ro.distillation import StudentWithProjections
+
+    with pytest.warns(FutureWarning, match="StudentWithProjections"):
+        from optimum_ro.distillation import DistillationStudent
+    with pytest.warns(FutureWarning, match="StudentWithProjections"):
+        from optimum_ro.distillation.trainer import DistillationStudent as from_trainer
+    assert DistillationStudent is StudentWithProjections and from_trainer is StudentWithProjections

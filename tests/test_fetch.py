@@ -229,8 +229,9 @@ def test_build_e5_small_on_synthetic_wheels(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- NumPy reference vs transformers
 def tiny_bert_folder(tmp_path, extra_tensor=False):
-    from conftest import build_wordpiece_tokenizer
     from transformers import BertConfig, BertModel
+
+    from optimum_ro.testing import trained_wordpiece_tokenizer
 
     torch.manual_seed(0)
     config = BertConfig(
@@ -247,7 +248,7 @@ def tiny_bert_folder(tmp_path, extra_tensor=False):
         tensors["encoder.layer.9.surprise.weight"] = np.zeros(3, np.float32)
     folder = tmp_path / "tiny"
     write_model_folder(folder, tensors, config.to_dict())
-    tokenizer = build_wordpiece_tokenizer(
+    tokenizer = trained_wordpiece_tokenizer(
         ["close the window please", "închide fereastra te rog", "the train leaves at eight", "trenul pleacă la opt"],
         vocab_size=120,
     )

@@ -1,10 +1,11 @@
-"""examples/latency.py on two tiny classifiers, and the student report's latency table read from its JSON."""
+"""benchmarks/experiments/latency.py on two tiny classifiers, and the student report's latency table read from
+its JSON."""
 
 import json
 import sys
 
 import pytest
-from conftest import load_example
+from experiments import latency, student_report
 
 
 def test_latency_json_feeds_the_report_with_paired_ratios(tmp_path, tiny_bert_dir, monkeypatch):
@@ -35,7 +36,7 @@ def test_latency_json_feeds_the_report_with_paired_ratios(tmp_path, tiny_bert_di
             str(out),
         ],
     )
-    load_example("latency").main()
+    latency.main()
     models = json.loads(out.read_text())["models"]
     teacher, student = (models[str(f)] for f in folders.values())
     assert student["parameters"] < teacher["parameters"]
@@ -48,7 +49,7 @@ def test_latency_json_feeds_the_report_with_paired_ratios(tmp_path, tiny_bert_di
         )  # times kept to 0.01 ms
 
     # the report: speed-up = ratio of the medians; paired = median (min-max) of the per-round ratios
-    report = load_example("student_report")
+    report = student_report
     fake = {
         "models": {
             "runs/teachers/e5-small/sentiment": {f"batch{b}_median_ms": 10.0 * b for b in (1, 32)}
@@ -71,7 +72,7 @@ def test_latency_json_feeds_the_report_with_paired_ratios(tmp_path, tiny_bert_di
 def test_report_of_a_partial_run_folder(tmp_path):
     """A runs folder other than runs/students (e.g. students re-made with another depth) finds its own students in a
     latency run that timed several folders, and a student with fewer than five tasks is not judged on the score."""
-    report = load_example("student_report")
+    report = student_report
     times = lambda ms: {f"batch{b}_median_ms": ms * b for b in (1, 32)}  # noqa: E731
     path = tmp_path / "latency.json"
     path.write_text(

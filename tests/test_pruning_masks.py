@@ -4,8 +4,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
+from transformers import AutoModelForSequenceClassification, BertForSequenceClassification
 
+from optimum_ro import testing
 from optimum_ro.pruning import (
     BlockPruner,
     BlockPruningConfig,
@@ -26,18 +27,9 @@ from optimum_ro.pruning.criteria import (
 
 
 def tiny_bert(seed=0, **kwargs):
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=50,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=16,
-        num_labels=2,
-        **kwargs,
+    return testing.tiny_bert(
+        "BertForSequenceClassification", vocab_size=50, num_layers=2, seed=seed, max_position_embeddings=16, **kwargs
     )
-    return BertForSequenceClassification(config)
 
 
 def weights(model):
@@ -294,3 +286,17 @@ def test_pruned_blocks_are_the_sparse_kernels_blocks(block_shape):
         sparse.sparsify_model(model, block_shape=block_shape, dtype=torch.float32, min_sparsity=0.5)
         assert len(model.sparsified_modules) == 12
         torch.testing.assert_close(model(input_ids=ids).logits, dense_logits, rtol=1e-4, atol=1e-5)
+
+
+def test_local_names_strip_a_wrappers_prefix_and_the_old_name_warns():
+    class Wrapper(torch.nn.Module):  # like StudentWithProjections: the trained model holds the student
+        def __init__(self, student):
+            super().__init__()
+            self.student = student
+
+    student = tiny_bert()
+    pruner = BlockPruner(BlockPruningConfig(block_shape="1x4"), Wrapper(student))
+    names = pruner.local_names(student)
+    assert names and all(target == "student." + local for target, local in names.items())
+    with pytest.warns(FutureWarning, match="local_names"):
+        assert pruner.names_in(student) == names

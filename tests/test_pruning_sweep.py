@@ -1,14 +1,16 @@
-"""The pruning sweep's report: made-up runs in, markdown table and PNG out (no training here)."""
+"""The pruning sweep's report (benchmarks/experiments/pruning_sweep.py): made-up runs in, markdown table and PNG
+out (no training here)."""
 
 import json
 
 import pytest
-from conftest import load_example
 
 
 @pytest.fixture(scope="module")
 def sweep():
-    return load_example("pruning_sweep")
+    from experiments import pruning_sweep
+
+    return pruning_sweep
 
 
 def made_up_runs():
@@ -250,3 +252,23 @@ def test_a_global_sweep_reuses_the_dense_run(sweep, tmp_path, monkeypatch):
     assert sweep.lines_of(rows)[("ner", "16x1", "movement global", "yes", 400)] == pytest.approx(
         {0.0: 0.38, 0.8: 0.37}
     )
+
+
+def test_the_example_script_runs_the_report(tmp_path):
+    """examples/pruning_sweep.py is a thin script: run as users run it, it writes the same report."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    runs = tmp_path / "runs.json"
+    runs.write_text(json.dumps(made_up_runs()))
+    script = Path(__file__).resolve().parents[1] / "examples" / "pruning_sweep.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "report", "--runs", str(runs), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    readme = (tmp_path / "README.md").read_text()
+    assert readme.startswith("# Task score vs block sparsity") and f"report --runs {runs} --out {tmp_path}`" in readme

@@ -6,25 +6,18 @@ import shutil
 import pytest
 import torch
 from datasets import Dataset
-from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainerCallback, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments
 
+from optimum_ro import testing
 from optimum_ro.pruning import STATE_NAME, BlockPruner, BlockPruningConfig, scheduled_sparsity
 
 SEQ, N = 8, 32
 
 
 def tiny_bert(seed=0):
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=50,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=16,
-        num_labels=2,
+    return testing.tiny_bert(
+        "BertForSequenceClassification", vocab_size=50, num_layers=2, seed=seed, max_position_embeddings=16
     )
-    return BertForSequenceClassification(config)
 
 
 def synthetic_dataset():
@@ -215,7 +208,7 @@ def test_load_state_refuses_another_block_shape(tmp_path):
 
 
 class StudentWrapper(torch.nn.Module):
-    """Like DistillationStudent: the Trainer's model holds the student at ``.student``."""
+    """Like StudentWithProjections: the Trainer's model holds the student at ``.student``."""
 
     def __init__(self, student):
         super().__init__()

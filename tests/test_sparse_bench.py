@@ -1,8 +1,10 @@
-"""The benchmark's report logic (ratios, % of peak, targets) on a made-up result; no timing here."""
+"""The SpMM benchmark harness (benchmarks/spmm): its report logic (ratios, % of peak, targets) on a made-up
+result, and `optimum-ro bench` as its entry point; no timing here."""
 
 import pytest
 
-from optimum_ro.sparse.bench import markdown, summarize, targets
+from spmm.report import markdown, targets
+from spmm.summary import summarize
 
 
 def fake_result():
@@ -114,6 +116,23 @@ def test_bench_is_a_cli_subcommand():
     assert args.quick and args.no_ort and callable(args.func)
 
 
+def test_bench_outside_a_checkout_says_what_to_do(tmp_path, monkeypatch):
+    from optimum_ro.sparse import bench
+
+    monkeypatch.setattr(bench, "CHECKOUT_BENCHMARKS", tmp_path / "site-packages" / "benchmarks")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="source checkout"):
+        bench.find_harness()
+
+
+def test_report_ends_with_the_notes_file():
+    from spmm.report import NOTES_FILE, report
+
+    text = report(fake_result(), "x.json")
+    assert text.startswith("# Benchmarks") and "## Targets" in text
+    assert text.endswith("\n" + NOTES_FILE.read_text()) and "## How to read this" in text
+
+
 def test_peak_line_says_how_the_peak_was_taken():
     old = fake_result()  # no samples: an early JSON, whose peak was a median of 7 calls
     assert "(avx2, median of 7 register-only loops)" in markdown(old, "x.json")
@@ -129,7 +148,7 @@ def test_a_saved_result_renders_without_a_run_and_subset_runs_keep_the_report(tm
     import argparse
     import json
 
-    from optimum_ro.sparse import bench
+    from spmm import command as bench
 
     saved = tmp_path / "r.json"
     saved.write_text(json.dumps(fake_result()))

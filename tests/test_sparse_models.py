@@ -1,4 +1,4 @@
-"""Sparse BERT checkpoints: pruned BERT -> save_sparse_pretrained -> AutoModel*.from_pretrained(trust_remote_code=True).
+"""Sparse BERT checkpoints: pruned BERT -> save_sparse_pretrained -> AutoModel*.from_pretrained with remote code.
 
 Tiny random BERTs with 16x4 block zeros (so both the 16x1 float blocks and the 1x4 int8 blocks are sparse)."""
 

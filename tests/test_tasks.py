@@ -99,7 +99,7 @@ def test_token_preprocessing_aligns_labels_to_words(fixtures_dir, tiny_tokenizer
     ds = preprocess_task(raw, tiny_tokenizer, "pos")
     label2id = TASKS["pos"].label2id
     for raw_row, row in zip(raw["train"], ds["train"]):
-        labelled = [l for l in row["labels"] if l != IGNORE_INDEX]
+        labelled = [label for label in row["labels"] if label != IGNORE_INDEX]
         assert labelled == [label2id[t] for t in raw_row["upos"]]
         assert len(row["word_ids"]) == len(row["input_ids"])
         assert row["word_ids"][0] == -1 and row["labels"][0] == IGNORE_INDEX

@@ -1,5 +1,6 @@
-"""examples/trim_score_effect.py on tiny task models: trimming to a vocabulary that covers the dev texts must
-leave every prediction unchanged (kept rows are copied exactly); dropped tokens show up as unknown tokens."""
+"""benchmarks/experiments/trim_score_effect.py on tiny task models: trimming to a vocabulary that covers the dev
+texts must leave every prediction unchanged (kept rows are copied exactly); dropped tokens show up as unknown
+tokens."""
 
 import json
 import shutil
@@ -7,12 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import load_example
 
 
 @pytest.fixture(scope="module")
 def script():
-    return load_example("trim_score_effect")
+    from experiments import trim_score_effect
+
+    return trim_score_effect
 
 
 @pytest.fixture(scope="module")
@@ -106,12 +108,12 @@ def test_dropped_tokens_become_unknown(script, teachers, fixtures_dir, tmp_path,
 def test_teachers_with_different_vocabularies_are_refused(
     script, teachers, fixtures_dir, tmp_path, monkeypatch, tiny_bert_dir
 ):
-    from conftest import build_wordpiece_tokenizer
+    from optimum_ro.testing import trained_wordpiece_tokenizer
 
     mixed = tmp_path / "mixed"
     shutil.copytree(teachers / "sentiment", mixed / "sentiment")
     shutil.copytree(teachers / "pos", mixed / "pos")
-    other = build_wordpiece_tokenizer(["alfa beta gama delta"] * 10, vocab_size=60)
+    other = trained_wordpiece_tokenizer(["alfa beta gama delta"] * 10, vocab_size=60)
     other.save_pretrained(mixed / "pos")
     with pytest.raises(ValueError, match="share one vocabulary"):
         run(
@@ -133,16 +135,16 @@ def test_teachers_with_different_vocabularies_are_refused(
 
 def test_max_size_resegments_instead_of_unknown(script, tmp_path, monkeypatch):
     import torch
-    from conftest import build_wordpiece_tokenizer
     from transformers import BertConfig, BertForMaskedLM
 
     from optimum_ro.distillation import count_token_ids, select_vocabulary
     from optimum_ro.tasks import build_model
+    from optimum_ro.testing import trained_wordpiece_tokenizer
 
     # made-up texts whose words are whole tokens of a tokenizer trained on them
     words = ["mere", "pere", "prune", "caise", "gutui", "nuci", "bune", "rele", "dulci", "acre"]
     texts = [f"{a} {b} {c}" for a in words for b in words[::3] for c in words[::4]]
-    tok = build_wordpiece_tokenizer(texts * 5, vocab_size=120, lowercase=True)
+    tok = trained_wordpiece_tokenizer(texts * 5, vocab_size=120, lowercase=True)
     folder = tmp_path / "teachers" / "sentiment"
     torch.manual_seed(0)
     BertForMaskedLM(

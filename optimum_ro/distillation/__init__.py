@@ -2,10 +2,13 @@
 
 from optimum_ro.distillation import DistillationTrainer, DistillationTrainingArguments, make_student
 student = make_student(teacher, num_layers=6)
-DistillationTrainer(model=student, teacher=teacher, args=DistillationTrainingArguments("out"), train_dataset=ds).train()
+args = DistillationTrainingArguments("out")
+DistillationTrainer(model=student, teacher=teacher, args=args, train_dataset=ds).train()
 """
 
 from .alignment import AlignmentError, align_to_student, pool_words, prepare_student_words, prepare_teacher_inputs
+from .collator import DistillationDataCollator
+from .compatibility import infer_task_kind
 from .config import DistillationTrainingArguments
 from .losses import (
     cosine_hidden_loss,
@@ -16,15 +19,16 @@ from .losses import (
     soft_target_loss,
     teacher_probabilities,
 )
+from .projections import StudentWithProjections
 from .student import count_parameters, make_student
-from .trainer import DistillationDataCollator, DistillationStudent, DistillationTrainer, infer_task_kind
+from .trainer import DistillationTrainer
 from .vocab import count_token_ids, select_vocabulary, trim_vocabulary
 
 __all__ = [
     "DistillationTrainer",
     "DistillationTrainingArguments",
     "DistillationDataCollator",
-    "DistillationStudent",
+    "StudentWithProjections",
     "make_student",
     "count_parameters",
     "trim_vocabulary",
@@ -44,3 +48,11 @@ __all__ = [
     "cosine_hidden_loss",
     "mse_loss",
 ]
+
+
+def __getattr__(name: str):
+    if name == "DistillationStudent":  # deprecated name, kept importable with a warning
+        from . import trainer
+
+        return getattr(trainer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,7 +25,8 @@ def check_fast_tokenizer(tokenizer, name: str = "tokenizer") -> None:
     """Word alignment needs ``word_ids()``, which only fast (Rust) tokenizers provide."""
     if not getattr(tokenizer, "is_fast", False):
         raise AlignmentError(
-            f"{name} ({type(tokenizer).__name__}, {getattr(tokenizer, 'name_or_path', '')!r}) is a slow tokenizer without "
+            f"{name} ({type(tokenizer).__name__}, "
+            f"{getattr(tokenizer, 'name_or_path', '')!r}) is a slow tokenizer without "
             "offsets/word_ids, so its tokens cannot be aligned to the student's words; load it with "
             "AutoTokenizer.from_pretrained(..., use_fast=True) or convert it to a tokenizer.json"
         )

@@ -28,7 +28,7 @@ def default_layers(num_teacher_layers: int, num_layers: int) -> list[int]:
 
 
 def find_layer_list(model: nn.Module) -> tuple[str, nn.ModuleList]:
-    """The ``ModuleList`` holding the transformer blocks (``bert.encoder.layer``, ``distilbert.transformer.layer``...)."""
+    """The ``ModuleList`` holding the transformer blocks (``bert.encoder.layer``, ``distilbert.transformer.layer``)."""
     n = model.config.num_hidden_layers
     candidates = [
         (name, mod)

@@ -224,7 +224,11 @@ def trim_vocabulary(
     new_tokenizer = _trim_tokenizer(tokenizer, old_to_new)
     if model is None:
         return None, new_tokenizer
+    return _trim_model(model, kept, old_to_new, vocab_size, new_tokenizer.unk_token_id), new_tokenizer
 
+
+def _trim_model(model, kept: list[int], old_to_new: dict, vocab_size: int, unk_token_id: int):
+    """Keep the embedding rows ``kept`` (input, and MLM output if any) and remap the config's token ids."""
     index = torch.tensor(kept, dtype=torch.long)
     embeddings = model.get_input_embeddings()
     if embeddings.weight.shape[0] < vocab_size:
@@ -245,23 +249,29 @@ def trim_vocabulary(
     new_embeddings.weight = _select_rows(embeddings.weight, index)
     model.set_input_embeddings(new_embeddings)
     if output is not None:
-        output.weight = new_embeddings.weight if tied else _select_rows(output.weight, index)
-        if getattr(output, "bias", None) is not None:
-            output.bias = _select_rows(output.bias, index)
-        output.out_features = len(kept)
-        # BERT's prediction head keeps the bias also as a separate parameter tied to decoder.bias
-        for module in model.modules():
-            if (
-                hasattr(module, "decoder")
-                and module.decoder is output
-                and isinstance(getattr(module, "bias", None), nn.Parameter)
-            ):
-                module.bias = output.bias if output.bias is not None else _select_rows(module.bias, index)
+        _trim_output_layer(model, output, new_embeddings.weight if tied else None, index)
     model.config.vocab_size = len(kept)
     for attr in _CONFIG_TOKEN_IDS:
         old = getattr(model.config, attr, None)
         if isinstance(old, int):
-            setattr(model.config, attr, old_to_new.get(old, new_tokenizer.unk_token_id))
+            setattr(model.config, attr, old_to_new.get(old, unk_token_id))
     if tied and hasattr(model, "tie_weights"):
         model.tie_weights()
-    return model, new_tokenizer
+    return model
+
+
+def _trim_output_layer(model, output, tied_weight, index) -> None:
+    """Keep the rows ``index`` of the MLM decoder (weight, bias, and the prediction head's copy of the bias);
+    ``tied_weight``: the trimmed input embedding when the decoder shares it."""
+    output.weight = tied_weight if tied_weight is not None else _select_rows(output.weight, index)
+    if getattr(output, "bias", None) is not None:
+        output.bias = _select_rows(output.bias, index)
+    output.out_features = len(index)
+    # BERT's prediction head keeps the bias also as a separate parameter tied to decoder.bias
+    for module in model.modules():
+        if (
+            hasattr(module, "decoder")
+            and module.decoder is output
+            and isinstance(getattr(module, "bias", None), nn.Parameter)
+        ):
+            module.bias = output.bias if output.bias is not None else _select_rows(module.bias, index)

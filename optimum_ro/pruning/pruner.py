@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
+import warnings
 
 import torch
 from torch import nn
@@ -28,113 +28,20 @@ from transformers import TrainerCallback
 from .config import BlockPruningConfig, format_block_shape, parse_block_shape
 from .criteria import (
     apply_block_mask,
-    check_divisible,
     magnitude_scores,
     movement_update,
     select_blocks,
     snip_momentum_update,
     zero_block_mask,
 )
+from .report import format_sparsity_report, recorded_sparsity, sparsity_report
 from .schedule import is_pruning_step, scheduled_sparsity
+from .targets import find_target_modules
 
 logger = logging.getLogger(__name__)
 
 STATE_NAME = "block_pruner.safetensors"
 DEFAULT_END_FRACTION = 0.7  # end_step=None -> 70% of max_steps
-
-
-def _recorded_sparsity(model) -> dict | None:
-    config = getattr(model, "config", None)
-    recorded = getattr(config, "sparsity", None) if config is not None else None
-    return recorded if isinstance(recorded, dict) else None
-
-
-def find_target_modules(model: nn.Module, config: BlockPruningConfig) -> dict[str, float]:
-    """``{module_name: target_sparsity}`` for every ``nn.Linear`` the config prunes, in model order.
-
-    Raises a clear ``ValueError`` when a target or override pattern matches no module, or when the block
-    shape does not divide a targeted layer.
-    """
-    linears = {name: m for name, m in model.named_modules() if isinstance(m, nn.Linear)}
-    for pattern in config.target_modules:
-        if not any(re.search(pattern, name) for name in linears):
-            raise ValueError(
-                f"target_modules pattern {pattern!r} matches no nn.Linear module of {type(model).__name__}. "
-                f"Linear modules are named like {sorted(linears)[:4]}; fix the pattern (re.search on these names)."
-            )
-    targets: dict[str, float] = {}
-    for name, module in linears.items():
-        if not any(re.search(p, name) for p in config.target_modules):
-            continue
-        if any(re.search(p, name) for p in config.exclude_modules):
-            continue
-        sparsity = next(
-            (s for p, s in config.sparsity_overrides.items() if re.search(p, name)), config.target_sparsity
-        )
-        check_divisible(module.weight.shape, config.block_shape, name)
-        targets[name] = sparsity
-    if not targets:
-        raise ValueError(
-            f"No module left to prune in {type(model).__name__}: target_modules {config.target_modules} matched only "
-            f"modules that exclude_modules {config.exclude_modules} keeps dense."
-        )
-    for pattern in config.sparsity_overrides:
-        if not any(re.search(pattern, name) for name in targets):
-            raise ValueError(
-                f"sparsity_overrides pattern {pattern!r} matches no pruned module; pruned modules are named like "
-                f"{list(targets)[:4]}."
-            )
-    return targets
-
-
-def sparsity_report(model: nn.Module, block_shape=None, module_names=None) -> dict:
-    """Measured block sparsity (fraction of all-zero blocks) of ``nn.Linear`` weights.
-
-        report = sparsity_report(model)            # block shape and layers from model.config.sparsity
-        report["overall"], report["layers"]["bert.encoder.layer.0.intermediate.dense"]["sparsity"]
-
-    Defaults: the block shape and layer names recorded in ``model.config.sparsity``, else ``1x1`` and every
-    ``nn.Linear``. ``overall`` weighs layers by their parameter count.
-    """
-    recorded = _recorded_sparsity(model) or {}
-    shape = parse_block_shape(block_shape or recorded.get("block_shape") or (1, 1))
-    modules = dict(model.named_modules())
-    names = (
-        list(module_names)
-        if module_names is not None
-        else list(recorded.get("layers") or [n for n, m in modules.items() if isinstance(m, nn.Linear)])
-    )
-    layers, zero_weights, total_weights = {}, 0.0, 0
-    for name in names:
-        weight = modules[name].weight
-        check_divisible(weight.shape, shape, name)
-        kept = zero_block_mask(weight, shape)
-        block_sparsity = 1.0 - kept.float().mean().item()
-        layers[name] = {
-            "shape": list(weight.shape),
-            "sparsity": round(block_sparsity, 6),
-            "zeros": round((weight == 0).float().mean().item(), 6),
-        }
-        zero_weights += block_sparsity * weight.numel()
-        total_weights += weight.numel()
-    return {
-        "block_shape": list(shape),
-        "layers": layers,
-        "overall": round(zero_weights / total_weights, 6) if total_weights else 0.0,
-    }
-
-
-def format_sparsity_report(report: dict) -> str:
-    """A plain-text table of :func:`sparsity_report`'s result."""
-    width = max([len(n) for n in report["layers"]] + [5])
-    lines = [f"{'layer':<{width}}  {'shape':>11}  sparsity", "-" * (width + 23)]
-    for name, row in report["layers"].items():
-        lines.append(f"{name:<{width}}  {'x'.join(map(str, row['shape'])):>11}  {row['sparsity']:8.2%}")
-    lines.append(
-        f"{'overall (' + format_block_shape(report['block_shape']) + ' blocks)':<{width}}  {'':>11}  "
-        f"{report['overall']:8.2%}"
-    )
-    return "\n".join(lines)
 
 
 class BlockPruner(TrainerCallback):
@@ -186,7 +93,7 @@ class BlockPruner(TrainerCallback):
             if any(m is self.model for m in model.modules()):  # the Trainer wraps the bound model (e.g. a student)
                 return self
             raise ValueError("This BlockPruner is bound to another model; create one BlockPruner per model.")
-        recorded = _recorded_sparsity(model)
+        recorded = recorded_sparsity(model)
         if recorded is not None and recorded.get("block_shape") is not None:
             previous = parse_block_shape(recorded["block_shape"])
             if previous != self.config.block_shape:
@@ -319,7 +226,8 @@ class BlockPruner(TrainerCallback):
             if not os.path.isfile(os.path.join(folder, STATE_NAME)):
                 raise FileNotFoundError(
                     f"Resuming at step {state.global_step}, but {folder} holds no {STATE_NAME}. If the checkpoint is "
-                    "elsewhere, call pruner.load_state(checkpoint_dir) before trainer.train(resume_from_checkpoint=...)."
+                    "elsewhere, call pruner.load_state(checkpoint_dir) "
+                    "before trainer.train(resume_from_checkpoint=...)."
                 )
             self.load_state(folder)
         self.apply_masks()
@@ -425,9 +333,9 @@ class BlockPruner(TrainerCallback):
             self.apply_masks()
 
     # ---- after training ------------------------------------------------------------------------
-    def names_in(self, model: nn.Module) -> dict[str, str]:
+    def local_names(self, model: nn.Module) -> dict[str, str]:
         """``{target name: name inside model}``. ``model`` may be the bound model, a module inside it (the student
-        of a wrapper such as ``DistillationStudent``: prefixes are dropped) or a copy with the same names."""
+        of a wrapper such as ``StudentWithProjections``: prefixes are dropped) or a copy with the same names."""
         if model is self.model:
             return {n: n for n in self.targets}
         for prefix, module in self.model.named_modules() if self.model is not None else ():
@@ -444,6 +352,11 @@ class BlockPruner(TrainerCallback):
             )
         return {n: n for n in self.targets}
 
+    def names_in(self, model: nn.Module) -> dict[str, str]:
+        """Deprecated name of :meth:`local_names`."""
+        warnings.warn("BlockPruner.names_in is renamed local_names; the old name will be removed", FutureWarning, 2)
+        return self.local_names(model)
+
     @torch.no_grad()
     def finalize(self, model: nn.Module | None = None) -> nn.Module:
         """Make the sparsity permanent and record it in ``model.config.sparsity``; returns the model.
@@ -457,7 +370,7 @@ class BlockPruner(TrainerCallback):
             raise RuntimeError("Nothing to finalize: this BlockPruner never saw a model.")
         if self.model is None:
             self.bind(model)
-        names = self.names_in(model)
+        names = self.local_names(model)
         modules = dict(model.named_modules())
         for name, local in names.items():
             apply_block_mask(modules[local].weight, self.masks[name], self.config.block_shape)
@@ -471,7 +384,7 @@ class BlockPruner(TrainerCallback):
         if self.config.sparsity_overrides:
             record["sparsity_overrides"] = dict(self.config.sparsity_overrides)
         if hasattr(model, "config"):
-            previous = _recorded_sparsity(model)
+            previous = recorded_sparsity(model)
             if previous and previous.get("layers"):
                 record["layers"] = {**previous["layers"], **layers}
             model.config.sparsity = record
@@ -483,7 +396,7 @@ class BlockPruner(TrainerCallback):
     def sparsity_report(self, model: nn.Module | None = None) -> dict:
         """Measured block sparsity of the pruned layers (see :func:`sparsity_report`), with each layer's target."""
         model = model if model is not None else self.model
-        names = self.names_in(model)
+        names = self.local_names(model)
         report = sparsity_report(model, self.config.block_shape, list(names.values()))
         for name, local in names.items():
             report["layers"][local]["target"] = self.targets[name]

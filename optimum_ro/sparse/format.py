@@ -201,7 +201,8 @@ class PackedBlockSparse:
             s = self.scales
             if s is None or s.dtype != torch.float32 or tuple(s.shape) != (n,):
                 raise ValueError(
-                    f"int8 weights need float32 scales of shape [{n}]; got {None if s is None else (s.dtype, list(s.shape))}"
+                    f"int8 weights need float32 scales of shape [{n}]; "
+                    f"got {None if s is None else (s.dtype, list(s.shape))}"
                 )
             if not bool(torch.isfinite(s).all()):
                 raise ValueError("int8 scales contain inf/nan (corrupt checkpoint?)")

@@ -36,8 +36,8 @@ _ACTIVATIONS = {"none": 0, "gelu": 1}
 # 1 vs 2 threads, the pool kept warm as inside a model's forward, where torch's own ops run on the same
 # OpenMP threads): 2 threads won from M = 1 up (768x768: 7.8 -> 5.0 us at M = 1, 15.1 -> 9.5 at M = 8; even
 # 256x256 at M = 1, 6.5k multiply-adds: 2.7 -> 2.4 us); after 20 ms idle a 2-thread call pays ~+35 us of
-# wake-up. 2**18 (until 2026-11-26) kept BERT-base's layers on 1 thread up to ~8 tokens: BERT-base at 8
-# tokens, batch 1, 2 threads ran 8% faster with 2**14.
+# wake-up. A threshold of 2**18 would keep BERT-base's layers on 1 thread up to ~8 tokens, where 2 threads
+# run 8% faster (BERT-base, 8 tokens, batch 1).
 MIN_WORK_PER_THREAD = 1 << 14
 _warned_missing = False
 _resolved: dict = {}  # raw value of $OPTIMUM_RO_ISA (None, str or bytes) -> the path it selects
@@ -102,7 +102,8 @@ def current_isa() -> str:
         lacking = [f for f in _ISA_NEEDS[requested] if not features.get(f)]
         has = sorted(f for f, ok in features.items() if ok)
         raise RuntimeError(
-            f"{ISA_ENV}={requested} but this CPU lacks {', '.join(lacking)} (it has: {', '.join(has) or 'none of them'}); "
+            f"{ISA_ENV}={requested} but this CPU lacks {', '.join(lacking)} "
+            f"(it has: {', '.join(has) or 'none of them'}); "
             f"choose one of {', '.join(available_isas())} or auto"
         )
     else:

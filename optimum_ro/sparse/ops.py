@@ -30,7 +30,8 @@ def _check(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in
         raise ValueError(f"block_sparse_linear runs on CPU; got a tensor on {x.device}")
     if values.dtype not in (torch.float32, torch.bfloat16, torch.int8) or values.dim() != 3:
         raise TypeError(
-            f"values must be a [nnz_blocks, rows, cols] float32/bfloat16/int8 tensor; got {values.dtype} {list(values.shape)}"
+            "values must be a [nnz_blocks, rows, cols] float32/bfloat16/int8 "
+            f"tensor; got {values.dtype} {list(values.shape)}"
         )
     br, bc = values.shape[1], values.shape[2]
     if out_features % br or in_features % bc:
@@ -48,7 +49,8 @@ def _check(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in
         residual.dtype != torch.float32 or tuple(residual.shape) != (*x.shape[:-1], out_features)
     ):
         raise ValueError(
-            f"residual must be float32 of shape {[*x.shape[:-1], out_features]}; got {residual.dtype} {list(residual.shape)}"
+            f"residual must be float32 of shape {[*x.shape[:-1], out_features]}; "
+            f"got {residual.dtype} {list(residual.shape)}"
         )
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")

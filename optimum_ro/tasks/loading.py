@@ -15,9 +15,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .specs import REGRESSION, SEQUENCE, TOKEN, TaskSpec, get_task
 
 # `datasets` is imported where data is loaded, so `optimum_ro.tasks` (and `optimum-ro pretrain`) import without it
-from .specs import REGRESSION, SEQUENCE, TOKEN, TaskSpec, get_task
+if TYPE_CHECKING:
+    import datasets
 
 SPLIT_FILES = {"train": ("train",), "validation": ("dev", "validation", "valid"), "test": ("test",)}
 

@@ -63,8 +63,7 @@ def score_split(trainer, records, encoded, labels) -> dict:
 
 def finetune_nlu(cfg: NLUFinetuneConfig, training_args: dict | None = None) -> dict:
     """Fine-tune a joint intent/slot model; ``training_args`` override the ``TrainingArguments`` this builds."""
-    import torch
-    from transformers import AutoTokenizer, TrainingArguments, set_seed
+    from transformers import AutoTokenizer, set_seed
 
     from optimum_ro.models.intent_slot import BertForIntentSlot
 
@@ -79,25 +78,7 @@ def finetune_nlu(cfg: NLUFinetuneConfig, training_args: dict | None = None) -> d
     encoded = {s: encode_nlu(r, tokenizer, labels, cfg.max_length) for s, r in data.items()}
     set_seed(cfg.seed)  # the new heads' initialisation too, not only the training (Trainer seeds after it)
     model = BertForIntentSlot.from_encoder(cfg.model, labels.intents, labels.slots, cfg.slot_loss_weight)
-    args = dict(
-        output_dir=str(out / "checkpoints"),
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=64,
-        max_steps=cfg.max_steps,
-        learning_rate=cfg.learning_rate,
-        weight_decay=0.01,
-        warmup_steps=0.1,
-        logging_steps=20,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=1,
-        report_to="none",
-        seed=cfg.seed,
-        use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0,
-        label_names=["intent_labels", "slot_labels"],
-    )
-    args = TrainingArguments(**{**args, **(training_args or {})})
+    args = _training_arguments(cfg, out, training_args)
     head_lr = cfg.head_learning_rate if cfg.head_learning_rate is not None else 20 * cfg.learning_rate
     trainer = make_trainer_class()(
         model=model,
@@ -130,6 +111,33 @@ def finetune_nlu(cfg: NLUFinetuneConfig, training_args: dict | None = None) -> d
     tokenizer.save_pretrained(str(out))
     save_results(trainer, out, "eval_results.json", results, write_nlu_card)
     return results
+
+
+def _training_arguments(cfg: NLUFinetuneConfig, out: Path, overrides: dict | None = None):
+    """``TrainingArguments`` of the joint intent + slot run (checkpoints in ``out/checkpoints``); ``overrides``
+    (Trainer flags given on the command line) win."""
+    import torch
+    from transformers import TrainingArguments
+
+    args = dict(
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=64,
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate,
+        weight_decay=0.01,
+        warmup_steps=0.1,
+        logging_steps=20,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=1,
+        report_to="none",
+        seed=cfg.seed,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        label_names=["intent_labels", "slot_labels"],
+    )
+    return TrainingArguments(**{**args, **(overrides or {})})
 
 
 def write_nlu_card(folder: Path, results: dict) -> Path:

@@ -183,15 +183,7 @@ def pack_blocks(lines, tokenizer, max_length: int, batch_size: int = 1000) -> Pa
 def pretrain(cfg: PretrainConfig, training_args: dict | None = None) -> dict:
     """MLM-pretrain (or continue, ``cfg.from_model``); ``training_args`` override the ``TrainingArguments`` this
     builds (any field). Returns the summary dict."""
-    import torch
-    from transformers import (
-        AutoModelForMaskedLM,
-        AutoTokenizer,
-        BertConfig,
-        BertForMaskedLM,
-        DataCollatorForLanguageModeling,
-        TrainingArguments,
-    )
+    from transformers import DataCollatorForLanguageModeling
 
     from ..commands.runs import resume_checkpoint, save_results
 
@@ -199,48 +191,11 @@ def pretrain(cfg: PretrainConfig, training_args: dict | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     lines = list(read_lines(cfg.text, cfg.max_lines))
     logger.info("%d lines of text", len(lines))
-    tok_dir = out / "tokenizer"
-    if cfg.from_model:
-        tokenizer = AutoTokenizer.from_pretrained(cfg.from_model)
-        model = AutoModelForMaskedLM.from_pretrained(cfg.from_model)
-    else:
-        if (tok_dir / "tokenizer.json").exists():  # resume: same tokenizer as the checkpoints
-            tokenizer = AutoTokenizer.from_pretrained(tok_dir)
-        else:
-            tokenizer = train_wordpiece_tokenizer(lines, cfg.vocab_size)
-            tokenizer.save_pretrained(tok_dir)
-        config = BertConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=cfg.hidden_size,
-            num_hidden_layers=cfg.num_layers,
-            num_attention_heads=cfg.num_heads,
-            intermediate_size=cfg.intermediate_size,
-            max_position_embeddings=512,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-        torch.manual_seed(cfg.seed)
-        model = BertForMaskedLM(config)
+    tokenizer, model = _tokenizer_and_model(cfg, lines, out)
     ds = pack_blocks(lines, tokenizer, cfg.max_length)
     logger.info("%d blocks of %d tokens", len(ds), cfg.max_length)
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=cfg.mlm_probability)
-    args = dict(
-        output_dir=str(out / "checkpoints"),
-        per_device_train_batch_size=cfg.batch_size,
-        max_steps=cfg.max_steps,
-        learning_rate=cfg.learning_rate,
-        warmup_steps=cfg.warmup_steps,
-        weight_decay=0.01,
-        lr_scheduler_type="linear",
-        logging_steps=50,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=1,
-        report_to="none",
-        seed=cfg.seed,
-        use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0,
-    )
-    args = TrainingArguments(**{**args, **(training_args or {})})
+    args = _training_arguments(cfg, out, training_args)
     callbacks = [time_budget_callback(cfg.max_minutes)] if cfg.max_minutes > 0 else []
     trainer_cls = make_mlm_trainer_class()
     trainer = trainer_cls(
@@ -272,6 +227,60 @@ def pretrain(cfg: PretrainConfig, training_args: dict | None = None) -> dict:
 
     save_results(trainer, out, "pretrain_results.json", summary, write_pretrain_card)
     return summary
+
+
+def _tokenizer_and_model(cfg: PretrainConfig, lines: list[str], out: Path):
+    """The model to pretrain and its tokenizer: ``cfg.from_model`` to continue, else a new BERT with a WordPiece
+    vocabulary trained on ``lines`` (or the one saved in ``out/tokenizer`` when resuming)."""
+    import torch
+    from transformers import AutoModelForMaskedLM, AutoTokenizer, BertConfig, BertForMaskedLM
+
+    tok_dir = out / "tokenizer"
+    if cfg.from_model:
+        return AutoTokenizer.from_pretrained(cfg.from_model), AutoModelForMaskedLM.from_pretrained(cfg.from_model)
+    if (tok_dir / "tokenizer.json").exists():  # resume: same tokenizer as the checkpoints
+        tokenizer = AutoTokenizer.from_pretrained(tok_dir)
+    else:
+        tokenizer = train_wordpiece_tokenizer(lines, cfg.vocab_size)
+        tokenizer.save_pretrained(tok_dir)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden_size,
+        num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads,
+        intermediate_size=cfg.intermediate_size,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(cfg.seed)
+    model = BertForMaskedLM(config)
+    return tokenizer, model
+
+
+def _training_arguments(cfg: PretrainConfig, out: Path, overrides: dict | None = None):
+    """``TrainingArguments`` of the MLM run: checkpoints in ``out/checkpoints``, linear schedule, CPU unless CUDA;
+    ``overrides`` (Trainer flags given on the command line) win."""
+    import torch
+    from transformers import TrainingArguments
+
+    args = dict(
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=cfg.batch_size,
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate,
+        warmup_steps=cfg.warmup_steps,
+        weight_decay=0.01,
+        lr_scheduler_type="linear",
+        logging_steps=50,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=1,
+        report_to="none",
+        seed=cfg.seed,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+    )
+    return TrainingArguments(**{**args, **(overrides or {})})
 
 
 def _last_logged_loss(trainer):

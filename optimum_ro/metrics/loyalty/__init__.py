@@ -75,7 +75,8 @@ def _as_distributions(p, name: str, atol: float = 1e-3) -> np.ndarray:
     arr = arr.reshape(-1, arr.shape[-1])
     if (arr < -atol).any() or not np.allclose(arr.sum(-1), 1.0, atol=atol):
         raise ValueError(
-            f"{name} rows must be probability distributions (non-negative, summing to 1); apply softmax to logits first"
+            f"{name} rows must be probability distributions "
+            "(non-negative, summing to 1); apply softmax to logits first"
         )
     return np.clip(arr, 0.0, None)
 
