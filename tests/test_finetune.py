@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from card_checks import load_card_metadata, result_metrics
 
 from optimum_ro.tasks.finetune import FinetuneConfig, finetune
 
@@ -34,8 +35,10 @@ def test_finetune_writes_model_folder_and_results(task, tiny_bert_dir, fixtures_
         assert model.config.num_labels == 1 and model.config.problem_type == "regression"
     assert res["validation"] == saved["validation"]
     card = (out / "README.md").read_text()
-    assert card.startswith("---\nlanguage: ro") and f"fine-tuned for Romanian {task}" in card
-    assert f"| validation | {main} |" in card
+    assert f"fine-tuned for Romanian {task}" in card and f"| validation | {main} |" in card
+    license = {"pos": "cc-by-sa-4.0", "sts": "cc-by-sa-4.0", "sentiment": "cc-by-nc-sa-4.0"}[task]
+    load_card_metadata(out, language="ro", license=license, base_model=tiny_bert_dir.name)
+    assert result_metrics(out)[("validation", main)] == pytest.approx(saved["validation"][main])
 
 
 def test_finetune_resumes_from_last_checkpoint(tiny_bert_dir, fixtures_dir, tmp_path):

@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from card_checks import load_card_metadata, result_metrics
 
 from optimum_ro.metrics.nlu import nlu_scores
 from optimum_ro.models.intent_slot import BertForIntentSlot
@@ -130,6 +131,8 @@ def test_finetune_learns_the_toy_data_and_saves_a_loadable_folder(tiny_bert_dir,
         "eval_seconds": again["dev"]["eval_seconds"],
     }
     assert "semantic error rate" in (out / "README.md").read_text()
+    load_card_metadata(out, pipeline_tag="token-classification", base_model=tiny_bert_dir.name)
+    assert result_metrics(out)[("dev", "intent_accuracy")] == 1.0
     model = BertForIntentSlot.from_pretrained(out)
     assert model.config.intent_labels == list(load_nlu(nlu_dir).labels.intents)
 

@@ -2,6 +2,7 @@ import gzip
 import json
 
 import pytest
+from card_checks import load_card_metadata
 from conftest import fixture_texts
 
 from optimum_ro.tasks.pretrain import PretrainConfig, pretrain, read_lines, train_wordpiece_tokenizer
@@ -72,6 +73,8 @@ def test_pretrain_from_scratch_resume_and_continue(tmp_path):
     assert stage2["steps"] == 2
     summary = json.loads((tmp_path / "stage2" / "pretrain_results.json").read_text())
     assert summary["config"]["from_model"].endswith("scratch")
+    meta = load_card_metadata(tmp_path / "stage2", base_model="scratch", pipeline_tag="fill-mask", license="other")
+    assert "pretraining" in meta["tags"]  # text the card cannot vouch for: no datasets, license "other"
 
 
 def test_masked_only_mlm_loss_equals_full_head_loss():

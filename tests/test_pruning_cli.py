@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from card_checks import load_card_metadata, result_metrics
 from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
 from optimum_ro.cli import main
@@ -56,6 +57,9 @@ def test_prune_command_writes_a_pruned_model_folder(tiny_bert_dir, fixtures_dir,
     results = json.loads((out / "eval_results.json").read_text())
     assert results["train_steps"] == 5 and results["pruning"]["block_shape"] == [16, 1]
     assert BlockPruningConfig.from_pretrained(out).sparsity_overrides == {r"intermediate\.dense": 0.75}
+    meta = load_card_metadata(out, language="ro", license="cc-by-nc-sa-4.0", base_model=tiny_bert_dir.name)
+    assert {"pruning", "block-sparse"} <= set(meta["tags"]) and meta["pipeline_tag"] == "text-classification"
+    assert result_metrics(out)[("validation", "accuracy")] == pytest.approx(printed["validation"]["accuracy"])
     model = AutoModelForSequenceClassification.from_pretrained(out)
     record = model.config.sparsity
     assert record["block_shape"] == [16, 1] and len(record["layers"]) == 12
@@ -113,7 +117,7 @@ def test_prune_command_with_teacher_distils_a_token_task(tiny_bert_dir, fixtures
     assert zero_block_share(w, 1, 4) == pytest.approx(0.6, abs=0.005)
 
 
-def test_prune_command_refuses_bad_flags(tiny_bert_dir, tmp_path):
+def test_prune_command_refuses_bad_flags(tiny_bert_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(
             [
@@ -128,23 +132,23 @@ def test_prune_command_refuses_bad_flags(tiny_bert_dir, tmp_path):
                 "no-equals-sign",
             ]
         )
-    with pytest.raises(ValueError, match="Invalid block_shape '16by1'"):
-        main(
-            [
-                "prune",
-                "--model",
-                str(tiny_bert_dir),
-                "--task",
-                "sentiment",
-                "--output",
-                str(tmp_path),
-                "--block-shape",
-                "16by1",
-            ]
-        )
+    rc = main(
+        [
+            "prune",
+            "--model",
+            str(tiny_bert_dir),
+            "--task",
+            "sentiment",
+            "--output",
+            str(tmp_path),
+            "--block-shape",
+            "16by1",
+        ]
+    )
+    assert rc == 2 and "Invalid block_shape '16by1'" in capsys.readouterr().err
 
 
-def test_prune_command_one_shot_without_training(tiny_bert_dir, fixtures_dir, tmp_path):
+def test_prune_command_one_shot_without_training(tiny_bert_dir, fixtures_dir, tmp_path, capsys):
     out = tmp_path / "oneshot"
     args = [
         "prune",
@@ -163,15 +167,15 @@ def test_prune_command_one_shot_without_training(tiny_bert_dir, fixtures_dir, tm
         "--max-steps",
         "0",
     ]
-    with pytest.raises(ValueError, match="--max-steps 0 prunes one-shot without gradients"):
-        main(args + ["--criterion", "movement"])
+    assert main(args + ["--criterion", "movement"]) == 2
+    assert "--max-steps 0 prunes one-shot without gradients" in capsys.readouterr().err
     assert main(args) == 0
     results = json.loads((out / "eval_results.json").read_text())
     assert results["train_steps"] == 0 and not list(out.glob("checkpoints/checkpoint-*"))
     assert results["sparsity"] == pytest.approx(0.9, abs=0.005) and "macro_f1" in results["validation"]
 
 
-def test_prune_command_can_distil_hidden_states_too(tiny_bert_dir, fixtures_dir, tmp_path, monkeypatch):
+def test_prune_command_can_distil_hidden_states_too(tiny_bert_dir, fixtures_dir, tmp_path, monkeypatch, capsys):
     pytest.importorskip("optimum_ro.distillation")
     from optimum_ro.distillation import losses
 
@@ -210,8 +214,8 @@ def test_prune_command_can_distil_hidden_states_too(tiny_bert_dir, fixtures_dir,
         "1:1",
         "2:2",
     ]
-    with pytest.raises(ValueError, match="alpha_cos > 0 distils hidden states from a teacher"):
-        main(args + ["--output", str(tmp_path / "no-teacher")])
+    assert main(args + ["--output", str(tmp_path / "no-teacher")]) == 2
+    assert "alpha_cos > 0 distils hidden states from a teacher" in capsys.readouterr().err
     assert main(args + ["--output", str(tmp_path / "hidden"), "--teacher", str(tiny_bert_dir)]) == 0
     assert len(calls) == 3 * 2  # every step, both layer pairs
     results = json.loads((tmp_path / "hidden" / "eval_results.json").read_text())

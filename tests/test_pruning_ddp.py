@@ -1,6 +1,9 @@
 """BlockPruner under 2 gloo processes on CPU (accelerate.debug_launcher): every rank holds the same masks."""
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -40,12 +43,23 @@ def _worker(out_dir):
 
 @pytest.mark.slow
 def test_two_gloo_processes_hold_identical_masks_and_scores(tmp_path):
-    from accelerate import debug_launcher
-
-    debug_launcher(_worker, args=(str(tmp_path),), num_processes=2)
+    # A fresh interpreter forks the workers: forking this pytest process after earlier tests ran torch's OpenMP
+    # thread pool with 2 threads (the demo's latency stage does) deadlocks the children.
+    tests = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent), str(tests)]), "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(
+        [sys.executable, __file__, str(tmp_path)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
     result = torch.load(tmp_path / "result.pt")
     assert result["world"] == 2 and result["wrapped"] == "DistributedDataParallel"
     assert result["rank_diff"] == 0.0  # masks, movement scores (from synchronised gradients) and weights
     assert result["score_updates"] == 4
     assert all(v == pytest.approx(0.5, abs=0.005) for v in result["sparsity"].values())
     assert (tmp_path / "checkpoint-2" / STATE_NAME).is_file() and (tmp_path / "checkpoint-4" / STATE_NAME).is_file()
+
+
+if __name__ == "__main__":  # run by the test above in a fresh interpreter
+    from accelerate import debug_launcher
+
+    debug_launcher(_worker, args=(sys.argv[1],), num_processes=2)

@@ -15,7 +15,6 @@ projection. Teachers with other tokenizers are re-tokenized from the raw words (
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -24,6 +23,7 @@ from pathlib import Path
 logger = logging.getLogger("optimum_ro.distill")
 
 MLM_DEFAULTS = dict(alpha_ce=5.0, alpha_mlm=2.0, alpha_cos=1.0, alpha_task=0.0, alpha_mse=0.0)  # DistilBERT
+DISTILL_TASKS = ("pos", "ner", "sentiment", "sts", "dialect", "mlm")
 TASK_DEFAULTS = dict(alpha_ce=0.5, alpha_mlm=0.0, alpha_cos=0.0, alpha_task=0.5, alpha_mse=0.5)
 
 
@@ -62,17 +62,20 @@ class DistillConfig:
     save_steps: int = 200
     seed: int = 42
     resume: bool = True
+    trust_remote_code: bool = False  # run the model folders' own code (auto_map); only for folders you trust
 
 
-def _load_teacher(path: str, task: str):
+def _load_teacher(path: str, task: str, trust_remote_code: bool = False):
     from transformers import AutoModelForMaskedLM
 
     if task == "mlm":
-        model, info = AutoModelForMaskedLM.from_pretrained(path, output_loading_info=True)
+        model, info = AutoModelForMaskedLM.from_pretrained(
+            path, output_loading_info=True, trust_remote_code=trust_remote_code
+        )
     else:
         from optimum_ro.tasks import build_model
 
-        model, info = build_model(path, task, output_loading_info=True)
+        model, info = build_model(path, task, output_loading_info=True, trust_remote_code=trust_remote_code)
     fresh = [k for k in info.get("missing_keys", []) if "embeddings.position_ids" not in k]
     if fresh:
         what = (
@@ -111,18 +114,15 @@ def _mlm_dataset(cfg, student_tok, others):
 
 
 def _task_dataset(cfg, student_tok, others):
+    from optimum_ro.commands.runs import subset_splits
     from optimum_ro.tasks import TASKS, load_task, preprocess_task
-    from optimum_ro.tasks.finetune import resolve_data
+    from optimum_ro.tasks.data_location import resolve_data
 
     from .alignment import prepare_teacher_inputs
 
     spec = TASKS[cfg.task]
     raw = load_task(spec.name, resolve_data(spec.name, cfg.data))
-    if cfg.max_train_samples:
-        raw["train"] = raw["train"].shuffle(seed=cfg.seed).select(range(min(cfg.max_train_samples, len(raw["train"]))))
-    if cfg.max_eval_samples:
-        for split in [s for s in raw if s != "train"]:
-            raw[split] = raw[split].select(range(min(cfg.max_eval_samples, len(raw[split]))))
+    raw = subset_splits(raw, cfg.max_train_samples, cfg.max_eval_samples, cfg.seed)  # seeded random rows
     max_length = cfg.max_length or spec.default_max_length
     ds = preprocess_task(raw, student_tok, spec.name, max_length=max_length, keep_raw=True)
     for i, tok in others.items():
@@ -147,11 +147,13 @@ def _task_dataset(cfg, student_tok, others):
     return ds
 
 
-def run_distillation(cfg: DistillConfig) -> dict:
-    """Build (or load) the student, distill, save it to ``cfg.output_dir``; returns the results dict."""
+def run_distillation(cfg: DistillConfig, training_args: dict | None = None) -> dict:
+    """Build (or load) the student, distill, save it to ``cfg.output_dir``; returns the results dict.
+    ``training_args`` override the ``DistillationTrainingArguments`` this builds (any field)."""
+    import torch
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    from optimum_ro.tasks.finetune import last_checkpoint
+    from optimum_ro.commands.runs import resume_checkpoint, save_results
 
     from .config import DistillationTrainingArguments
     from .student import count_parameters, make_student
@@ -169,8 +171,9 @@ def run_distillation(cfg: DistillConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
 
-    teachers = [_load_teacher(p, cfg.task) for p in cfg.teachers]
-    tokenizers = [AutoTokenizer.from_pretrained(p) for p in cfg.teachers]
+    remote = dict(trust_remote_code=cfg.trust_remote_code)
+    teachers = [_load_teacher(p, cfg.task, cfg.trust_remote_code) for p in cfg.teachers]
+    tokenizers = [AutoTokenizer.from_pretrained(p, **remote) for p in cfg.teachers]
     results = {
         "task": cfg.task,
         "teachers": list(cfg.teachers),
@@ -178,14 +181,14 @@ def run_distillation(cfg: DistillConfig) -> dict:
         "teacher_parameters": [count_parameters(t) for t in teachers],
     }
     if cfg.student:
-        student_tok = AutoTokenizer.from_pretrained(cfg.student)
+        student_tok = AutoTokenizer.from_pretrained(cfg.student, **remote)
         if mlm:
-            student = AutoModelForMaskedLM.from_pretrained(cfg.student)
+            student = AutoModelForMaskedLM.from_pretrained(cfg.student, **remote)
         else:
             from optimum_ro.tasks import build_model
             from optimum_ro.tasks.modeling import copy_task_head
 
-            student = build_model(cfg.student, cfg.task)
+            student = build_model(cfg.student, cfg.task, **remote)
             # a general-distilled student has no task head: start from its teacher's (DistilBERT-style)
             results["head_copied_from_teacher"] = copy_task_head(student, teachers[cfg.student_from])
     else:
@@ -230,7 +233,7 @@ def run_distillation(cfg: DistillConfig) -> dict:
     if head_lr is None and not mlm and cfg.student and not results.get("head_copied_from_teacher"):
         head_lr = 20 * cfg.learning_rate  # a fresh head: as in `optimum-ro finetune`
     results["loss_weights"] = dict(alphas)
-    args = DistillationTrainingArguments(
+    args = dict(
         output_dir=str(out / "checkpoints"),
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
@@ -247,13 +250,15 @@ def run_distillation(cfg: DistillConfig) -> dict:
         eval_strategy="no",
         report_to=[],
         seed=cfg.seed,
-        use_cpu=True,
+        use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
         temperature=cfg.temperature,
         teacher_weights=cfg.teacher_weights,
         head_learning_rate=head_lr,
         **alphas,
     )
+    args = DistillationTrainingArguments(**{**args, **(training_args or {})})
+    results["trainer_overrides"] = dict(training_args or {})
     compute_metrics = None
     if not mlm:
         from optimum_ro.tasks import metrics_fn
@@ -281,7 +286,7 @@ def run_distillation(cfg: DistillConfig) -> dict:
         tuned = trainer.tune_teacher_weights(data["validation"], task=cfg.task, steps=cfg.tune_steps)
         results["teacher_weights_tuning"] = tuned
     results["teacher_weights"] = list(trainer.teacher_weights)
-    resume = last_checkpoint(out / "checkpoints") if cfg.resume else None
+    resume = resume_checkpoint(out, enabled=cfg.resume)
     train_out = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(out))
     results["train"] = {
@@ -301,16 +306,47 @@ def run_distillation(cfg: DistillConfig) -> dict:
                     {f"{split}_{'student_teacher_pearson' if k == 'pearson' else k}": v for k, v in loyalty.items()}
                 )
                 results[split] = scores
-    if trainer.is_world_process_zero():
-        from .model_card import write_student_card
+    from .model_card import write_student_card
 
-        (out / "distill_results.json").write_text(json.dumps(results, indent=2, default=str))
-        write_student_card(out, results)
+    save_results(trainer, out, "distill_results.json", results, write_student_card)
     logger.info("student saved to %s (%d parameters)", out, results["student_parameters"])
     return results
 
 
+# argparse settings of DistillConfig's fields on the command line (the flags themselves come from the dataclass)
+FLAG_SETTINGS = {
+    "task": {"choices": DISTILL_TASKS, "help": "pos, ner, sentiment, sts, dialect, or mlm (general distillation)"},
+    "data": {
+        "help": "task: folder of train/dev/test .jsonl; mlm: text file(s) (comma-separated) or a folder of *.txt[.gz]"
+    },
+    "output_dir": {"aliases": ["--output"], "required": True, "help": "the student folder to write"},
+    "student": {"help": "start from this student folder (e.g. a general-distilled one) instead of cutting a teacher"},
+    "student_from": {"help": "index of the teacher the student is cut from (default 0)"},
+    "trim_vocab_size": {
+        "help": "keep at most this many tokens: the corpus's most frequent, with its alphabet's single "
+        "characters so that the words of dropped tokens are re-segmented, not unknown"
+    },
+    "tune_teacher_weights": {
+        "help": "choose the ensemble weights on the dev split: the grid of weights (multiples of "
+        "1/--tune_steps) whose ensemble scores best on the task's metric"
+    },
+    "epochs": {"help": "training epochs (Trainer: --num_train_epochs)"},
+    "batch_size": {"help": "per-device training batch (Trainer: --per_device_train_batch_size)"},
+    "grad_accum": {"help": "gradient accumulation steps (Trainer: --gradient_accumulation_steps)"},
+    "head_learning_rate": {"help": "task head and pooler (default: 20x --learning_rate when the head is new)"},
+    "max_texts": {"help": "mlm: read at most this many lines"},
+    "max_eval_samples": {"help": "score a seeded random N dev/test rows (smoke runs)"},
+    "time_budget_min": {"help": "stop (and save) after this many minutes"},
+    "resume": {"help": "resume from OUTPUT/checkpoints (--no_resume: start again)"},
+    "trust_remote_code": {"help": "run the model folders' own code (only for folders you trust)"},
+}
+
+
 def add_parser(subparsers):
+    from optimum_ro.commands.training import add_dataclass_flags, add_trainer_flags
+
+    from .config import DistillationTrainingArguments
+
     p = subparsers.add_parser(
         "distill",
         help="distill one or more teachers into a smaller student",
@@ -321,72 +357,51 @@ def add_parser(subparsers):
         "--teacher", action="append", required=True, dest="teachers", help="teacher folder (repeat for several)"
     )
     p.add_argument(
-        "--task", required=True, help="pos, ner, sentiment, sts, dialect, or mlm (general distillation on raw text)"
+        "--trim_vocab_corpus",
+        "--trim-vocab-corpus",
+        action="append",
+        default=[],
+        help="text file(s): keep only the tokens they use (repeat for several)",
     )
-    p.add_argument(
-        "--data",
-        help="task: folder of train/dev/test .jsonl; mlm: text file(s) (comma-separated) or a folder of *.txt[.gz]",
+    p.add_argument("--teacher_weights", "--teacher-weights", type=float, nargs="+", help="ensemble weights")
+    add_dataclass_flags(
+        p, DistillConfig, skip=("teachers", "trim_vocab_corpus", "teacher_weights"), extra=FLAG_SETTINGS
     )
-    p.add_argument("--output", required=True, dest="output_dir")
-    p.add_argument(
-        "--student", help="start from this student folder (e.g. a general-distilled one) instead of cutting a teacher"
-    )
-    p.add_argument("--student-layers", type=int, default=6)
-    p.add_argument(
-        "--student-from", type=int, default=0, help="index of the teacher the student is cut from (default 0)"
-    )
-    p.add_argument(
-        "--trim-vocab-corpus", action="append", default=[], help="text file(s): keep only the tokens they use"
-    )
-    p.add_argument("--trim-max-lines", type=int)
-    p.add_argument(
-        "--trim-vocab-size",
-        type=int,
-        help="keep at most this many tokens: the corpus's most frequent, with its alphabet's single "
-        "characters so that the words of dropped tokens are re-segmented, not unknown",
-    )
-    p.add_argument("--teacher-weights", type=float, nargs="+")
-    p.add_argument(
-        "--tune-teacher-weights",
-        action="store_true",
-        help="choose the ensemble weights on the dev split: the grid of weights (multiples of "
-        "1/--tune-steps) whose ensemble scores best on the task's metric",
-    )
-    p.add_argument("--tune-steps", type=int, default=10)
-    p.add_argument("--temperature", type=float, default=2.0)
-    for name in ("ce", "mlm", "cos", "task", "mse"):
-        p.add_argument(f"--alpha-{name}", type=float, dest=f"alpha_{name}")
-    p.add_argument("--epochs", type=float, default=3.0)
-    p.add_argument("--max-steps", type=int, default=-1)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--grad-accum", type=int, default=1)
-    p.add_argument("--learning-rate", type=float, default=5e-5)
-    p.add_argument(
-        "--head-learning-rate",
-        type=float,
-        help="task head and pooler (default: 20x --learning-rate when the head is new, else the same)",
-    )
-    p.add_argument("--max-length", type=int)
-    p.add_argument("--max-texts", type=int, help="mlm: read at most this many lines")
-    p.add_argument("--max-train-samples", type=int)
-    p.add_argument("--max-eval-samples", type=int, help="evaluate on the first N dev/test rows (smoke runs)")
-    p.add_argument("--time-budget-min", type=float, help="stop (and save) after this many minutes")
-    p.add_argument("--save-steps", type=int, default=200)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--no-resume", dest="resume", action="store_false", help="ignore checkpoints in OUTPUT/checkpoints")
+    add_trainer_flags(p, DistillationTrainingArguments)
     p.set_defaults(func=_run)
     return p
+
+
+def check_distill_inputs(cfg: DistillConfig) -> None:
+    """Every path and value of a distillation run, checked before a teacher is loaded."""
+    from pathlib import Path
+
+    from optimum_ro.commands import UsageError, check_data, check_model_folder
+
+    for path in cfg.teachers:
+        check_model_folder(path, "--teacher", cfg.trust_remote_code)
+    if cfg.student:
+        check_model_folder(cfg.student, "--student", cfg.trust_remote_code)
+    for corpus in cfg.trim_vocab_corpus:
+        if not Path(corpus).is_file():
+            raise UsageError(f"--trim-vocab-corpus {corpus}: no such file; give a text file (one text per line).")
+    if cfg.task == "mlm":
+        if not cfg.data:
+            raise UsageError("--task mlm needs --data: a text file (.txt or .txt.gz, one text per line) or several")
+        for part in [cfg.data] if Path(cfg.data).is_dir() else cfg.data.split(","):
+            if not Path(part).exists():
+                raise UsageError(
+                    f"--data {part}: no such file or folder; give text file(s) or a folder of *.txt[.gz]."
+                )
+    else:
+        cfg.data = check_data(cfg.task, cfg.data)
 
 
 def _run(args) -> int:
     keys = set(DistillConfig.__dataclass_fields__)
     cfg = DistillConfig(**{k: v for k, v in vars(args).items() if k in keys})
-    results = run_distillation(cfg)
-    print(
-        json.dumps(
-            {k: results[k] for k in results if k in ("student_parameters", "train", "validation", "test")},
-            indent=2,
-            default=str,
-        )
-    )
-    return 0
+    check_distill_inputs(cfg)
+    from optimum_ro.commands.training import finish_run, trainer_overrides
+
+    results = run_distillation(cfg, training_args=trainer_overrides(args))
+    return finish_run(args, cfg.output_dir, results, ("student_parameters", "train", "validation", "test"))

@@ -49,6 +49,8 @@ MODEL_CARD = """\
 license: mit
 language: [multilingual, ro, en]
 library_name: transformers
+pipeline_tag: feature-extraction
+base_model: intfloat/multilingual-e5-small
 tags: [sentence-similarity, feature-extraction, offline-conversion]
 ---
 # multilingual-e5-small (4-bit-rounded weights, converted offline by optimum-ro)

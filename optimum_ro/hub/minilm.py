@@ -73,6 +73,8 @@ CARD = """\
 license: apache-2.0
 language: [en]
 library_name: transformers
+pipeline_tag: feature-extraction
+base_model: sentence-transformers/{name}
 tags: [sentence-similarity, feature-extraction, offline-conversion]
 ---
 # {name} (converted offline by optimum-ro)

@@ -14,10 +14,9 @@ Checkpoints go to ``output/checkpoints``; running the same command again resumes
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from .config import CRITERIA, SCHEDULES, SCOPES, BlockPruningConfig
@@ -56,22 +55,12 @@ class PruneTaskConfig:
     seed: int = 42
     save_steps: int = 200
     eval_splits: tuple = ("validation", "test")
+    trust_remote_code: bool = False  # run the model folders' own code (auto_map); only for folders you trust
 
 
-def _subset(raw, cfg: PruneTaskConfig):
-    if cfg.max_train_samples and "train" in raw:
-        raw["train"] = raw["train"].shuffle(seed=cfg.seed).select(range(min(cfg.max_train_samples, len(raw["train"]))))
-    if cfg.max_eval_samples:  # a seeded random subset: files are often sorted by label
-        for split in raw:
-            if split != "train":
-                raw[split] = (
-                    raw[split].shuffle(seed=cfg.seed).select(range(min(cfg.max_eval_samples, len(raw[split]))))
-                )
-    return raw
-
-
-def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
-    """Fine-tune ``cfg.model`` on ``cfg.task`` with a :class:`BlockPruner`; returns the results dict."""
+def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig, training_args: dict | None = None) -> dict:
+    """Fine-tune ``cfg.model`` on ``cfg.task`` with a :class:`BlockPruner`; returns the results dict.
+    ``training_args`` override the ``TrainingArguments`` this builds (any field, e.g. ``{"bf16": True}``)."""
     import torch
     from transformers import (
         AutoTokenizer,
@@ -80,8 +69,8 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
         Trainer,
         TrainingArguments,
     )
-    from transformers.trainer_utils import get_last_checkpoint
 
+    from ..commands.runs import resume_checkpoint, save_results, subset_splits
     from ..tasks import build_model, get_task, load_task, metrics_fn, preprocess_task
     from ..tasks.finetune import freeze_word_embeddings, resolve_data
     from .pruner import BlockPruner
@@ -91,19 +80,25 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
         raise ValueError(f"freeze_embeddings must be 'auto', 'yes' or 'no', got {cfg.freeze_embeddings!r}.")
     if cfg.alpha_cos and not cfg.teacher:
         raise ValueError("alpha_cos > 0 distils hidden states from a teacher: give --teacher (or set alpha_cos 0).")
+    from dataclasses import fields as dataclass_fields
+
+    distill_only = sorted(set(training_args or {}) - {f.name for f in dataclass_fields(TrainingArguments)})
+    if distill_only and not cfg.teacher:
+        raise ValueError(f"--{distill_only[0]} is a distillation setting: give --teacher (a fine-tuned model) too.")
     data = resolve_data(spec.name, cfg.data)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = AutoTokenizer.from_pretrained(cfg.model)
-    raw = _subset(load_task(spec, data), cfg)
-    model = build_model(cfg.model, spec)
+    remote = dict(trust_remote_code=cfg.trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model, **remote)
+    raw = subset_splits(load_task(spec, data), cfg.max_train_samples, cfg.max_eval_samples, cfg.seed)
+    model = build_model(cfg.model, spec, **remote)
     frozen = freeze_word_embeddings(model, cfg.freeze_embeddings)
 
     teacher = teacher_tokenizer = None
     shares_vocab = True
     if cfg.teacher:
-        teacher = build_model(cfg.teacher, spec)
-        teacher_tokenizer = AutoTokenizer.from_pretrained(cfg.teacher)
+        teacher = build_model(cfg.teacher, spec, **remote)
+        teacher_tokenizer = AutoTokenizer.from_pretrained(cfg.teacher, **remote)
         shares_vocab = teacher_tokenizer.get_vocab() == tokenizer.get_vocab()
     ds = preprocess_task(raw, tokenizer, spec, max_length=cfg.max_length, keep_raw=not shares_vocab)
 
@@ -133,6 +128,7 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
     )
+    common.update(training_args or {})
     if teacher is None:
         if spec.kind == "token":
             ds = ds.remove_columns("word_ids")
@@ -186,10 +182,7 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
         pruner.update_masks(pruning.start_step)
         steps, loss = 0, None
     else:
-        if (out / "checkpoints").is_dir():
-            resume = get_last_checkpoint(str(out / "checkpoints"))
-        if resume:
-            logger.info("resuming from %s", resume)
+        resume = resume_checkpoint(out)
         train_out = trainer.train(resume_from_checkpoint=resume)
         steps, loss = train_out.global_step, train_out.training_loss
     train_seconds = time.time() - start
@@ -201,6 +194,7 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
         "model": cfg.model,
         "teacher": cfg.teacher,
         "run": asdict(cfg),
+        "trainer_overrides": dict(training_args or {}),
         "pruning": pruning.to_dict(),
         "sparsity": report["overall"],
         "layers": report["layers"],
@@ -214,10 +208,13 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> dict:
         if split in ds:
             metrics = trainer.evaluate(ds[split], metric_key_prefix=split)
             results[split] = {k[len(split) + 1 :]: v for k, v in metrics.items() if k.startswith(split + "_")}
-    model.save_pretrained(str(out))
-    tokenizer.save_pretrained(str(out))
-    pruning.save_pretrained(str(out))
-    (out / "eval_results.json").write_text(json.dumps(results, indent=2, default=str))
+    if trainer.is_world_process_zero():
+        model.save_pretrained(str(out))
+        tokenizer.save_pretrained(str(out))
+        pruning.save_pretrained(str(out))
+    from .model_card import write_pruned_card
+
+    save_results(trainer, out, "eval_results.json", results, write_pruned_card)
     logger.info(
         "%s pruned to %.1f%% (%s blocks): %s",
         spec.name,
@@ -240,103 +237,96 @@ def _override(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"--sparsity-override {text!r}: {value!r} is not a number") from None
 
 
+# argparse settings of the dataclass fields on the command line (the flags themselves come from the dataclasses)
+TASK_FLAG_SETTINGS = {
+    "model": {"help": "model folder (a fine-tuned or distilled student)"},
+    "task": {"choices": ["pos", "ner", "sentiment", "sts", "dialect"]},
+    "data": {"help": "folder of train/dev/test .jsonl (default: $OPTIMUM_RO_DATA/<task> or ../shared/data/ro/<task>)"},
+    "output_dir": {"aliases": ["--output"], "required": True, "help": "the pruned model folder to write"},
+    "teacher": {"help": "dense model folder fine-tuned on the task: distil from it while pruning"},
+    "freeze_embeddings": {"choices": ("auto", "yes", "no"), "help": "auto: freeze vocabularies > 50k tokens"},
+    "trust_remote_code": {"help": "run the model folders' own code (only for folders you trust)"},
+}
+PRUNING_FLAG_SETTINGS = {
+    "target_sparsity": {"aliases": ["--sparsity"], "help": "target fraction of pruned blocks, [0, 1)"},
+    "target_modules": {"help": "regular expressions of the module names to prune"},
+    "exclude_modules": {"help": "regular expressions of module names kept dense"},
+    "criterion": {"choices": CRITERIA},
+    "schedule": {"choices": SCHEDULES},
+    "scope": {"choices": SCOPES},
+    "end_step": {"help": "default: 70%% of the training steps"},
+}
+
+
 def add_parser(subparsers):
+    from ..commands.training import add_dataclass_flags, add_trainer_flags
+    from ..distillation.config import DistillationTrainingArguments
+
     p = subparsers.add_parser(
         "prune",
         help="block-prune a model while fine-tuning (or distilling) it on one task",
         description=__doc__.splitlines()[0],
     )
-    p.add_argument("--model", required=True, help="model folder (a fine-tuned or distilled student)")
-    p.add_argument("--task", required=True, choices=["pos", "ner", "sentiment", "sts", "dialect"])
+    add_dataclass_flags(p, PruneTaskConfig, skip=("hidden_layer_map", "eval_splits"), extra=TASK_FLAG_SETTINGS)
     p.add_argument(
-        "--data", help="folder of train/dev/test .jsonl (default: $OPTIMUM_RO_DATA/<task> or ../shared/data/ro/<task>)"
+        "--hidden_layer_map",
+        "--hidden-layer-map",
+        nargs="+",
+        metavar="S:T",
+        help="with --alpha_cos: student:teacher hidden-state pairs (0 = embeddings, -1 = last), "
+        "e.g. 1:2 2:4; default -1:-1",
     )
-    p.add_argument("--output", dest="output_dir", required=True)
-    p.add_argument("--teacher", help="dense model folder fine-tuned on the task: distil from it while pruning")
-    g = p.add_argument_group("pruning (defaults: BlockPruningConfig, or --pruning-config)")
-    g.add_argument("--pruning-config", help="a pruning_config.json (or its folder); the flags below override it")
+    g = p.add_argument_group(
+        "pruning (BlockPruningConfig; a flag given overrides --pruning_config, then the defaults)"
+    )
     g.add_argument(
+        "--pruning_config",
+        "--pruning-config",
+        help="a pruning_config.json, its folder or a Hub id; the flags below override it",
+    )
+    g.add_argument(
+        "--block_shape",
         "--block-shape",
         help="ROWSxCOLS of the weight [out, in]: 16x1 (fp32 kernel), 1x4 (int8 "
         "kernel; Intel's VNNI '4x1'), 1x1 = unstructured",
     )
-    g.add_argument("--sparsity", type=float, dest="target_sparsity", help="target fraction of pruned blocks, [0, 1)")
-    g.add_argument("--criterion", choices=CRITERIA)
-    g.add_argument("--schedule", choices=SCHEDULES)
-    g.add_argument("--scope", choices=SCOPES)
-    g.add_argument("--start-step", type=int)
-    g.add_argument("--end-step", type=int, help="default: 70%% of the training steps")
-    g.add_argument("--pruning-frequency", type=int)
     g.add_argument(
+        "--sparsity_override",
         "--sparsity-override",
         type=_override,
         action="append",
         metavar="PATTERN=SPARSITY",
         help="per-module sparsity, repeatable, e.g. 'intermediate|output\\.dense=0.9'",
     )
-    t = p.add_argument_group("training")
-    for name, typ in (
-        ("epochs", float),
-        ("max_steps", int),
-        ("batch_size", int),
-        ("learning_rate", float),
-        ("weight_decay", float),
-        ("warmup_ratio", float),
-        ("max_length", int),
-        ("max_train_samples", int),
-        ("max_eval_samples", int),
-        ("temperature", float),
-        ("alpha_ce", float),
-        ("alpha_task", float),
-        ("alpha_cos", float),
-        ("freeze_embeddings", str),
-        ("seed", int),
-        ("save_steps", int),
-    ):
-        t.add_argument(
-            "--" + name.replace("_", "-"), type=typ, default=PruneTaskConfig.__dataclass_fields__[name].default
-        )
-    t.add_argument(
-        "--hidden-layer-map",
-        nargs="+",
-        metavar="S:T",
-        help="with --alpha-cos: student:teacher hidden-state pairs (0 = embeddings, -1 = last), "
-        "e.g. 1:2 2:4; default -1:-1",
+    add_dataclass_flags(
+        p, BlockPruningConfig, skip=("block_shape", "sparsity_overrides"), extra=PRUNING_FLAG_SETTINGS, only_given=True
     )
+    add_trainer_flags(p, DistillationTrainingArguments)  # its extra fields apply with --teacher
     p.set_defaults(func=_run)
     return p
 
 
-PRUNING_FLAGS = (
-    "block_shape",
-    "target_sparsity",
-    "criterion",
-    "schedule",
-    "scope",
-    "start_step",
-    "end_step",
-    "pruning_frequency",
-)
+PRUNING_FLAGS = tuple(f.name for f in fields(BlockPruningConfig) if f.name != "sparsity_overrides")
 
 
 def pruning_config_from_args(args) -> BlockPruningConfig:
     base = BlockPruningConfig.from_pretrained(args.pruning_config).to_dict() if args.pruning_config else {}
-    base.update({k: getattr(args, k) for k in PRUNING_FLAGS if getattr(args, k) is not None})
+    base.update({k: getattr(args, k) for k in PRUNING_FLAGS if getattr(args, k, None) is not None})
     if args.sparsity_override:
         base["sparsity_overrides"] = dict(args.sparsity_override)
     return BlockPruningConfig.from_dict(base)
 
 
 def _run(args) -> int:
+    from ..commands import check_data, check_model_folder
+    from ..commands.training import finish_run, trainer_overrides
+
     pruning = pruning_config_from_args(args)
     names = set(PruneTaskConfig.__dataclass_fields__)
     cfg = PruneTaskConfig(**{k: v for k, v in vars(args).items() if k in names})
-    results = prune_task(cfg, pruning)
-    print(
-        json.dumps(
-            {k: results.get(k) for k in ("task", "sparsity", "validation", "test", "train_seconds")},
-            indent=2,
-            default=str,
-        )
-    )
-    return 0
+    check_model_folder(cfg.model, "--model", cfg.trust_remote_code)
+    if cfg.teacher:
+        check_model_folder(cfg.teacher, "--teacher", cfg.trust_remote_code)
+    cfg.data = check_data(cfg.task, cfg.data)
+    results = prune_task(cfg, pruning, training_args=trainer_overrides(args))
+    return finish_run(args, cfg.output_dir, results, ("task", "sparsity", "validation", "test", "train_seconds"))

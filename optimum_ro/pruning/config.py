@@ -3,6 +3,7 @@
     config = BlockPruningConfig(block_shape="16x1", target_sparsity=0.8, end_step=1000)
     config.save_pretrained("out")                      # writes out/pruning_config.json
     config = BlockPruningConfig.from_pretrained("out")
+    config.push_to_hub("user/my-pruned-model")         # or from_pretrained("user/my-pruned-model"), like any config
 
 **Block shape convention.** ``(rows, cols)`` of the ``nn.Linear`` weight, whose shape is
 ``[out_features, in_features]``: ``"16x1"`` is 16 consecutive output features × 1 input
@@ -18,6 +19,9 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from transformers.utils import PushToHubMixin
 
 from ..sparse.format import parse_block_shape  # the one block-shape parser, shared with the kernels
 
@@ -66,7 +70,7 @@ def _check_patterns(patterns, what: str) -> list[str]:
 
 
 @dataclass
-class BlockPruningConfig:
+class BlockPruningConfig(PushToHubMixin):
     """How to block-prune the ``nn.Linear`` layers of a transformer.
 
     Args:
@@ -173,18 +177,44 @@ class BlockPruningConfig:
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
-    def save_pretrained(self, save_directory: str | os.PathLike) -> str:
-        """Write ``save_directory/pruning_config.json``; returns its path."""
+    def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs) -> str:
+        """Write ``save_directory/pruning_config.json``; returns its path. ``push_to_hub=True`` also uploads it
+        (``repo_id``, default the folder's name; ``token``, ``private``, ``commit_message``), as transformers'
+        configs do; :meth:`push_to_hub` (from ``PushToHubMixin``) uploads it without a local folder."""
+        if os.path.isfile(save_directory):
+            raise ValueError(f"{save_directory} is a file: give the folder to write {CONFIG_NAME} in.")
         os.makedirs(save_directory, exist_ok=True)
+        if push_to_hub:
+            from transformers.utils.hub import hf_api
+
+            commit_message, token = kwargs.pop("commit_message", None), kwargs.pop("token", None)
+            repo_id = kwargs.pop("repo_id", Path(save_directory).name)
+            repo_id = hf_api().create_repo(repo_id, private=kwargs.pop("private", None), token=token, exist_ok=True)
+            files_timestamps = self._get_files_timestamps(save_directory)
         path = os.path.join(save_directory, CONFIG_NAME)
         with open(path, "w", encoding="utf-8") as f:
             f.write(self.to_json_string())
+        if push_to_hub:
+            self._upload_modified_files(
+                save_directory, repo_id.repo_id, files_timestamps, commit_message=commit_message, token=token
+            )
         return path
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike) -> "BlockPruningConfig":
-        """Read a folder holding ``pruning_config.json`` (or the JSON file itself)."""
-        file = os.path.join(path, CONFIG_NAME) if os.path.isdir(path) else str(path)
+    def from_pretrained(cls, path: str | os.PathLike, **hub_kwargs) -> "BlockPruningConfig":
+        """Read ``pruning_config.json`` from a folder, the JSON file itself, or a Hub repository (``hub_kwargs``:
+        ``revision``, ``token``, ``cache_dir``, ``local_files_only``, as for ``from_pretrained`` elsewhere)."""
+        if os.path.isdir(path):
+            file = os.path.join(path, CONFIG_NAME)
+        elif os.path.isfile(path) or str(path).endswith(".json"):
+            file = str(path)
+        else:  # a Hub repository id
+            from transformers.utils import cached_file
+
+            try:
+                file = cached_file(str(path), CONFIG_NAME, **hub_kwargs)
+            except OSError as err:
+                raise FileNotFoundError(f"No {CONFIG_NAME} in {path} (a Hub repository?): {err}") from None
         if not os.path.isfile(file):
             raise FileNotFoundError(f"No {CONFIG_NAME} in {path}: save one with BlockPruningConfig.save_pretrained().")
         with open(file, encoding="utf-8") as f:

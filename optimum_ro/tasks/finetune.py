@@ -8,120 +8,35 @@
 Writes an ordinary Hugging Face model folder (model + tokenizer) and
 ``eval_results.json`` (scores per split, training time, parameters, size).
 Checkpoints go to ``output_dir/checkpoints``; running again resumes from the last one.
+
+The pieces live in modules with one job each, all importable from here: ``FinetuneConfig``
+(finetune_config.py), ``resolve_data`` (data_location.py), ``make_trainer_class`` and
+``freeze_word_embeddings`` (task_trainer.py), the command line (finetune_cli.py).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 
+from ..commands.runs import resume_checkpoint, sample_subset, save_results, subset_splits  # noqa: F401 (sample_subset: re-exported)
 from ..hub.folder import folder_mb
+from .data_location import resolve_data
+from .finetune_cli import add_parser  # noqa: F401 (re-exported: the command's parser)
+from .finetune_config import FinetuneConfig
 from .model_card import write_model_card
 from .modeling import count_parameters
-from .specs import TASKS, TOKEN, get_task
+from .specs import TOKEN, get_task
+from .task_trainer import freeze_word_embeddings, make_trainer_class
 
 logger = logging.getLogger("optimum_ro.finetune")
 
 
-@dataclass
-class FinetuneConfig:
-    model: str
-    task: str
-    data: str | None = None
-    output_dir: str = "runs/finetune"
-    epochs: float = 1.0
-    max_steps: int = -1
-    batch_size: int = 16
-    learning_rate: float = 5e-5
-    head_learning_rate: float | None = None  # new task head (and pooler); default: 20x learning_rate
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.06
-    max_length: int | None = None
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
-    freeze_embeddings: str = "auto"  # auto: freeze word embeddings of vocabularies > 50k tokens
-    seed: int = 42
-    save_steps: int = 200
-    eval_splits: tuple = ("validation", "test")
-
-
-def resolve_data(task: str, data: str | None) -> str:
-    """``data`` as given, or the shared Romanian data folder beside the checkout.
-
-    The default is for the main job and examples only: ``$OPTIMUM_RO_DATA`` (a folder holding
-    one sub-folder per task) or ``../shared/data/ro`` relative to the working directory.
-    """
-    if data:
-        return data
-    spec = get_task(task)
-    roots = [os.environ.get("OPTIMUM_RO_DATA"), "../shared/data/ro"]
-    for root in filter(None, roots):
-        candidate = Path(root) / spec.folder
-        if candidate.is_dir():
-            return str(candidate)
-    raise SystemExit(
-        f"No data for task {task!r}: pass --data <folder of train/dev/test .jsonl or a datasets id>, "
-        "or set OPTIMUM_RO_DATA to a folder with one sub-folder per task."
-    )
-
-
-def sample_subset(dataset, n: int, seed: int):
-    """A seeded random subset of ``n`` rows (data files are often sorted by label)."""
-    if len(dataset) <= n:
-        return dataset
-    return dataset.shuffle(seed=seed).select(range(n))
-
-
-def freeze_word_embeddings(model, mode: str = "auto") -> bool:
-    """Freeze the word embedding matrix (most of a multilingual model, rarely worth training)."""
-    emb = model.get_input_embeddings()
-    freeze = mode == "yes" or (mode == "auto" and emb.weight.shape[0] > 50_000)
-    if freeze:
-        emb.weight.requires_grad_(False)
-    return freeze
-
-
-def make_trainer_class():
-    """``Trainer`` whose optimizer gives the freshly initialised head its own learning rate
-    (``head_param_groups``)."""
-    import torch
-    from transformers import Trainer
-
-    from .modeling import head_param_groups
-
-    class TaskTrainer(Trainer):
-        def __init__(self, *args, head_learning_rate=None, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.head_learning_rate = head_learning_rate
-
-        def create_optimizer(self, model=None):
-            if self.optimizer is not None or not self.head_learning_rate:
-                return super().create_optimizer(model)
-            groups = head_param_groups(
-                self.model, self.args.learning_rate, self.head_learning_rate, self.args.weight_decay
-            )
-            self.optimizer = torch.optim.AdamW(
-                groups,
-                lr=self.args.learning_rate,
-                eps=self.args.adam_epsilon,
-                betas=(self.args.adam_beta1, self.args.adam_beta2),
-            )
-            return self.optimizer
-
-    return TaskTrainer
-
-
-def last_checkpoint(folder: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
-
-
-def finetune(cfg: FinetuneConfig) -> dict:
+def finetune(cfg: FinetuneConfig, training_args: dict | None = None) -> dict:
+    """Fine-tune ``cfg.model`` on ``cfg.task``; ``training_args`` override the ``TrainingArguments`` this builds
+    (any field, e.g. ``{"bf16": True, "report_to": ["tensorboard"]}``). Returns the results dict."""
     import torch
     from transformers import (
         AutoTokenizer,
@@ -138,14 +53,9 @@ def finetune(cfg: FinetuneConfig) -> dict:
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=cfg.trust_remote_code)
     raw = load_task(spec, data)
-    if cfg.max_train_samples:
-        raw["train"] = raw["train"].shuffle(seed=cfg.seed).select(range(min(cfg.max_train_samples, len(raw["train"]))))
-    if cfg.max_eval_samples:
-        for split in raw:
-            if split != "train":
-                raw[split] = sample_subset(raw[split], cfg.max_eval_samples, cfg.seed)
+    raw = subset_splits(raw, cfg.max_train_samples, cfg.max_eval_samples, cfg.seed)
     ds = preprocess_task(raw, tokenizer, spec, max_length=cfg.max_length)
     if spec.kind == TOKEN:
         ds = ds.remove_columns("word_ids")
@@ -153,9 +63,9 @@ def finetune(cfg: FinetuneConfig) -> dict:
     else:
         collator = DataCollatorWithPadding(tokenizer)
 
-    model = build_model(model_path, spec)
+    model = build_model(model_path, spec, trust_remote_code=cfg.trust_remote_code)
     frozen = freeze_word_embeddings(model, cfg.freeze_embeddings)
-    args = TrainingArguments(
+    args = dict(
         output_dir=str(out / "checkpoints"),
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=max(32, cfg.batch_size),
@@ -176,6 +86,7 @@ def finetune(cfg: FinetuneConfig) -> dict:
         train_sampling_strategy="group_by_length",
         dataloader_num_workers=0,
     )
+    args = TrainingArguments(**{**args, **(training_args or {})})
     head_lr = cfg.head_learning_rate if cfg.head_learning_rate is not None else 20 * cfg.learning_rate
     trainer = make_trainer_class()(
         model=model,
@@ -186,9 +97,7 @@ def finetune(cfg: FinetuneConfig) -> dict:
         compute_metrics=metrics_fn(spec),
         head_learning_rate=head_lr,
     )
-    resume = last_checkpoint(out / "checkpoints")
-    if resume:
-        logger.info("resuming from %s", resume)
+    resume = resume_checkpoint(out)
     start = time.time()
     train_out = trainer.train(resume_from_checkpoint=resume)
     train_seconds = time.time() - start
@@ -197,11 +106,13 @@ def finetune(cfg: FinetuneConfig) -> dict:
         "task": spec.name,
         "model": cfg.model,
         "config": asdict(cfg),
+        "trainer_overrides": dict(training_args or {}),
         "frozen_word_embeddings": frozen,
         "train_seconds": round(train_seconds, 1),
         "train_steps": train_out.global_step,
         "train_loss": train_out.training_loss,
         "torch_threads": torch.get_num_threads(),
+        "processes": trainer.args.world_size,
         "resumed_from": resume,
     }
     for split in cfg.eval_splits:
@@ -214,8 +125,7 @@ def finetune(cfg: FinetuneConfig) -> dict:
     tokenizer.save_pretrained(str(out))
     results["parameters"] = count_parameters(model)
     results["size_mb"] = round(folder_mb(out, "*"), 1)
-    (out / "eval_results.json").write_text(json.dumps(results, indent=2, default=str))
-    write_model_card(out, results)
+    save_results(trainer, out, "eval_results.json", results, write_model_card)
     logger.info("%s %s: %s", spec.name, cfg.model, {k: results[k] for k in cfg.eval_splits if k in results})
     return results
 
@@ -228,44 +138,11 @@ def _ensure_model(name_or_path: str) -> str:
     return ensure_model(name_or_path)
 
 
-def add_parser(subparsers):
-    p = subparsers.add_parser("finetune", help="fine-tune an encoder on one Romanian task (writes an HF model folder)")
-    p.add_argument("--model", required=True, help="model folder, hub id, or a name `fetch-models` knows")
-    p.add_argument("--task", required=True, choices=sorted(TASKS))
-    p.add_argument(
-        "--data",
-        help="folder of train/dev/test .jsonl or a datasets id (default: $OPTIMUM_RO_DATA/<task> "
-        "or ../shared/data/ro/<task>)",
-    )
-    p.add_argument("--output", dest="output_dir", required=True)
-    p.add_argument(
-        "--eval-splits",
-        nargs="+",
-        default=list(FinetuneConfig.eval_splits),
-        help="splits scored after training (default: validation test)",
-    )
-    for f in fields(FinetuneConfig):
-        if f.name in {"model", "task", "data", "output_dir", "eval_splits"}:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        typ = {"float": float, "int": int, "str": str}.get(str(f.type).split(" ")[0], str)
-        if f.name in {"max_length", "max_train_samples", "max_eval_samples"}:
-            typ = int
-        if f.name == "head_learning_rate":
-            typ = float
-        p.add_argument(flag, type=typ, default=f.default)
-    p.set_defaults(func=_run)
-    return p
-
-
-def _run(args) -> int:
-    names = {f.name for f in fields(FinetuneConfig)}
-    cfg = FinetuneConfig(**{k: v for k, v in vars(args).items() if k in names})
-    cfg.eval_splits = tuple(cfg.eval_splits)
-    results = finetune(cfg)
-    print(
-        json.dumps(
-            {k: results.get(k) for k in ("task", "validation", "test", "train_seconds", "parameters")}, indent=2
-        )
-    )
-    return 0
+__all__ = [
+    "FinetuneConfig",
+    "finetune",
+    "freeze_word_embeddings",
+    "make_trainer_class",
+    "resolve_data",
+    "sample_subset",
+]

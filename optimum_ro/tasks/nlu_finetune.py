@@ -9,7 +9,6 @@ running the same command again resumes. In Python: ``finetune_nlu(NLUFinetuneCon
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -62,13 +61,14 @@ def score_split(trainer, records, encoded, labels) -> dict:
     }
 
 
-def finetune_nlu(cfg: NLUFinetuneConfig) -> dict:
+def finetune_nlu(cfg: NLUFinetuneConfig, training_args: dict | None = None) -> dict:
+    """Fine-tune a joint intent/slot model; ``training_args`` override the ``TrainingArguments`` this builds."""
     from transformers import AutoTokenizer, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
     from optimum_ro.models.intent_slot import BertForIntentSlot
 
-    from .finetune import make_trainer_class
+    from ..commands.runs import resume_checkpoint, save_results
+    from .task_trainer import make_trainer_class
 
     data = load_nlu(resolve_nlu_data(cfg.data))
     labels = data.labels
@@ -78,7 +78,7 @@ def finetune_nlu(cfg: NLUFinetuneConfig) -> dict:
     encoded = {s: encode_nlu(r, tokenizer, labels, cfg.max_length) for s, r in data.items()}
     set_seed(cfg.seed)  # the new heads' initialisation too, not only the training (Trainer seeds after it)
     model = BertForIntentSlot.from_encoder(cfg.model, labels.intents, labels.slots, cfg.slot_loss_weight)
-    args = _training_arguments(cfg, out)
+    args = _training_arguments(cfg, out, training_args)
     head_lr = cfg.head_learning_rate if cfg.head_learning_rate is not None else 20 * cfg.learning_rate
     trainer = make_trainer_class()(
         model=model,
@@ -87,8 +87,7 @@ def finetune_nlu(cfg: NLUFinetuneConfig) -> dict:
         head_learning_rate=head_lr,
         data_collator=partial(collate_nlu, pad_token_id=tokenizer.pad_token_id or 0),
     )
-    ckpt = out / "checkpoints"
-    resume = get_last_checkpoint(str(ckpt)) if ckpt.is_dir() else None
+    resume = resume_checkpoint(out)
     start = time.time()
     train_out = trainer.train(resume_from_checkpoint=resume)
     results = {
@@ -110,17 +109,17 @@ def finetune_nlu(cfg: NLUFinetuneConfig) -> dict:
             results[split] = score_split(trainer, data[split], encoded[split], labels)
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
-    (out / "eval_results.json").write_text(json.dumps(results, indent=2, default=str))
-    write_nlu_card(out, results)
+    save_results(trainer, out, "eval_results.json", results, write_nlu_card)
     return results
 
 
-def _training_arguments(cfg: NLUFinetuneConfig, out: Path):
-    """``TrainingArguments`` of the joint intent + slot run (checkpoints in ``out/checkpoints``)."""
+def _training_arguments(cfg: NLUFinetuneConfig, out: Path, overrides: dict | None = None):
+    """``TrainingArguments`` of the joint intent + slot run (checkpoints in ``out/checkpoints``); ``overrides``
+    (Trainer flags given on the command line) win."""
     import torch
     from transformers import TrainingArguments
 
-    return TrainingArguments(
+    args = dict(
         output_dir=str(out / "checkpoints"),
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=64,
@@ -138,29 +137,32 @@ def _training_arguments(cfg: NLUFinetuneConfig, out: Path):
         dataloader_num_workers=0,
         label_names=["intent_labels", "slot_labels"],
     )
+    return TrainingArguments(**{**args, **(overrides or {})})
 
 
 def write_nlu_card(folder: Path, results: dict) -> Path:
+    from ..hub.cards import NLU_DATA, base_model_id, build_model_card
+
+    scores = {
+        split: {
+            k: results[split][k] for k in ("intent_accuracy", "slot_f1", "semantic_accuracy", "semantic_error_rate")
+        }
+        for split in ("dev", "test")
+        if results.get(split)
+    }
     rows = [
         f"| {split} | {r['intent_accuracy']:.4f} | {r['slot_f1']:.4f} | {r['semantic_accuracy']:.4f} | "
         f"{r['semantic_error_rate']:.4f} |"
-        for split in ("dev", "test")
-        if (r := results.get(split))
+        for split, r in scores.items()
     ]
     cfg = results["config"]
+    data_name = Path(str(results["data"])).name
     text = "\n".join(
         [
-            "---",
-            "library_name: transformers",
-            "pipeline_tag: token-classification",
-            "tags: [optimum-ro, intent-classification, slot-filling]",
-            "---",
-            "# Joint intent classification + slot filling (BertForIntentSlot)",
-            "",
-            f"Fine-tuned from `{results['model']}` on `{results['data']}` ({results['train_examples']} utterances, "
-            f"{results['intents']} intents, {results['slot_tags']} slot tags) with `optimum-ro finetune-nlu`: "
-            f"{results['train_steps']} steps × batch {cfg['batch_size']}, learning rate {cfg['learning_rate']} "
-            f"(heads {cfg['head_learning_rate'] or 20 * cfg['learning_rate']:g}).",
+            f"Fine-tuned from `{base_model_id(results['model'])}` on `{data_name}` ({results['train_examples']} "
+            f"utterances, {results['intents']} intents, {results['slot_tags']} slot tags) with `optimum-ro "
+            f"finetune-nlu`: {results['train_steps']} steps × batch {cfg['batch_size']}, learning rate "
+            f"{cfg['learning_rate']} (heads {cfg['head_learning_rate'] or 20 * cfg['learning_rate']:g}).",
             "",
             "| split | intent accuracy | slot F1 | semantic accuracy | semantic error rate |",
             "|---|---:|---:|---:|---:|",
@@ -173,35 +175,49 @@ def write_nlu_card(folder: Path, results: dict) -> Path:
             "from optimum_ro.models.intent_slot import BertForIntentSlot",
             "model = BertForIntentSlot.from_pretrained('<this folder>')   # config.intent_labels / config.slot_labels",
             "```",
-            "",
         ]
     )
+    card = build_model_card(
+        "Joint intent classification + slot filling (BertForIntentSlot)",
+        text,
+        task="intent+slot",
+        base_model=results["model"],
+        scores=scores,
+        tags=["intent-classification", "slot-filling"],
+        data=NLU_DATA.get(data_name, ()),
+        language="en" if data_name == "atis" else "ro",
+    )
     path = folder / "README.md"
-    path.write_text(text, encoding="utf-8")
+    card.save(path)
     return path
 
 
 def add_parser(subparsers):
+    from ..commands.training import add_dataclass_flags, add_trainer_flags
+
     p = subparsers.add_parser(
         "finetune-nlu", help="fine-tune an encoder on joint intent classification + slot filling"
     )
-    p.add_argument("--model", required=True, help="a BERT-family encoder folder (or hub id)")
-    p.add_argument("--data", default=None, help="joint intent/slot folder (default: ../shared/data/nlu/ro_home)")
-    p.add_argument("--output", dest="output_dir", required=True)
-    for f in fields(NLUFinetuneConfig):
-        if f.name in {"model", "data", "output_dir", "eval_splits"}:
-            continue
-        p.add_argument(
-            "--" + f.name.replace("_", "-"),
-            type=float if f.name == "head_learning_rate" else type(f.default),
-            default=f.default,
-        )
+    settings = {
+        "model": {"help": "a BERT-family encoder folder (or Hub id)"},
+        "data": {"help": "joint intent/slot folder (default: ../shared/data/nlu/ro_home)"},
+        "output_dir": {"aliases": ["--output"], "required": True, "help": "the model folder to write"},
+        "head_learning_rate": {"help": "the new intent/slot heads (default: 20x --learning_rate)"},
+    }
+    add_dataclass_flags(p, NLUFinetuneConfig, skip=("eval_splits",), extra=settings)
+    add_trainer_flags(p)
     p.set_defaults(func=_run)
     return p
 
 
 def _run(args) -> int:
+    from ..commands import check_model_folder
+
     names = {f.name for f in fields(NLUFinetuneConfig)}
-    results = finetune_nlu(NLUFinetuneConfig(**{k: v for k, v in vars(args).items() if k in names}))
-    print(json.dumps({s: results.get(s) for s in ("dev", "test")}, indent=2))
-    return 0
+    cfg = NLUFinetuneConfig(**{k: v for k, v in vars(args).items() if k in names})
+    check_model_folder(cfg.model, "--model")
+    cfg.data = resolve_nlu_data(cfg.data)
+    from ..commands.training import finish_run, trainer_overrides
+
+    results = finetune_nlu(cfg, training_args=trainer_overrides(args))
+    return finish_run(args, cfg.output_dir, results, ("dev", "test"))

@@ -13,7 +13,6 @@ Texts are packed into blocks of ``max_length`` tokens; checkpoints are written e
 from __future__ import annotations
 
 import gzip
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass, fields
@@ -181,9 +180,12 @@ def pack_blocks(lines, tokenizer, max_length: int, batch_size: int = 1000) -> Pa
     return PackedBlocks(bodies, tokenizer.cls_token_id, tokenizer.sep_token_id)
 
 
-def pretrain(cfg: PretrainConfig) -> dict:
+def pretrain(cfg: PretrainConfig, training_args: dict | None = None) -> dict:
+    """MLM-pretrain (or continue, ``cfg.from_model``); ``training_args`` override the ``TrainingArguments`` this
+    builds (any field). Returns the summary dict."""
     from transformers import DataCollatorForLanguageModeling
-    from transformers.trainer_utils import get_last_checkpoint
+
+    from ..commands.runs import resume_checkpoint, save_results
 
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -193,7 +195,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
     ds = pack_blocks(lines, tokenizer, cfg.max_length)
     logger.info("%d blocks of %d tokens", len(ds), cfg.max_length)
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=cfg.mlm_probability)
-    args = _training_arguments(cfg, out)
+    args = _training_arguments(cfg, out, training_args)
     callbacks = [time_budget_callback(cfg.max_minutes)] if cfg.max_minutes > 0 else []
     trainer_cls = make_mlm_trainer_class()
     trainer = trainer_cls(
@@ -204,8 +206,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
         processing_class=tokenizer,
         callbacks=callbacks,
     )
-    ckpt_dir = out / "checkpoints"
-    resume = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    resume = resume_checkpoint(out)
     start = time.time()
     result = trainer.train(resume_from_checkpoint=resume)
     seconds = time.time() - start
@@ -222,7 +223,9 @@ def pretrain(cfg: PretrainConfig) -> dict:
         "parameters": sum(p.numel() for p in model.parameters()),
         "resumed_from": resume,
     }
-    (out / "pretrain_results.json").write_text(json.dumps(summary, indent=2))
+    from .model_card import write_pretrain_card
+
+    save_results(trainer, out, "pretrain_results.json", summary, write_pretrain_card)
     return summary
 
 
@@ -254,12 +257,13 @@ def _tokenizer_and_model(cfg: PretrainConfig, lines: list[str], out: Path):
     return tokenizer, model
 
 
-def _training_arguments(cfg: PretrainConfig, out: Path):
-    """``TrainingArguments`` of the MLM run: checkpoints in ``out/checkpoints``, linear schedule, CPU unless CUDA."""
+def _training_arguments(cfg: PretrainConfig, out: Path, overrides: dict | None = None):
+    """``TrainingArguments`` of the MLM run: checkpoints in ``out/checkpoints``, linear schedule, CPU unless CUDA;
+    ``overrides`` (Trainer flags given on the command line) win."""
     import torch
     from transformers import TrainingArguments
 
-    return TrainingArguments(
+    args = dict(
         output_dir=str(out / "checkpoints"),
         per_device_train_batch_size=cfg.batch_size,
         max_steps=cfg.max_steps,
@@ -276,6 +280,7 @@ def _training_arguments(cfg: PretrainConfig, out: Path):
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
     )
+    return TrainingArguments(**{**args, **(overrides or {})})
 
 
 def _last_logged_loss(trainer):
@@ -284,6 +289,8 @@ def _last_logged_loss(trainer):
 
 
 def add_parser(subparsers):
+    from ..commands.training import add_dataclass_flags, add_trainer_flags
+
     p = subparsers.add_parser("pretrain", help="MLM-pretrain a WordPiece BERT from scratch, or continue (--from)")
     p.add_argument(
         "--text",
@@ -291,15 +298,13 @@ def add_parser(subparsers):
         help="comma-separated .txt/.txt.gz files, one text per line "
         "(default: ../shared/data/ro/raw/train.txt.gz when present)",
     )
-    p.add_argument("--output", dest="output_dir", required=True)
-    p.add_argument("--from", dest="from_model", default=None, help="continue MLM pretraining of this model")
-    for f in fields(PretrainConfig):
-        if f.name in {"text", "output_dir", "from_model"}:
-            continue
-        typ = float if f.type == "float" else int
-        if f.name == "max_lines":
-            typ = int
-        p.add_argument("--" + f.name.replace("_", "-"), type=typ, default=f.default)
+    settings = {
+        "output_dir": {"aliases": ["--output"], "required": True, "help": "the model folder to write"},
+        "from_model": {"aliases": ["--from"], "help": "continue MLM pretraining of this model"},
+        "max_minutes": {"help": "> 0: stop (and save) after this wall time"},
+    }
+    add_dataclass_flags(p, PretrainConfig, skip=("text",), extra=settings)
+    add_trainer_flags(p)
     p.set_defaults(func=_run)
     return p
 
@@ -310,7 +315,16 @@ def _run(args) -> int:
         if not default.exists():
             raise SystemExit("pass --text <file.txt[.gz]> (one text per line)")
         args.text = str(default)
+    from ..commands import UsageError, check_model_folder
+
+    for part in args.text.split(","):
+        if not Path(part).is_file():
+            raise UsageError(f"--text {part}: no such file; give .txt/.txt.gz file(s), one text per line.")
+    if args.from_model:
+        check_model_folder(args.from_model, "--from")
     names = {f.name for f in fields(PretrainConfig)}
-    summary = pretrain(PretrainConfig(**{k: v for k, v in vars(args).items() if k in names}))
-    print(json.dumps({k: summary[k] for k in ("steps", "train_seconds", "final_loss", "parameters")}))
-    return 0
+    from ..commands.training import finish_run, trainer_overrides
+
+    cfg = PretrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    summary = pretrain(cfg, training_args=trainer_overrides(args))
+    return finish_run(args, cfg.output_dir, summary, ("steps", "train_seconds", "final_loss", "parameters"))

@@ -7,11 +7,33 @@ metric.compute(predictions=[1, 0, 2], references=[1, 1, 2])   # {'label_loyalty'
 
 import datasets
 import evaluate
+import numpy as np
 
-try:
-    from optimum_ro.metrics.loyalty import label_loyalty
-except ImportError as err:  # evaluate loads this file as a copy, outside the package
-    raise ImportError("the label_loyalty module wraps optimum_ro: `pip install optimum-ro` first") from err
+# Self-contained (numpy only), so the module runs where optimum-ro is not installed, e.g. as a Hub Space; the
+# tests check it against optimum_ro.metrics.loyalty.label_loyalty.
+
+
+def _flatten(values) -> list:
+    if isinstance(values, np.ndarray):
+        return values.reshape(-1).tolist()
+    out = []
+    for v in values:
+        if isinstance(v, (list, tuple, np.ndarray)):
+            out.extend(_flatten(v))
+        else:
+            out.append(v)
+    return out
+
+
+def label_loyalty(student_preds, teacher_preds, ignore_index: int = -100) -> float:
+    s, t = np.asarray(_flatten(student_preds)), np.asarray(_flatten(teacher_preds))
+    if s.shape != t.shape:
+        raise ValueError(f"{s.size} student labels for {t.size} teacher labels; pass the same layout for both")
+    keep = (s != ignore_index) & (t != ignore_index)
+    if not keep.any():
+        raise ValueError("no positions left to compare (empty input, or every position is ignore_index)")
+    return float((s[keep] == t[keep]).mean())
+
 
 _DESCRIPTION = "Agreement of student and teacher predicted labels; positions where either is ignore_index are skipped."
 _KWARGS_DESCRIPTION = """

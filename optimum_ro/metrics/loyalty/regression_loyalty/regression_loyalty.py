@@ -7,11 +7,26 @@ metric.compute(predictions=[1.0, 4.0], references=[1.5, 4.0])   # {'regression_l
 
 import datasets
 import evaluate
+import numpy as np
 
-try:
-    from optimum_ro.metrics.loyalty import regression_loyalty
-except ImportError as err:  # evaluate loads this file as a copy, outside the package
-    raise ImportError("the regression_loyalty module wraps optimum_ro: `pip install optimum-ro` first") from err
+# Self-contained (numpy only), so the module runs where optimum-ro is not installed, e.g. as a Hub Space; the
+# tests check it against optimum_ro.metrics.loyalty.regression_loyalty.
+
+
+def regression_loyalty(y_student, y_teacher, score_range=(0.0, 5.0)) -> dict:
+    ys, yt = np.asarray(y_student, dtype=np.float64).reshape(-1), np.asarray(y_teacher, dtype=np.float64).reshape(-1)
+    if ys.shape != yt.shape:
+        raise ValueError(f"{ys.size} student scores for {yt.size} teacher scores; pass one score per example for both")
+    if ys.size == 0:
+        raise ValueError("no scores to compare")
+    lo, hi = score_range
+    if not hi > lo:
+        raise ValueError(f"score_range must be (low, high) with high > low, got {score_range}")
+    loyalty = 1.0 - float(np.abs(ys - yt).mean()) / (hi - lo)
+    constant = ys.size < 2 or ys.std() == 0 or yt.std() == 0
+    pearson = float("nan") if constant else float(np.corrcoef(ys, yt)[0, 1])
+    return {"regression_loyalty": loyalty, "pearson": pearson}
+
 
 _DESCRIPTION = (
     "1 - mean|y_student - y_teacher| / (high - low) of the score range, and Pearson r(y_student, y_teacher)."
