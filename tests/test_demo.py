@@ -42,10 +42,10 @@ def test_published_model_card_has_hub_metadata(demo_run):
     card = ModelCard.load(out / "model" / "README.md")
     assert card.data.language == "ro"
     assert card.data.license == "cc-by-nc-sa-4.0"  # LaRoSeDa is CC BY-NC-SA: the model must say so
-    assert card.data.datasets == ["universityofbucharest/laroseda"]
+    assert card.data.datasets == ["laroseda"]
     assert "/" not in card.data.base_model or not card.data.base_model.startswith("/")  # never a machine path
     assert card.data.eval_results[0].dataset_split == "validation"
-    assert "not for commercial use" in card.text
+    assert "Non-commercial use only" in card.text
 
 
 def test_published_model_loads_in_a_fresh_process_with_the_scored_predictions(demo_run):
