@@ -78,6 +78,35 @@ def _check_divides(shape: tuple[int, int], block: tuple[int, int]) -> None:
         )
 
 
+def check_block_indices(
+    row_ptr: torch.Tensor, col_idx: torch.Tensor, nnz_blocks: int, block_rows: int, block_cols: int
+) -> None:
+    """Refuse BSR indices that would make a kernel read outside its tensors: ``row_ptr`` must hold
+    ``block_rows + 1`` non-decreasing int32 offsets from 0 to ``nnz_blocks``, ``col_idx`` ``nnz_blocks`` int32
+    block columns in ``[0, block_cols)``. These are the conditions the C++ kernels rely on; everything else about
+    a packed weight (sorted columns, finite scales) only affects results, not memory."""
+    for name, t in (("row_ptr", row_ptr), ("col_idx", col_idx)):
+        if t.dtype != torch.int32 or t.dim() != 1:
+            raise ValueError(f"{name} must be a 1-D int32 tensor; got {t.dtype} with shape {list(t.shape)}")
+    if row_ptr.numel() != block_rows + 1:
+        raise ValueError(
+            f"row_ptr must have one entry per block row plus one = {block_rows + 1}; got {row_ptr.numel()}"
+        )
+    first, last = (int(v) for v in row_ptr[[0, -1]].tolist())
+    if first != 0 or last != nnz_blocks or col_idx.numel() != nnz_blocks:
+        raise ValueError(
+            f"row_ptr must start at 0 and end at nnz_blocks={nnz_blocks}, and col_idx must have "
+            f"nnz_blocks entries; got row_ptr[0]={first}, row_ptr[-1]={last}, "
+            f"len(col_idx)={col_idx.numel()} (corrupt or mismatched checkpoint?)"
+        )
+    if block_rows > 1 and bool((row_ptr[1:] < row_ptr[:-1]).any()):
+        raise ValueError("row_ptr must be non-decreasing (corrupt checkpoint?)")
+    if nnz_blocks:
+        low, high = (int(v) for v in torch.aminmax(col_idx))
+        if low < 0 or high >= block_cols:
+            raise ValueError(f"col_idx must lie in [0, {block_cols}); got values in [{low}, {high}]")
+
+
 def quantize_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-output-channel symmetric int8: ``q = round(W / s)``, ``s = max|W[n]| / 127`` (1 for a zero row)."""
     amax = weight.abs().amax(dim=1)
@@ -177,22 +206,9 @@ class PackedBlockSparse:
             t = getattr(self, name)
             if t.dtype != torch.int32 or t.dim() != 1:
                 raise ValueError(f"{name} must be a 1-D int32 tensor; got {t.dtype} with shape {list(t.shape)}")
-        nrb, ncb = n // br, k // bc
-        rp = self.row_ptr
-        if rp.numel() != nrb + 1:
-            raise ValueError(f"row_ptr must have out_features/{br} + 1 = {nrb + 1} entries; got {rp.numel()}")
-        if int(rp[0]) != 0 or int(rp[-1]) != self.nnz_blocks or self.col_idx.numel() != self.nnz_blocks:
-            raise ValueError(
-                f"row_ptr must start at 0 and end at nnz_blocks={self.nnz_blocks}, and col_idx must have "
-                f"nnz_blocks entries; got row_ptr[0]={int(rp[0])}, row_ptr[-1]={int(rp[-1])}, "
-                f"len(col_idx)={self.col_idx.numel()} (corrupt or mismatched checkpoint?)"
-            )
-        if bool((rp[1:] < rp[:-1]).any()):
-            raise ValueError("row_ptr must be non-decreasing (corrupt checkpoint?)")
-        ci = self.col_idx
+        check_block_indices(self.row_ptr, self.col_idx, self.nnz_blocks, n // br, k // bc)
+        rp, ci = self.row_ptr, self.col_idx
         if ci.numel():
-            if int(ci.min()) < 0 or int(ci.max()) >= ncb:
-                raise ValueError(f"col_idx must lie in [0, {ncb}); got values in [{int(ci.min())}, {int(ci.max())}]")
             same_row = torch.ones(ci.numel(), dtype=torch.bool, device=ci.device)
             same_row[rp[1:-1].long().clamp(max=ci.numel() - 1)] = False  # first block of each row
             if bool(((ci[1:] <= ci[:-1]) & same_row[1:]).any()):

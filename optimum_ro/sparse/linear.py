@@ -82,6 +82,16 @@ class BlockSparseLinear(nn.Module):
         packed = PackedBlockSparse.placeholder((out_features, in_features), block_shape, dtype, nnz_blocks)
         return cls(packed, torch.zeros(out_features, device="cpu") if bias else None, activation)
 
+    def _apply(self, fn, recurse=True):
+        # ``model.to(torch.bfloat16)`` / ``.half()`` cast a model's floating tensors; this layer's tensors keep their
+        # dtypes (the blocks their storage dtype, bias and scales float32, as the kernels need) and only follow
+        # device moves. Inputs of another dtype are cast to float32 in ``forward`` and the output back.
+        def keep_dtype(t):
+            out = fn(t)
+            return out if out.dtype == t.dtype else t.to(out.device)
+
+        return super()._apply(keep_dtype, recurse)
+
     @staticmethod
     def _validate_incoming(module, state_dict, prefix, *args) -> None:
         keys = ("values", "row_ptr", "col_idx")

@@ -7,15 +7,38 @@ torch.compile(lambda x: block_sparse_linear(x, packed))(x)        # has a fake k
 
 from __future__ import annotations
 
+import weakref
 from typing import Optional
 
 import torch
 
 from . import kernels
-from .format import PackedBlockSparse
+from .format import PackedBlockSparse, check_block_indices
 from .reference import reference_block_sparse_linear
 
 ACTIVATIONS = ("none", "gelu")
+_CHECKED = "_optimum_ro_checked_indices"  # attribute of a col_idx tensor: the state its indices were checked in
+
+
+def versions(*tensors: Optional[torch.Tensor]) -> Optional[tuple]:
+    """The version counters of ``tensors`` (None entries stay None): any in-place change bumps one. None when one is
+    an inference tensor, which has no counter (its contents are then checked on every call)."""
+    if any(t is not None and t.is_inference() for t in tensors):
+        return None
+    return tuple(None if t is None else t._version for t in tensors)
+
+
+def check_indices(values, row_ptr, col_idx, out_features: int, in_features: int) -> None:
+    """``format.check_block_indices`` for the op's tensors, run only when they changed: the result is remembered on
+    ``col_idx`` with the tensors' identities and version counters, so unchanged weights cost an attribute read."""
+    br, bc = values.shape[1], values.shape[2]
+    state = (versions(row_ptr, col_idx), values.shape[0], br, bc, out_features, in_features)
+    seen = getattr(col_idx, _CHECKED, None)
+    if seen is not None and seen[0]() is row_ptr and seen[1] == state and state[0] is not None:
+        return
+    check_block_indices(row_ptr, col_idx, values.shape[0], out_features // br, in_features // bc)
+    if state[0] is not None:
+        setattr(col_idx, _CHECKED, (weakref.ref(row_ptr), state))
 
 
 def _check(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation) -> None:
@@ -68,6 +91,7 @@ def _block_sparse_linear_impl(
 ) -> torch.Tensor:
     """``act(x @ W.T + bias) + residual``, W block-sparse (BSR tensors of a ``PackedBlockSparse``)."""
     _check(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation)
+    check_indices(values, row_ptr, col_idx, out_features, in_features)
     lead = x.shape[:-1]
     x2 = x if x.dim() == 2 and x.is_contiguous() else x.reshape(-1, in_features).contiguous()
     res2 = residual.reshape(-1, out_features).contiguous() if residual is not None else None
@@ -113,10 +137,21 @@ class KernelPlan:
     """The packed weight's arguments for the C++ kernel, validated once.
 
     ``BlockSparseLinear`` keeps one; ``run`` then checks only the input, and the module rebuilds the plan
-    when a buffer was replaced (``.to()``, ``load_state_dict``), so the per-call cost is a few microseconds
-    instead of the full validation (~25 us, which dominates small layers)."""
+    when a buffer was replaced (``.to()``, ``to_empty()``, assignment) or its indices changed in place (their
+    version counters moved), so the per-call cost is a few microseconds instead of the full validation
+    (~25 us, which dominates small layers) and no index the kernel follows is ever unchecked."""
 
-    __slots__ = ("buffers", "_alive", "weight_args", "activation", "work", "out_features", "in_features")
+    __slots__ = (
+        "buffers",
+        "_alive",
+        "_index_versions",
+        "_copied",
+        "weight_args",
+        "activation",
+        "work",
+        "out_features",
+        "in_features",
+    )
 
     def __init__(self, values, row_ptr, col_idx, scales, bias, out_features, in_features, activation):
         _check(
@@ -131,23 +166,34 @@ class KernelPlan:
             in_features,
             activation,
         )
+        check_indices(values, row_ptr, col_idx, out_features, in_features)
         self.buffers = (values, row_ptr, col_idx, scales, bias)  # the module's own tensors, for ``current``
         self._alive = tuple(t if t is None else t.contiguous() for t in self.buffers)  # what the pointers point to
+        # None (inference tensors, which have no version counter): ``current`` is False, every call re-checks
+        self._index_versions = versions(row_ptr, col_idx)
+        # buffers the kernel reads through a contiguous copy: an in-place change to them must rebuild the copy
+        self._copied = tuple((t, t._version) for t, a in zip(self.buffers, self._alive) if a is not t)
         self.weight_args = kernels.weight_args(*self._alive)
         self.activation = kernels._ACTIVATIONS[activation]
         self.work = values.numel()
         self.out_features, self.in_features = out_features, in_features
 
     def current(self, buffers: dict, parameters: dict) -> bool:
-        """Whether the module still holds the tensors this plan points into, read from its own ``_buffers`` /
-        ``_parameters`` dicts (no ``nn.Module.__getattr__`` per tensor: this runs on every call of a layer)."""
+        """Whether the module still holds the tensors this plan points into, with its block indices unchanged, read
+        from its own ``_buffers`` / ``_parameters`` dicts (no ``nn.Module.__getattr__`` per tensor: this runs on
+        every call of a layer)."""
         values, row_ptr, col_idx, scales, bias = self.buffers
+        seen = self._index_versions
         return (
-            values is buffers["values"]
+            seen is not None
+            and values is buffers["values"]
             and row_ptr is buffers["row_ptr"]
             and col_idx is buffers["col_idx"]
             and scales is buffers["scales"]
             and bias is parameters["bias"]
+            and row_ptr._version == seen[0]
+            and col_idx._version == seen[1]
+            and (not self._copied or all(t._version == v for t, v in self._copied))
         )
 
     def run(self, x: torch.Tensor, residual: Optional[torch.Tensor]) -> Optional[torch.Tensor]:

@@ -15,6 +15,7 @@ import logging
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import initialization as init
 from transformers.models.bert.modeling_bert import (BertForMaskedLM, BertForSequenceClassification,
                                                     BertForTokenClassification, BertModel)
 
@@ -53,6 +54,14 @@ class DenseFallbackLinear(nn.Module):
         """Same signature as ``BlockSparseLinear.empty``."""
         return cls(out_features, in_features, block_shape, dtype, nnz_blocks, bias, activation)
 
+    def _apply(self, fn, recurse=True):
+        # as BlockSparseLinear: ``model.to(dtype)`` leaves the stored blocks, bias and scales in their dtypes
+        def keep_dtype(t):
+            out = fn(t)
+            return out if out.dtype == t.dtype else t.to(out.device)
+
+        return super()._apply(keep_dtype, recurse)
+
     def dense_weight(self) -> torch.Tensor:
         # rebuilt when a tensor is replaced or changed in place (load_state_dict copies into the same tensors)
         key = tuple((t, None if t is None else t._version) for t in (self.values, self.row_ptr, self.col_idx, self.scales))
@@ -78,7 +87,8 @@ class DenseFallbackLinear(nn.Module):
 
     def forward(self, x):
         y = F.linear(x.float(), self.dense_weight(), self.bias)
-        return F.gelu(y) if self.activation == "gelu" else y
+        y = F.gelu(y) if self.activation == "gelu" else y
+        return y if x.dtype == torch.float32 or not x.dtype.is_floating_point else y.to(x.dtype)
 
 
 def sparse_linear_class():
@@ -141,7 +151,61 @@ def check_loaded_sparse_layers(model, missing_keys, source) -> None:
                 raise ValueError(f"{source}: sparse layer {prefix + name}: {err}") from None
 
 
-class _SparseBertLoading:
+def spread_block_indices(n_block_rows, n_block_cols, nnz_blocks):
+    """A valid BSR structure of ``nnz_blocks`` blocks spread evenly: row ``r`` gets ``nnz // rows`` blocks (the first
+    ``nnz % rows`` rows one more) at evenly spaced, strictly increasing columns. Returns ``(row_ptr, col_idx)``."""
+    rows = max(n_block_rows, 1)
+    counts = torch.full((n_block_rows,), nnz_blocks // rows, dtype=torch.int64)
+    counts[: nnz_blocks % rows] += 1
+    row_ptr = torch.zeros(n_block_rows + 1, dtype=torch.int64)
+    row_ptr[1:] = torch.cumsum(counts, 0)
+    rank = torch.arange(nnz_blocks) - torch.repeat_interleave(row_ptr[:-1], counts)  # position within its row
+    col_idx = rank * n_block_cols // torch.repeat_interleave(counts, counts).clamp(min=1)
+    return row_ptr.to(torch.int32), col_idx.to(torch.int32)
+
+
+def init_sparse_layer(layer, std):
+    """Give a sparse layer's tensors a valid structure and fresh contents, as ``_init_weights`` does for ``nn.Linear``
+    (normal(0, std) weights, zero bias). Tensors already loaded (``_is_hf_initialized``) are left alone."""
+    nnz, br, bc = layer.values.shape
+    row_ptr, col_idx = spread_block_indices(layer.out_features // br, layer.in_features // bc, nnz)
+    init.copy_(layer.row_ptr, row_ptr)
+    init.copy_(layer.col_idx, col_idx)
+    if layer.values.dtype == torch.int8:
+        # uniform codes in [-127, 127] (standard deviation ~73.6) scaled to a weight standard deviation of std
+        init.copy_(layer.values, torch.randint(-127, 128, layer.values.shape, dtype=torch.int8))
+        init.constant_(layer.scales, std / 73.6)
+    else:
+        init.normal_(layer.values, mean=0.0, std=std)
+    if layer.bias is not None:
+        init.zeros_(layer.bias)
+
+
+def _is_sparse_layer(module):
+    return isinstance(module, DenseFallbackLinear) or (_KernelLinear is not None and isinstance(module, _KernelLinear))
+
+
+class _SparseBertInit:
+    """``_init_weights`` that also initialises the sparse layers: a model built on the meta device and moved with
+    ``to_empty()`` (uninitialised memory) gets valid block indices from ``init_weights()``."""
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if _is_sparse_layer(module):
+            init_sparse_layer(module, self.config.initializer_range)
+
+    @torch.no_grad()
+    def initialize_weights(self):
+        # The heads' encoder is a plain ``BertModel``, which transformers initialises with its own ``_init_weights``:
+        # the sparse layers inside it are initialised here, with the same rule (modules already initialised, and
+        # tensors already loaded, are skipped).
+        pending = [m for m in self.modules() if _is_sparse_layer(m) and not getattr(m, "_is_hf_initialized", False)]
+        super().initialize_weights()
+        for module in pending:
+            init_sparse_layer(module, self.config.initializer_range)
+
+
+class _SparseBertLoading(_SparseBertInit):
     """``from_pretrained`` that refuses a checkpoint whose sparse layers are missing or corrupt, instead of running
     placeholder weights (transformers would only warn about missing tensors and initialise them)."""
 
