@@ -22,8 +22,13 @@ _C_AVAILABLE = extension_available()
 
 
 class BlockSparseLinear(nn.Module):
-    """``y = act(x @ W.T + bias)`` with W kept as non-zero blocks (buffers ``values``, ``row_ptr``,
-    ``col_idx`` and, for int8, ``scales``). ``activation`` may be ``None`` or ``"gelu"`` (fused)."""
+    """``y = act(x @ W.T + bias)`` with W kept as non-zero blocks (``values``, buffers ``row_ptr``, ``col_idx`` and,
+    for int8, ``scales``). ``activation`` may be ``None`` or ``"gelu"`` (fused).
+
+    Float32 / bfloat16 ``values`` and ``bias`` are trainable parameters, as ``nn.Linear``'s: gradients reach the
+    stored blocks with the sparsity pattern fixed (see ``autograd.py``); int8 ``values`` are a buffer (codes cannot
+    require gradients). Inference runs the kernels directly under ``torch.no_grad()`` / ``inference_mode()``;
+    with grad mode on, a call goes through the op so that autograd records it."""
 
     def __init__(
         self, packed: PackedBlockSparse, bias: Optional[torch.Tensor] = None, activation: Optional[str] = None
@@ -35,14 +40,17 @@ class BlockSparseLinear(nn.Module):
         self.out_features = packed.out_features
         self.block_shape = packed.block_shape
         self.activation = activation or "none"
-        self.register_buffer("values", packed.values)
+        if packed.values.is_floating_point():
+            self.values = nn.Parameter(packed.values)
+        else:
+            self.register_buffer("values", packed.values)
         self.register_buffer("row_ptr", packed.row_ptr)
         self.register_buffer("col_idx", packed.col_idx)
         self.register_buffer("scales", packed.scales)
         if bias is not None:
             if tuple(bias.shape) != (self.out_features,):
                 raise ValueError(f"bias must have shape [{self.out_features}]; got {list(bias.shape)}")
-            self.bias = nn.Parameter(bias.detach().to(torch.float32).clone(), requires_grad=False)
+            self.bias = nn.Parameter(bias.detach().to(torch.float32).clone())
         else:
             self.register_parameter("bias", None)
         self._plan: Optional[KernelPlan] = None  # kernel arguments of the current buffers (built on first call)
@@ -125,11 +133,11 @@ class BlockSparseLinear(nn.Module):
 
     def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         # fast path: the weight validated once (KernelPlan), only the input is checked per call
-        if _C_AVAILABLE and plain_eager(x):
+        if _C_AVAILABLE and plain_eager(x) and not (torch.is_grad_enabled() and _trains(self._parameters)):
             plan = self._plan
             if plan is None or not plan.current(self._buffers, self._parameters):
                 plan = None
-                if type(self.values) is torch.Tensor:
+                if type(self.values) in (torch.Tensor, nn.Parameter):
                     plan = self._plan = KernelPlan(
                         self.values,
                         self.row_ptr,
@@ -174,6 +182,10 @@ class BlockSparseLinear(nn.Module):
             f"block_shape={br}x{bc}, dtype={str(self.values.dtype).replace('torch.', '')}, "
             f"sparsity={self.sparsity:.3f}, activation={self.activation}"
         )
+
+
+def _trains(parameters: dict) -> bool:
+    return any(p is not None and p.requires_grad for p in parameters.values())
 
 
 def block_sparsity(weight: torch.Tensor, block_shape: BlockShapeLike) -> float:

@@ -123,14 +123,20 @@ block_sparse_linear_op = torch.library.custom_op("optimum_ro::block_sparse_linea
 
 
 def plain_eager(x: torch.Tensor) -> bool:
-    """True outside compile/export tracing and tensor subclasses: then the op's Python dispatch
-    (~50 us per call) can be skipped by calling the implementation directly."""
+    """True outside compile/export tracing and tensor subclasses, for an input that needs no gradient: then the op's
+    Python dispatch (~50 us per call) can be skipped by calling the implementation directly."""
     return (
         type(x) is torch.Tensor
         and not torch.compiler.is_compiling()
         and torch._C._len_torch_dispatch_stack() == 0
         and not (x.requires_grad and torch.is_grad_enabled())
     )
+
+
+def needs_grad(*tensors: Optional[torch.Tensor]) -> bool:
+    """Whether autograd must record a call on ``tensors`` (grad mode on and one of them requires grad): such calls
+    go through the op, whose backward is registered (``autograd.py``)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
 class KernelPlan:
@@ -186,7 +192,7 @@ class KernelPlan:
         seen = self._index_versions
         return (
             seen is not None
-            and values is buffers["values"]
+            and (values is buffers.get("values") or values is parameters.get("values"))
             and row_ptr is buffers["row_ptr"]
             and col_idx is buffers["col_idx"]
             and scales is buffers["scales"]
@@ -229,8 +235,10 @@ class KernelPlan:
 def call_block_sparse_linear(
     x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation
 ):
-    """``block_sparse_linear_op`` with the dispatcher skipped in plain eager mode (same results)."""
-    fn = _block_sparse_linear_impl if plain_eager(x) else block_sparse_linear_op
+    """``block_sparse_linear_op`` with the dispatcher skipped in plain eager mode when no gradient is recorded (same
+    results)."""
+    direct = plain_eager(x) and not needs_grad(values, scales, bias, residual)
+    fn = _block_sparse_linear_impl if direct else block_sparse_linear_op
     return fn(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation)
 
 
