@@ -8,12 +8,22 @@ model = sparsify_model(model, min_sparsity=0.5)   # swap every sparse-enough nn.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Optional
 
 import torch
 from torch import nn
 
-from .format import BlockShapeLike, PackedBlockSparse, _check_dtype, default_block_shape, pack, parse_block_shape
+from .format import (
+    FAST_BLOCK_SHAPES,
+    BlockShapeLike,
+    PackedBlockSparse,
+    _check_dtype,
+    block_sparsity,
+    default_block_shape,
+    pack,
+    parse_block_shape,
+)
 from .kernels import extension_available
 from .ops import ACTIVATIONS, KernelPlan, call_block_sparse_linear, plain_eager
 
@@ -68,10 +78,13 @@ class BlockSparseLinear(nn.Module):
         """Pack ``linear.weight`` (zeros already in place). ``block_shape=None`` picks the fast shape
         for the dtype: ``16x1`` for float32/bfloat16, ``1x4`` for int8. ``16x2`` also runs fast for
         float32/bfloat16, and bf16 16x2 uses AVX512-BF16 dot products where the CPU has them (activations
-        rounded to bf16 there; see ``kernels.bf16_dot_products``)."""
+        rounded to bf16 there; see ``kernels.bf16_dot_products``). Any other shape runs re-packed into a fast one
+        (``PackedBlockSparse.kernel_layout``), with one warning per shape and dtype that says how much of the
+        weight the kernel then reads."""
         dtype = _check_dtype(dtype)
         block = parse_block_shape(block_shape) if block_shape is not None else default_block_shape(dtype)
         packed = pack(linear.weight, block, dtype)
+        warn_slow_layout(packed)
         return cls(packed, linear.bias, activation)
 
     @classmethod
@@ -188,14 +201,38 @@ def _trains(parameters: dict) -> bool:
     return any(p is not None and p.requires_grad for p in parameters.values())
 
 
-def block_sparsity(weight: torch.Tensor, block_shape: BlockShapeLike) -> float:
-    """Fraction of ``block_shape`` blocks of ``weight`` that are entirely zero."""
-    br, bc = parse_block_shape(block_shape)
-    n, k = weight.shape
-    if n % br or k % bc:
-        return 0.0
-    nz = (weight.detach().reshape(n // br, br, k // bc, bc) != 0).any(dim=3).any(dim=1)
-    return 1.0 - nz.float().mean().item()
+_warned_layouts: set = set()
+
+
+def warn_slow_layout(packed: PackedBlockSparse) -> None:
+    """Warn once per (dtype, block shape) that has no fast kernel: the layer runs re-packed into a fast shape (its
+    kernel layout), which reads more of the weight than the stored blocks; past half of it, no faster than dense."""
+    key = (packed.dtype, packed.block_shape)
+    if packed.is_fast_layout or key in _warned_layouts:
+        return
+    layout = packed.kernel_layout()
+    if layout is not packed and layout.values.numel() <= packed.values.numel():
+        return  # re-packed without stored zeros (int8 4x4 as 1x4): the kernel reads only the stored blocks
+    _warned_layouts.add(key)
+    dtype = str(packed.dtype).removeprefix("torch.")
+    shape = "x".join(map(str, packed.block_shape))
+    fast = " or ".join("x".join(map(str, b)) for b in FAST_BLOCK_SHAPES[packed.dtype])
+    if layout is packed:
+        consequence = "no fast shape divides this weight, so it runs on the portable kernel, 6-20x slower than dense"
+    else:
+        run = "x".join(map(str, layout.block_shape))
+        consequence = (
+            f"it runs re-packed as {run} blocks, reading {layout.density:.0%} of the weight (the {shape} blocks "
+            f"hold {packed.density:.0%})"
+        )
+        if layout.density > 0.5:
+            consequence += ": about dense speed or slower"
+    warnings.warn(
+        f"block shape {shape} has no fast {dtype} kernel: {consequence}. Prune with {fast} blocks to run at the "
+        "stored sparsity (see FAST_BLOCK_SHAPES).",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _exact_gelu(act) -> bool:
@@ -228,8 +265,9 @@ def sparsify_model(
     fuse_gelu: bool = True,
 ) -> nn.Module:
     """Swap every ``nn.Linear`` whose weight has at least ``min_sparsity`` zero blocks (and whose shape
-    the block divides) for a ``BlockSparseLinear``, in place. Names containing any ``skip`` string stay
-    dense. With ``fuse_gelu``, the exact GELU after the ``dense`` layer of a BERT-family ``*Intermediate``
+    the block divides) for a ``BlockSparseLinear``, in place. A block shape without a fast kernel runs re-packed
+    into a fast one (``PackedBlockSparse.kernel_layout``), with one warning per shape that says how much of the
+    weight the kernel then reads (past half of it, no faster than ``nn.Linear``). Names containing any ``skip`` string stay dense. With ``fuse_gelu``, the exact GELU after the ``dense`` layer of a BERT-family ``*Intermediate``
     module runs inside that layer's kernel (its ``intermediate_act_fn`` becomes ``nn.Identity``; torch's
     separate GELU pass costs more than the kernel's). Returns the model; the swapped names are logged and
     stored in ``model.sparsified_modules``, the layers that took their GELU in ``model.fused_gelu_modules``."""

@@ -13,11 +13,12 @@ from typing import Optional
 import torch
 
 from . import kernels
-from .format import PackedBlockSparse, check_block_indices
+from .format import FAST_BLOCK_SHAPES, PackedBlockSparse, check_block_indices
 from .reference import reference_block_sparse_linear
 
 ACTIVATIONS = ("none", "gelu")
 _CHECKED = "_optimum_ro_checked_indices"  # attribute of a col_idx tensor: the state its indices were checked in
+_LAYOUT = "_optimum_ro_kernel_layout"  # attribute of a values tensor: its re-packing for the fast kernels
 
 
 def versions(*tensors: Optional[torch.Tensor]) -> Optional[tuple]:
@@ -77,6 +78,38 @@ def _check(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in
         raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
 
 
+def kernel_tensors(values, row_ptr, col_idx, scales, out_features: int, in_features: int) -> tuple:
+    """``(values, row_ptr, col_idx, scales)`` as the C++ kernels run them: these tensors when their block shape has a
+    fast kernel, else their re-packing into a fast shape (``PackedBlockSparse.kernel_layout``), made once and kept
+    on ``values`` until one of the four tensors is replaced or changed in place."""
+    if tuple(values.shape[1:]) in FAST_BLOCK_SHAPES[values.dtype]:
+        return values, row_ptr, col_idx, scales
+    tensors = (values, row_ptr, col_idx, scales)
+    state = (versions(*tensors), out_features, in_features)
+    seen = getattr(values, _LAYOUT, None)
+    if (
+        seen is not None
+        and state[0] is not None
+        and seen[1] == state
+        and all(ref is None if t is None else ref() is t for ref, t in zip(seen[0], tensors[1:]))
+    ):
+        return seen[2]
+    stored = PackedBlockSparse(
+        values.detach(),
+        row_ptr,
+        col_idx,
+        (out_features, in_features),
+        tuple(values.shape[1:]),
+        None if scales is None else scales.detach(),
+    )
+    layout = stored.kernel_layout()
+    result = (layout.values, layout.row_ptr, layout.col_idx, layout.scales)
+    if state[0] is not None:
+        refs = tuple(None if t is None else weakref.ref(t) for t in tensors[1:])
+        setattr(values, _LAYOUT, (refs, state, result))
+    return result
+
+
 def _block_sparse_linear_impl(
     x: torch.Tensor,
     values: torch.Tensor,
@@ -102,13 +135,14 @@ def _block_sparse_linear_impl(
     out = torch.empty(x2.shape[0], out_features, dtype=torch.float32)
     if x2.shape[0] == 0:
         return out.reshape(*lead, out_features)
+    values, row_ptr, col_idx, scales = kernel_tensors(values, row_ptr, col_idx, scales, out_features, in_features)
     kernels.run_kernel(
         isa,
         x2,
-        values.contiguous(),
+        values.detach().contiguous(),
         row_ptr.contiguous(),
         col_idx.contiguous(),
-        scales.contiguous() if scales is not None else None,
+        scales.detach().contiguous() if scales is not None else None,
         bias.contiguous() if bias is not None else None,
         res2,
         out,
@@ -174,14 +208,20 @@ class KernelPlan:
         )
         check_indices(values, row_ptr, col_idx, out_features, in_features)
         self.buffers = (values, row_ptr, col_idx, scales, bias)  # the module's own tensors, for ``current``
-        self._alive = tuple(t if t is None else t.contiguous() for t in self.buffers)  # what the pointers point to
+        run = (*kernel_tensors(values, row_ptr, col_idx, scales, out_features, in_features), bias)
+        self._alive = tuple(t if t is None else t.contiguous() for t in run)  # what the pointers point to
         # None (inference tensors, which have no version counter): ``current`` is False, every call re-checks
-        self._index_versions = versions(row_ptr, col_idx)
-        # buffers the kernel reads through a contiguous copy: an in-place change to them must rebuild the copy
-        self._copied = tuple((t, t._version) for t, a in zip(self.buffers, self._alive) if a is not t)
+        self._index_versions = versions(*self.buffers)
+        # tensors the kernel reads through a copy (re-packed or made contiguous): an in-place change to them must
+        # rebuild the copy
+        self._copied = ()
+        if self._index_versions is not None:
+            self._copied = tuple(
+                (t, t._version) for t, a in zip(self.buffers, self._alive) if t is not None and a is not t
+            )
         self.weight_args = kernels.weight_args(*self._alive)
         self.activation = kernels._ACTIVATIONS[activation]
-        self.work = values.numel()
+        self.work = self._alive[0].numel()
         self.out_features, self.in_features = out_features, in_features
 
     def current(self, buffers: dict, parameters: dict) -> bool:
@@ -197,8 +237,8 @@ class KernelPlan:
             and col_idx is buffers["col_idx"]
             and scales is buffers["scales"]
             and bias is parameters["bias"]
-            and row_ptr._version == seen[0]
-            and col_idx._version == seen[1]
+            and row_ptr._version == seen[1]
+            and col_idx._version == seen[2]
             and (not self._copied or all(t._version == v for t, v in self._copied))
         )
 
