@@ -216,3 +216,24 @@ def test_odd_sizes_keep_the_layers_that_blocks_do_not_divide_dense(tmp_path):
         )
     with pytest.raises(ValueError, match="does not divide the weight of shape \\[40, 48\\]"):
         PackedBlockSparse.placeholder((40, 48), (16, 1), torch.float32, 1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.int8])
+def test_fused_qkv_and_residual_match_the_separate_layers(dtype):
+    model = to_sparse_model(pruned_bert(), dtype=dtype)
+    attention = model.bert.encoder.layer[0].attention
+    assert type(attention.self).__name__ == "SparseBertSelfAttention"
+    assert set(model.state_dict()) == set(to_sparse_model(pruned_bert(), dtype=dtype).state_dict())
+    with torch.no_grad():
+        fused = model(input_ids=IDS, attention_mask=MASK).logits
+    assert "_qkv" in attention.self.__dict__  # the fused path ran
+    separate = model(input_ids=IDS, attention_mask=MASK).logits  # grad mode: each layer's own call, for autograd
+    if dtype == torch.int8:
+        assert torch.equal(fused, separate)  # the input is quantised the same way once or three times
+    else:
+        torch.testing.assert_close(fused, separate, rtol=1e-6, atol=1e-6)
+    with torch.no_grad():
+        (attention.self.key.scales if dtype == torch.int8 else attention.self.key.values).mul_(-1)
+        changed = model(input_ids=IDS, attention_mask=MASK).logits
+    torch.testing.assert_close(changed, model(input_ids=IDS, attention_mask=MASK).logits, rtol=1e-6, atol=1e-6)
+    assert not torch.allclose(changed, fused)  # the fused copy followed the in-place change

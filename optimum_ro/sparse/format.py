@@ -294,6 +294,28 @@ class PackedBlockSparse:
         block = parse_block_shape(block_shape)
         return _pack_stored(self.unpack_stored(), block, self.scales)
 
+    @classmethod
+    def concat_rows(cls, parts: list["PackedBlockSparse"]) -> "PackedBlockSparse":
+        """The weights of ``parts`` stacked along the output features (``torch.cat(dim=0)`` of the dense weights),
+        without unpacking: one op then computes all their outputs (Q, K and V of an attention layer) and reads
+        its input once. The parts must share in_features, block shape and dtype."""
+        first = parts[0]
+        if any(
+            (p.in_features, p.block_shape, p.dtype) != (first.in_features, first.block_shape, first.dtype)
+            for p in parts
+        ):
+            raise ValueError("concat_rows needs weights with the same in_features, block shape and dtype")
+        offsets = torch.tensor([0] + [p.nnz_blocks for p in parts]).cumsum(0).tolist()
+        row_ptr = torch.cat([first.row_ptr[:1]] + [p.row_ptr[1:] + off for p, off in zip(parts, offsets)])
+        return cls(
+            values=torch.cat([p.values for p in parts]),
+            row_ptr=row_ptr.to(torch.int32),
+            col_idx=torch.cat([p.col_idx for p in parts]),
+            shape=(sum(p.out_features for p in parts), first.in_features),
+            block_shape=first.block_shape,
+            scales=None if first.scales is None else torch.cat([p.scales for p in parts]),
+        )
+
     def kernel_layout(self) -> "PackedBlockSparse":
         """The layout the AVX2 / AVX-512 kernels run this weight in: itself when its block shape has a fast kernel
         (``FAST_BLOCK_SHAPES``), else the same weight re-packed into the fast shape of its dtype that divides it

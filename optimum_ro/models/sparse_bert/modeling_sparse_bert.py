@@ -16,8 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import initialization as init
-from transformers.models.bert.modeling_bert import (BertForMaskedLM, BertForSequenceClassification,
-                                                    BertForTokenClassification, BertModel)
+from transformers.models.bert.modeling_bert import (ALL_ATTENTION_FUNCTIONS, BertForMaskedLM,
+                                                    BertForSequenceClassification, BertForTokenClassification,
+                                                    BertModel, BertOutput, BertSelfAttention, BertSelfOutput,
+                                                    eager_attention_forward)
 
 from .configuration_sparse_bert import SparseBertConfig
 
@@ -102,6 +104,93 @@ def sparse_linear_class():
     return DenseFallbackLinear
 
 
+def _kernel_layers(*layers):
+    """Whether every layer is optimum-ro's ``BlockSparseLinear`` (the fused forms below need its kernels)."""
+    return _KernelLinear is not None and all(isinstance(layer, _KernelLinear) for layer in layers)
+
+
+def _records_grad(x, *layers):
+    """Whether autograd must see each layer's own call (grad mode on and an input or a parameter requires grad)."""
+    return torch.is_grad_enabled() and (
+        x.requires_grad or any(p is not None and p.requires_grad for layer in layers for p in layer._parameters.values()))
+
+
+class SparseBertSelfAttention(BertSelfAttention):
+    """``BertSelfAttention`` whose query, key and value run as one block-sparse op when all three are sparse layers
+    of the same block shape and dtype: the input is read (and, for int8, quantised) once, and there is one call
+    instead of three. The fused weight is the three stacked (``PackedBlockSparse.concat_rows``), built on first
+    use and rebuilt when a tensor of the three layers is replaced or changed in place; the three layers stay the
+    modules (and ``state_dict`` keys) they are. Calls that autograd records, and decoder caches, take the
+    separate layers."""
+
+    def _fused_qkv(self, hidden_states):
+        layers = (self.query, self.key, self.value)
+        if not _kernel_layers(*layers) or _records_grad(hidden_states, *layers):
+            return None
+        tensors = tuple(t for layer in layers for t in (layer.values, layer.row_ptr, layer.col_idx, layer.scales,
+                                                       layer.bias))
+        if any(t is not None and t.is_inference() for t in tensors):
+            return None  # no version counters to tell when the fused copy is stale
+        state = tuple(None if t is None else t._version for t in tensors)
+        cached = self.__dict__.get("_qkv")
+        if cached is not None and cached[1] == state and all(a is b for a, b in zip(cached[0], tensors)):
+            return cached[2]
+        specs = {(layer.block_shape, layer.values.dtype, layer.activation, layer.bias is None) for layer in layers}
+        if len(specs) != 1 or next(iter(specs))[2] != "none":
+            return None
+        with torch.no_grad():
+            packed = _Packed.concat_rows([layer.packed for layer in layers])
+            bias = None if self.query.bias is None else torch.cat([layer.bias for layer in layers])
+            fused = _KernelLinear(packed, bias).requires_grad_(False)
+        self.__dict__["_qkv"] = (tensors, state, fused)  # not a submodule: no state_dict keys, no parameters
+        return fused
+
+    def forward(self, hidden_states, attention_mask=None, cache=None, **kwargs):
+        fused = self._fused_qkv(hidden_states) if cache is None else None
+        if fused is None:
+            return super().forward(hidden_states, attention_mask, cache=cache, **kwargs)
+        input_shape = hidden_states.shape[:-1]
+        qkv = fused(hidden_states).view(*input_shape, 3, -1, self.attention_head_size)
+        query, key, value = (qkv.select(-3, i).transpose(1, 2) for i in range(3))
+        attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation,
+                                                                   eager_attention_forward)
+        attn_output, attn_weights = attention_interface(self, query, key, value, attention_mask,
+                                                        dropout=0.0 if not self.training else self.dropout.p,
+                                                        scaling=self.scaling, **kwargs)
+        return attn_output.reshape(*input_shape, -1).contiguous(), attn_weights
+
+
+class _ResidualInKernel:
+    """``LayerNorm(dense(h) + input)`` of BERT's output modules with the residual added inside the sparse kernel's
+    epilogue (one pass over the output less), whenever dropout is inactive."""
+
+    def forward(self, hidden_states, input_tensor):
+        if not _kernel_layers(self.dense) or (self.training and self.dropout.p > 0):
+            return super().forward(hidden_states, input_tensor)
+        return self.LayerNorm(self.dense(hidden_states, residual=input_tensor))
+
+
+class SparseBertSelfOutput(_ResidualInKernel, BertSelfOutput):
+    pass
+
+
+class SparseBertOutput(_ResidualInKernel, BertOutput):
+    pass
+
+
+_FUSED_FORMS = {BertSelfAttention: SparseBertSelfAttention, BertSelfOutput: SparseBertSelfOutput,
+                BertOutput: SparseBertOutput}
+
+
+def use_fused_forms(bert: BertModel) -> None:
+    """Give the encoder's attention and output modules the forwards above. They add no state (same submodules and
+    tensors), only a forward, so each module's class is switched in place rather than rebuilt."""
+    for module in bert.encoder.modules():
+        fused = _FUSED_FORMS.get(type(module))
+        if fused is not None:
+            module.__class__ = fused
+
+
 def install_sparse_layers(bert: BertModel, config: SparseBertConfig) -> None:
     """Replace the ``nn.Linear`` layers that ``config.sparse_layers`` names (inside ``bert``) by sparse layers of
     the stored structure, their contents to be loaded."""
@@ -124,6 +213,7 @@ def install_sparse_layers(bert: BertModel, config: SparseBertConfig) -> None:
         setattr(parent, child, layer)
         if spec["activation"] == "gelu":
             parent.intermediate_act_fn = nn.Identity()
+    use_fused_forms(bert)
 
 
 def check_loaded_sparse_layers(model, missing_keys, source) -> None:
