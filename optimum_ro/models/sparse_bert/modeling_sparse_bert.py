@@ -120,13 +120,13 @@ class SparseBertSelfAttention(BertSelfAttention):
     of the same block shape and dtype: the input is read (and, for int8, quantised) once, and there is one call
     instead of three. The fused weight is the three stacked (``PackedBlockSparse.concat_rows``), built on first
     use and rebuilt when a tensor of the three layers is replaced or changed in place; the three layers stay the
-    modules (and ``state_dict`` keys) they are. Calls that autograd records, and decoder caches, take the
-    separate layers."""
+    modules (and ``state_dict`` keys) they are. Calls that autograd records, decoder caches and ``torch.compile``
+    take the separate layers."""
 
     def _fused_qkv(self, hidden_states):
         layers = (self.query, self.key, self.value)
-        if not _kernel_layers(*layers) or _records_grad(hidden_states, *layers):
-            return None
+        if torch.compiler.is_compiling() or not _kernel_layers(*layers) or _records_grad(hidden_states, *layers):
+            return None  # compiled graphs keep the three ops as nodes (no Python cache checks to trace)
         tensors = tuple(t for layer in layers for t in (layer.values, layer.row_ptr, layer.col_idx, layer.scales,
                                                        layer.bias))
         if any(t is not None and t.is_inference() for t in tensors):
