@@ -193,7 +193,7 @@ def build_methods(preset: str, sparsity: float, gen: torch.Generator, classes: b
             models["classes_fp32_compiled"] = torch.compile(copy.deepcopy(models["classes_fp32"]), dynamic=False)
     facts = {
         "encoder_linear_layers": pruned,
-        "sparse_layers": {k: len(getattr(m, "sparsified_modules", [])) for k, m in models.items()},
+        "sparse_layers": {k: sum(isinstance(x, BlockSparseLinear) for x in m.modules()) for k, m in models.items()},
         "fused_gelu_layers": {k: len(getattr(m, "fused_gelu_modules", [])) for k, m in models.items()},
         "parameters": sum(p.numel() for p in base.parameters()),
     }
@@ -219,6 +219,7 @@ def run(args) -> dict:
         "isa": kernels.current_isa(),
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "load_average_start": os.getloadavg(),
+        "cpu_count": os.cpu_count(),
         "sparsity": args.sparsity,
         "seq": args.seq,
         "repeats": args.repeats,
@@ -319,7 +320,8 @@ def peer_table(result: dict) -> list[str]:
         "(sparsify_model)* / *rest (SparseBert)*: those sparse models with every sparse kernel returning zeros "
         "(or the residual it fuses), i.e. everything but the sparse kernels. ORT = ONNX Runtime "
         f"{result['versions'].get('onnxruntime', '')} on the dense pruned model (fp32; int8 = `quantize_dynamic`, "
-        "MatMulInteger), intra-op threads = thr.",
+        "MatMulInteger), intra-op threads = thr. The machine was shared with other jobs (load average above): "
+        "medians move with them, minima much less.",
         "",
         "| model | thr | batch | " + " | ".join(EXTRA_COLUMNS[n] for n in names) + " | ×ORT fp32 (SparseBert fp32) |",
         "|---|---|---|" + "---|" * (len(names) + 1),
@@ -338,6 +340,19 @@ def _fmt(value) -> str:
     return "–" if value is None else f"{value:.1f}"
 
 
+def overload_line(result: dict) -> list[str]:
+    """A warning when the machine ran more jobs than it has cores: every figure then carries other jobs' time."""
+    cores = result.get("cpu_count")
+    load = max(result["load_average_start"][0], result["load_average_end"][0])
+    if not cores or load <= cores:
+        return []
+    return [
+        f"- **Overloaded machine**: load average up to {load:.1f} on {cores} cores during this run, so every method "
+        "waited for other jobs' time slices (2-thread runs most: one descheduled thread stalls the other). Minima "
+        "are upper bounds of the quiet-machine times and ratios are rough; re-run on a quiet machine to compare."
+    ]
+
+
 def markdown(result: dict, json_name: str) -> str:
     pct = round(100 * result["sparsity"])
     out = [
@@ -350,6 +365,7 @@ def markdown(result: dict, json_name: str) -> str:
         "in the same round).",
         "",
         *machine_lines(result),
+        *overload_line(result),
         f"- models: BERT encoders with random weights (latency does not depend on them); every encoder linear "
         f"layer keeps a random {100 - pct}% of its blocks ({pct}% sparsity): 16x1 for torch fp32/int8 and ours "
         "fp32/bf16, 1x4 for ours int8. torch runs them dense (zeros included), torch int8 is `quantize_dynamic`; "
@@ -382,9 +398,9 @@ def markdown(result: dict, json_name: str) -> str:
         "*rest* stays: attention scores and softmax, LayerNorm, embeddings, and the Python of every module (and "
         "the GELU pass of torch's models; ours runs GELU in the intermediate layers' kernel). "
         "The smaller the model, the larger that share (BERT-Mini's 256-wide layers leave little work per call). "
-        "What would move it further, for the sparse model classes: the residual fused into the sparse layers "
-        "(`BlockSparseLinear` takes one; HF's `*Output` modules add it inside their own forward), Q/K/V as one "
-        "layer (one call, X read and, for int8, quantised once), fewer Python modules per layer.",
+        "The SparseBert classes (second table) already run Q/K/V as one sparse op and the residual in the output "
+        "layers' kernels; what remains of the rest is mostly attention (SDPA), LayerNorm, embeddings and the "
+        "Python of each module (see the rest columns).",
     ]
     out += [
         "",
