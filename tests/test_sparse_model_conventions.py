@@ -237,3 +237,15 @@ def test_fused_qkv_and_residual_match_the_separate_layers(dtype):
         changed = model(input_ids=IDS, attention_mask=MASK).logits
     torch.testing.assert_close(changed, model(input_ids=IDS, attention_mask=MASK).logits, rtol=1e-6, atol=1e-6)
     assert not torch.allclose(changed, fused)  # the fused copy followed the in-place change
+
+
+def test_the_stacked_qkv_weight_is_checked_once_under_inference_mode():
+    model = to_sparse_model(pruned_bert(), dtype=torch.int8)
+    attention = model.bert.encoder.layer[0].attention.self
+    with torch.inference_mode():
+        model(input_ids=IDS, attention_mask=MASK)
+        stacked = attention.__dict__["_qkv"][2]
+        plan = stacked._plan
+        model(input_ids=IDS, attention_mask=MASK)
+    assert not stacked.values.is_inference()  # has a version counter: its plan stays valid between calls
+    assert attention.__dict__["_qkv"][2] is stacked and stacked._plan is plan

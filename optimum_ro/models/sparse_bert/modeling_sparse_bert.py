@@ -138,7 +138,9 @@ class SparseBertSelfAttention(BertSelfAttention):
         specs = {(layer.block_shape, layer.values.dtype, layer.activation, layer.bias is None) for layer in layers}
         if len(specs) != 1 or next(iter(specs))[2] != "none":
             return None
-        with torch.no_grad():
+        # normal tensors even when the first call runs under inference_mode: inference tensors have no version
+        # counter, so the kernel plan of a stacked weight made of them would be re-checked on every call
+        with torch.inference_mode(False), torch.no_grad():
             packed = _Packed.concat_rows([layer.packed for layer in layers])
             bias = None if self.query.bias is None else torch.cat([layer.bias for layer in layers])
             fused = _KernelLinear(packed, bias).requires_grad_(False)
