@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from optimum_ro.sparse import kernels, sparsify_model
+from optimum_ro.sparse import BlockSparseLinear, kernels, sparsify_model
 
 from spmm.methods import block_mask
 from spmm.report import format_paired, machine_lines
@@ -94,7 +94,78 @@ def without_linears(model: nn.Module) -> nn.Module:
     return model
 
 
-def build_methods(preset: str, sparsity: float, gen: torch.Generator) -> tuple[dict, dict]:
+class ZeroKernel(BlockSparseLinear):
+    """Stands in for a sparse layer to time the rest of a sparse model: zeros of the output's shape, or the residual
+    it is given (a fused kernel adds that in its epilogue, so the add is the kernel's work, not the rest's)."""
+
+    def forward(self, x, residual=None):
+        return residual if residual is not None else x.new_zeros(*x.shape[:-1], self.out_features)
+
+
+def zero_kernels(model: nn.Module, example: torch.Tensor) -> nn.Module:
+    """The sparse model with every ``BlockSparseLinear`` (also the stacked Q/K/V weight the SparseBert classes build
+    on their first call, hence one call on ``example`` first) returning ``ZeroKernel``'s output."""
+    with torch.inference_mode():
+        model(input_ids=example)
+    for module in model.modules():
+        stacked = module.__dict__.get("_qkv")
+        for layer in (module,) if stacked is None else (module, stacked[2]):
+            if isinstance(layer, BlockSparseLinear):
+                layer.__class__ = ZeroKernel
+    return model
+
+
+def onnx_sessions(model: nn.Module, seq: int, tmpdir: Path) -> dict:
+    """ONNX files of the dense model (fp32, and ``quantize_dynamic`` int8) for ONNX Runtime; sessions per thread
+    count are made in ``run``. Empty when onnx/onnxruntime are missing or the export fails."""
+    try:
+        import onnxruntime  # noqa: F401
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError:
+        return {}
+
+    class Wrapper(nn.Module):  # torch.onnx.export of a transformers-5 BERT needs keyword inputs
+        def __init__(self, bert):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask):
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    tmpdir.mkdir(parents=True, exist_ok=True)
+    fp32 = tmpdir / "model.onnx"
+    ids = torch.ones(1, seq, dtype=torch.long)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Wrapper(model).eval(),
+            (ids, torch.ones_like(ids)),
+            str(fp32),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"],
+            dynamic_axes={"input_ids": {0: "batch"}, "attention_mask": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+        int8 = tmpdir / "model.int8.onnx"
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    return {"ort_fp32": fp32, "ort_int8": int8}
+
+
+def ort_method(path: Path, threads: int, ids: torch.Tensor, mask: torch.Tensor):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # idle ORT threads spin for a while after each run by default, taking the cores the next method needs
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
+    return lambda: session.run(None, feeds)
+
+
+def build_methods(preset: str, sparsity: float, gen: torch.Generator, classes: bool = True, compile_: bool = False):
     base = build_model(preset)
     m16 = copy.deepcopy(base)
     pruned = prune_randomly(m16, (16, 1), sparsity, gen)
@@ -111,24 +182,36 @@ def build_methods(preset: str, sparsity: float, gen: torch.Generator) -> tuple[d
         "ours_int8": sparsify_model(copy.deepcopy(m4), (1, 4), torch.int8, min_sparsity=0.5),
         "rest": without_linears(copy.deepcopy(m16)),
     }
+    example = torch.randint(5, 8000, (1, 16), generator=torch.Generator().manual_seed(3))
+    models["rest_ours"] = zero_kernels(copy.deepcopy(models["ours_fp32"]), example)
+    if classes:
+        from optimum_ro.models import to_sparse_model
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            models["classes_fp32"] = to_sparse_model(m16, torch.float32, (16, 1), min_sparsity=0.5)
+            models["classes_int8"] = to_sparse_model(m4, torch.int8, (1, 4), min_sparsity=0.5)
+        models["rest_classes"] = zero_kernels(copy.deepcopy(models["classes_fp32"]), example)
+        if compile_:
+            models["classes_fp32_compiled"] = torch.compile(copy.deepcopy(models["classes_fp32"]), dynamic=False)
     facts = {
         "encoder_linear_layers": pruned,
-        "sparse_layers": {k: len(getattr(m, "sparsified_modules", [])) for k, m in models.items()},
+        "sparse_layers": {k: sum(isinstance(x, BlockSparseLinear) for x in m.modules()) for k, m in models.items()},
         "fused_gelu_layers": {k: len(getattr(m, "fused_gelu_modules", [])) for k, m in models.items()},
         "parameters": sum(p.numel() for p in base.parameters()),
     }
     return models, facts
 
 
-def check_fp32(models: dict, batch: int, seq: int) -> float:
-    """Max |difference| between the sparse fp32 model and torch on the same weights; raises above tolerance."""
+def check_fp32(models: dict, batch: int, seq: int, name: str = "ours_fp32") -> float:
+    """Max |difference| between a sparse fp32 model and torch on the same weights; raises above tolerance."""
     ids = torch.randint(5, 8000, (batch, seq), generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
         ref = models["torch_fp32"](input_ids=ids).last_hidden_state
-        ours = models["ours_fp32"](input_ids=ids).last_hidden_state
+        ours = models[name](input_ids=ids).last_hidden_state
     diff = (ref - ours).abs().max().item()
     if not diff <= FP32_TOLERANCE:
-        raise RuntimeError(f"sparse fp32 model differs from torch by {diff:.3g} (> {FP32_TOLERANCE}): not timing it")
+        raise RuntimeError(f"{name} differs from torch by {diff:.3g} (> {FP32_TOLERANCE}): not timing it")
     return diff
 
 
@@ -139,6 +222,7 @@ def run(args) -> dict:
         "isa": kernels.current_isa(),
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "load_average_start": os.getloadavg(),
+        "cpu_count": os.cpu_count(),
         "sparsity": args.sparsity,
         "seq": args.seq,
         "repeats": args.repeats,
@@ -150,14 +234,23 @@ def run(args) -> dict:
     old_threads = torch.get_num_threads()
     try:
         for preset in args.presets:
-            models, facts = build_methods(preset, args.sparsity, torch.Generator().manual_seed(0))
+            models, facts = build_methods(
+                preset, args.sparsity, torch.Generator().manual_seed(0), not args.no_classes, args.compile
+            )
             facts["fp32_max_abs_diff"] = check_fp32(models, 2, args.seq)
+            if "classes_fp32" in models:
+                facts["classes_fp32_max_abs_diff"] = check_fp32(models, 2, args.seq, "classes_fp32")
+            onnx_files = (
+                onnx_sessions(models["torch_fp32"], args.seq, Path(args.out_dir) / ".onnx_tmp") if args.ort else {}
+            )
             for threads in args.threads:
                 torch.set_num_threads(threads)
                 for batch in args.batches:
                     ids = torch.randint(5, 8000, (batch, args.seq), generator=torch.Generator().manual_seed(2))
                     mask = torch.ones_like(ids)
                     methods = {name: (lambda m=m: m(input_ids=ids, attention_mask=mask)) for name, m in models.items()}
+                    for name, path in onnx_files.items():
+                        methods[name] = ort_method(path, threads, ids, mask)
                     with torch.inference_mode():
                         timings = time_round_robin(methods, args.repeats)
                     result["groups"].append(
@@ -172,6 +265,12 @@ def run(args) -> dict:
     finally:
         torch.set_num_threads(old_threads)
     result["load_average_end"] = os.getloadavg()
+    try:
+        import onnxruntime
+
+        result["versions"]["onnxruntime"] = onnxruntime.__version__
+    except ImportError:
+        pass
     return result
 
 
@@ -193,6 +292,71 @@ def summarize(result: dict) -> list[dict]:
     return rows
 
 
+EXTRA_COLUMNS = {  # method -> column title, in table order; a column shows only when the run has it
+    "torch_fp32": "torch fp32",
+    "ort_fp32": "ORT fp32",
+    "ort_int8": "ORT int8",
+    "ours_fp32": "ours fp32 (sparsify_model)",
+    "classes_fp32": "SparseBert fp32",
+    "classes_int8": "SparseBert int8",
+    "classes_fp32_compiled": "SparseBert fp32 torch.compile",
+    "rest": "rest (dense model)",
+    "rest_ours": "rest (sparsify_model)",
+    "rest_classes": "rest (SparseBert)",
+}
+
+
+def peer_table(result: dict) -> list[str]:
+    """The second table: ONNX Runtime, the SparseBert classes (fused Q/K/V, residual in the kernel), torch.compile
+    and the three measures of the rest, as min / median ms; empty for runs without them."""
+    groups = [g for g in result["groups"] if "classes_fp32" in g["timings"] or "ort_fp32" in g["timings"]]
+    if not groups:
+        return []
+    names = [n for n in EXTRA_COLUMNS if any(n in g["timings"] for g in groups)]
+    out = [
+        "",
+        "## The SparseBert classes, peers and the rest",
+        "",
+        "Same run, same round-robin (every method below was in each round), **min / median** ms of the warm call. "
+        "*SparseBert* = `to_sparse_model` (the classes a saved sparse checkpoint loads as): Q, K and V as one "
+        "sparse op, the residual added in the output layers' kernel epilogue, attention through SDPA, GELU fused. "
+        "*rest (dense model)* is the rest as the table above measures it (GELU pass included); *rest "
+        "(sparsify_model)* / *rest (SparseBert)*: those sparse models with every sparse kernel returning zeros "
+        "(or the residual it fuses), i.e. everything but the sparse kernels. ORT = ONNX Runtime "
+        f"{result['versions'].get('onnxruntime', '')} on the dense pruned model (fp32; int8 = `quantize_dynamic`, "
+        "MatMulInteger), intra-op threads = thr. The machine was shared with other jobs (load average above): "
+        "medians move with them, minima much less.",
+        "",
+        "| model | thr | batch | " + " | ".join(EXTRA_COLUMNS[n] for n in names) + " | ×ORT fp32 (SparseBert fp32) |",
+        "|---|---|---|" + "---|" * (len(names) + 1),
+    ]
+    for g in groups:
+        t = g["timings"]
+        cells = [f"{t[n]['min_ms']:.3g} / {t[n]['median_ms']:.3g}" if n in t else "–" for n in names]
+        ratio = (
+            t["ort_fp32"]["min_ms"] / t["classes_fp32"]["min_ms"] if {"ort_fp32", "classes_fp32"} <= set(t) else None
+        )
+        out.append(f"| {g['preset']} | {g['threads']} | {g['batch']} | " + " | ".join(cells) + f" | {_fmt(ratio)} |")
+    return out
+
+
+def _fmt(value) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def overload_line(result: dict) -> list[str]:
+    """A warning when the machine ran more jobs than it has cores: every figure then carries other jobs' time."""
+    cores = result.get("cpu_count")
+    load = max(result["load_average_start"][0], result["load_average_end"][0])
+    if not cores or load <= cores:
+        return []
+    return [
+        f"- **Overloaded machine**: load average up to {load:.1f} on {cores} cores during this run, so every method "
+        "waited for other jobs' time slices (2-thread runs most: one descheduled thread stalls the other). Minima "
+        "are upper bounds of the quiet-machine times and ratios are rough; re-run on a quiet machine to compare."
+    ]
+
+
 def markdown(result: dict, json_name: str) -> str:
     pct = round(100 * result["sparsity"])
     out = [
@@ -205,6 +369,7 @@ def markdown(result: dict, json_name: str) -> str:
         "in the same round).",
         "",
         *machine_lines(result),
+        *overload_line(result),
         f"- models: BERT encoders with random weights (latency does not depend on them); every encoder linear "
         f"layer keeps a random {100 - pct}% of its blocks ({pct}% sparsity): 16x1 for torch fp32/int8 and ours "
         "fp32/bf16, 1x4 for ours int8. torch runs them dense (zeros included), torch int8 is `quantize_dynamic`; "
@@ -230,6 +395,7 @@ def markdown(result: dict, json_name: str) -> str:
             f"{format_paired(r['x_int8_paired'])} | {r['rest']:.3g} | {r['x_ceiling']:.1f} | "
             f"{100 * r['linear_share_ours_fp32']:.0f}% |"
         )
+    out += peer_table(result)
     checks = {g["preset"]: g["facts"] for g in result["groups"]}
     out += [
         "",
@@ -237,9 +403,9 @@ def markdown(result: dict, json_name: str) -> str:
         "*rest* stays: attention scores and softmax, LayerNorm, embeddings, and the Python of every module (and "
         "the GELU pass of torch's models; ours runs GELU in the intermediate layers' kernel). "
         "The smaller the model, the larger that share (BERT-Mini's 256-wide layers leave little work per call). "
-        "What would move it further, for the sparse model classes: the residual fused into the sparse layers "
-        "(`BlockSparseLinear` takes one; HF's `*Output` modules add it inside their own forward), Q/K/V as one "
-        "layer (one call, X read and, for int8, quantised once), fewer Python modules per layer.",
+        "The SparseBert classes (second table) already run Q/K/V as one sparse op and the residual in the output "
+        "layers' kernels; what remains of the rest is mostly attention (SDPA), LayerNorm, embeddings and the "
+        "Python of each module (see the rest columns).",
     ]
     out += [
         "",
@@ -267,6 +433,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--markdown", default=str(ROOT / "BENCHMARKS-model.md"))
     ap.add_argument("--from-json", help="no run: render the report of a saved result JSON to --markdown")
+    ap.add_argument("--no-classes", action="store_true", help="leave out the SparseBert classes (to_sparse_model)")
+    ap.add_argument("--compile", action="store_true", help="add torch.compile of the SparseBert fp32 model")
+    ap.add_argument("--ort", action="store_true", help="add ONNX Runtime fp32 and dynamic int8 on the dense model")
     args = ap.parse_args(argv)
     if args.from_json:
         path = Path(args.from_json)

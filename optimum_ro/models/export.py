@@ -18,7 +18,7 @@ from transformers import (AutoModel, AutoModelForMaskedLM, AutoModelForSequenceC
                           BertForTokenClassification, BertModel)
 
 from ..sparse.format import BlockShapeLike, PackedBlockSparse, _check_dtype, default_block_shape, pack, parse_block_shape
-from ..sparse.linear import _gelu_to_fuse, block_sparsity
+from ..sparse.linear import _gelu_to_fuse, block_sparsity, warn_slow_layout
 from .sparse_bert.configuration_sparse_bert import SparseBertConfig
 from .sparse_bert.modeling_sparse_bert import (SparseBertForMaskedLM, SparseBertForSequenceClassification,
                                                SparseBertForTokenClassification, SparseBertModel)
@@ -72,6 +72,7 @@ def _pack_sparse_layers(bert, dtype, block_shape, min_sparsity, skip, fuse_gelu)
         parent_name, _, child = name.rpartition(".")
         parent = bert.get_submodule(parent_name) if parent_name else bert
         packed = pack(module.weight, block, dtype)
+        warn_slow_layout(packed)
         layers[name] = ({
             "block_shape": list(block),
             "dtype": str(dtype).removeprefix("torch."),

@@ -5,6 +5,7 @@ layer = BlockSparseLinear.from_dense(pruned_linear, block_shape=(16, 1), dtype=t
 y = layer(x)                                    # AVX-512 / AVX2 / portable C++ chosen at run time
 """
 
+from . import autograd  # noqa: F401  (registers the op's backward)
 from .format import FAST_BLOCK_SHAPES, PackedBlockSparse, default_block_shape, pack, parse_block_shape, quantize_weight
 from .kernels import (
     ISA_ENV,

@@ -8,12 +8,22 @@ model = sparsify_model(model, min_sparsity=0.5)   # swap every sparse-enough nn.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Optional
 
 import torch
 from torch import nn
 
-from .format import BlockShapeLike, PackedBlockSparse, _check_dtype, default_block_shape, pack, parse_block_shape
+from .format import (
+    FAST_BLOCK_SHAPES,
+    BlockShapeLike,
+    PackedBlockSparse,
+    _check_dtype,
+    block_sparsity,
+    default_block_shape,
+    pack,
+    parse_block_shape,
+)
 from .kernels import extension_available
 from .ops import ACTIVATIONS, KernelPlan, call_block_sparse_linear, plain_eager
 
@@ -22,8 +32,13 @@ _C_AVAILABLE = extension_available()
 
 
 class BlockSparseLinear(nn.Module):
-    """``y = act(x @ W.T + bias)`` with W kept as non-zero blocks (buffers ``values``, ``row_ptr``,
-    ``col_idx`` and, for int8, ``scales``). ``activation`` may be ``None`` or ``"gelu"`` (fused)."""
+    """``y = act(x @ W.T + bias)`` with W kept as non-zero blocks (``values``, buffers ``row_ptr``, ``col_idx`` and,
+    for int8, ``scales``). ``activation`` may be ``None`` or ``"gelu"`` (fused).
+
+    Float32 / bfloat16 ``values`` and ``bias`` are trainable parameters, as ``nn.Linear``'s: gradients reach the
+    stored blocks with the sparsity pattern fixed (see ``autograd.py``); int8 ``values`` are a buffer (codes cannot
+    require gradients). Inference runs the kernels directly under ``torch.no_grad()`` / ``inference_mode()``;
+    with grad mode on, a call goes through the op so that autograd records it."""
 
     def __init__(
         self, packed: PackedBlockSparse, bias: Optional[torch.Tensor] = None, activation: Optional[str] = None
@@ -35,14 +50,17 @@ class BlockSparseLinear(nn.Module):
         self.out_features = packed.out_features
         self.block_shape = packed.block_shape
         self.activation = activation or "none"
-        self.register_buffer("values", packed.values)
+        if packed.values.is_floating_point():
+            self.values = nn.Parameter(packed.values)
+        else:
+            self.register_buffer("values", packed.values)
         self.register_buffer("row_ptr", packed.row_ptr)
         self.register_buffer("col_idx", packed.col_idx)
         self.register_buffer("scales", packed.scales)
         if bias is not None:
             if tuple(bias.shape) != (self.out_features,):
                 raise ValueError(f"bias must have shape [{self.out_features}]; got {list(bias.shape)}")
-            self.bias = nn.Parameter(bias.detach().to(torch.float32).clone(), requires_grad=False)
+            self.bias = nn.Parameter(bias.detach().to(torch.float32).clone())
         else:
             self.register_parameter("bias", None)
         self._plan: Optional[KernelPlan] = None  # kernel arguments of the current buffers (built on first call)
@@ -60,10 +78,13 @@ class BlockSparseLinear(nn.Module):
         """Pack ``linear.weight`` (zeros already in place). ``block_shape=None`` picks the fast shape
         for the dtype: ``16x1`` for float32/bfloat16, ``1x4`` for int8. ``16x2`` also runs fast for
         float32/bfloat16, and bf16 16x2 uses AVX512-BF16 dot products where the CPU has them (activations
-        rounded to bf16 there; see ``kernels.bf16_dot_products``)."""
+        rounded to bf16 there; see ``kernels.bf16_dot_products``). Any other shape runs re-packed into a fast one
+        (``PackedBlockSparse.kernel_layout``), with one warning per shape and dtype that says how much of the
+        weight the kernel then reads."""
         dtype = _check_dtype(dtype)
         block = parse_block_shape(block_shape) if block_shape is not None else default_block_shape(dtype)
         packed = pack(linear.weight, block, dtype)
+        warn_slow_layout(packed)
         return cls(packed, linear.bias, activation)
 
     @classmethod
@@ -81,6 +102,16 @@ class BlockSparseLinear(nn.Module):
         placeholder contents, for ``load_state_dict`` / ``from_pretrained`` to fill (and validate)."""
         packed = PackedBlockSparse.placeholder((out_features, in_features), block_shape, dtype, nnz_blocks)
         return cls(packed, torch.zeros(out_features, device="cpu") if bias else None, activation)
+
+    def _apply(self, fn, recurse=True):
+        # ``model.to(torch.bfloat16)`` / ``.half()`` cast a model's floating tensors; this layer's tensors keep their
+        # dtypes (the blocks their storage dtype, bias and scales float32, as the kernels need) and only follow
+        # device moves. Inputs of another dtype are cast to float32 in ``forward`` and the output back.
+        def keep_dtype(t):
+            out = fn(t)
+            return out if out.dtype == t.dtype else t.to(out.device)
+
+        return super()._apply(keep_dtype, recurse)
 
     @staticmethod
     def _validate_incoming(module, state_dict, prefix, *args) -> None:
@@ -115,11 +146,11 @@ class BlockSparseLinear(nn.Module):
 
     def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         # fast path: the weight validated once (KernelPlan), only the input is checked per call
-        if _C_AVAILABLE and plain_eager(x):
+        if _C_AVAILABLE and plain_eager(x) and not (torch.is_grad_enabled() and _trains(self._parameters)):
             plan = self._plan
             if plan is None or not plan.current(self._buffers, self._parameters):
                 plan = None
-                if type(self.values) is torch.Tensor:
+                if type(self.values) in (torch.Tensor, nn.Parameter):
                     plan = self._plan = KernelPlan(
                         self.values,
                         self.row_ptr,
@@ -166,14 +197,42 @@ class BlockSparseLinear(nn.Module):
         )
 
 
-def block_sparsity(weight: torch.Tensor, block_shape: BlockShapeLike) -> float:
-    """Fraction of ``block_shape`` blocks of ``weight`` that are entirely zero."""
-    br, bc = parse_block_shape(block_shape)
-    n, k = weight.shape
-    if n % br or k % bc:
-        return 0.0
-    nz = (weight.detach().reshape(n // br, br, k // bc, bc) != 0).any(dim=3).any(dim=1)
-    return 1.0 - nz.float().mean().item()
+def _trains(parameters: dict) -> bool:
+    return any(p is not None and p.requires_grad for p in parameters.values())
+
+
+_warned_layouts: set = set()
+
+
+def warn_slow_layout(packed: PackedBlockSparse) -> None:
+    """Warn once per (dtype, block shape) that has no fast kernel: the layer runs re-packed into a fast shape (its
+    kernel layout), which reads more of the weight than the stored blocks; past half of it, no faster than dense."""
+    key = (packed.dtype, packed.block_shape)
+    if packed.is_fast_layout or key in _warned_layouts:
+        return
+    layout = packed.kernel_layout()
+    if layout is not packed and layout.values.numel() <= packed.values.numel():
+        return  # re-packed without stored zeros (int8 4x4 as 1x4): the kernel reads only the stored blocks
+    _warned_layouts.add(key)
+    dtype = str(packed.dtype).removeprefix("torch.")
+    shape = "x".join(map(str, packed.block_shape))
+    fast = " or ".join("x".join(map(str, b)) for b in FAST_BLOCK_SHAPES[packed.dtype])
+    if layout is packed:
+        consequence = "no fast shape divides this weight, so it runs on the portable kernel, 6-20x slower than dense"
+    else:
+        run = "x".join(map(str, layout.block_shape))
+        consequence = (
+            f"it runs re-packed as {run} blocks, reading {layout.density:.0%} of the weight (the {shape} blocks "
+            f"hold {packed.density:.0%})"
+        )
+        if layout.density > 0.5:
+            consequence += ": about dense speed or slower"
+    warnings.warn(
+        f"block shape {shape} has no fast {dtype} kernel: {consequence}. Prune with {fast} blocks to run at the "
+        "stored sparsity (see FAST_BLOCK_SHAPES).",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _exact_gelu(act) -> bool:
@@ -206,8 +265,9 @@ def sparsify_model(
     fuse_gelu: bool = True,
 ) -> nn.Module:
     """Swap every ``nn.Linear`` whose weight has at least ``min_sparsity`` zero blocks (and whose shape
-    the block divides) for a ``BlockSparseLinear``, in place. Names containing any ``skip`` string stay
-    dense. With ``fuse_gelu``, the exact GELU after the ``dense`` layer of a BERT-family ``*Intermediate``
+    the block divides) for a ``BlockSparseLinear``, in place. A block shape without a fast kernel runs re-packed
+    into a fast one (``PackedBlockSparse.kernel_layout``), with one warning per shape that says how much of the
+    weight the kernel then reads (past half of it, no faster than ``nn.Linear``). Names containing any ``skip`` string stay dense. With ``fuse_gelu``, the exact GELU after the ``dense`` layer of a BERT-family ``*Intermediate``
     module runs inside that layer's kernel (its ``intermediate_act_fn`` becomes ``nn.Identity``; torch's
     separate GELU pass costs more than the kernel's). Returns the model; the swapped names are logged and
     stored in ``model.sparsified_modules``, the layers that took their GELU in ``model.fused_gelu_modules``."""

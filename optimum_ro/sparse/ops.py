@@ -7,15 +7,39 @@ torch.compile(lambda x: block_sparse_linear(x, packed))(x)        # has a fake k
 
 from __future__ import annotations
 
+import weakref
 from typing import Optional
 
 import torch
 
 from . import kernels
-from .format import PackedBlockSparse
+from .format import FAST_BLOCK_SHAPES, PackedBlockSparse, check_block_indices
 from .reference import reference_block_sparse_linear
 
 ACTIVATIONS = ("none", "gelu")
+_CHECKED = "_optimum_ro_checked_indices"  # attribute of a col_idx tensor: the state its indices were checked in
+_LAYOUT = "_optimum_ro_kernel_layout"  # attribute of a values tensor: its re-packing for the fast kernels
+
+
+def versions(*tensors: Optional[torch.Tensor]) -> Optional[tuple]:
+    """The version counters of ``tensors`` (None entries stay None): any in-place change bumps one. None when one is
+    an inference tensor, which has no counter (its contents are then checked on every call)."""
+    if any(t is not None and t.is_inference() for t in tensors):
+        return None
+    return tuple(None if t is None else t._version for t in tensors)
+
+
+def check_indices(values, row_ptr, col_idx, out_features: int, in_features: int) -> None:
+    """``format.check_block_indices`` for the op's tensors, run only when they changed: the result is remembered on
+    ``col_idx`` with the tensors' identities and version counters, so unchanged weights cost an attribute read."""
+    br, bc = values.shape[1], values.shape[2]
+    state = (versions(row_ptr, col_idx), values.shape[0], br, bc, out_features, in_features)
+    seen = getattr(col_idx, _CHECKED, None)
+    if seen is not None and seen[0]() is row_ptr and seen[1] == state and state[0] is not None:
+        return
+    check_block_indices(row_ptr, col_idx, values.shape[0], out_features // br, in_features // bc)
+    if state[0] is not None:
+        setattr(col_idx, _CHECKED, (weakref.ref(row_ptr), state))
 
 
 def _check(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation) -> None:
@@ -56,6 +80,38 @@ def _check(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in
         raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
 
 
+def kernel_tensors(values, row_ptr, col_idx, scales, out_features: int, in_features: int) -> tuple:
+    """``(values, row_ptr, col_idx, scales)`` as the C++ kernels run them: these tensors when their block shape has a
+    fast kernel, else their re-packing into a fast shape (``PackedBlockSparse.kernel_layout``), made once and kept
+    on ``values`` until one of the four tensors is replaced or changed in place."""
+    if tuple(values.shape[1:]) in FAST_BLOCK_SHAPES[values.dtype]:
+        return values, row_ptr, col_idx, scales
+    tensors = (values, row_ptr, col_idx, scales)
+    state = (versions(*tensors), out_features, in_features)
+    seen = getattr(values, _LAYOUT, None)
+    if (
+        seen is not None
+        and state[0] is not None
+        and seen[1] == state
+        and all(ref is None if t is None else ref() is t for ref, t in zip(seen[0], tensors[1:]))
+    ):
+        return seen[2]
+    stored = PackedBlockSparse(
+        values.detach(),
+        row_ptr,
+        col_idx,
+        (out_features, in_features),
+        tuple(values.shape[1:]),
+        None if scales is None else scales.detach(),
+    )
+    layout = stored.kernel_layout()
+    result = (layout.values, layout.row_ptr, layout.col_idx, layout.scales)
+    if state[0] is not None:
+        refs = tuple(None if t is None else weakref.ref(t) for t in tensors[1:])
+        setattr(values, _LAYOUT, (refs, state, result))
+    return result
+
+
 def _block_sparse_linear_impl(
     x: torch.Tensor,
     values: torch.Tensor,
@@ -70,6 +126,7 @@ def _block_sparse_linear_impl(
 ) -> torch.Tensor:
     """``act(x @ W.T + bias) + residual``, W block-sparse (BSR tensors of a ``PackedBlockSparse``)."""
     _check(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation)
+    check_indices(values, row_ptr, col_idx, out_features, in_features)
     lead = x.shape[:-1]
     x2 = x if x.dim() == 2 and x.is_contiguous() else x.reshape(-1, in_features).contiguous()
     res2 = residual.reshape(-1, out_features).contiguous() if residual is not None else None
@@ -80,13 +137,14 @@ def _block_sparse_linear_impl(
     out = torch.empty(x2.shape[0], out_features, dtype=torch.float32)
     if x2.shape[0] == 0:
         return out.reshape(*lead, out_features)
+    values, row_ptr, col_idx, scales = kernel_tensors(values, row_ptr, col_idx, scales, out_features, in_features)
     kernels.run_kernel(
         isa,
         x2,
-        values.contiguous(),
+        values.detach().contiguous(),
         row_ptr.contiguous(),
         col_idx.contiguous(),
-        scales.contiguous() if scales is not None else None,
+        scales.detach().contiguous() if scales is not None else None,
         bias.contiguous() if bias is not None else None,
         res2,
         out,
@@ -101,8 +159,8 @@ block_sparse_linear_op = torch.library.custom_op("optimum_ro::block_sparse_linea
 
 
 def plain_eager(x: torch.Tensor) -> bool:
-    """True outside compile/export tracing and tensor subclasses: then the op's Python dispatch
-    (~50 us per call) can be skipped by calling the implementation directly."""
+    """True outside compile/export tracing and tensor subclasses, for an input that needs no gradient: then the op's
+    Python dispatch (~50 us per call) can be skipped by calling the implementation directly."""
     return (
         type(x) is torch.Tensor
         and not torch.compiler.is_compiling()
@@ -111,14 +169,31 @@ def plain_eager(x: torch.Tensor) -> bool:
     )
 
 
+def needs_grad(*tensors: Optional[torch.Tensor]) -> bool:
+    """Whether autograd must record a call on ``tensors`` (grad mode on and one of them requires grad): such calls
+    go through the op, whose backward is registered (``autograd.py``)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 class KernelPlan:
     """The packed weight's arguments for the C++ kernel, validated once.
 
     ``BlockSparseLinear`` keeps one; ``run`` then checks only the input, and the module rebuilds the plan
-    when a buffer was replaced (``.to()``, ``load_state_dict``), so the per-call cost is a few microseconds
-    instead of the full validation (~25 us, which dominates small layers)."""
+    when a buffer was replaced (``.to()``, ``to_empty()``, assignment) or its indices changed in place (their
+    version counters moved), so the per-call cost is a few microseconds instead of the full validation
+    (~25 us, which dominates small layers) and no index the kernel follows is ever unchecked."""
 
-    __slots__ = ("buffers", "_alive", "weight_args", "activation", "work", "out_features", "in_features")
+    __slots__ = (
+        "buffers",
+        "_alive",
+        "_index_versions",
+        "_copied",
+        "weight_args",
+        "activation",
+        "work",
+        "out_features",
+        "in_features",
+    )
 
     def __init__(self, values, row_ptr, col_idx, scales, bias, out_features, in_features, activation):
         _check(
@@ -133,23 +208,40 @@ class KernelPlan:
             in_features,
             activation,
         )
+        check_indices(values, row_ptr, col_idx, out_features, in_features)
         self.buffers = (values, row_ptr, col_idx, scales, bias)  # the module's own tensors, for ``current``
-        self._alive = tuple(t if t is None else t.contiguous() for t in self.buffers)  # what the pointers point to
+        run = (*kernel_tensors(values, row_ptr, col_idx, scales, out_features, in_features), bias)
+        self._alive = tuple(t if t is None else t.contiguous() for t in run)  # what the pointers point to
+        # None (inference tensors, which have no version counter): ``current`` is False, every call re-checks
+        self._index_versions = versions(*self.buffers)
+        # tensors the kernel reads through a copy (re-packed or made contiguous): an in-place change to them must
+        # rebuild the copy
+        self._copied = ()
+        if self._index_versions is not None:
+            self._copied = tuple(
+                (t, t._version) for t, a in zip(self.buffers, self._alive) if t is not None and a is not t
+            )
         self.weight_args = kernels.weight_args(*self._alive)
         self.activation = kernels._ACTIVATIONS[activation]
-        self.work = values.numel()
+        self.work = self._alive[0].numel()
         self.out_features, self.in_features = out_features, in_features
 
     def current(self, buffers: dict, parameters: dict) -> bool:
-        """Whether the module still holds the tensors this plan points into, read from its own ``_buffers`` /
-        ``_parameters`` dicts (no ``nn.Module.__getattr__`` per tensor: this runs on every call of a layer)."""
+        """Whether the module still holds the tensors this plan points into, with its block indices unchanged, read
+        from its own ``_buffers`` / ``_parameters`` dicts (no ``nn.Module.__getattr__`` per tensor: this runs on
+        every call of a layer)."""
         values, row_ptr, col_idx, scales, bias = self.buffers
+        seen = self._index_versions
         return (
-            values is buffers["values"]
+            seen is not None
+            and (values is buffers.get("values") or values is parameters.get("values"))
             and row_ptr is buffers["row_ptr"]
             and col_idx is buffers["col_idx"]
             and scales is buffers["scales"]
             and bias is parameters["bias"]
+            and row_ptr._version == seen[1]
+            and col_idx._version == seen[2]
+            and (not self._copied or all(t._version == v for t, v in self._copied))
         )
 
     def run(self, x: torch.Tensor, residual: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
@@ -185,8 +277,10 @@ class KernelPlan:
 def call_block_sparse_linear(
     x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation
 ):
-    """``block_sparse_linear_op`` with the dispatcher skipped in plain eager mode (same results)."""
-    fn = _block_sparse_linear_impl if plain_eager(x) else block_sparse_linear_op
+    """``block_sparse_linear_op`` with the dispatcher skipped in plain eager mode when no gradient is recorded (same
+    results)."""
+    direct = plain_eager(x) and not needs_grad(values, scales, bias, residual)
+    fn = _block_sparse_linear_impl if direct else block_sparse_linear_op
     return fn(x, values, row_ptr, col_idx, scales, bias, residual, out_features, in_features, activation)
 
 

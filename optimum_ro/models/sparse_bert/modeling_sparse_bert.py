@@ -15,8 +15,11 @@ import logging
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers.models.bert.modeling_bert import (BertForMaskedLM, BertForSequenceClassification,
-                                                    BertForTokenClassification, BertModel)
+from transformers import initialization as init
+from transformers.models.bert.modeling_bert import (ALL_ATTENTION_FUNCTIONS, BertForMaskedLM,
+                                                    BertForSequenceClassification, BertForTokenClassification,
+                                                    BertModel, BertOutput, BertSelfAttention, BertSelfOutput,
+                                                    eager_attention_forward)
 
 from .configuration_sparse_bert import SparseBertConfig
 
@@ -53,6 +56,14 @@ class DenseFallbackLinear(nn.Module):
         """Same signature as ``BlockSparseLinear.empty``."""
         return cls(out_features, in_features, block_shape, dtype, nnz_blocks, bias, activation)
 
+    def _apply(self, fn, recurse=True):
+        # as BlockSparseLinear: ``model.to(dtype)`` leaves the stored blocks, bias and scales in their dtypes
+        def keep_dtype(t):
+            out = fn(t)
+            return out if out.dtype == t.dtype else t.to(out.device)
+
+        return super()._apply(keep_dtype, recurse)
+
     def dense_weight(self) -> torch.Tensor:
         # rebuilt when a tensor is replaced or changed in place (load_state_dict copies into the same tensors)
         key = tuple((t, None if t is None else t._version) for t in (self.values, self.row_ptr, self.col_idx, self.scales))
@@ -78,7 +89,8 @@ class DenseFallbackLinear(nn.Module):
 
     def forward(self, x):
         y = F.linear(x.float(), self.dense_weight(), self.bias)
-        return F.gelu(y) if self.activation == "gelu" else y
+        y = F.gelu(y) if self.activation == "gelu" else y
+        return y if x.dtype == torch.float32 or not x.dtype.is_floating_point else y.to(x.dtype)
 
 
 def sparse_linear_class():
@@ -90,6 +102,95 @@ def sparse_linear_class():
         logger.warning("optimum-ro is not installed: the sparse layers run as dense weights rebuilt from their "
                        "blocks (same results, dense speed). `pip install optimum-ro` for the block-sparse kernels.")
     return DenseFallbackLinear
+
+
+def _kernel_layers(*layers):
+    """Whether every layer is optimum-ro's ``BlockSparseLinear`` (the fused forms below need its kernels)."""
+    return _KernelLinear is not None and all(isinstance(layer, _KernelLinear) for layer in layers)
+
+
+def _records_grad(x, *layers):
+    """Whether autograd must see each layer's own call (grad mode on and an input or a parameter requires grad)."""
+    return torch.is_grad_enabled() and (
+        x.requires_grad or any(p is not None and p.requires_grad for layer in layers for p in layer._parameters.values()))
+
+
+class SparseBertSelfAttention(BertSelfAttention):
+    """``BertSelfAttention`` whose query, key and value run as one block-sparse op when all three are sparse layers
+    of the same block shape and dtype: the input is read (and, for int8, quantised) once, and there is one call
+    instead of three. The fused weight is the three stacked (``PackedBlockSparse.concat_rows``), built on first
+    use and rebuilt when a tensor of the three layers is replaced or changed in place; the three layers stay the
+    modules (and ``state_dict`` keys) they are. Calls that autograd records, decoder caches and ``torch.compile``
+    take the separate layers."""
+
+    def _fused_qkv(self, hidden_states):
+        layers = (self.query, self.key, self.value)
+        if torch.compiler.is_compiling() or not _kernel_layers(*layers) or _records_grad(hidden_states, *layers):
+            return None  # compiled graphs keep the three ops as nodes (no Python cache checks to trace)
+        tensors = tuple(t for layer in layers for t in (layer.values, layer.row_ptr, layer.col_idx, layer.scales,
+                                                       layer.bias))
+        if any(t is not None and t.is_inference() for t in tensors):
+            return None  # no version counters to tell when the fused copy is stale
+        state = tuple(None if t is None else t._version for t in tensors)
+        cached = self.__dict__.get("_qkv")
+        if cached is not None and cached[1] == state and all(a is b for a, b in zip(cached[0], tensors)):
+            return cached[2]
+        specs = {(layer.block_shape, layer.values.dtype, layer.activation, layer.bias is None) for layer in layers}
+        if len(specs) != 1 or next(iter(specs))[2] != "none":
+            return None
+        # normal tensors even when the first call runs under inference_mode: inference tensors have no version
+        # counter, so the kernel plan of a stacked weight made of them would be re-checked on every call
+        with torch.inference_mode(False), torch.no_grad():
+            packed = _Packed.concat_rows([layer.packed for layer in layers])
+            bias = None if self.query.bias is None else torch.cat([layer.bias for layer in layers])
+            fused = _KernelLinear(packed, bias).requires_grad_(False)
+        self.__dict__["_qkv"] = (tensors, state, fused)  # not a submodule: no state_dict keys, no parameters
+        return fused
+
+    def forward(self, hidden_states, attention_mask=None, cache=None, **kwargs):
+        fused = self._fused_qkv(hidden_states) if cache is None else None
+        if fused is None:
+            return super().forward(hidden_states, attention_mask, cache=cache, **kwargs)
+        input_shape = hidden_states.shape[:-1]
+        qkv = fused(hidden_states).view(*input_shape, 3, -1, self.attention_head_size)
+        query, key, value = (qkv.select(-3, i).transpose(1, 2) for i in range(3))
+        attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation,
+                                                                   eager_attention_forward)
+        attn_output, attn_weights = attention_interface(self, query, key, value, attention_mask,
+                                                        dropout=0.0 if not self.training else self.dropout.p,
+                                                        scaling=self.scaling, **kwargs)
+        return attn_output.reshape(*input_shape, -1).contiguous(), attn_weights
+
+
+class _ResidualInKernel:
+    """``LayerNorm(dense(h) + input)`` of BERT's output modules with the residual added inside the sparse kernel's
+    epilogue (one pass over the output less), whenever dropout is inactive."""
+
+    def forward(self, hidden_states, input_tensor):
+        if not _kernel_layers(self.dense) or (self.training and self.dropout.p > 0):
+            return super().forward(hidden_states, input_tensor)
+        return self.LayerNorm(self.dense(hidden_states, residual=input_tensor))
+
+
+class SparseBertSelfOutput(_ResidualInKernel, BertSelfOutput):
+    pass
+
+
+class SparseBertOutput(_ResidualInKernel, BertOutput):
+    pass
+
+
+_FUSED_FORMS = {BertSelfAttention: SparseBertSelfAttention, BertSelfOutput: SparseBertSelfOutput,
+                BertOutput: SparseBertOutput}
+
+
+def use_fused_forms(bert: BertModel) -> None:
+    """Give the encoder's attention and output modules the forwards above. They add no state (same submodules and
+    tensors), only a forward, so each module's class is switched in place rather than rebuilt."""
+    for module in bert.encoder.modules():
+        fused = _FUSED_FORMS.get(type(module))
+        if fused is not None:
+            module.__class__ = fused
 
 
 def install_sparse_layers(bert: BertModel, config: SparseBertConfig) -> None:
@@ -114,6 +215,7 @@ def install_sparse_layers(bert: BertModel, config: SparseBertConfig) -> None:
         setattr(parent, child, layer)
         if spec["activation"] == "gelu":
             parent.intermediate_act_fn = nn.Identity()
+    use_fused_forms(bert)
 
 
 def check_loaded_sparse_layers(model, missing_keys, source) -> None:
@@ -141,7 +243,61 @@ def check_loaded_sparse_layers(model, missing_keys, source) -> None:
                 raise ValueError(f"{source}: sparse layer {prefix + name}: {err}") from None
 
 
-class _SparseBertLoading:
+def spread_block_indices(n_block_rows, n_block_cols, nnz_blocks):
+    """A valid BSR structure of ``nnz_blocks`` blocks spread evenly: row ``r`` gets ``nnz // rows`` blocks (the first
+    ``nnz % rows`` rows one more) at evenly spaced, strictly increasing columns. Returns ``(row_ptr, col_idx)``."""
+    rows = max(n_block_rows, 1)
+    counts = torch.full((n_block_rows,), nnz_blocks // rows, dtype=torch.int64)
+    counts[: nnz_blocks % rows] += 1
+    row_ptr = torch.zeros(n_block_rows + 1, dtype=torch.int64)
+    row_ptr[1:] = torch.cumsum(counts, 0)
+    rank = torch.arange(nnz_blocks) - torch.repeat_interleave(row_ptr[:-1], counts)  # position within its row
+    col_idx = rank * n_block_cols // torch.repeat_interleave(counts, counts).clamp(min=1)
+    return row_ptr.to(torch.int32), col_idx.to(torch.int32)
+
+
+def init_sparse_layer(layer, std):
+    """Give a sparse layer's tensors a valid structure and fresh contents, as ``_init_weights`` does for ``nn.Linear``
+    (normal(0, std) weights, zero bias). Tensors already loaded (``_is_hf_initialized``) are left alone."""
+    nnz, br, bc = layer.values.shape
+    row_ptr, col_idx = spread_block_indices(layer.out_features // br, layer.in_features // bc, nnz)
+    init.copy_(layer.row_ptr, row_ptr)
+    init.copy_(layer.col_idx, col_idx)
+    if layer.values.dtype == torch.int8:
+        # uniform codes in [-127, 127] (standard deviation ~73.6) scaled to a weight standard deviation of std
+        init.copy_(layer.values, torch.randint(-127, 128, layer.values.shape, dtype=torch.int8))
+        init.constant_(layer.scales, std / 73.6)
+    else:
+        init.normal_(layer.values, mean=0.0, std=std)
+    if layer.bias is not None:
+        init.zeros_(layer.bias)
+
+
+def _is_sparse_layer(module):
+    return isinstance(module, DenseFallbackLinear) or (_KernelLinear is not None and isinstance(module, _KernelLinear))
+
+
+class _SparseBertInit:
+    """``_init_weights`` that also initialises the sparse layers: a model built on the meta device and moved with
+    ``to_empty()`` (uninitialised memory) gets valid block indices from ``init_weights()``."""
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if _is_sparse_layer(module):
+            init_sparse_layer(module, self.config.initializer_range)
+
+    @torch.no_grad()
+    def initialize_weights(self):
+        # The heads' encoder is a plain ``BertModel``, which transformers initialises with its own ``_init_weights``:
+        # the sparse layers inside it are initialised here, with the same rule (modules already initialised, and
+        # tensors already loaded, are skipped).
+        pending = [m for m in self.modules() if _is_sparse_layer(m) and not getattr(m, "_is_hf_initialized", False)]
+        super().initialize_weights()
+        for module in pending:
+            init_sparse_layer(module, self.config.initializer_range)
+
+
+class _SparseBertLoading(_SparseBertInit):
     """``from_pretrained`` that refuses a checkpoint whose sparse layers are missing or corrupt, instead of running
     placeholder weights (transformers would only warn about missing tensors and initialise them)."""
 
