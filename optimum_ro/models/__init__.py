@@ -13,6 +13,7 @@ from transformers import AutoConfig
 from .export import (AUTO_CLASSES, DENSE_CLASSES, INTENT_SLOT_AUTO_CLASSES, SPARSE_CLASSES, is_sparse_bert,
                      save_sparse_pretrained, sparse_layer_specs, to_dense_model, to_sparse_model)
 from .intent_slot import BertForIntentSlot
+from .intent_slot_pipeline import IntentSlotPipeline, bio_spans
 from .sparse_bert.configuration_sparse_bert import SparseBertConfig
 from .sparse_bert.configuration_sparse_bert_intent_slot import SparseBertIntentSlotConfig
 from .sparse_bert.modeling_sparse_bert import (SparseBertForMaskedLM, SparseBertForSequenceClassification,
@@ -31,6 +32,7 @@ __all__ = [
     "BertForIntentSlot",
     "DENSE_CLASSES",
     "INTENT_SLOT_AUTO_CLASSES",
+    "IntentSlotPipeline",
     "SPARSE_CLASSES",
     "SparseBertConfig",
     "SparseBertForIntentSlot",
@@ -39,6 +41,7 @@ __all__ = [
     "SparseBertForSequenceClassification",
     "SparseBertForTokenClassification",
     "SparseBertModel",
+    "bio_spans",
     "is_sparse_bert",
     "save_sparse_pretrained",
     "sparse_layer_specs",
