@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from test_sparse_models import pruned_bert
 from transformers import AutoModel, BertConfig, BertForTokenClassification
 
 from optimum_ro.models import (
@@ -304,3 +305,9 @@ def test_a_model_pruned_80_percent_with_block_pruner_takes_the_whole_path(tmp_pa
     ):
         assert got["intent"] == want["intent"] and got["slots"] == want["slots"]
         assert got["score"] == pytest.approx(want["score"], abs=1e-6)
+    from_folders = [IntentSlotPipeline.from_pretrained(tmp_path / d)(texts) for d in ("sparse", "pruned")]
+    assert from_folders[0] == IntentSlotPipeline(sparse, tiny_tokenizer)(texts)
+    assert [r["slots"] for r in from_folders[1]] == [r["slots"] for r in from_folders[0]]
+    with pytest.raises(ValueError, match="holds a 'sparse_bert' model, not a joint intent \\+ slot one"):
+        save_sparse_pretrained(pruned_bert(), tmp_path / "classifier", tokenizer=tiny_tokenizer)
+        IntentSlotPipeline.from_pretrained(tmp_path / "classifier")

@@ -87,6 +87,27 @@ class IntentSlotPipeline:
         self.model, self.tokenizer = model.eval(), tokenizer
         self.max_length, self.batch_size = max_length, batch_size
 
+    @classmethod
+    def from_pretrained(cls, folder, **kwargs) -> "IntentSlotPipeline":
+        """The pipeline of a saved joint model folder with its tokenizer: a sparse one (``save_sparse_pretrained``,
+        ``optimum-ro sparsify``) or a dense ``BertForIntentSlot`` (``optimum-ro finetune-nlu``)."""
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        from .intent_slot import BertForIntentSlot
+        from .sparse_bert.configuration_sparse_bert_intent_slot import SparseBertIntentSlotConfig
+
+        config = AutoConfig.from_pretrained(folder, trust_remote_code=True)
+        if config.model_type == SparseBertIntentSlotConfig.model_type:
+            model = AutoModel.from_pretrained(folder, trust_remote_code=True)
+        elif "BertForIntentSlot" in (getattr(config, "architectures", None) or []):
+            model = BertForIntentSlot.from_pretrained(folder)
+        else:
+            raise ValueError(
+                f"{folder} holds a {config.model_type!r} model, not a joint intent + slot one "
+                "(BertForIntentSlot, or its sparse folder from save_sparse_pretrained)"
+            )
+        return cls(model, AutoTokenizer.from_pretrained(folder), **kwargs)
+
     def __call__(self, utterances):
         single = isinstance(utterances, str)
         texts = [utterances] if single else list(utterances)
