@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -27,6 +28,7 @@ from optimum_ro.models import (
 from optimum_ro.models.intent_slot_pipeline import slot_spans
 from optimum_ro.sparse import BlockSparseLinear
 
+ROOT = Path(__file__).resolve().parents[1]
 INTENTS = ["alarma", "meteo", "muzica"]
 SLOTS = ["O", "B-data", "I-data", "B-oras", "I-oras"]
 IDS = torch.tensor([[2, 17, 33, 4, 51, 9, 77, 3], [2, 60, 61, 62, 8, 3, 0, 0]])
@@ -311,3 +313,30 @@ def test_a_model_pruned_80_percent_with_block_pruner_takes_the_whole_path(tmp_pa
     with pytest.raises(ValueError, match="holds a 'sparse_bert' model, not a joint intent \\+ slot one"):
         save_sparse_pretrained(pruned_bert(), tmp_path / "classifier", tokenizer=tiny_tokenizer)
         IntentSlotPipeline.from_pretrained(tmp_path / "classifier")
+
+
+def test_the_benchmark_scores_dense_and_sparse_twins_on_nlu_data(tmp_path, tiny_tokenizer):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_intent_slot", ROOT / "benchmarks" / "bench_intent_slot.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    model = pruned_intent_slot(vocab_size=len(tiny_tokenizer))
+    model.save_pretrained(tmp_path / "model")
+    tiny_tokenizer.save_pretrained(tmp_path / "model")
+    records = [  # made up
+        {"tokens": ["pune", "o", "alarmă", "mâine"], "slots": ["O", "O", "O", "B-data"], "intent": "alarma"},
+        {"tokens": ["cum", "e", "vremea", "în", "Cluj"], "slots": ["O", "O", "O", "O", "B-oras"], "intent": "meteo"},
+        {"tokens": ["cântă", "ceva"], "slots": ["O", "O"], "intent": "muzica"},
+    ]
+    (tmp_path / "nlu").mkdir()
+    (tmp_path / "nlu" / "dev.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records))
+    (tmp_path / "nlu" / "labels.json").write_text(json.dumps({"intents": INTENTS, "slots": SLOTS}))
+    args = ["--model", str(tmp_path / "model"), "--data", str(tmp_path / "nlu"), "--threads", "1", "--repeats", "2"]
+    result = bench.main(args + ["--json", str(tmp_path / "r.json")])
+    assert list(result["models"]) == ["dense", "sparse fp32 16x1", "sparse int8 1x4"]
+    dense, fp32 = result["models"]["dense"], result["models"]["sparse fp32 16x1"]
+    assert fp32["same_parse_as_dense"] == 1.0 and fp32["intent_accuracy"] == dense["intent_accuracy"]
+    assert 0 <= result["models"]["sparse int8 1x4"]["slot_f1"] <= 1 and fp32["min_ms"] > 0
+    assert dense["parameters"]["with_embeddings"] > dense["parameters"]["without_embeddings"] > 0
+    assert json.loads((tmp_path / "r.json").read_text())["threads"] == 1
