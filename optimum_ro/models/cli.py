@@ -47,14 +47,14 @@ def sparsify(
     (``AutoModel*`` with ``trust_remote_code=True``) and compare both on a random batch; returns the summary
     (also written to ``output/sparsify_results.json``)."""
     import torch
-    import transformers
     from transformers import AutoConfig, AutoTokenizer
 
-    from . import AUTO_CLASSES, SPARSE_CLASSES, save_sparse_pretrained
+    from . import SPARSE_CLASSES, save_sparse_pretrained
+    from .export import auto_class
 
     config = AutoConfig.from_pretrained(model_path)
     arch = (getattr(config, "architectures", None) or ["BertModel"])[0]
-    dense_cls = getattr(transformers, arch, None)
+    dense_cls = {c.__name__: c for c in SPARSE_CLASSES}.get(arch)
     if dense_cls not in SPARSE_CLASSES:
         raise SystemExit(
             f"{model_path}: its architecture {arch} is not one sparsify supports "
@@ -77,12 +77,14 @@ def sparsify(
         skip=tuple(skip),
         fuse_gelu=fuse_gelu,
     )
-    auto = next(a for a, c in AUTO_CLASSES.items() if SPARSE_CLASSES[dense_cls] is c)
+    auto = auto_class(SPARSE_CLASSES[dense_cls])
     loaded = auto.from_pretrained(out, trust_remote_code=True).eval()
     gen = torch.Generator().manual_seed(0)
     ids = torch.randint(0, config.vocab_size, (2, 32), generator=gen)
-    with torch.no_grad():
-        ref, got = model(input_ids=ids)[0], loaded(input_ids=ids)[0]
+    with torch.no_grad():  # every output (a joint intent + slot model has two)
+        refs, gots = model(input_ids=ids).to_tuple(), loaded(input_ids=ids).to_tuple()
+    ref = torch.cat([r.flatten() for r in refs])
+    got = torch.cat([g.flatten() for g in gots])
     specs = loaded.config.sparse_layers
     summary = {
         "model": str(model_path),

@@ -19,9 +19,12 @@ from transformers import (AutoModel, AutoModelForMaskedLM, AutoModelForSequenceC
 
 from ..sparse.format import BlockShapeLike, PackedBlockSparse, _check_dtype, default_block_shape, pack, parse_block_shape
 from ..sparse.linear import _gelu_to_fuse, block_sparsity, warn_slow_layout
+from .intent_slot import BertForIntentSlot
 from .sparse_bert.configuration_sparse_bert import SparseBertConfig
+from .sparse_bert.configuration_sparse_bert_intent_slot import SparseBertIntentSlotConfig
 from .sparse_bert.modeling_sparse_bert import (SparseBertForMaskedLM, SparseBertForSequenceClassification,
                                                SparseBertForTokenClassification, SparseBertModel)
+from .sparse_bert.modeling_sparse_bert_intent_slot import SparseBertForIntentSlot
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +34,7 @@ SPARSE_CLASSES = {
     BertForSequenceClassification: SparseBertForSequenceClassification,
     BertForTokenClassification: SparseBertForTokenClassification,
     BertForMaskedLM: SparseBertForMaskedLM,
+    BertForIntentSlot: SparseBertForIntentSlot,
 }
 DENSE_CLASSES = {sparse: dense for dense, sparse in SPARSE_CLASSES.items()}
 _DENSE_BY_NAME = {sparse.__name__: dense for sparse, dense in DENSE_CLASSES.items()}
@@ -41,6 +45,10 @@ AUTO_CLASSES = {
     AutoModelForTokenClassification: SparseBertForTokenClassification,
     AutoModelForMaskedLM: SparseBertForMaskedLM,
 }
+# transformers has no Auto class for joint intent + slot heads: its own config class (model_type
+# sparse_bert_intent_slot) lets AutoModel load the head, where a sparse_bert folder's AutoModel is the bare encoder
+INTENT_SLOT_AUTO_CLASSES = {AutoModel: SparseBertForIntentSlot}
+_AUTO_BY_CONFIG = {SparseBertConfig: AUTO_CLASSES, SparseBertIntentSlotConfig: INTENT_SLOT_AUTO_CLASSES}
 _NOT_CONFIG = ("model_type", "architectures", "auto_map", "transformers_version", "sparse_layers")
 
 
@@ -92,10 +100,11 @@ def to_sparse_model(
     fuse_gelu: bool = True,
 ):
     """The ``SparseBert*`` twin of a block-pruned ``BertModel`` / ``BertFor{SequenceClassification,
-    TokenClassification,MaskedLM}``: every linear layer of its encoder (and pooler) with at least ``min_sparsity``
-    zero blocks is packed in ``dtype`` (float32 exact, bfloat16 rounded, int8 per-channel quantised); everything
-    else is copied as it is. The input model is not changed. ``block_shape=None``: 16x1 for float32/bfloat16,
-    1x4 for int8. With ``fuse_gelu`` the intermediate layers' GELU runs inside their kernels."""
+    TokenClassification,MaskedLM}`` / optimum-ro's ``BertForIntentSlot``: every linear layer of its encoder (and
+    pooler) with at least ``min_sparsity`` zero blocks is packed in ``dtype`` (float32 exact, bfloat16 rounded, int8
+    per-channel quantised); everything else is copied as it is. The input model is not changed.
+    ``block_shape=None``: 16x1 for float32/bfloat16, 1x4 for int8. With ``fuse_gelu`` the intermediate layers' GELU
+    runs inside their kernels."""
     sparse_cls = SPARSE_CLASSES.get(type(model))
     if sparse_cls is None:
         supported = ", ".join(c.__name__ for c in SPARSE_CLASSES)
@@ -110,7 +119,7 @@ def to_sparse_model(
                          f"{block[0]}x{block[1]} blocks: prune it first (optimum_ro.pruning / optimum-ro prune, with "
                          "this block shape), or lower min_sparsity")
     config_dict = {k: v for k, v in model.config.to_dict().items() if k not in _NOT_CONFIG}
-    config = SparseBertConfig(**config_dict, sparse_layers=specs)
+    config = sparse_cls.config_class(**config_dict, sparse_layers=specs)
     kwargs = {"add_pooling_layer": bert.pooler is not None} if sparse_cls is SparseBertModel else {}
     sparse = sparse_cls(config, **kwargs)
     prefix = "" if bert is model else model.base_model_prefix + "."
@@ -131,7 +140,20 @@ def to_sparse_model(
 def is_sparse_bert(model) -> bool:
     """A ``SparseBert*`` model: ours, or the same classes loaded as remote code from a folder."""
     config = getattr(model, "config", None)
-    return getattr(config, "model_type", None) == SparseBertConfig.model_type and type(model).__name__ in _DENSE_BY_NAME
+    model_types = {c.model_type for c in _AUTO_BY_CONFIG}
+    return getattr(config, "model_type", None) in model_types and type(model).__name__ in _DENSE_BY_NAME
+
+
+def auto_class(sparse_cls) -> type:
+    """The transformers Auto class that loads a ``SparseBert*`` class from a saved folder."""
+    return next(auto for table in _AUTO_BY_CONFIG.values() for auto, cls in table.items() if cls is sparse_cls)
+
+
+def _auto_map(model_type: str) -> dict[str, str]:
+    """``config.auto_map`` of a folder of this ``model_type``: each Auto class -> ``file.Class`` of the copied code."""
+    config_cls = next(c for c in _AUTO_BY_CONFIG if c.model_type == model_type)
+    entries = {"AutoConfig": config_cls, **{auto.__name__: cls for auto, cls in _AUTO_BY_CONFIG[config_cls].items()}}
+    return {auto: f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}" for auto, cls in entries.items()}
 
 
 def to_dense_model(model: nn.Module):
@@ -166,11 +188,9 @@ def save_sparse_pretrained(model: nn.Module, save_directory, tokenizer=None, sou
 
     sparse = model if is_sparse_bert(model) else to_sparse_model(model, **sparse_kwargs)
     out = Path(save_directory)
-    # every Auto class, as for any BERT folder (a head's checkpoint loads as the base model or another head too);
-    # save_pretrained alone would list only the class of this head
-    sparse.config.auto_map = {"AutoConfig": "configuration_sparse_bert.SparseBertConfig",
-                              **{auto.__name__: f"modeling_sparse_bert.{cls.__name__}"
-                                 for auto, cls in AUTO_CLASSES.items()}}
+    # every Auto class of its model type, as for any BERT folder (a head's checkpoint loads as the base model or
+    # another head too); save_pretrained alone would list only the class of this head
+    sparse.config.auto_map = _auto_map(sparse.config.model_type)
     sparse.save_pretrained(out)
     if tokenizer is not None:
         tokenizer.save_pretrained(out)

@@ -11,6 +11,7 @@ PIPELINES = {
     "SparseBertForTokenClassification": ("token-classification", "AutoModelForTokenClassification"),
     "SparseBertForMaskedLM": ("fill-mask", "AutoModelForMaskedLM"),
     "SparseBertModel": ("feature-extraction", "AutoModel"),
+    "SparseBertForIntentSlot": ("text-classification", "AutoModel"),  # intent + slots: optimum-ro's IntentSlotPipeline
 }
 
 
