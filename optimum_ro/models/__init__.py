@@ -8,16 +8,30 @@ Importing this package registers ``SparseBertConfig`` (``model_type: sparse_bert
 classes with ``AutoConfig`` / ``AutoModel*``, so ``trust_remote_code`` is not needed in this process; a saved
 folder also carries the two model files, for machines that load it without importing optimum-ro.
 """
+
 from transformers import AutoConfig
 
-from .export import (AUTO_CLASSES, DENSE_CLASSES, INTENT_SLOT_AUTO_CLASSES, SPARSE_CLASSES, is_sparse_bert,
-                     save_sparse_pretrained, sparse_layer_specs, to_dense_model, to_sparse_model)
+from .export import (
+    AUTO_CLASSES,
+    DENSE_CLASSES,
+    INTENT_SLOT_AUTO_CLASSES,
+    SPARSE_CLASSES,
+    is_sparse_bert,
+    save_sparse_pretrained,
+    sparse_layer_specs,
+    to_dense_model,
+    to_sparse_model,
+)
 from .intent_slot import BertForIntentSlot
 from .intent_slot_pipeline import IntentSlotPipeline, bio_spans
 from .sparse_bert.configuration_sparse_bert import SparseBertConfig
 from .sparse_bert.configuration_sparse_bert_intent_slot import SparseBertIntentSlotConfig
-from .sparse_bert.modeling_sparse_bert import (SparseBertForMaskedLM, SparseBertForSequenceClassification,
-                                               SparseBertForTokenClassification, SparseBertModel)
+from .sparse_bert.modeling_sparse_bert import (
+    SparseBertForMaskedLM,
+    SparseBertForSequenceClassification,
+    SparseBertForTokenClassification,
+    SparseBertModel,
+)
 from .sparse_bert.modeling_sparse_bert_intent_slot import SparseBertForIntentSlot
 
 for _config, _table in ((SparseBertConfig, AUTO_CLASSES), (SparseBertIntentSlotConfig, INTENT_SLOT_AUTO_CLASSES)):

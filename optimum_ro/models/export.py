@@ -1,10 +1,11 @@
 """From a block-pruned BERT to a sparse checkpoint that ``AutoModel`` loads, and back.
 
-    sparse = to_sparse_model(pruned, dtype=torch.int8)         # SparseBertFor*: the encoder's sparse linears packed
-    save_sparse_pretrained(pruned, "out", tokenizer=tok)       # the same, saved: config, safetensors, remote code, card
-    model = AutoModelForSequenceClassification.from_pretrained("out", trust_remote_code=True)   # runs on the kernels
-    dense = to_dense_model(model)                                # a plain BertFor* again (int8: dequantised)
+sparse = to_sparse_model(pruned, dtype=torch.int8)         # SparseBertFor*: the encoder's sparse linears packed
+save_sparse_pretrained(pruned, "out", tokenizer=tok)       # the same, saved: config, safetensors, remote code, card
+model = AutoModelForSequenceClassification.from_pretrained("out", trust_remote_code=True)   # runs on the kernels
+dense = to_dense_model(model)                                # a plain BertFor* again (int8: dequantised)
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,17 +14,36 @@ from typing import Optional
 
 import torch
 from torch import nn
-from transformers import (AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification,
-                          AutoModelForTokenClassification, BertConfig, BertForMaskedLM, BertForSequenceClassification,
-                          BertForTokenClassification, BertModel)
+from transformers import (
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    BertConfig,
+    BertForMaskedLM,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertModel,
+)
 
-from ..sparse.format import BlockShapeLike, PackedBlockSparse, _check_dtype, default_block_shape, pack, parse_block_shape
+from ..sparse.format import (
+    BlockShapeLike,
+    PackedBlockSparse,
+    _check_dtype,
+    default_block_shape,
+    pack,
+    parse_block_shape,
+)
 from ..sparse.linear import _gelu_to_fuse, block_sparsity, warn_slow_layout
 from .intent_slot import BertForIntentSlot
 from .sparse_bert.configuration_sparse_bert import SparseBertConfig
 from .sparse_bert.configuration_sparse_bert_intent_slot import SparseBertIntentSlotConfig
-from .sparse_bert.modeling_sparse_bert import (SparseBertForMaskedLM, SparseBertForSequenceClassification,
-                                               SparseBertForTokenClassification, SparseBertModel)
+from .sparse_bert.modeling_sparse_bert import (
+    SparseBertForMaskedLM,
+    SparseBertForSequenceClassification,
+    SparseBertForTokenClassification,
+    SparseBertModel,
+)
 from .sparse_bert.modeling_sparse_bert_intent_slot import SparseBertForIntentSlot
 
 logger = logging.getLogger(__name__)
@@ -62,11 +82,15 @@ def sparse_layer_specs(
 ) -> dict[str, dict]:
     """``config.sparse_layers`` for the linear layers of ``bert`` (a ``BertModel``) worth storing sparse: those
     with at least ``min_sparsity`` zero blocks of ``block_shape`` (the rule of ``sparsify_model``)."""
-    return {name: spec for name, (spec, _) in
-            _pack_sparse_layers(bert, dtype, block_shape, min_sparsity, skip, fuse_gelu).items()}
+    return {
+        name: spec
+        for name, (spec, _) in _pack_sparse_layers(bert, dtype, block_shape, min_sparsity, skip, fuse_gelu).items()
+    }
 
 
-def _pack_sparse_layers(bert, dtype, block_shape, min_sparsity, skip, fuse_gelu) -> dict[str, tuple[dict, PackedBlockSparse]]:
+def _pack_sparse_layers(
+    bert, dtype, block_shape, min_sparsity, skip, fuse_gelu
+) -> dict[str, tuple[dict, PackedBlockSparse]]:
     """Each layer to store sparse: its ``sparse_layers`` entry and its packed weight (packed once)."""
     dtype = _check_dtype(dtype)
     block = parse_block_shape(block_shape) if block_shape is not None else default_block_shape(dtype)
@@ -81,13 +105,16 @@ def _pack_sparse_layers(bert, dtype, block_shape, min_sparsity, skip, fuse_gelu)
         parent = bert.get_submodule(parent_name) if parent_name else bert
         packed = pack(module.weight, block, dtype)
         warn_slow_layout(packed)
-        layers[name] = ({
-            "block_shape": list(block),
-            "dtype": str(dtype).removeprefix("torch."),
-            "nnz_blocks": packed.nnz_blocks,
-            "bias": module.bias is not None,
-            "activation": "gelu" if fuse_gelu and _gelu_to_fuse(parent, child) else "none",
-        }, packed)
+        layers[name] = (
+            {
+                "block_shape": list(block),
+                "dtype": str(dtype).removeprefix("torch."),
+                "nnz_blocks": packed.nnz_blocks,
+                "bias": module.bias is not None,
+                "activation": "gelu" if fuse_gelu and _gelu_to_fuse(parent, child) else "none",
+            },
+            packed,
+        )
     return layers
 
 
@@ -108,16 +135,20 @@ def to_sparse_model(
     sparse_cls = SPARSE_CLASSES.get(type(model))
     if sparse_cls is None:
         supported = ", ".join(c.__name__ for c in SPARSE_CLASSES)
-        raise ValueError(f"to_sparse_model supports {supported}; got {type(model).__name__} (for other "
-                         "architectures, optimum_ro.sparse.sparsify_model swaps the layers in memory)")
+        raise ValueError(
+            f"to_sparse_model supports {supported}; got {type(model).__name__} (for other "
+            "architectures, optimum_ro.sparse.sparsify_model swaps the layers in memory)"
+        )
     bert = model.base_model
     layers = _pack_sparse_layers(bert, dtype, block_shape, min_sparsity, skip, fuse_gelu)
     specs = {name: spec for name, (spec, _) in layers.items()}
     if not specs:
         block = parse_block_shape(block_shape) if block_shape is not None else default_block_shape(_check_dtype(dtype))
-        raise ValueError(f"no linear layer of this {type(model).__name__} has >= {min_sparsity:.0%} zero "
-                         f"{block[0]}x{block[1]} blocks: prune it first (optimum_ro.pruning / optimum-ro prune, with "
-                         "this block shape), or lower min_sparsity")
+        raise ValueError(
+            f"no linear layer of this {type(model).__name__} has >= {min_sparsity:.0%} zero "
+            f"{block[0]}x{block[1]} blocks: prune it first (optimum_ro.pruning / optimum-ro prune, with "
+            "this block shape), or lower min_sparsity"
+        )
     config_dict = {k: v for k, v in model.config.to_dict().items() if k not in _NOT_CONFIG}
     config = sparse_cls.config_class(**config_dict, sparse_layers=specs)
     kwargs = {"add_pooling_layer": bert.pooler is not None} if sparse_cls is SparseBertModel else {}
@@ -132,8 +163,12 @@ def to_sparse_model(
         if spec["bias"]:
             state[prefix + name + ".bias"] = state[prefix + name + ".bias"].float()
     sparse.load_state_dict(state, strict=True)
-    logger.info("to_sparse_model: %d of the linear layers packed (%s, %s)", len(specs),
-                specs[next(iter(specs))]["dtype"], "x".join(map(str, specs[next(iter(specs))]["block_shape"])))
+    logger.info(
+        "to_sparse_model: %d of the linear layers packed (%s, %s)",
+        len(specs),
+        specs[next(iter(specs))]["dtype"],
+        "x".join(map(str, specs[next(iter(specs))]["block_shape"])),
+    )
     return sparse.eval()
 
 
@@ -177,8 +212,9 @@ def to_dense_model(model: nn.Module):
     return dense.eval()
 
 
-def save_sparse_pretrained(model: nn.Module, save_directory, tokenizer=None, source: Optional[str] = None,
-                           **sparse_kwargs) -> Path:
+def save_sparse_pretrained(
+    model: nn.Module, save_directory, tokenizer=None, source: Optional[str] = None, **sparse_kwargs
+) -> Path:
     """Save a block-pruned BERT (or a ``SparseBert*`` model) as a sparse checkpoint folder: ``config.json`` with
     ``sparse_layers`` and ``auto_map``, ``model.safetensors`` with the packed blocks, the two remote-code files
     (so ``AutoModel*.from_pretrained(folder, trust_remote_code=True)`` loads it), the tokenizer if given, and a

@@ -267,7 +267,8 @@ def sparsify_model(
     """Swap every ``nn.Linear`` whose weight has at least ``min_sparsity`` zero blocks (and whose shape
     the block divides) for a ``BlockSparseLinear``, in place. A block shape without a fast kernel runs re-packed
     into a fast one (``PackedBlockSparse.kernel_layout``), with one warning per shape that says how much of the
-    weight the kernel then reads (past half of it, no faster than ``nn.Linear``). Names containing any ``skip`` string stay dense. With ``fuse_gelu``, the exact GELU after the ``dense`` layer of a BERT-family ``*Intermediate``
+    weight the kernel then reads (past half of it, no faster than ``nn.Linear``). Names containing any ``skip``
+    string stay dense. With ``fuse_gelu``, the exact GELU after the ``dense`` layer of a BERT-family ``*Intermediate``
     module runs inside that layer's kernel (its ``intermediate_act_fn`` becomes ``nn.Identity``; torch's
     separate GELU pass costs more than the kernel's). Returns the model; the swapped names are logged and
     stored in ``model.sparsified_modules``, the layers that took their GELU in ``model.fused_gelu_modules``."""

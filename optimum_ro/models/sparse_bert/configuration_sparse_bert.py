@@ -7,6 +7,7 @@ from the rest of optimum-ro outside ``try:``).
     config.sparse_layers["encoder.layer.0.intermediate.dense"]
     # {"block_shape": [16, 1], "dtype": "float32", "nnz_blocks": 1843, "bias": True, "activation": "gelu"}
 """
+
 from huggingface_hub.dataclasses import strict
 from transformers import BertConfig
 
@@ -34,8 +35,11 @@ class SparseBertConfig(BertConfig):
             if not isinstance(spec, dict) or set(spec) != _SPEC_KEYS:
                 raise ValueError(f"{where} must be a dict with exactly the keys {sorted(_SPEC_KEYS)}; got {spec!r}")
             block = spec["block_shape"]
-            if (not isinstance(block, (list, tuple)) or len(block) != 2
-                    or not all(isinstance(v, int) and v >= 1 for v in block)):
+            if (
+                not isinstance(block, (list, tuple))
+                or len(block) != 2
+                or not all(isinstance(v, int) and v >= 1 for v in block)
+            ):
                 raise ValueError(f"{where}['block_shape'] must be two positive integers [rows, cols]; got {block!r}")
             if spec["dtype"] not in SPARSE_DTYPES:
                 raise ValueError(f"{where}['dtype'] must be one of {SPARSE_DTYPES}; got {spec['dtype']!r}")
@@ -44,7 +48,9 @@ class SparseBertConfig(BertConfig):
             if not isinstance(spec["bias"], bool):
                 raise ValueError(f"{where}['bias'] must be true or false; got {spec['bias']!r}")
             if spec["activation"] not in SPARSE_ACTIVATIONS:
-                raise ValueError(f"{where}['activation'] must be one of {SPARSE_ACTIVATIONS}; got {spec['activation']!r}")
+                raise ValueError(
+                    f"{where}['activation'] must be one of {SPARSE_ACTIVATIONS}; got {spec['activation']!r}"
+                )
 
 
 __all__ = ["SparseBertConfig"]

@@ -10,16 +10,24 @@ loads one anywhere. With optimum-ro installed the layers are its ``BlockSparseLi
 kernels); without it they rebuild a dense weight once from the blocks (the same numbers at dense speed; one
 warning says so). Keep this file self-contained: optimum-ro is imported only inside ``try:``.
 """
+
 import logging
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import initialization as init
-from transformers.models.bert.modeling_bert import (ALL_ATTENTION_FUNCTIONS, BertForMaskedLM,
-                                                    BertForSequenceClassification, BertForTokenClassification,
-                                                    BertModel, BertOutput, BertSelfAttention, BertSelfOutput,
-                                                    eager_attention_forward)
+from transformers.models.bert.modeling_bert import (
+    ALL_ATTENTION_FUNCTIONS,
+    BertForMaskedLM,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertModel,
+    BertOutput,
+    BertSelfAttention,
+    BertSelfOutput,
+    eager_attention_forward,
+)
 
 from .configuration_sparse_bert import SparseBertConfig
 
@@ -48,7 +56,8 @@ class DenseFallbackLinear(nn.Module):
         self.register_buffer("col_idx", torch.zeros(nnz_blocks, dtype=torch.int32, device="cpu"))
         self.register_buffer("scales", torch.ones(out_features, device="cpu") if dtype == torch.int8 else None)
         self.register_parameter(
-            "bias", nn.Parameter(torch.zeros(out_features, device="cpu"), requires_grad=False) if bias else None)
+            "bias", nn.Parameter(torch.zeros(out_features, device="cpu"), requires_grad=False) if bias else None
+        )
         self._dense = None  # (the tensors it was built from, the dense weight)
 
     @classmethod
@@ -66,13 +75,19 @@ class DenseFallbackLinear(nn.Module):
 
     def dense_weight(self) -> torch.Tensor:
         # rebuilt when a tensor is replaced or changed in place (load_state_dict copies into the same tensors)
-        key = tuple((t, None if t is None else t._version) for t in (self.values, self.row_ptr, self.col_idx, self.scales))
+        key = tuple(
+            (t, None if t is None else t._version) for t in (self.values, self.row_ptr, self.col_idx, self.scales)
+        )
         if self._dense is None or any(a[0] is not b[0] or a[1] != b[1] for a, b in zip(self._dense[0], key)):
             br, bc = self.block_shape
             nrb, ncb = self.out_features // br, self.in_features // bc
             counts = (self.row_ptr[1:] - self.row_ptr[:-1]).long()
-            if (int(self.row_ptr[0]) != 0 or int(self.row_ptr[-1]) != self.values.shape[0] or bool((counts < 0).any())
-                    or (self.col_idx.numel() and not 0 <= int(self.col_idx.min()) <= int(self.col_idx.max()) < ncb)):
+            if (
+                int(self.row_ptr[0]) != 0
+                or int(self.row_ptr[-1]) != self.values.shape[0]
+                or bool((counts < 0).any())
+                or (self.col_idx.numel() and not 0 <= int(self.col_idx.min()) <= int(self.col_idx.max()) < ncb)
+            ):
                 raise ValueError(f"corrupt block-sparse tensors in a [{self.out_features}, {self.in_features}] layer")
             blocks = torch.zeros(nrb, ncb, br, bc, dtype=torch.float32)
             blocks[torch.repeat_interleave(torch.arange(nrb), counts), self.col_idx.long()] = self.values.float()
@@ -99,8 +114,10 @@ def sparse_linear_class():
         return _KernelLinear
     if not _warned:
         _warned.append(True)
-        logger.warning("optimum-ro is not installed: the sparse layers run as dense weights rebuilt from their "
-                       "blocks (same results, dense speed). `pip install optimum-ro` for the block-sparse kernels.")
+        logger.warning(
+            "optimum-ro is not installed: the sparse layers run as dense weights rebuilt from their "
+            "blocks (same results, dense speed). `pip install optimum-ro` for the block-sparse kernels."
+        )
     return DenseFallbackLinear
 
 
@@ -112,7 +129,9 @@ def _kernel_layers(*layers):
 def _records_grad(x, *layers):
     """Whether autograd must see each layer's own call (grad mode on and an input or a parameter requires grad)."""
     return torch.is_grad_enabled() and (
-        x.requires_grad or any(p is not None and p.requires_grad for layer in layers for p in layer._parameters.values()))
+        x.requires_grad
+        or any(p is not None and p.requires_grad for layer in layers for p in layer._parameters.values())
+    )
 
 
 class SparseBertSelfAttention(BertSelfAttention):
@@ -127,8 +146,9 @@ class SparseBertSelfAttention(BertSelfAttention):
         layers = (self.query, self.key, self.value)
         if torch.compiler.is_compiling() or not _kernel_layers(*layers) or _records_grad(hidden_states, *layers):
             return None  # compiled graphs keep the three ops as nodes (no Python cache checks to trace)
-        tensors = tuple(t for layer in layers for t in (layer.values, layer.row_ptr, layer.col_idx, layer.scales,
-                                                       layer.bias))
+        tensors = tuple(
+            t for layer in layers for t in (layer.values, layer.row_ptr, layer.col_idx, layer.scales, layer.bias)
+        )
         if any(t is not None and t.is_inference() for t in tensors):
             return None  # no version counters to tell when the fused copy is stale
         state = tuple(None if t is None else t._version for t in tensors)
@@ -154,11 +174,19 @@ class SparseBertSelfAttention(BertSelfAttention):
         input_shape = hidden_states.shape[:-1]
         qkv = fused(hidden_states).view(*input_shape, 3, -1, self.attention_head_size)
         query, key, value = (qkv.select(-3, i).transpose(1, 2) for i in range(3))
-        attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation,
-                                                                   eager_attention_forward)
-        attn_output, attn_weights = attention_interface(self, query, key, value, attention_mask,
-                                                        dropout=0.0 if not self.training else self.dropout.p,
-                                                        scaling=self.scaling, **kwargs)
+        attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, eager_attention_forward
+        )
+        attn_output, attn_weights = attention_interface(
+            self,
+            query,
+            key,
+            value,
+            attention_mask,
+            dropout=0.0 if not self.training else self.dropout.p,
+            scaling=self.scaling,
+            **kwargs,
+        )
         return attn_output.reshape(*input_shape, -1).contiguous(), attn_weights
 
 
@@ -180,8 +208,11 @@ class SparseBertOutput(_ResidualInKernel, BertOutput):
     pass
 
 
-_FUSED_FORMS = {BertSelfAttention: SparseBertSelfAttention, BertSelfOutput: SparseBertSelfOutput,
-                BertOutput: SparseBertOutput}
+_FUSED_FORMS = {
+    BertSelfAttention: SparseBertSelfAttention,
+    BertSelfOutput: SparseBertSelfOutput,
+    BertOutput: SparseBertOutput,
+}
 
 
 def use_fused_forms(bert: BertModel) -> None:
@@ -205,13 +236,24 @@ def install_sparse_layers(bert: BertModel, config: SparseBertConfig) -> None:
             parent = None
         old = getattr(parent, child, None)
         if not isinstance(old, nn.Linear):
-            raise ValueError(f"config.sparse_layers names {name!r}, which is not a linear layer of this BERT "
-                             f"(names are relative to the BertModel, e.g. 'encoder.layer.0.attention.self.query')")
+            raise ValueError(
+                f"config.sparse_layers names {name!r}, which is not a linear layer of this BERT "
+                f"(names are relative to the BertModel, e.g. 'encoder.layer.0.attention.self.query')"
+            )
         if spec["activation"] == "gelu" and not hasattr(parent, "intermediate_act_fn"):
-            raise ValueError(f"config.sparse_layers[{name!r}] fuses a GELU, but {parent_name!r} has no "
-                             "intermediate_act_fn to take it from")
-        layer = layer_cls.empty(old.out_features, old.in_features, spec["block_shape"], _DTYPES[spec["dtype"]],
-                                spec["nnz_blocks"], bias=spec["bias"], activation=spec["activation"])
+            raise ValueError(
+                f"config.sparse_layers[{name!r}] fuses a GELU, but {parent_name!r} has no "
+                "intermediate_act_fn to take it from"
+            )
+        layer = layer_cls.empty(
+            old.out_features,
+            old.in_features,
+            spec["block_shape"],
+            _DTYPES[spec["dtype"]],
+            spec["nnz_blocks"],
+            bias=spec["bias"],
+            activation=spec["activation"],
+        )
         setattr(parent, child, layer)
         if spec["activation"] == "gelu":
             parent.intermediate_act_fn = nn.Identity()
@@ -222,18 +264,26 @@ def check_loaded_sparse_layers(model, missing_keys, source) -> None:
     """After loading: every sparse layer's tensors came from the checkpoint and form a valid block-sparse weight."""
     bert = model.base_model
     prefix = "" if bert is model else model.base_model_prefix + "."
-    for name in (model.config.sparse_layers or {}):
+    for name in model.config.sparse_layers or {}:
         layer = bert.get_submodule(name)
         wanted = ["values", "row_ptr", "col_idx"] + (["scales"] if layer.scales is not None else [])
         wanted += ["bias"] if layer.bias is not None else []
         absent = [prefix + name + "." + t for t in wanted if prefix + name + "." + t in missing_keys]
         if absent:
-            raise ValueError(f"{source}: the checkpoint lacks {absent}, which config.sparse_layers needs "
-                             "(truncated or not a sparse BERT checkpoint?)")
+            raise ValueError(
+                f"{source}: the checkpoint lacks {absent}, which config.sparse_layers needs "
+                "(truncated or not a sparse BERT checkpoint?)"
+            )
         if _Packed is not None:
             try:
-                _Packed(layer.values, layer.row_ptr, layer.col_idx, (layer.out_features, layer.in_features),
-                        layer.block_shape, layer.scales)
+                _Packed(
+                    layer.values,
+                    layer.row_ptr,
+                    layer.col_idx,
+                    (layer.out_features, layer.in_features),
+                    layer.block_shape,
+                    layer.scales,
+                )
             except ValueError as err:
                 raise ValueError(f"{source}: sparse layer {prefix + name}: {err}") from None
         else:
@@ -341,5 +391,9 @@ class SparseBertForMaskedLM(_SparseBertLoading, BertForMaskedLM):
         install_sparse_layers(self.bert, config)
 
 
-__all__ = ["SparseBertModel", "SparseBertForSequenceClassification", "SparseBertForTokenClassification",
-           "SparseBertForMaskedLM"]
+__all__ = [
+    "SparseBertModel",
+    "SparseBertForSequenceClassification",
+    "SparseBertForTokenClassification",
+    "SparseBertForMaskedLM",
+]
