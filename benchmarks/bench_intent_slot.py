@@ -25,8 +25,9 @@ from transformers import AutoTokenizer, BertConfig
 from optimum_ro.metrics.nlu import nlu_scores
 from optimum_ro.models import BertForIntentSlot, to_sparse_model
 from optimum_ro.pruning import BlockPruningConfig, prune_model
-from optimum_ro.sparse.bench import cpu_info, time_round_robin
 from optimum_ro.tasks.nlu import collate_nlu, decode_nlu, encode_nlu, load_nlu
+
+from spmm.timing import cpu_info, time_round_robin
 
 
 def random_student(layers: int, hidden: int, sparsity: float) -> dict[str, torch.nn.Module]:

@@ -38,11 +38,12 @@ def main():
         DataCollatorWithPadding,
         TrainingArguments,
     )
+    from transformers.trainer_utils import get_last_checkpoint
 
     from optimum_ro.demo.report import machine
     from optimum_ro.distillation.vocab import trim_vocabulary
     from optimum_ro.tasks import build_model, load_task, metrics_fn, preprocess_task
-    from optimum_ro.tasks.finetune import last_checkpoint, make_trainer_class
+    from optimum_ro.tasks.finetune import make_trainer_class
     from optimum_ro.tasks.loading import task_texts
     from optimum_ro.tasks.pretrain import read_lines
     from optimum_ro.tasks.specs import TOKEN, get_task
@@ -97,7 +98,8 @@ def main():
         head_learning_rate=20 * args.learning_rate,
     )
     start = time.time()
-    trainer.train(resume_from_checkpoint=last_checkpoint(run / "checkpoints"))
+    checkpoints = run / "checkpoints"
+    trainer.train(resume_from_checkpoint=get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None)
     seconds = time.time() - start
     trainer.save_model(str(run))
     curve = [
