@@ -555,8 +555,10 @@ def _run(args) -> int:
             min_frequency=args.min_frequency,
             lowercase=args.lowercase,
         )
-    except (TransplantError, FileNotFoundError) as err:
-        raise SystemExit(f"optimum-ro transplant-vocab: {err}") from None
+    except (TransplantError, FileNotFoundError) as err:  # the CLI reports it as one line, exit status 2
+        from ..commands.errors import UsageError
+
+        raise UsageError(str(err)) from None
     tpw = report["tokens_per_word"]
     print(
         f"tokens per word on {report['tokens_per_word_text']}: old {tpw['old']:.3f}, new {tpw['new']:.3f} "
