@@ -84,17 +84,17 @@ def write_chart(report: dict, path: Path) -> Path | None:
     except ImportError:
         return None
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for r in report["rows"]:
-        ax.scatter(r["latency_b1_ms"], 100 * r["dev_score"], s=40)
-        ax.annotate(
-            LABELS.get(r["model"], r["model"]),
-            (r["latency_b1_ms"], 100 * r["dev_score"]),
-            textcoords="offset points",
-            xytext=(6, 4),
-            fontsize=9,
-        )
+    for i, r in enumerate(report["rows"]):
+        x, y = r["latency_b1_ms"], 100 * r["dev_score"]
+        ax.scatter(x, y, s=40)
+        # labels alternate above and below, so models with the same score do not overwrite each other
+        ax.annotate(LABELS.get(r["model"], r["model"]), (x, y), textcoords="offset points",
+                    xytext=(6, 5 if i % 2 == 0 else -13), fontsize=9)  # fmt: skip
     ax.set_xscale("log")
     ax.margins(x=0.2, y=0.15)  # room for the labels beside the outermost points
+    plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
     ax.set_xlabel(
         f"latency at batch 1, seq {report['latency']['seq']}, {report['latency']['threads']} threads (ms, log)"
     )
