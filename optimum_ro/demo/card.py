@@ -21,15 +21,14 @@ def _row(name: str, report: dict, metric: str) -> str:
     )
 
 
-def write_model_card(folder: str | Path, report: dict) -> Path:
-    """Write ``folder/README.md`` for the published sparse model from the demo's report dict."""
-    from ..hub.cards import TASK_DATA, base_model_id, build_model_card
+def card_text(report: dict) -> str:
+    """The card's human text: what the model is, how to load it, scores and speed, how it was made, limits."""
+    from ..hub.cards import TASK_DATA, base_model_id
     from ..tasks.specs import get_task
 
     cfg = report["config"]
     spec = get_task(cfg["task"])
     data_name = " + ".join(source.name for source in TASK_DATA[spec.name])
-    published = report["evaluation"]["models"][f"sparse-{cfg['publish_dtype']}"]
     metric = spec.metric
     base = base_model_id(cfg["teacher"])
     pruned = report["stages"]["pruned"]
@@ -78,10 +77,21 @@ blocks (same predictions, dense speed, one warning).
 - Scores are on a sample of the dev split with a small training budget: a demonstration of the pipeline, not a
   tuned model. Re-run with `--budget full` for the longer recipe.
 """
-    scores = {"validation": {metric: published["dev"][metric], **published.get("loyalty", {})}}
+    return text
+
+
+def write_model_card(folder: str | Path, report: dict) -> Path:
+    """Write ``folder/README.md`` for the published sparse model from the demo's report dict."""
+    from ..hub.cards import build_model_card
+    from ..tasks.specs import get_task
+
+    cfg = report["config"]
+    spec = get_task(cfg["task"])
+    published = report["evaluation"]["models"][f"sparse-{cfg['publish_dtype']}"]
+    scores = {"validation": {spec.metric: published["dev"][spec.metric], **published.get("loyalty", {})}}
     card = build_model_card(
         f"{Path(folder).name}: a block-sparse Romanian {spec.name} model",
-        text,
+        card_text(report),
         task=spec.name,
         base_model=cfg["teacher"],
         scores=scores,

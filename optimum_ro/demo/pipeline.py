@@ -312,32 +312,33 @@ def preflight(cfg: DemoConfig) -> None:
         check_task_teacher(cfg.teacher, cfg.task)
 
 
-def run_pipeline(cfg: DemoConfig, echo=print) -> dict:
-    """Run (or resume) every stage; returns the report dict that :mod:`.report` renders."""
-    from ..tasks.finetune import resolve_data
+def publish_stage(source: Path, published: Path, dtype: str) -> dict:
+    """Copy the sparse folder of the chosen dtype to ``model/``, the folder a user pushes."""
+    if published.exists():
+        shutil.rmtree(published)
+    shutil.copytree(source, published)
+    return {"folder": str(published), "dtype": dtype}
 
-    out = Path(cfg.output_dir)
-    data = resolve_data(cfg.task, cfg.data)
-    runner = StageRunner(out, echo=echo)
-    common = _common(cfg)
-    f = {name: out / name for name in ("teacher", "student", "pruned", *MODEL_NAMES[2:])}
 
+def _training_stages(runner: StageRunner, cfg: DemoConfig, data: str, f: dict[str, Path]) -> dict:
+    """teacher -> student -> pruned -> sparse fp32 / int8; returns each stage's result."""
     if cfg.teacher_steps == 0:  # a teacher already fine-tuned on the task: used as it is
         f["teacher"] = Path(check_task_teacher(cfg.teacher, cfg.task))
     teacher = runner.run(
         "teacher",
-        {**common, "teacher": cfg.teacher, "steps": cfg.teacher_steps, "lr": cfg.teacher_learning_rate},
+        {**_common(cfg), "teacher": cfg.teacher, "steps": cfg.teacher_steps, "lr": cfg.teacher_learning_rate},
         lambda: teacher_stage(cfg, data, f["teacher"]),
         folder=f["teacher"] if cfg.teacher_steps else None,
     )
+    student_settings = {
+        "layers": cfg.student_layers,
+        "trim": cfg.trim_vocabulary,
+        "steps": cfg.distill_steps,
+        "lr": cfg.distill_learning_rate,
+    }
     student = runner.run(
         "student",
-        {
-            "layers": cfg.student_layers,
-            "trim": cfg.trim_vocabulary,
-            "steps": cfg.distill_steps,
-            "lr": cfg.distill_learning_rate,
-        },
+        student_settings,
         lambda: student_stage(cfg, data, f["teacher"], f["student"]),
         folder=f["student"],
     )
@@ -347,12 +348,25 @@ def run_pipeline(cfg: DemoConfig, echo=print) -> dict:
         lambda: prune_stage(cfg, data, f["student"], f["pruned"]),
         folder=f["pruned"],
     )
-    sparse = {}
-    for dtype in KERNEL_BLOCKS:
-        name = f"sparse-{dtype}"
-        sparse[dtype] = runner.run(
-            name, {"dtype": dtype}, lambda d=dtype, n=name: sparsify_stage(f["pruned"], f[n], d)
+    sparse = {
+        dtype: runner.run(
+            f"sparse-{dtype}", {"dtype": dtype}, lambda d=dtype: sparsify_stage(f["pruned"], f[f"sparse-{d}"], d)
         )
+        for dtype in KERNEL_BLOCKS
+    }
+    return dict(teacher=teacher, student=student, pruned=pruned, sparsify=sparse)
+
+
+def run_pipeline(cfg: DemoConfig, echo=print) -> dict:
+    """Run (or resume) every stage; returns the report dict that :mod:`.report` renders."""
+    from ..tasks.finetune import resolve_data
+    from .card import write_model_card
+
+    out = Path(cfg.output_dir)
+    data = resolve_data(cfg.task, cfg.data)
+    runner = StageRunner(out, echo=echo)
+    f = {name: out / name for name in ("teacher", "student", "pruned", *MODEL_NAMES[2:])}
+    stages = _training_stages(runner, cfg, data, f)
     folders = {name: f[name] for name in MODEL_NAMES}
     evaluation = runner.run(
         "evaluate", {"eval_samples": cfg.eval_samples}, lambda: evaluate_stage(cfg, data, folders, out)
@@ -362,27 +376,15 @@ def run_pipeline(cfg: DemoConfig, echo=print) -> dict:
         {"seq": cfg.latency_seq, "threads": cfg.latency_threads, "rounds": cfg.latency_rounds},
         lambda: latency_stage(cfg, data, folders),
     )
-
-    from .card import write_model_card
-
     published = out / "model"
-
-    def publish() -> dict:
-        if published.exists():
-            shutil.rmtree(published)
-        shutil.copytree(f[f"sparse-{cfg.publish_dtype}"], published)
-        return {"folder": str(published), "dtype": cfg.publish_dtype}
-
-    runner.run("publish", {"dtype": cfg.publish_dtype}, publish)
-    check = runner.run(
-        "fresh-process",
-        {},
-        lambda: fresh_process_check(cfg, data, published, out / f"sparse-{cfg.publish_dtype}.npz", out),
-    )
+    source = f[f"sparse-{cfg.publish_dtype}"]
+    runner.run("publish", {"dtype": cfg.publish_dtype}, lambda: publish_stage(source, published, cfg.publish_dtype))
+    expected = out / f"sparse-{cfg.publish_dtype}.npz"
+    check = runner.run("fresh-process", {}, lambda: fresh_process_check(cfg, data, published, expected, out))
     report = {
         "config": asdict(cfg),
         "data": data,
-        "stages": dict(teacher=teacher, student=student, pruned=pruned, sparsify=sparse),
+        "stages": stages,
         "evaluation": evaluation,
         "latency": latency,
         "fresh_process": check,
