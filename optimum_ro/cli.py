@@ -23,7 +23,7 @@ COMMANDS = {
     ),
     "pretrain": ("optimum_ro.tasks.pretrain", "MLM-pretrain a WordPiece BERT from scratch, or continue (--from)"),
     "transplant-vocab": (
-        "optimum_ro.tasks.transplant",
+        "optimum_ro.tasks.transplant_cli",
         "give an encoder a new WordPiece tokenizer trained on your text",
     ),
     "distill": ("optimum_ro.distillation.cli", "distill one or several teachers into a smaller student"),
