@@ -150,22 +150,13 @@ def _task_dataset(cfg, student_tok, others):
 def run_distillation(cfg: DistillConfig, training_args: dict | None = None) -> dict:
     """Build (or load) the student, distill, save it to ``cfg.output_dir``; returns the results dict.
     ``training_args`` override the ``DistillationTrainingArguments`` this builds (any field)."""
-    import torch
-    from transformers import AutoModelForMaskedLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from optimum_ro.commands.runs import resume_checkpoint, save_results
 
-    from .config import DistillationTrainingArguments
-    from .student import count_parameters, make_student
-    from .trainer import DistillationTrainer, cosine_alignment_error
-    from .vocab import count_token_ids, select_vocabulary, trim_vocabulary
+    from .student import count_parameters
 
-    if not cfg.teachers:
-        raise SystemExit("give at least one --teacher")
-    if cfg.trim_vocab_size is not None and not cfg.trim_vocab_corpus:
-        raise SystemExit("--trim-vocab-size needs --trim-vocab-corpus: the kept tokens are the corpus's most frequent")
-    if not 0 <= cfg.student_from < len(cfg.teachers):
-        raise SystemExit(f"--student-from {cfg.student_from} is not a teacher index (0..{len(cfg.teachers) - 1})")
+    _check_config(cfg)
     mlm = cfg.task == "mlm"
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -180,9 +171,62 @@ def run_distillation(cfg: DistillConfig, training_args: dict | None = None) -> d
         "config": asdict(cfg),
         "teacher_parameters": [count_parameters(t) for t in teachers],
     }
+    student, student_tok = _load_student(cfg, teachers, tokenizers, results)
+    results["student_parameters_before_trim"] = count_parameters(student)
+    if cfg.trim_vocab_corpus:
+        student, student_tok = _trim_vocabularies(cfg, student, student_tok, teachers, tokenizers, results)
+    results["student_parameters"] = count_parameters(student)
+    student_vocab = student_tok.get_vocab()
+    others = {i: tok for i, tok in enumerate(tokenizers) if tok.get_vocab() != student_vocab}
+    alphas = _loss_weights(cfg, others)
+
+    data = _mlm_dataset(cfg, student_tok, others) if mlm else _task_dataset(cfg, student_tok, others)
+    head_lr = _head_learning_rate(cfg, results)
+    results["loss_weights"] = dict(alphas)
+    args = _training_arguments(cfg, out, alphas, head_lr, training_args)
+    results["trainer_overrides"] = dict(training_args or {})
+    trainer = _build_trainer(cfg, student, student_tok, teachers, tokenizers, args, data)
+    if cfg.tune_teacher_weights and not mlm and len(teachers) > 1:
+        _tune_teacher_weights(cfg, trainer, data, results)
+    results["teacher_weights"] = list(trainer.teacher_weights)
+    resume = resume_checkpoint(out, enabled=cfg.resume)
+    train_out = trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(str(out))
+    results["train"] = {
+        "loss": train_out.training_loss,
+        "steps": trainer.state.global_step,
+        "runtime_s": round(time.time() - started, 1),
+        "resumed_from": resume,
+    }
+    if not mlm:
+        _evaluate_task(cfg, trainer, data, results)
+    from .model_card import write_student_card
+
+    save_results(trainer, out, "distill_results.json", results, write_student_card)
+    logger.info("student saved to %s (%d parameters)", out, results["student_parameters"])
+    return results
+
+
+def _check_config(cfg: DistillConfig) -> None:
+    """Stop with a one-line message on settings that cannot go together."""
+    if not cfg.teachers:
+        raise SystemExit("give at least one --teacher")
+    if cfg.trim_vocab_size is not None and not cfg.trim_vocab_corpus:
+        raise SystemExit("--trim-vocab-size needs --trim-vocab-corpus: the kept tokens are the corpus's most frequent")
+    if not 0 <= cfg.student_from < len(cfg.teachers):
+        raise SystemExit(f"--student-from {cfg.student_from} is not a teacher index (0..{len(cfg.teachers) - 1})")
+
+
+def _load_student(cfg: DistillConfig, teachers: list, tokenizers: list, results: dict):
+    """The student and its tokenizer: ``cfg.student`` loaded, or cut from teacher ``cfg.student_from``."""
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    from .student import make_student
+
+    remote = dict(trust_remote_code=cfg.trust_remote_code)
     if cfg.student:
         student_tok = AutoTokenizer.from_pretrained(cfg.student, **remote)
-        if mlm:
+        if cfg.task == "mlm":
             student = AutoModelForMaskedLM.from_pretrained(cfg.student, **remote)
         else:
             from optimum_ro.tasks import build_model
@@ -194,29 +238,41 @@ def run_distillation(cfg: DistillConfig, training_args: dict | None = None) -> d
     else:
         student = make_student(teachers[cfg.student_from], num_layers=cfg.student_layers)
         student_tok = tokenizers[cfg.student_from]
-    results["student_parameters_before_trim"] = count_parameters(student)
-    if cfg.trim_vocab_corpus:
-        lines = _trim_corpus_lines(cfg)
-        vocab_before, teacher_tok = len(student_tok), tokenizers[cfg.student_from]
-        # the corpus is tokenized once; a teacher with the student's vocabulary keeps the same ids
-        kept = select_vocabulary(student_tok, count_token_ids(student_tok, lines), max_size=cfg.trim_vocab_size)
-        shared = mlm and teacher_tok.get_vocab() == student_tok.get_vocab()
-        student, student_tok = trim_vocabulary(student, student_tok, [], keep_ids=kept)
-        results["vocabulary"] = {
-            "before": vocab_before,
-            "after": len(student_tok),
-            "corpus_lines": len(lines),
-            "max_size": cfg.trim_vocab_size,
-        }
-        if mlm:  # soft targets over tokens: the teacher the student was cut from gets the same vocabulary
-            teachers[cfg.student_from], tokenizers[cfg.student_from] = (
-                trim_vocabulary(teachers[cfg.student_from], teacher_tok, [], keep_ids=kept)
-                if shared
-                else trim_vocabulary(teachers[cfg.student_from], teacher_tok, lines, max_size=cfg.trim_vocab_size)
-            )
-    results["student_parameters"] = count_parameters(student)
-    student_vocab = student_tok.get_vocab()
-    others = {i: tok for i, tok in enumerate(tokenizers) if tok.get_vocab() != student_vocab}
+    return student, student_tok
+
+
+def _trim_vocabularies(cfg: DistillConfig, student, student_tok, teachers: list, tokenizers: list, results: dict):
+    """Trim the student's vocabulary to the corpus's tokens (in MLM mode its source teacher's too, in place in
+    ``teachers`` and ``tokenizers``); returns the trimmed student and tokenizer."""
+    from .vocab import count_token_ids, select_vocabulary, trim_vocabulary
+
+    mlm = cfg.task == "mlm"
+    lines = _trim_corpus_lines(cfg)
+    vocab_before, teacher_tok = len(student_tok), tokenizers[cfg.student_from]
+    # the corpus is tokenized once; a teacher with the student's vocabulary keeps the same ids
+    kept = select_vocabulary(student_tok, count_token_ids(student_tok, lines), max_size=cfg.trim_vocab_size)
+    shared = mlm and teacher_tok.get_vocab() == student_tok.get_vocab()
+    student, student_tok = trim_vocabulary(student, student_tok, [], keep_ids=kept)
+    results["vocabulary"] = {
+        "before": vocab_before,
+        "after": len(student_tok),
+        "corpus_lines": len(lines),
+        "max_size": cfg.trim_vocab_size,
+    }
+    if mlm:  # soft targets over tokens: the teacher the student was cut from gets the same vocabulary
+        teachers[cfg.student_from], tokenizers[cfg.student_from] = (
+            trim_vocabulary(teachers[cfg.student_from], teacher_tok, [], keep_ids=kept)
+            if shared
+            else trim_vocabulary(teachers[cfg.student_from], teacher_tok, lines, max_size=cfg.trim_vocab_size)
+        )
+    return student, student_tok
+
+
+def _loss_weights(cfg: DistillConfig, others: dict) -> dict:
+    """The loss weights: the mode's defaults, overridden by those set in ``cfg``; checks the cosine loss can align."""
+    from .trainer import cosine_alignment_error
+
+    mlm = cfg.task == "mlm"
     weights = MLM_DEFAULTS if mlm else TASK_DEFAULTS
     alphas = {k: (getattr(cfg, k) if getattr(cfg, k) is not None else v) for k, v in weights.items()}
     if not mlm:  # before tokenizing: sentence-task datasets built here carry no word alignment
@@ -227,12 +283,31 @@ def run_distillation(cfg: DistillConfig, training_args: dict | None = None) -> d
         )
         if problem:
             raise ValueError(problem)
+    return alphas
 
-    data = _mlm_dataset(cfg, student_tok, others) if mlm else _task_dataset(cfg, student_tok, others)
+
+def _head_learning_rate(cfg: DistillConfig, results: dict):
+    """``cfg.head_learning_rate``, else 20x the learning rate for a loaded task student's fresh head, else None."""
     head_lr = cfg.head_learning_rate
-    if head_lr is None and not mlm and cfg.student and not results.get("head_copied_from_teacher"):
+    if head_lr is None and cfg.task != "mlm" and cfg.student and not results.get("head_copied_from_teacher"):
         head_lr = 20 * cfg.learning_rate  # a fresh head: as in `optimum-ro finetune`
-    results["loss_weights"] = dict(alphas)
+    return head_lr
+
+
+def _tune_teacher_weights(cfg: DistillConfig, trainer, data, results: dict) -> None:
+    """Choose the ensemble weights on the validation split, recorded in ``results["teacher_weights_tuning"]``."""
+    if data.get("validation") is None:
+        raise SystemExit("--tune-teacher-weights needs a validation (dev) split in --data")
+    tuned = trainer.tune_teacher_weights(data["validation"], task=cfg.task, steps=cfg.tune_steps)
+    results["teacher_weights_tuning"] = tuned
+
+
+def _training_arguments(cfg: DistillConfig, out: Path, alphas: dict, head_lr, training_args: dict | None):
+    """The ``DistillationTrainingArguments`` of the run, ``training_args`` overriding the defaults built here."""
+    import torch
+
+    from .config import DistillationTrainingArguments
+
     args = dict(
         output_dir=str(out / "checkpoints"),
         num_train_epochs=cfg.epochs,
@@ -257,10 +332,15 @@ def run_distillation(cfg: DistillConfig, training_args: dict | None = None) -> d
         head_learning_rate=head_lr,
         **alphas,
     )
-    args = DistillationTrainingArguments(**{**args, **(training_args or {})})
-    results["trainer_overrides"] = dict(training_args or {})
+    return DistillationTrainingArguments(**{**args, **(training_args or {})})
+
+
+def _build_trainer(cfg: DistillConfig, student, student_tok, teachers: list, tokenizers: list, args, data):
+    """The ``DistillationTrainer`` of the student and its teachers (task metrics and time budget as set)."""
+    from .trainer import DistillationTrainer
+
     compute_metrics = None
-    if not mlm:
+    if cfg.task != "mlm":
         from optimum_ro.tasks import metrics_fn
 
         compute_metrics = metrics_fn(cfg.task)
@@ -269,7 +349,7 @@ def run_distillation(cfg: DistillConfig, training_args: dict | None = None) -> d
         from optimum_ro.tasks.pretrain import time_budget_callback
 
         callbacks.append(time_budget_callback(cfg.time_budget_min))
-    trainer = DistillationTrainer(
+    return DistillationTrainer(
         model=student,
         teachers=teachers,
         teacher_tokenizers=tokenizers,
@@ -280,37 +360,20 @@ def run_distillation(cfg: DistillConfig, training_args: dict | None = None) -> d
         compute_metrics=compute_metrics,
         callbacks=callbacks,
     )
-    if cfg.tune_teacher_weights and not mlm and len(teachers) > 1:
-        if data.get("validation") is None:
-            raise SystemExit("--tune-teacher-weights needs a validation (dev) split in --data")
-        tuned = trainer.tune_teacher_weights(data["validation"], task=cfg.task, steps=cfg.tune_steps)
-        results["teacher_weights_tuning"] = tuned
-    results["teacher_weights"] = list(trainer.teacher_weights)
-    resume = resume_checkpoint(out, enabled=cfg.resume)
-    train_out = trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(str(out))
-    results["train"] = {
-        "loss": train_out.training_loss,
-        "steps": trainer.state.global_step,
-        "runtime_s": round(time.time() - started, 1),
-        "resumed_from": resume,
-    }
-    if not mlm:
-        from optimum_ro.tasks import TASKS
 
-        for split in ("validation", "test"):
-            if split in data:
-                scores = trainer.evaluate(data[split], metric_key_prefix=split)
-                loyalty = trainer.loyalty(data[split], score_range=TASKS[cfg.task].score_range, task=cfg.task)
-                scores.update(
-                    {f"{split}_{'student_teacher_pearson' if k == 'pearson' else k}": v for k, v in loyalty.items()}
-                )
-                results[split] = scores
-    from .model_card import write_student_card
 
-    save_results(trainer, out, "distill_results.json", results, write_student_card)
-    logger.info("student saved to %s (%d parameters)", out, results["student_parameters"])
-    return results
+def _evaluate_task(cfg: DistillConfig, trainer, data, results: dict) -> None:
+    """Score the student on the validation and test splits, with its loyalty to the teachers."""
+    from optimum_ro.tasks import TASKS
+
+    for split in ("validation", "test"):
+        if split in data:
+            scores = trainer.evaluate(data[split], metric_key_prefix=split)
+            loyalty = trainer.loyalty(data[split], score_range=TASKS[cfg.task].score_range, task=cfg.task)
+            scores.update(
+                {f"{split}_{'student_teacher_pearson' if k == 'pearson' else k}": v for k, v in loyalty.items()}
+            )
+            results[split] = scores
 
 
 # argparse settings of DistillConfig's fields on the command line (the flags themselves come from the dataclass)

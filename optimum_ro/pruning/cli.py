@@ -61,30 +61,15 @@ class PruneTaskConfig:
 def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig, training_args: dict | None = None) -> dict:
     """Fine-tune ``cfg.model`` on ``cfg.task`` with a :class:`BlockPruner`; returns the results dict.
     ``training_args`` override the ``TrainingArguments`` this builds (any field, e.g. ``{"bf16": True}``)."""
-    import torch
-    from transformers import (
-        AutoTokenizer,
-        DataCollatorForTokenClassification,
-        DataCollatorWithPadding,
-        Trainer,
-        TrainingArguments,
-    )
+    from transformers import AutoTokenizer
 
-    from ..commands.runs import resume_checkpoint, save_results, subset_splits
-    from ..tasks import build_model, get_task, load_task, metrics_fn, preprocess_task
+    from ..commands.runs import subset_splits
+    from ..tasks import build_model, get_task, load_task, preprocess_task
     from ..tasks.finetune import freeze_word_embeddings, resolve_data
     from .pruner import BlockPruner
 
     spec = get_task(cfg.task)
-    if cfg.freeze_embeddings not in ("auto", "yes", "no"):
-        raise ValueError(f"freeze_embeddings must be 'auto', 'yes' or 'no', got {cfg.freeze_embeddings!r}.")
-    if cfg.alpha_cos and not cfg.teacher:
-        raise ValueError("alpha_cos > 0 distils hidden states from a teacher: give --teacher (or set alpha_cos 0).")
-    from dataclasses import fields as dataclass_fields
-
-    distill_only = sorted(set(training_args or {}) - {f.name for f in dataclass_fields(TrainingArguments)})
-    if distill_only and not cfg.teacher:
-        raise ValueError(f"--{distill_only[0]} is a distillation setting: give --teacher (a fine-tuned model) too.")
+    _check_settings(cfg, training_args)
     data = resolve_data(spec.name, cfg.data)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -93,21 +78,90 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig, training_args:
     raw = subset_splits(load_task(spec, data), cfg.max_train_samples, cfg.max_eval_samples, cfg.seed)
     model = build_model(cfg.model, spec, **remote)
     frozen = freeze_word_embeddings(model, cfg.freeze_embeddings)
-
-    teacher = teacher_tokenizer = None
-    shares_vocab = True
-    if cfg.teacher:
-        teacher = build_model(cfg.teacher, spec, **remote)
-        teacher_tokenizer = AutoTokenizer.from_pretrained(cfg.teacher, **remote)
-        shares_vocab = teacher_tokenizer.get_vocab() == tokenizer.get_vocab()
+    teacher, teacher_tokenizer, shares_vocab = _load_teacher(cfg, spec, tokenizer)
     ds = preprocess_task(raw, tokenizer, spec, max_length=cfg.max_length, keep_raw=not shares_vocab)
 
+    _check_one_shot(cfg, pruning)
+    pruner = BlockPruner(pruning, model)
+    common = _training_arguments(cfg, out, training_args)
+    if teacher is None:
+        trainer, ds = _plain_trainer(spec, model, tokenizer, ds, common, pruner)
+    else:
+        teacher_side = (teacher, teacher_tokenizer, shares_vocab)
+        trainer, ds = _distillation_trainer(cfg, spec, model, tokenizer, teacher_side, raw, ds, common, pruner)
+    steps, loss, resume, train_seconds = _prune_and_train(cfg, pruning, pruner, trainer, out)
+    pruner.finalize(model)
+
+    report = pruner.sparsity_report(model)
+    results = {
+        "task": spec.name,
+        "model": cfg.model,
+        "teacher": cfg.teacher,
+        "run": asdict(cfg),
+        "trainer_overrides": dict(training_args or {}),
+        "pruning": pruning.to_dict(),
+        "sparsity": report["overall"],
+        "layers": report["layers"],
+        "train_seconds": round(train_seconds, 1),
+        "train_steps": steps,
+        "train_loss": loss,
+        "resumed_from": resume,
+        "frozen_word_embeddings": frozen,
+    }
+    _evaluate_splits(trainer, ds, cfg.eval_splits, results)
+    _write_outputs(trainer, model, tokenizer, pruning, out, results)
+    logger.info(
+        "%s pruned to %.1f%% (%s blocks): %s",
+        spec.name,
+        100 * report["overall"],
+        "x".join(map(str, pruning.block_shape)),
+        {s: results.get(s) for s in cfg.eval_splits},
+    )
+    return results
+
+
+def _check_settings(cfg: PruneTaskConfig, training_args: dict | None) -> None:
+    """Raise ``ValueError`` on settings that cannot go together (distillation settings without a teacher)."""
+    from dataclasses import fields as dataclass_fields
+
+    from transformers import TrainingArguments
+
+    if cfg.freeze_embeddings not in ("auto", "yes", "no"):
+        raise ValueError(f"freeze_embeddings must be 'auto', 'yes' or 'no', got {cfg.freeze_embeddings!r}.")
+    if cfg.alpha_cos and not cfg.teacher:
+        raise ValueError("alpha_cos > 0 distils hidden states from a teacher: give --teacher (or set alpha_cos 0).")
+    distill_only = sorted(set(training_args or {}) - {f.name for f in dataclass_fields(TrainingArguments)})
+    if distill_only and not cfg.teacher:
+        raise ValueError(f"--{distill_only[0]} is a distillation setting: give --teacher (a fine-tuned model) too.")
+
+
+def _check_one_shot(cfg: PruneTaskConfig, pruning: BlockPruningConfig) -> None:
+    """Raise ``ValueError`` when one-shot pruning (``max_steps == 0``) is asked of a criterion that needs gradients."""
     if cfg.max_steps == 0 and pruning.criterion != "magnitude":
         raise ValueError(
             f"--max-steps 0 prunes one-shot without gradients, so criterion {pruning.criterion!r} cannot "
             "be scored; use --criterion magnitude or train for some steps."
         )
-    pruner = BlockPruner(pruning, model)
+
+
+def _load_teacher(cfg: PruneTaskConfig, spec, tokenizer):
+    """The teacher, its tokenizer and whether it shares the student's vocabulary (``None, None, True`` without)."""
+    from transformers import AutoTokenizer
+
+    from ..tasks import build_model
+
+    if not cfg.teacher:
+        return None, None, True
+    remote = dict(trust_remote_code=cfg.trust_remote_code)
+    teacher = build_model(cfg.teacher, spec, **remote)
+    teacher_tokenizer = AutoTokenizer.from_pretrained(cfg.teacher, **remote)
+    return teacher, teacher_tokenizer, teacher_tokenizer.get_vocab() == tokenizer.get_vocab()
+
+
+def _training_arguments(cfg: PruneTaskConfig, out: Path, training_args: dict | None) -> dict:
+    """The keyword arguments of the run's ``TrainingArguments``, ``training_args`` overriding the defaults."""
+    import torch
+
     common = dict(
         output_dir=str(out / "checkpoints"),
         per_device_train_batch_size=cfg.batch_size,
@@ -129,51 +183,71 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig, training_args:
         dataloader_num_workers=0,
     )
     common.update(training_args or {})
-    if teacher is None:
-        if spec.kind == "token":
-            ds = ds.remove_columns("word_ids")
-            collator = DataCollatorForTokenClassification(tokenizer)
-        else:
-            collator = DataCollatorWithPadding(tokenizer)
-        trainer = Trainer(
-            model=model,
-            args=TrainingArguments(**common),
-            train_dataset=ds["train"],
-            data_collator=collator,
-            processing_class=tokenizer,
-            compute_metrics=metrics_fn(spec),
-            callbacks=[pruner],
-        )
-    else:
-        from ..distillation import DistillationTrainer, DistillationTrainingArguments, prepare_teacher_inputs
+    return common
 
-        if not shares_vocab:
-            words = (
-                dict(words_field=spec.text_fields[0]) if spec.kind == "token" else dict(text_fields=spec.text_fields)
-            )
-            ds = prepare_teacher_inputs(
-                ds, [teacher_tokenizer], max_length=cfg.max_length or spec.default_max_length, **words
-            )
-            drop = [c for c in raw["train"].column_names if c in ds["train"].column_names]
-            ds = ds.remove_columns(drop)
-        args = DistillationTrainingArguments(
-            **common,
-            temperature=cfg.temperature,
-            alpha_ce=cfg.alpha_ce,
-            alpha_task=cfg.alpha_task,
-            alpha_cos=cfg.alpha_cos,
-            hidden_layer_map=list(cfg.hidden_layer_map) if cfg.hidden_layer_map else None,
+
+def _plain_trainer(spec, model, tokenizer, ds, common: dict, pruner):
+    """A ``Trainer`` on the gold labels with the pruner as callback; returns it and the datasets it uses."""
+    from transformers import DataCollatorForTokenClassification, DataCollatorWithPadding, Trainer, TrainingArguments
+
+    from ..tasks import metrics_fn
+
+    if spec.kind == "token":
+        ds = ds.remove_columns("word_ids")
+        collator = DataCollatorForTokenClassification(tokenizer)
+    else:
+        collator = DataCollatorWithPadding(tokenizer)
+    trainer = Trainer(
+        model=model,
+        args=TrainingArguments(**common),
+        train_dataset=ds["train"],
+        data_collator=collator,
+        processing_class=tokenizer,
+        compute_metrics=metrics_fn(spec),
+        callbacks=[pruner],
+    )
+    return trainer, ds
+
+
+def _distillation_trainer(cfg: PruneTaskConfig, spec, model, tokenizer, teacher_side: tuple, raw, ds, common, pruner):
+    """A ``DistillationTrainer`` from the teacher with the pruner as callback; returns it and the datasets it uses
+    (with the teacher's own inputs when its vocabulary differs). ``teacher_side``: what :func:`_load_teacher` gives."""
+    teacher, teacher_tokenizer, shares_vocab = teacher_side
+    from ..distillation import DistillationTrainer, DistillationTrainingArguments, prepare_teacher_inputs
+    from ..tasks import metrics_fn
+
+    if not shares_vocab:
+        words = dict(words_field=spec.text_fields[0]) if spec.kind == "token" else dict(text_fields=spec.text_fields)
+        ds = prepare_teacher_inputs(
+            ds, [teacher_tokenizer], max_length=cfg.max_length or spec.default_max_length, **words
         )
-        trainer = DistillationTrainer(
-            model=model,
-            teacher=teacher,
-            teacher_tokenizers=[teacher_tokenizer],
-            args=args,
-            train_dataset=ds["train"],
-            processing_class=tokenizer,
-            compute_metrics=metrics_fn(spec),
-            callbacks=[pruner],
-        )
+        drop = [c for c in raw["train"].column_names if c in ds["train"].column_names]
+        ds = ds.remove_columns(drop)
+    args = DistillationTrainingArguments(
+        **common,
+        temperature=cfg.temperature,
+        alpha_ce=cfg.alpha_ce,
+        alpha_task=cfg.alpha_task,
+        alpha_cos=cfg.alpha_cos,
+        hidden_layer_map=list(cfg.hidden_layer_map) if cfg.hidden_layer_map else None,
+    )
+    trainer = DistillationTrainer(
+        model=model,
+        teacher=teacher,
+        teacher_tokenizers=[teacher_tokenizer],
+        args=args,
+        train_dataset=ds["train"],
+        processing_class=tokenizer,
+        compute_metrics=metrics_fn(spec),
+        callbacks=[pruner],
+    )
+    return trainer, ds
+
+
+def _prune_and_train(cfg: PruneTaskConfig, pruning: BlockPruningConfig, pruner, trainer, out: Path):
+    """Train with the pruner (or prune one-shot for ``max_steps == 0``); returns steps, loss, resumed checkpoint
+    and seconds."""
+    from ..commands.runs import resume_checkpoint
 
     resume = None
     start = time.time()
@@ -185,44 +259,27 @@ def prune_task(cfg: PruneTaskConfig, pruning: BlockPruningConfig, training_args:
         resume = resume_checkpoint(out)
         train_out = trainer.train(resume_from_checkpoint=resume)
         steps, loss = train_out.global_step, train_out.training_loss
-    train_seconds = time.time() - start
-    pruner.finalize(model)
+    return steps, loss, resume, time.time() - start
 
-    report = pruner.sparsity_report(model)
-    results = {
-        "task": spec.name,
-        "model": cfg.model,
-        "teacher": cfg.teacher,
-        "run": asdict(cfg),
-        "trainer_overrides": dict(training_args or {}),
-        "pruning": pruning.to_dict(),
-        "sparsity": report["overall"],
-        "layers": report["layers"],
-        "train_seconds": round(train_seconds, 1),
-        "train_steps": steps,
-        "train_loss": loss,
-        "resumed_from": resume,
-        "frozen_word_embeddings": frozen,
-    }
-    for split in cfg.eval_splits:
+
+def _evaluate_splits(trainer, ds, splits, results: dict) -> None:
+    """Score each of ``splits`` present in ``ds`` into ``results[split]``."""
+    for split in splits:
         if split in ds:
             metrics = trainer.evaluate(ds[split], metric_key_prefix=split)
             results[split] = {k[len(split) + 1 :]: v for k, v in metrics.items() if k.startswith(split + "_")}
+
+
+def _write_outputs(trainer, model, tokenizer, pruning: BlockPruningConfig, out: Path, results: dict) -> None:
+    """Save the pruned model folder (main process), its pruning config and ``eval_results.json``."""
+    from ..commands.runs import save_results
+    from .model_card import write_pruned_card
+
     if trainer.is_world_process_zero():
         model.save_pretrained(str(out))
         tokenizer.save_pretrained(str(out))
         pruning.save_pretrained(str(out))
-    from .model_card import write_pruned_card
-
     save_results(trainer, out, "eval_results.json", results, write_pruned_card)
-    logger.info(
-        "%s pruned to %.1f%% (%s blocks): %s",
-        spec.name,
-        100 * report["overall"],
-        "x".join(map(str, pruning.block_shape)),
-        {s: results.get(s) for s in cfg.eval_splits},
-    )
-    return results
 
 
 def _override(text: str) -> tuple[str, float]:
