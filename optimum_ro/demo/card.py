@@ -44,6 +44,7 @@ teacher** at batch 1 (sequence 128, {lat["threads"]} threads, {lat["isa"]} kerne
 
 ```python
 from transformers import {auto}, AutoTokenizer
+
 model = {auto}.from_pretrained("<this folder or repo>", trust_remote_code=True)
 tokenizer = AutoTokenizer.from_pretrained("<this folder or repo>", trust_remote_code=True)
 ```
