@@ -89,64 +89,6 @@ def _load_teacher(path: str, task: str, trust_remote_code: bool = False):
     return model
 
 
-def _trim_corpus_lines(cfg: DistillConfig):
-    from optimum_ro.tasks.pretrain import read_lines
-
-    return list(read_lines(cfg.trim_vocab_corpus, cfg.trim_max_lines))
-
-
-def _mlm_dataset(cfg, student_tok, others):
-    from datasets import Dataset
-
-    from optimum_ro.tasks.pretrain import read_lines
-
-    from .alignment import prepare_student_words, prepare_teacher_inputs
-
-    if not cfg.data:
-        raise SystemExit("--task mlm needs --data: a text file (.txt or .txt.gz, one text per line) or several")
-    paths = [str(p) for p in sorted(Path(cfg.data).glob("*.txt*"))] if Path(cfg.data).is_dir() else cfg.data.split(",")
-    ds = Dataset.from_dict({"text": list(read_lines(paths, cfg.max_texts))})
-    max_length = cfg.max_length or 128
-    ds = prepare_student_words(ds, student_tok, text_fields=["text"], max_length=max_length)
-    for i, tok in others.items():
-        ds = prepare_teacher_inputs(ds, [tok], text_fields=["text"], max_length=max_length, start=i)
-    return {"train": ds.remove_columns(["text"])}
-
-
-def _task_dataset(cfg, student_tok, others):
-    from optimum_ro.commands.runs import subset_splits
-    from optimum_ro.tasks import TASKS, load_task, preprocess_task
-    from optimum_ro.tasks.data_location import resolve_data
-
-    from .alignment import prepare_teacher_inputs
-
-    spec = TASKS[cfg.task]
-    raw = load_task(spec.name, resolve_data(spec.name, cfg.data))
-    raw = subset_splits(raw, cfg.max_train_samples, cfg.max_eval_samples, cfg.seed)  # seeded random rows
-    max_length = cfg.max_length or spec.default_max_length
-    ds = preprocess_task(raw, student_tok, spec.name, max_length=max_length, keep_raw=True)
-    for i, tok in others.items():
-        if spec.kind == "token":
-            ds = type(ds)(
-                {
-                    k: prepare_teacher_inputs(
-                        v, [tok], words_field=spec.text_fields[0], max_length=max_length, start=i
-                    )
-                    for k, v in ds.items()
-                }
-            )
-        else:
-            ds = type(ds)(
-                {
-                    k: prepare_teacher_inputs(
-                        v, [tok], text_fields=list(spec.text_fields), max_length=max_length, start=i, split_words=False
-                    )
-                    for k, v in ds.items()
-                }
-            )
-    return ds
-
-
 def run_distillation(cfg: DistillConfig, training_args: dict | None = None) -> dict:
     """Build (or load) the student, distill, save it to ``cfg.output_dir``; returns the results dict.
     ``training_args`` override the ``DistillationTrainingArguments`` this builds (any field)."""
@@ -180,7 +122,9 @@ def run_distillation(cfg: DistillConfig, training_args: dict | None = None) -> d
     others = {i: tok for i, tok in enumerate(tokenizers) if tok.get_vocab() != student_vocab}
     alphas = _loss_weights(cfg, others)
 
-    data = _mlm_dataset(cfg, student_tok, others) if mlm else _task_dataset(cfg, student_tok, others)
+    from .distill_data import mlm_dataset, task_dataset
+
+    data = mlm_dataset(cfg, student_tok, others) if mlm else task_dataset(cfg, student_tok, others)
     head_lr = _head_learning_rate(cfg, results)
     results["loss_weights"] = dict(alphas)
     args = _training_arguments(cfg, out, alphas, head_lr, training_args)
@@ -247,7 +191,9 @@ def _trim_vocabularies(cfg: DistillConfig, student, student_tok, teachers: list,
     from .vocab import count_token_ids, select_vocabulary, trim_vocabulary
 
     mlm = cfg.task == "mlm"
-    lines = _trim_corpus_lines(cfg)
+    from .distill_data import trim_corpus_lines
+
+    lines = trim_corpus_lines(cfg)
     vocab_before, teacher_tok = len(student_tok), tokenizers[cfg.student_from]
     # the corpus is tokenized once; a teacher with the student's vocabulary keeps the same ids
     kept = select_vocabulary(student_tok, count_token_ids(student_tok, lines), max_size=cfg.trim_vocab_size)
