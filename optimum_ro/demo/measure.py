@@ -135,11 +135,6 @@ def parameter_counts(model) -> dict:
     return {"parameters": total, "nonzero_parameters": nonzero}
 
 
-def disk_mb(folder: str | Path) -> float:
-    """Megabytes of the folder's weight files (``*.safetensors``)."""
-    return round(sum(f.stat().st_size for f in Path(folder).glob("*.safetensors")) / 1e6, 1)
-
-
 @torch.no_grad()
 def latencies(models: dict, texts: list[str], seq: int, rounds: int, batch_sizes=(1, 32)) -> dict:
     """Median milliseconds per forward of each ``{name: (model, tokenizer)}`` at each batch size, on real texts

@@ -198,7 +198,8 @@ def load_model(folder: str | Path, task):
 
 def evaluate_stage(cfg: DemoConfig, data: str, folders: dict[str, Path], out: Path) -> dict:
     """Score, loyalty to the teacher and size of every model on the same dev rows; predictions saved."""
-    from .measure import disk_mb, encode_rows, loyalty, parameter_counts, predict, score
+    from ..hub.folder import folder_mb
+    from .measure import encode_rows, loyalty, parameter_counts, predict, score
 
     rows = dev_rows(cfg, data)
     results, predictions = {}, {}
@@ -210,7 +211,7 @@ def evaluate_stage(cfg: DemoConfig, data: str, folders: dict[str, Path], out: Pa
         results[name] = {
             "folder": str(folder),
             "dev": score(cfg.task, preds),
-            "disk_mb": disk_mb(folder),
+            "disk_mb": round(folder_mb(folder), 1),
             **parameter_counts(model),
         }
         if name != "teacher":
