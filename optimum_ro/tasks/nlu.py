@@ -161,3 +161,33 @@ def decode_nlu(intent_logits, slot_logits, encoded: EncodedNLU, labels: NLULabel
         for i, first in enumerate(encoded.first_tokens)
     ]
     return intents, slots
+
+
+@torch.no_grad()
+def predict_intent_slot(model, encoded, pad_token_id: int = 0, batch_size: int = 64):
+    """``(intent_logits [N, intents], slot_logits)`` of a joint model over ``encoded`` (an ``EncodedNLU``);
+    ``slot_logits`` is a list with one ``[length_i, tags]`` array per example (unpadded)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    intents, slots = [], []
+    try:
+        for start in range(0, len(encoded), batch_size):
+            feats = [encoded[i] for i in range(start, min(start + batch_size, len(encoded)))]
+            batch = collate_nlu(feats, pad_token_id)
+            out = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
+            intents.append(out.intent_logits.float().cpu().numpy())
+            slot = out.slot_logits.float().cpu().numpy()
+            slots.extend(slot[i, : len(f["input_ids"])] for i, f in enumerate(feats))
+    finally:
+        model.train(was_training)
+    return np.concatenate(intents), slots
+
+
+def pad_slot_logits(slots: list, width: int | None = None) -> np.ndarray:
+    """Per-example ``[length_i, tags]`` arrays stacked into ``[N, width, tags]`` (zeros after each end)."""
+    width = width or max(len(s) for s in slots)
+    out = np.zeros((len(slots), width, slots[0].shape[-1]), dtype=np.float32)
+    for i, s in enumerate(slots):
+        out[i, : len(s)] = s[:width]
+    return out

@@ -16,9 +16,10 @@ from dataclasses import asdict, dataclass, fields
 from functools import partial
 from pathlib import Path
 
-from .nlu import collate_nlu, decode_nlu, encode_nlu, load_nlu
+from .nlu import collate_nlu, decode_nlu, encode_nlu, load_nlu, pad_slot_logits, predict_intent_slot
 
 logger = logging.getLogger("optimum_ro.nlu")
+CURVE = "dev_curve.jsonl"  # the learning curve's points, appended as training goes (kept across resumes)
 
 
 @dataclass
@@ -34,6 +35,7 @@ class NLUFinetuneConfig:
     slot_loss_weight: float = 1.0
     save_steps: int = 200
     seed: int = 42
+    curve_steps: int = 0  # > 0: score dev every this many steps (the learning curve, in results["curve"])
     eval_splits: tuple = ("dev", "test")
 
 
@@ -61,6 +63,44 @@ def score_split(trainer, records, encoded, labels) -> dict:
     }
 
 
+def dev_curve_callback(records, encoded, labels, every: int, path: Path, pad_token_id: int = 0):
+    """A ``TrainerCallback`` scoring ``records`` every ``every`` steps; each point is appended to ``path`` (JSON
+    lines), so a resumed run keeps the points measured before the interruption."""
+    import json
+
+    from transformers import TrainerCallback
+
+    from optimum_ro.metrics.nlu import nlu_scores
+
+    class DevCurve(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if every <= 0 or state.global_step % every or not state.is_world_process_zero:
+                return
+            intent_logits, slot_logits = predict_intent_slot(model, encoded, pad_token_id)
+            intents, slots = decode_nlu(intent_logits, pad_slot_logits(slot_logits), encoded, labels)
+            scores = nlu_scores([r["intent"] for r in records], intents, [r["slots"] for r in records], slots)
+            point = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 3), **scores}
+            with open(path, "a") as f:
+                f.write(json.dumps(point) + "\n")
+            logger.info("step %d dev %s", state.global_step, {k: round(v, 4) for k, v in scores.items()})
+
+    return DevCurve()
+
+
+def read_curve(path: Path) -> list[dict]:
+    """The points a :func:`dev_curve_callback` wrote, one per step (the last written wins)."""
+    import json
+
+    if not path.exists():
+        return []
+    points = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            point = json.loads(line)
+            points[point["step"]] = point
+    return [points[s] for s in sorted(points)]
+
+
 def finetune_nlu(cfg: NLUFinetuneConfig, training_args: dict | None = None) -> dict:
     """Fine-tune a joint intent/slot model; ``training_args`` override the ``TrainingArguments`` this builds."""
     from transformers import AutoTokenizer, set_seed
@@ -80,12 +120,17 @@ def finetune_nlu(cfg: NLUFinetuneConfig, training_args: dict | None = None) -> d
     model = BertForIntentSlot.from_encoder(cfg.model, labels.intents, labels.slots, cfg.slot_loss_weight)
     args = _training_arguments(cfg, out, training_args)
     head_lr = cfg.head_learning_rate if cfg.head_learning_rate is not None else 20 * cfg.learning_rate
+    pad_id = tokenizer.pad_token_id or 0
+    callbacks = []
+    if cfg.curve_steps > 0 and "dev" in data:
+        callbacks.append(dev_curve_callback(data["dev"], encoded["dev"], labels, cfg.curve_steps, out / CURVE, pad_id))
     trainer = make_trainer_class()(
         model=model,
         args=args,
         train_dataset=encoded["train"],
         head_learning_rate=head_lr,
-        data_collator=partial(collate_nlu, pad_token_id=tokenizer.pad_token_id or 0),
+        data_collator=partial(collate_nlu, pad_token_id=pad_id),
+        callbacks=callbacks,
     )
     resume = resume_checkpoint(out)
     start = time.time()
@@ -104,6 +149,8 @@ def finetune_nlu(cfg: NLUFinetuneConfig, training_args: dict | None = None) -> d
         "resumed_from": resume,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
+    if cfg.curve_steps > 0:
+        results["curve"] = read_curve(out / CURVE)
     for split in cfg.eval_splits:
         if split in data:
             results[split] = score_split(trainer, data[split], encoded[split], labels)

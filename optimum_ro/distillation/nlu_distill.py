@@ -1,0 +1,182 @@
+"""Distil a fine-tuned joint intent + slot teacher into a student encoder (the last stage of an Alexa Teacher
+Model pipeline: teacher -> general-distilled student -> task distillation).
+
+    from optimum_ro.distillation.nlu_distill import NLUDistillConfig, distill_intent_slot
+    results = distill_intent_slot(NLUDistillConfig(teacher="runs/teacher-massive", student="runs/student-4l",
+                                                   data="../shared/data/nlu/massive_ro", output_dir="runs/s4"))
+
+The student (an encoder folder, e.g. a general-distilled student sharing the teacher's vocabulary) gets the
+teacher's intent and slot heads (same hidden size) or fresh ones, then learns the teacher's intent and slot
+probabilities (computed once, :mod:`.nlu`) and the gold labels. ``callbacks`` (e.g. a ``BlockPruner``) join
+the ``Trainer``; checkpoints in ``output_dir/checkpoints`` make a re-run resume. Writes the model folder with
+``eval_results.json`` (dev/test intent accuracy, slot F1, semantic error rate, loyalty to the teacher).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger("optimum_ro.distill_nlu")
+
+
+@dataclass
+class NLUDistillConfig:
+    teacher: str  # a fine-tuned BertForIntentSlot folder
+    student: str  # an encoder folder (or a BertForIntentSlot) sharing the teacher's tokenizer
+    data: str  # a joint intent/slot folder (train/dev[/test].jsonl + labels.json)
+    output_dir: str
+    epochs: float = 3.0
+    max_steps: int = -1
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    temperature: float = 2.0
+    alpha_kd: float = 0.5
+    alpha_task: float = 0.5
+    max_length: int = 64
+    curve_steps: int = 0  # > 0: score dev every this many steps (results["curve"])
+    save_steps: int = 200
+    seed: int = 42
+    eval_splits: tuple = ("dev", "test")
+
+
+def distill_intent_slot(cfg: NLUDistillConfig, callbacks=None, training_args: dict | None = None) -> dict:
+    from transformers import AutoConfig, AutoTokenizer, set_seed
+
+    from optimum_ro.commands.runs import resume_checkpoint
+    from optimum_ro.models.intent_slot import BertForIntentSlot
+
+    from ..tasks.modeling import count_parameters
+    from ..tasks.nlu import encode_nlu, load_nlu
+    from ..tasks.nlu_finetune import CURVE, dev_curve_callback, read_curve, score_split
+    from .nlu import (
+        WithTeacherTargets,
+        collate_nlu_distill,
+        make_intent_slot_distillation_trainer_class,
+        teacher_intent_slot_targets,
+    )
+
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_nlu(cfg.data)
+    labels = data.labels
+    teacher = BertForIntentSlot.from_pretrained(cfg.teacher).eval()
+    if list(teacher.config.intent_labels) != list(labels.intents) or list(teacher.config.slot_labels) != list(
+        labels.slots
+    ):
+        raise SystemExit(f"teacher {cfg.teacher} was fine-tuned on other labels than {cfg.data}: give its own data")
+    tokenizer = AutoTokenizer.from_pretrained(cfg.student)
+    if tokenizer.get_vocab() != AutoTokenizer.from_pretrained(cfg.teacher).get_vocab():
+        raise SystemExit(
+            f"student {cfg.student} and teacher {cfg.teacher} have different vocabularies: joint intent + slot "
+            "distillation reads the teacher's logits token by token, so cut or distil the student from this teacher"
+        )
+    encoded = {s: encode_nlu(r, tokenizer, labels, cfg.max_length) for s, r in data.items()}
+    pad_id = tokenizer.pad_token_id or 0
+    started = time.time()
+    targets = teacher_intent_slot_targets(teacher, encoded["train"], pad_id)
+    teacher_seconds = time.time() - started
+
+    set_seed(cfg.seed)
+    if getattr(AutoConfig.from_pretrained(cfg.student), "intent_labels", None):
+        student = BertForIntentSlot.from_pretrained(cfg.student)
+        copied = []
+    else:
+        student = BertForIntentSlot.from_encoder(cfg.student, labels.intents, labels.slots)
+        copied = _copy_heads(student, teacher)
+    args = _training_arguments(cfg, out, training_args)
+    curve = [dev_curve_callback(data["dev"], encoded["dev"], labels, cfg.curve_steps, out / CURVE, pad_id)]
+    trainer = make_intent_slot_distillation_trainer_class()(
+        model=student,
+        args=args,
+        train_dataset=WithTeacherTargets(encoded["train"], targets),
+        data_collator=partial(collate_nlu_distill, pad_token_id=pad_id),
+        head_learning_rate=cfg.learning_rate,
+        callbacks=(curve if cfg.curve_steps > 0 and "dev" in data else []) + list(callbacks or []),
+        temperature=cfg.temperature,
+        alpha_kd=cfg.alpha_kd,
+        alpha_task=cfg.alpha_task,
+    )
+    resume = resume_checkpoint(out)
+    train_out = trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(str(out))
+    tokenizer.save_pretrained(str(out))
+    results = {
+        "task": "intent+slot distillation",
+        "teacher": cfg.teacher,
+        "student": cfg.student,
+        "data": data.folder,
+        "config": asdict(cfg),
+        "heads_copied_from_teacher": copied,
+        "teacher_targets_seconds": round(teacher_seconds, 1),
+        "train_steps": train_out.global_step,
+        "train_seconds": round(time.time() - started, 1),
+        "train_loss": train_out.training_loss,
+        "resumed_from": resume,
+        "parameters": count_parameters(student),
+        "teacher_parameters": count_parameters(teacher),
+    }
+    if cfg.curve_steps > 0:
+        results["curve"] = read_curve(out / CURVE)
+    for split in cfg.eval_splits:
+        if split in data:
+            results[split] = score_split(trainer, data[split], encoded[split], labels)
+            results[split]["intent_loyalty"] = _intent_loyalty(teacher, trainer.model, encoded[split], pad_id)
+    if trainer.is_world_process_zero():
+        import json
+
+        (out / "eval_results.json").write_text(json.dumps(results, indent=2, default=str))
+    return results
+
+
+def _copy_heads(student, teacher) -> list[str]:
+    """The teacher's intent and slot heads into the student where shapes match (DistilBERT-style init)."""
+    import torch
+
+    source, copied = teacher.state_dict(), []
+    with torch.no_grad():
+        for name, param in student.named_parameters():
+            if name.startswith(("intent_classifier.", "slot_classifier.")) and source[name].shape == param.shape:
+                param.copy_(source[name])
+                copied.append(name)
+    return copied
+
+
+def _intent_loyalty(teacher, student, encoded, pad_id: int) -> float:
+    """Share of utterances where the student predicts the teacher's intent."""
+    from ..tasks.nlu import predict_intent_slot
+
+    t, _ = predict_intent_slot(teacher, encoded, pad_id)
+    s, _ = predict_intent_slot(student, encoded, pad_id)
+    return float(np.mean(t.argmax(-1) == s.argmax(-1)))
+
+
+def _training_arguments(cfg: NLUDistillConfig, out: Path, overrides: dict | None = None):
+    import torch
+    from transformers import TrainingArguments
+
+    args = dict(
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=64,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate,
+        weight_decay=0.01,
+        warmup_steps=0.1,
+        logging_steps=20,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=1,
+        report_to="none",
+        seed=cfg.seed,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        label_names=["intent_labels", "slot_labels"],
+    )
+    return TrainingArguments(**{**args, **(overrides or {})})
