@@ -13,6 +13,7 @@ Texts are packed into blocks of ``max_length`` tokens; checkpoints are written e
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import time
 from dataclasses import asdict, dataclass, fields
@@ -95,6 +96,8 @@ class PretrainConfig:
     mlm_probability: float = 0.15
     save_steps: int = 200
     max_minutes: float = 0.0  # > 0: stop (and save) after this wall time, a budget for small machines
+    head_only: bool = False  # train the MLM head only, the encoder frozen: gives a headless encoder (e5) a head
+    heldout_text: str | None = None  # lines scored with the masked-LM loss before and after training
     seed: int = 42
 
 
@@ -192,6 +195,12 @@ def pretrain(cfg: PretrainConfig, training_args: dict | None = None) -> dict:
     lines = list(read_lines(cfg.text, cfg.max_lines))
     logger.info("%d lines of text", len(lines))
     tokenizer, model = _tokenizer_and_model(cfg, lines, out)
+    if cfg.head_only:
+        frozen = _freeze_encoder(model)
+        logger.info("head only: %d encoder parameters frozen", frozen)
+    heldout = list(read_lines(cfg.heldout_text)) if cfg.heldout_text else []
+    resume = resume_checkpoint(out)
+    before = _heldout_before(model, tokenizer, heldout, cfg, out) if heldout else None
     ds = pack_blocks(lines, tokenizer, cfg.max_length)
     logger.info("%d blocks of %d tokens", len(ds), cfg.max_length)
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=cfg.mlm_probability)
@@ -206,7 +215,6 @@ def pretrain(cfg: PretrainConfig, training_args: dict | None = None) -> dict:
         processing_class=tokenizer,
         callbacks=callbacks,
     )
-    resume = resume_checkpoint(out)
     start = time.time()
     result = trainer.train(resume_from_checkpoint=resume)
     seconds = time.time() - start
@@ -223,10 +231,40 @@ def pretrain(cfg: PretrainConfig, training_args: dict | None = None) -> dict:
         "parameters": sum(p.numel() for p in model.parameters()),
         "resumed_from": resume,
     }
+    if heldout:
+        summary["heldout_mlm"] = {"before": before, "after": _heldout_loss(model, tokenizer, heldout, cfg)}
     from .model_card import write_pretrain_card
 
     save_results(trainer, out, "pretrain_results.json", summary, write_pretrain_card)
     return summary
+
+
+def _freeze_encoder(model) -> int:
+    """Freeze every parameter outside the MLM head (word embeddings included; a tied decoder stays frozen with
+    them, only the head's transform and bias train); returns how many were frozen."""
+    frozen = 0
+    for name, p in model.named_parameters():
+        if not name.startswith("cls."):
+            p.requires_grad_(False)
+            frozen += p.numel()
+    return frozen
+
+
+def _heldout_before(model, tokenizer, lines: list[str], cfg: PretrainConfig, out: Path) -> dict:
+    """The held-out loss of the model as loaded, measured once and kept in ``out`` (a resumed run's model has
+    already trained, so it reads the first measurement back)."""
+    path = out / "heldout_before.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    before = _heldout_loss(model, tokenizer, lines, cfg)
+    path.write_text(json.dumps(before))
+    return before
+
+
+def _heldout_loss(model, tokenizer, lines: list[str], cfg: PretrainConfig) -> dict:
+    from .mlm_eval import heldout_mlm_loss
+
+    return heldout_mlm_loss(model, tokenizer, lines, cfg.max_length, cfg.mlm_probability, seed=cfg.seed)
 
 
 def _tokenizer_and_model(cfg: PretrainConfig, lines: list[str], out: Path):
