@@ -28,8 +28,9 @@ class StageRunner:
     working folder: removed before a stage whose settings changed, so stale checkpoints are never resumed.
     """
 
-    def __init__(self, output_dir: str | Path, echo: Callable[[str], None] = print):
+    def __init__(self, output_dir: str | Path, echo: Callable[[str], None] = print, label: str = "demo"):
         self.root = Path(output_dir)
+        self.label = label  # the prefix of each progress line
         self.records = self.root / "stages"
         self.records.mkdir(parents=True, exist_ok=True)
         self.echo = echo
@@ -45,16 +46,16 @@ class StageRunner:
             saved = json.loads(record.read_text())
             if saved.get("key") == key:
                 self.stage_seconds[name] = saved.get("seconds", 0.0)
-                self.echo(f"[demo] {name}: reused ({saved.get('seconds', 0):.0f} s when it ran)")
+                self.echo(f"[{self.label}] {name}: reused ({saved.get('seconds', 0):.0f} s when it ran)")
                 return saved["result"]
             record.unlink()
         if folder is not None and Path(folder).exists():
             if not started_mark.is_file() or started_mark.read_text().strip() != key:
                 shutil.rmtree(folder)  # made with other settings: never resume from its checkpoints
             else:
-                self.echo(f"[demo] {name}: resuming the interrupted run in {folder}")
+                self.echo(f"[{self.label}] {name}: resuming the interrupted run in {folder}")
         started_mark.write_text(key)
-        self.echo(f"[demo] {name}: started")
+        self.echo(f"[{self.label}] {name}: started")
         start = time.time()
         result = fn()
         seconds = round(time.time() - start, 1)
@@ -63,5 +64,5 @@ class StageRunner:
         tmp.replace(record)  # atomic: a record exists only for a finished stage
         started_mark.unlink(missing_ok=True)
         self.stage_seconds[name] = seconds
-        self.echo(f"[demo] {name}: done in {seconds:.0f} s (elapsed {time.time() - self.started:.0f} s)")
+        self.echo(f"[{self.label}] {name}: done in {seconds:.0f} s (elapsed {time.time() - self.started:.0f} s)")
         return result
