@@ -27,6 +27,10 @@ COMMANDS = {
         "give an encoder a new WordPiece tokenizer trained on your text",
     ),
     "distill": ("optimum_ro.distillation.cli", "distill one or several teachers into a smaller student"),
+    "distill-nlu": (
+        "optimum_ro.distillation.nlu_distill",
+        "distil a fine-tuned joint intent + slot teacher into a smaller student",
+    ),
     "prune": ("optimum_ro.pruning.cli", "block-prune a model while fine-tuning (optionally distilling)"),
     "sparsify": ("optimum_ro.models.cli", "save a block-pruned BERT as a sparse checkpoint that AutoModel loads"),
     "bench": ("optimum_ro.sparse.cli", "benchmark the block-sparse kernels against peers"),

@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from card_checks import load_card_metadata
 from test_nlu import nlu_dir  # noqa: F401  (fixture)
 
 from optimum_ro.distillation.nlu import (
@@ -113,6 +114,8 @@ def test_distill_intent_slot_learns_from_the_teacher_and_resumes(nlu_teacher, ti
     assert results["dev"]["intent_accuracy"] == 1.0 and results["dev"]["intent_loyalty"] == 1.0
     student = BertForIntentSlot.from_pretrained(tmp_path / "student")
     assert student.config.intent_labels == BertForIntentSlot.from_pretrained(teacher).config.intent_labels
+    assert "intent loyalty" in (tmp_path / "student" / "README.md").read_text()
+    load_card_metadata(tmp_path / "student", pipeline_tag="token-classification", base_model=teacher.name)
     again = distill_intent_slot(cfg)  # the same call again: resumes from its last checkpoint, same scores
     assert again["resumed_from"].endswith("checkpoint-100") and again["dev"]["intent_accuracy"] == 1.0
 
@@ -182,3 +185,17 @@ def test_pretrain_head_only_keeps_the_encoder_and_reports_heldout_loss(tiny_bert
         before["cls.predictions.transform.dense.weight"], after["cls.predictions.transform.dense.weight"]
     )
     assert summary["heldout_mlm"]["after"]["loss"] < summary["heldout_mlm"]["before"]["loss"]
+
+
+def test_distill_nlu_command_runs_and_refuses_a_missing_teacher(nlu_teacher, tiny_bert_dir, tmp_path, capsys):
+    from optimum_ro.cli import main
+
+    teacher, data, _ = nlu_teacher
+    out = tmp_path / "cli-student"
+    common = ["--student", str(tiny_bert_dir), "--data", str(data), "--output", str(out)]
+    assert main(["distill-nlu", "--teacher", str(teacher), *common, "--max_steps", "3", "--batch_size", "4"]) == 0
+    assert json.loads((out / "eval_results.json").read_text())["train_steps"] == 3
+    capsys.readouterr()
+    assert main(["distill-nlu", "--teacher", str(tmp_path / "no-teacher"), *common]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--teacher" in err[0]

@@ -9,7 +9,7 @@ import pytest
 from optimum_ro.cli import build_parser, main
 from optimum_ro.commands.training import finish_run
 
-TRAINING_COMMANDS = ("finetune", "finetune-nlu", "pretrain", "distill", "prune")
+TRAINING_COMMANDS = ("finetune", "finetune-nlu", "pretrain", "distill", "distill-nlu", "prune")
 
 
 @pytest.mark.parametrize("command", TRAINING_COMMANDS)
@@ -112,6 +112,7 @@ def test_each_command_has_a_flag_per_field_of_its_config_dataclasses():
     from dataclasses import fields
 
     from optimum_ro.distillation.cli import DistillConfig
+    from optimum_ro.distillation.nlu_distill import NLUDistillConfig
     from optimum_ro.pruning import BlockPruningConfig
     from optimum_ro.pruning.cli import PruneTaskConfig
     from optimum_ro.tasks.finetune import FinetuneConfig
@@ -123,10 +124,15 @@ def test_each_command_has_a_flag_per_field_of_its_config_dataclasses():
         "finetune-nlu": [NLUFinetuneConfig],
         "pretrain": [PretrainConfig],
         "distill": [DistillConfig],
+        "distill-nlu": [NLUDistillConfig],
         "prune": [PruneTaskConfig, BlockPruningConfig],
     }
     renamed = {"teachers": "--teacher", "sparsity_overrides": "--sparsity_override"}
-    not_on_the_command_line = {("finetune-nlu", "eval_splits"), ("prune", "eval_splits")}
+    not_on_the_command_line = {
+        ("finetune-nlu", "eval_splits"),
+        ("prune", "eval_splits"),
+        ("distill-nlu", "eval_splits"),
+    }
     for command, classes in configs.items():
         sub = build_parser(command)._subparsers._group_actions[0].choices[command]
         options = set(sub._option_string_actions)

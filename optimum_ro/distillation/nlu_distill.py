@@ -48,7 +48,7 @@ class NLUDistillConfig:
 def distill_intent_slot(cfg: NLUDistillConfig, callbacks=None, training_args: dict | None = None) -> dict:
     from transformers import AutoConfig, AutoTokenizer, set_seed
 
-    from optimum_ro.commands.runs import resume_checkpoint
+    from optimum_ro.commands.runs import resume_checkpoint, save_results
     from optimum_ro.models.intent_slot import BertForIntentSlot
 
     from ..tasks.modeling import count_parameters
@@ -127,11 +127,48 @@ def distill_intent_slot(cfg: NLUDistillConfig, callbacks=None, training_args: di
         if split in data:
             results[split] = score_split(trainer, data[split], encoded[split], labels)
             results[split]["intent_loyalty"] = _intent_loyalty(teacher, trainer.model, encoded[split], pad_id)
-    if trainer.is_world_process_zero():
-        import json
-
-        (out / "eval_results.json").write_text(json.dumps(results, indent=2, default=str))
+    save_results(trainer, out, "eval_results.json", results, write_nlu_student_card)
     return results
+
+
+def write_nlu_student_card(folder: Path, results: dict) -> Path:
+    """The student's card: how it was distilled, its scores and loyalty, the data's license."""
+    from ..hub.cards import NLU_DATA, base_model_id, build_model_card
+
+    keys = ("intent_accuracy", "slot_f1", "semantic_accuracy", "semantic_error_rate", "intent_loyalty")
+    scores = {s: {k: results[s][k] for k in keys if k in results[s]} for s in ("dev", "test") if results.get(s)}
+    rows = [f"| {s} | " + " | ".join(f"{r.get(k, float('nan')):.4f}" for k in keys) + " |" for s, r in scores.items()]
+    cfg = results["config"]
+    data_name = Path(str(results["data"])).name
+    text = "\n".join(
+        [
+            f"Distilled with `optimum-ro distill-nlu` from the joint intent + slot teacher "
+            f"`{base_model_id(results['teacher'])}` ({results['teacher_parameters']:,} parameters) into "
+            f"`{base_model_id(results['student'])}` ({results['parameters']:,} parameters) on `{data_name}`: "
+            f"{results['train_steps']} steps x batch {cfg['batch_size']}, temperature {cfg['temperature']}, "
+            f"soft-target weight {cfg['alpha_kd']}, gold-label weight {cfg['alpha_task']}.",
+            "",
+            "| split | intent accuracy | slot F1 | semantic accuracy | semantic error rate | intent loyalty |",
+            "|---|---:|---:|---:|---:|---:|",
+            *rows,
+            "",
+            "Slot F1: seqeval entity F1 over word-level BIO tags; intent loyalty: share of utterances where the "
+            "student predicts the teacher's intent.",
+        ]
+    )
+    card = build_model_card(
+        "Joint intent + slot student (BertForIntentSlot)",
+        text,
+        task="intent+slot",
+        base_model=results["teacher"],
+        scores=scores,
+        tags=["intent-classification", "slot-filling", "distillation"],
+        data=NLU_DATA.get(data_name, ()),
+        language="en" if data_name == "atis" else "ro",
+    )
+    path = folder / "README.md"
+    card.save(path)
+    return path
 
 
 def _copy_heads(student, teacher) -> list[str]:
@@ -180,3 +217,35 @@ def _training_arguments(cfg: NLUDistillConfig, out: Path, overrides: dict | None
         label_names=["intent_labels", "slot_labels"],
     )
     return TrainingArguments(**{**args, **(overrides or {})})
+
+
+def add_parser(subparsers):
+    from ..commands.training import add_dataclass_flags, add_trainer_flags
+
+    p = subparsers.add_parser(
+        "distill-nlu", help="distil a fine-tuned joint intent + slot teacher into a smaller student"
+    )
+    settings = {
+        "teacher": {"required": True, "help": "a fine-tuned BertForIntentSlot folder (optimum-ro finetune-nlu)"},
+        "student": {"required": True, "help": "the student encoder folder, sharing the teacher's tokenizer"},
+        "data": {"required": True, "help": "the joint intent/slot folder the teacher was fine-tuned on"},
+        "output_dir": {"aliases": ["--output"], "required": True, "help": "the model folder to write"},
+    }
+    add_dataclass_flags(p, NLUDistillConfig, skip=("eval_splits",), extra=settings)
+    add_trainer_flags(p)
+    p.set_defaults(func=_run)
+    return p
+
+
+def _run(args) -> int:
+    from dataclasses import fields
+
+    from ..commands import check_model_folder
+    from ..commands.training import finish_run, trainer_overrides
+
+    names = {f.name for f in fields(NLUDistillConfig)}
+    cfg = NLUDistillConfig(**{k: v for k, v in vars(args).items() if k in names})
+    check_model_folder(cfg.teacher, "--teacher")
+    check_model_folder(cfg.student, "--student")
+    results = distill_intent_slot(cfg, training_args=trainer_overrides(args))
+    return finish_run(args, cfg.output_dir, results, ("train_steps", "dev", "test"))
