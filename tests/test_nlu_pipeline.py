@@ -1,0 +1,79 @@
+"""The NLU example pipeline end to end on a tiny encoder and made-up utterances: every stage runs, the report
+renders, a re-run reuses the finished stages."""
+
+import json
+from pathlib import Path
+
+import pytest
+from test_nlu import UTTERANCES, records
+
+from optimum_ro.testing import tiny_bert, trained_wordpiece_tokenizer
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+GENERAL = ["ana are mere și pere în casa mare", "copilul merge acasă cu multe mere roșii", "casa este frumoasă"]
+
+
+@pytest.fixture()
+def world(tmp_path):
+    nlu = tmp_path / "nlu"
+    for name in ("massive_ro", "ro_home", "atis"):
+        folder = nlu / name
+        folder.mkdir(parents=True)
+        splits = {"train": UTTERANCES * 4, "dev": UTTERANCES[:4]}
+        if name != "massive_ro":
+            splits["test"] = UTTERANCES[2:]
+        for split, rows in splits.items():
+            (folder / f"{split}.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records(rows)))
+    general = tmp_path / "general.txt"
+    general.write_text("\n".join(GENERAL * 40))
+    texts = [" ".join(r["tokens"]) for r in records()] + GENERAL
+    tok = trained_wordpiece_tokenizer(texts, vocab_size=120)
+    model = tmp_path / "encoder"
+    tiny_bert("BertModel", vocab_size=len(tok), num_layers=4, pad_token_id=tok.pad_token_id).save_pretrained(model)
+    tok.save_pretrained(model)
+    return tmp_path
+
+
+def run(world, capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(EXAMPLES))  # the example imports its report renderer from its own folder
+    import nlu_pipeline
+
+    argv = [
+        "--model", str(world / "encoder"),
+        "--nlu-data", str(world / "nlu"),
+        "--general-text", str(world / "general.txt"),
+        "--runs", str(world / "runs"),
+        "--report", str(world / "report"),
+        "--student-layers", "1", "2",
+        "--seeds", "42", "43",
+        "--head-steps", "2",
+        "--stage2-steps", "2",
+        "--general-distill-steps", "2",
+        "--teacher-epochs", "2",
+        "--student-epochs", "2",
+        "--prune-layers", "2",
+        "--sparsity", "0.5",
+    ]  # fmt: skip
+    nlu_pipeline.main(argv)
+    return capsys.readouterr().out
+
+
+def test_every_stage_runs_and_the_report_renders_then_a_rerun_reuses_them(world, capsys, monkeypatch):
+    out = run(world, capsys, monkeypatch)
+    assert "[nlu] stage2: done" in out and "[nlu] sparse-int8: done" in out and "[nlu] latency: done" in out
+    report = (world / "report" / "README.md").read_text()
+    for heading in ("## Stage 2", "## Teachers and students", "## Did stage 2 help?", "## Seeds", "## Sparse student"):
+        assert heading in report
+    assert "not run" not in report
+    results = json.loads((world / "report" / "pipeline.json").read_text())
+    heldout = results["stage2"]["heldout_mlm"]
+    assert heldout["before"]["loss"] > 0 and heldout["after"]["loss"] > 0
+    assert set(results["mlm-eval"]) == {"s1", "s2"}
+    student = results["student-s2-L1-massive_ro"]
+    assert student["dev"]["examples"] == 4 and "test" not in student  # massive_ro: dev only
+    assert results["student-s2-L1-ro_home"]["test"]["examples"] == 4
+    assert results["student-s1-L1-massive_ro-seed43"]["config"]["seed"] == 43
+    assert results["sparse-int8"]["class"] == "SparseBertForIntentSlot"
+    assert set(results["latency"]) >= {"teacher-s1-massive_ro", "sparse-fp32", "sparse-int8"}
+    again = run(world, capsys, monkeypatch)
+    assert "[nlu] teacher-s2-atis: reused" in again and "started" not in again
