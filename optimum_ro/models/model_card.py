@@ -54,7 +54,14 @@ def render_sparse_card(model, source: str | None = None) -> str:
             "```python",
             f"from transformers import AutoTokenizer, {auto}",
             f"model = {auto}.from_pretrained('<this folder>', trust_remote_code=True)",
+            "tokenizer = AutoTokenizer.from_pretrained('<this folder>', trust_remote_code=True)",
             "```",
+            "",
+            # transformers 5 reads config.json (whose config class is the copied code) before it looks at the
+            # tokenizer files, so a plain AutoTokenizer call asks whether to run that code
+            "The tokenizer is a standard one, but `AutoTokenizer` reads `config.json` first, whose config class is "
+            "this folder's code: without `trust_remote_code=True` it asks whether to run it (once `optimum_ro.models` "
+            "is imported, the class is registered and it does not ask).",
             "",
             "`optimum_ro.models.to_dense_model(model)` gives the plain BERT back.",
             "",
