@@ -158,3 +158,30 @@ def test_a_bad_manifest_fails_with_one_line(tmp_path):
     bad.write_text(json.dumps({"models": [{"model": "S", "role": "pupil", "task": "ner", "results": "x.json"}]}))
     with pytest.raises(SystemExit, match="use one of teacher, student, sparse_student"):
         summary.load_manifest(bad)
+
+
+def test_the_example_script_regenerates_from_committed_files_alone(tmp_path):
+    """examples/real_models_summary.py is a thin script: run as users run it, with no run folder anywhere, it
+    keeps the previous summary's sizes and rewrites the same scores."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    results = write_json(tmp_path / "t.json", {"metric": "accuracy", "validation": 0.9, "test": 0.88})
+    entry = {"model": "T", "role": "teacher", "task": "sentiment", "results": results, "run": "runs/none"}
+    manifest = write_json(tmp_path / "real-models.json", {"models": [entry]})
+    write_json(tmp_path / "summary.json", {"rows": [{"model": "T", "task": "sentiment", **KEPT}]})
+    script = Path(__file__).resolve().parents[1] / "examples" / "real_models_summary.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--manifest", manifest, "--out", str(tmp_path), "--root", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = json.loads((tmp_path / "summary.json").read_text())["rows"]
+    assert [(r["split"], r["score"], r["params"], r["measured"]) for r in rows] == [
+        ("validation", 0.9, 1000, False),
+        ("test", 0.88, 1000, False),
+    ]
+    assert "| sentiment (accuracy) | 90.00 / 88.00 |" in (tmp_path / "README.md").read_text()
