@@ -30,11 +30,11 @@ TASK_BUDGET = {
     "ner": dict(max_steps=150, max_length=128),
     "sentiment": dict(max_steps=100, max_length=128),
     "dialect": dict(max_steps=100, max_length=128),
-}  # about the e5 teacher's budgets (results/teachers.md)
+}  # about the e5 teacher's budgets (results/archive/teachers.md)
 # Every student gets the same step budget per task: 4x the e5 teacher's (B's teachers were fine-tuned with 4x
 # the steps of e5, examples/train_teachers.sh). With the e5 teachers' own budgets (0.2-0.6 epoch) the half-depth
 # e5 students stayed far below them on the token tasks and STS (UPOS 91%, NER 89%, STS Pearson 35 vs 82 with
-# 150 steps); results/students-notes.md has the runs.
+# 150 steps); results/archive/students-notes.md has the runs.
 STUDENT_STEPS_SCALE = 4
 
 
@@ -130,7 +130,7 @@ def main():
         default=[],
         metavar="TASK=LR",
         help="task distillation's learning rate for one task (repeatable; default 5e-5 for every task), "
-        "e.g. sts=1e-4 as the 5-layer student A used (results/students-5l/)",
+        "e.g. sts=1e-4 as the 5-layer student A used (results/archive/students-5l/)",
     )
     p.add_argument(
         "--ab-weights",

@@ -2,7 +2,7 @@
 ``optimum-ro sparsify``, loaded back with ``AutoModel*.from_pretrained(..., trust_remote_code=True)``, scored on
 the task's dev split beside the dense pruned model, and timed beside it (seq 128, batch 1 and 32).
 
-    python examples/run_sparse.py runs/pipeline/a5-sentiment-16x1-80 --task sentiment --out results/pipeline
+    python examples/run_sparse.py runs/pipeline/a5-sentiment-16x1-80 --task sentiment --out results/archive/pipeline
 
 Data: ``--data`` (a folder or a datasets id), else ``$OPTIMUM_RO_DATA/<task>`` or ``../shared/data/ro/<task>``.
 Writes ``<out>/<name>.json`` (scores, agreement of the two models' predictions, sizes, latency).
@@ -54,7 +54,7 @@ def main():
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=11)
-    ap.add_argument("--out", default="results/pipeline")
+    ap.add_argument("--out", default="results/archive/pipeline")
     args = ap.parse_args()
     from optimum_ro.models.cli import sparsify
     from optimum_ro.sparse import current_isa

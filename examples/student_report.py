@@ -1,4 +1,4 @@
-"""The three Romanian students (A, B, A+B) on five tasks: results/students.{json,md} from one command.
+"""The three Romanian students (A, B, A+B) on five tasks: results/archive/students.{json,md} from one command.
 
 The code lives in benchmarks/experiments/student_report.py (tests import it from there); this script runs it, so
 `python examples/student_report.py ...` works as documented.

@@ -1,4 +1,4 @@
-"""Collect teacher fine-tuning results into results/teachers.{json,md}.
+"""Collect teacher fine-tuning results into results/archive/teachers.{json,md}.
 
     python examples/teacher_report.py [--runs runs/teachers] [--out results]
 
@@ -55,7 +55,7 @@ def cpu_model():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", default="runs/teachers")
-    ap.add_argument("--out", default="results")
+    ap.add_argument("--out", default="results/archive")
     ap.add_argument("--pretrain", nargs="*", default=["runs/ro-bert-base/pretrain_results.json"])
     args = ap.parse_args()
     import torch

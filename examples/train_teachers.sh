@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fine-tune one teacher on the five Romanian tasks with the budgets used in results/teachers.md
-# (sized for a shared 2-core CPU; a bigger budget = more steps, see results/teachers.md).
+# Fine-tune one teacher on the five Romanian tasks with the budgets used in results/archive/teachers.md
+# (sized for a shared 2-core CPU; a bigger budget = more steps, see results/archive/teachers.md).
 # usage: [STEPS_SCALE=3] [TASKS="pos ner"] bash examples/train_teachers.sh <model> <run name> [extra finetune args]
 set -euo pipefail
 model=$1; name=$2; shift 2

@@ -3,7 +3,7 @@
     python examples/pruning_sweep.py run --model runs/student --teacher runs/teachers/e5-small \\
         --tasks sentiment pos ner --sparsities 0 0.5 0.7 0.8 0.9 --block-shapes 16x1 1x4 \\
         --criteria magnitude movement --distill no yes --max-steps 600
-    python examples/pruning_sweep.py report          # results/pruning/runs.json (+ notes.md) -> README.md + PNG
+    python examples/pruning_sweep.py report    # results/archive/pruning/runs.json (+ notes.md) -> README.md + PNG
 
 ``--max-steps 0`` prunes one-shot (magnitude, no retraining) and only evaluates: a quick look at how much each
 block shape hurts before any recovery. ``--model`` / ``--teacher`` may be one folder holding one sub-folder per task
@@ -13,7 +13,7 @@ to ``runs.json`` at once, so an interrupted sweep continues where it stopped; pr
 Variants that become lines of their own: ``--seed N`` (several seeds are averaged), ``--scope global`` (blocks
 ranked across layers: criterion 'movement global'), ``--alpha-cos W --hidden-layer-map S:T ...`` (hidden states
 distilled too: teacher 'yes + hidden'). To prune a trained dense student while it distils from itself (the
-recipe that met NER with 16x1 blocks, results/pruning/self-distill/): a dense run (``--sparsities 0``) with
+recipe that met NER with 16x1 blocks, results/archive/pruning/self-distill/): a dense run (``--sparsities 0``) with
 ``--keep-models``, then ``--model <its folder> --teacher <its folder>`` for the pruned runs and for a dense
 baseline trained as long; keep each stage's runs in its own file, since the report averages every dense run
 of a schedule it is given.
@@ -28,7 +28,7 @@ import shutil
 import time
 from pathlib import Path
 
-RESULTS = Path("results/pruning")
+RESULTS = Path("results/archive/pruning")
 
 
 DEFAULT_SEED = 42  # PruneTaskConfig's; runs written before --seed existed used it

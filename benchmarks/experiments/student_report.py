@@ -1,4 +1,4 @@
-"""The three Romanian students (A, B, A+B) on five tasks: results/students.{json,md} from one command.
+"""The three Romanian students (A, B, A+B) on five tasks: results/archive/students.{json,md} from one command.
 
     python examples/distill_romanian.py                     # trains them (runs/students/<a|b|ab>/<task>/)
     python examples/latency.py runs/teachers/e5-small/sentiment runs/students/a/sentiment \\
@@ -357,11 +357,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", default="runs/students")
     ap.add_argument("--latency", default=None, help="latency.py JSON (default: RUNS/latency.json)")
-    ap.add_argument("--out", default="results")
+    ap.add_argument("--out", default="results/archive")
     ap.add_argument(
         "--cards", default="model_cards/students", help="where the students' model cards are copied ('' to skip)"
     )
-    ap.add_argument("--notes", default="results/students-notes.md", help="hand-written reading, appended if present")
+    ap.add_argument(
+        "--notes", default="results/archive/students-notes.md", help="hand-written reading, appended if present"
+    )
     ap.add_argument("--title", default="The three Romanian students")
     args = ap.parse_args()
     runs = Path(args.runs)

@@ -2,9 +2,9 @@
 trimmed to the tokens of the Romanian raw corpus and the tasks' *train* splits (no retraining).
 
     python examples/trim_score_effect.py                      # e5-small task teachers, ../shared/data/ro
-    python examples/trim_score_effect.py --teachers 'runs/teachers/e5-small/{task}' --out results/vocab-trim
+    python examples/trim_score_effect.py --teachers 'runs/teachers/e5-small/{task}' --out results/archive/vocab-trim
     python examples/trim_score_effect.py --teachers 'runs/teachers/ro-bert-base/{task}' --max-size 11500 \
-        --out results/vocab-trim-ro-bert-11500      # the most frequent 11,500 of the WordPiece model's 16,000
+        --out results/archive/vocab-trim-ro-bert-11500      # the most frequent 11,500 of the WordPiece model's 16,000
 
 The kept vocabulary is the one the e5 students use (`examples/distill_romanian.py` trims with the same
 corpus). Trimming keeps every kept token's embedding row exactly, so a score moves only where a dev word is
@@ -98,7 +98,7 @@ def main():
         help="keep at most this many tokens, the most frequent (trim_vocabulary's max_size); default: all used",
     )
     ap.add_argument("--max-eval-samples", type=int, default=None, help="score the first N dev rows (smoke runs)")
-    ap.add_argument("--out", default="results/vocab-trim", help="writes OUT.json and OUT.md")
+    ap.add_argument("--out", default="results/archive/vocab-trim", help="writes OUT.json and OUT.md")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoTokenizer
