@@ -1,6 +1,6 @@
-"""Table of joint intent + slot runs (``optimum-ro finetune-nlu`` folders): results/nlu/README.md + nlu.json.
+"""Table of joint intent + slot runs (``optimum-ro finetune-nlu`` folders): README.md + nlu.json in --out.
 
-    python examples/nlu_report.py runs/nlu/* --out results/nlu
+    python examples/nlu_report.py runs/nlu/* --out results/archive/nlu-ground
 
 Reads each folder's ``eval_results.json``; a ``notes.md`` in ``--out`` is appended as the hand-written reading.
 """
@@ -39,7 +39,7 @@ def row(name: str, r: dict) -> str:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("runs", nargs="+")
-    ap.add_argument("--out", default="results/nlu")
+    ap.add_argument("--out", default="results/archive/nlu-ground")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
