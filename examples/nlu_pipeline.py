@@ -306,10 +306,27 @@ def latency_stage(folders: dict, data: Path, rounds: int = 3) -> dict:
                         start = time.perf_counter()
                         model(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
                         times.append(1000 * (time.perf_counter() - start))
-            out[name] = {"ms_b1": round(statistics.median(times), 3), "utterances": len(texts)}
+            out[name] = {
+                "ms_b1": round(statistics.median(times), 3),
+                "utterances": len(texts),
+                **parameter_counts(model),
+            }
     finally:
         torch.set_num_threads(threads)
     return out
+
+
+def parameter_counts(model) -> dict:
+    """Parameters of the dense equivalent, non-zero ones, and non-zero ones outside the embeddings."""
+    import torch
+
+    from optimum_ro.demo.measure import parameter_counts as dense_counts
+    from optimum_ro.models import is_sparse_bert, to_dense_model
+
+    counts = dense_counts(model)
+    dense = to_dense_model(model) if is_sparse_bert(model) else model
+    embeddings = sum(int(torch.count_nonzero(p)) for n, p in dense.named_parameters() if ".embeddings." in f".{n}")
+    return {**counts, "nonzero_without_embeddings": counts["nonzero_parameters"] - embeddings}
 
 
 def epochs_to_steps(data: Path, epochs: float, batch: int) -> int:

@@ -37,10 +37,11 @@ def model_rows(r: dict, args) -> list[tuple[str, str]]:
     return rows
 
 
-def encoder_params(record: dict | None, layers: int | None) -> str:
-    if not record:
-        return "–"
-    total = record.get("parameters")
+def params_cell(sizes: dict, record: dict | None) -> str:
+    """``total / without embeddings`` in millions (non-zero, from the latency stage), else the training count."""
+    if sizes.get("nonzero_parameters"):
+        return f"{sizes['nonzero_parameters'] / 1e6:.1f} M / {sizes['nonzero_without_embeddings'] / 1e6:.1f} M"
+    total = (record or {}).get("parameters")
     return f"{total / 1e6:.1f} M" if total else "–"
 
 
@@ -118,7 +119,7 @@ def mlm_section(r: dict) -> list[str]:
 
 def main_table(r: dict, args) -> list[str]:
     lat = r.get("latency", {})
-    head = "| model | parameters | ms, batch 1 |"
+    head = "| model | parameters (all / without embeddings) | ms, batch 1 |"
     sep = "|---|---:|---:|"
     for d in args.datasets:
         split = DATA_SPLIT.get(d, "dev")
@@ -128,8 +129,10 @@ def main_table(r: dict, args) -> list[str]:
     primary = args.datasets[0]
     for label, prefix in model_rows(r, args):
         rec = r.get(f"{prefix}-{primary}")
-        ms = lat.get(f"{prefix}-{primary}", {}).get("ms_b1")
-        row = f"| {label} | {encoder_params(rec, None)} | {'–' if ms is None else f'{ms:.1f}'} |"
+        same_size = prefix.replace("student-s1-", "student-s2-")  # one timing per architecture
+        ms = lat.get(f"{prefix}-{primary}", lat.get(f"{same_size}-{primary}", {})).get("ms_b1")
+        sizes = lat.get(f"{prefix}-{primary}", lat.get(f"{same_size}-{primary}", {}))
+        row = f"| {label} | {params_cell(sizes, rec)} | {'–' if ms is None else f'{ms:.1f}'} |"
         for d in args.datasets:
             s = scores(r.get(f"{prefix}-{d}"), DATA_SPLIT.get(d, "dev"))
             row += (
@@ -140,7 +143,7 @@ def main_table(r: dict, args) -> list[str]:
         lines.append(row)
     lines += [
         "",
-        "Parameters: all of the model's, word embeddings of the trimmed vocabulary included. Latency: median per "
+        "Parameters: non-zero, with the trimmed vocabulary's embeddings / without any embeddings. Latency: median per "
         "utterance over 100 massive_ro dev utterances, one at a time, unpadded, 2 torch threads.",
     ]
     return lines
@@ -208,7 +211,10 @@ def sparse_section(r: dict, args) -> list[str]:
         f"## Sparse student: {args.prune_layers} layers, {int(100 * args.sparsity)}% of encoder blocks pruned",
         "",
     ]
-    lines += ["| model | dev intent | dev slot F1 | dev SER | ms, batch 1 |", "|---|---:|---:|---:|---:|"]
+    lines += [
+        "| model | dev intent | dev slot F1 | dev SER | non-zero params (all / w/o embeddings) | ms, batch 1 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for label, name in (
         ("dense student (stage-2 teacher)", dense_name),
         ("pruned, dense weights (16x4 blocks)", pruned_name),
@@ -218,11 +224,11 @@ def sparse_section(r: dict, args) -> list[str]:
         s = scores(r.get(name), "dev")
         ms = lat.get(name, {}).get("ms_b1")
         if s is None:
-            lines.append(f"| {label} | not run | | | |")
+            lines.append(f"| {label} | not run | | | | |")
             continue
         lines.append(
             f"| {label} | {pct(s['intent_accuracy'])} | {pct(s['slot_f1'])} | {pct(s['semantic_error_rate'])} | "
-            f"{'–' if ms is None else f'{ms:.1f}'} |"
+            f"{params_cell(lat.get(name, {}), r.get(name))} | {'–' if ms is None else f'{ms:.1f}'} |"
         )
     return lines
 

@@ -75,5 +75,7 @@ def test_every_stage_runs_and_the_report_renders_then_a_rerun_reuses_them(world,
     assert results["student-s1-L1-massive_ro-seed43"]["config"]["seed"] == 43
     assert results["sparse-int8"]["class"] == "SparseBertForIntentSlot"
     assert set(results["latency"]) >= {"teacher-s1-massive_ro", "sparse-fp32", "sparse-int8"}
+    sparse = results["latency"]["sparse-int8"]
+    assert sparse["nonzero_parameters"] < results["latency"]["student-s2-L2-massive_ro"]["nonzero_parameters"]
     again = run(world, capsys, monkeypatch)
     assert "[nlu] teacher-s2-atis: reused" in again and "started" not in again
