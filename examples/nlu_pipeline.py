@@ -370,55 +370,69 @@ def run(args) -> dict:
     runner.run("mlm-eval", {}, lambda: mlm_eval_stage(texts, mlm))
     encoders = {"s1": str(f("base")), "s2": mlm["s2"]}
     primary = args.datasets[0]
-    order = [primary] + [d for d in args.datasets if d != primary]
-    # the most informative results first: teachers and students on the main dataset, then the others
-    for data_name in order:
-        for stage in ("s1", "s2"):
-            name = f"teacher-{stage}-{data_name}"
-            runner.run(
-                name,
-                {"epochs": args.teacher_epochs},
-                lambda s=stage, d=data_name, n=name: teacher_stage(args, encoders[s], nlu / d, f(n)),
-                f(name),
-            )
-        for stage in ("s2", "s1"):
-            for layers in args.student_layers:
-                general = f"general-{stage}-L{layers}"
-                if data_name == primary:  # one general-distilled student per (stage, size), for every dataset
-                    runner.run(
-                        general,
-                        {"steps": args.general_distill_steps},
-                        lambda s=stage, n=layers, g=general: general_distill_stage(args, mlm[s], texts, n, f(g)),
-                        f(general),
-                    )
-                seeds = args.seeds if layers == min(args.student_layers) and data_name == primary else args.seeds[:1]
-                for seed in seeds:
-                    name = f"student-{stage}-L{layers}-{data_name}" + ("" if seed == args.seeds[0] else f"-seed{seed}")
-                    runner.run(
-                        name,
-                        {"epochs": args.student_epochs, "seed": seed},
-                        lambda s=stage, g=general, d=data_name, n=name, sd=seed: student_stage(
-                            args, str(f(f"teacher-{s}-{d}")), str(f(g)), nlu / d, f(n), sd
-                        ),
-                        f(name),
-                    )
-        if data_name == primary:
-            dense = f"student-s2-L{args.prune_layers}-{primary}"
-            pruned = f"pruned-s2-L{args.prune_layers}-{primary}"
-            runner.run(
-                pruned,
-                {"sparsity": args.sparsity},
-                lambda: prune_stage(args, str(f(dense)), nlu / primary, f(pruned)),
-                f(pruned),
-            )
-            for dtype in ("fp32", "int8"):
-                runner.run(
-                    f"sparse-{dtype}",
-                    {},
-                    lambda d=dtype: sparse_stage(str(f(pruned)), f(f"sparse-{d}"), d, nlu / primary),
-                )
+    smallest = min(args.student_layers)
+
+    def teacher(stage, d):
+        name = f"teacher-{stage}-{d}"
+        runner.run(
+            name,
+            {"epochs": args.teacher_epochs},
+            lambda: teacher_stage(args, encoders[stage], nlu / d, f(name)),
+            f(name),
+        )
+
+    def general(stage, n):  # one general-distilled student per (stage, size), shared by every dataset
+        name = f"general-{stage}-L{n}"
+        runner.run(
+            name,
+            {"steps": args.general_distill_steps},
+            lambda: general_distill_stage(args, mlm[stage], texts, n, f(name)),
+            f(name),
+        )
+
+    def student(stage, n, d, seed):
+        name = f"student-{stage}-L{n}-{d}" + ("" if seed == args.seeds[0] else f"-seed{seed}")
+        runner.run(
+            name,
+            {"epochs": args.student_epochs, "seed": seed},
+            lambda: student_stage(
+                args, str(f(f"teacher-{stage}-{d}")), str(f(f"general-{stage}-L{n}")), nlu / d, f(name), seed
+            ),
+            f(name),
+        )
+
+    def students(stage, d):
+        for n in args.student_layers:
+            if d == primary:
+                general(stage, n)
+            for seed in args.seeds if (n == smallest and d == primary) else args.seeds[:1]:
+                student(stage, n, d, seed)
+
+    # the order puts what the report's claims rest on first: both teachers and the stage-2 students on the main
+    # dataset, the sparse twin and the timings, then the stage-1 students, then the other datasets
+    teacher("s1", primary)
+    teacher("s2", primary)
+    students("s2", primary)
+    dense = f"student-s2-L{args.prune_layers}-{primary}"
+    pruned = f"pruned-s2-L{args.prune_layers}-{primary}"
+    runner.run(
+        pruned,
+        {"sparsity": args.sparsity},
+        lambda: prune_stage(args, str(f(dense)), nlu / primary, f(pruned)),
+        f(pruned),
+    )
+    for dtype in ("fp32", "int8"):
+        runner.run(
+            f"sparse-{dtype}", {}, lambda d=dtype: sparse_stage(str(f(pruned)), f(f"sparse-{d}"), d, nlu / primary)
+        )
     models = latency_models(args, root)
     runner.run("latency", {"models": sorted(models)}, lambda: latency_stage(models, nlu / primary))
+    students("s1", primary)
+    for d in args.datasets[1:]:
+        teacher("s1", d)
+        teacher("s2", d)
+        students("s2", d)
+        students("s1", d)
     return collect(args)
 
 
