@@ -2,6 +2,7 @@
 
     python examples/nlu_pipeline.py                      # or: accelerate launch examples/nlu_pipeline.py
     python examples/nlu_pipeline.py --report-only        # re-render results/nlu/ from the finished stages
+    python examples/nlu_pipeline.py --branch s2 & python examples/nlu_pipeline.py --branch s1   # 2 processes
 
 Stages (each a folder under ``--runs``; a record in ``<runs>/stages`` once finished, so a re-run skips it, and
 an interrupted one resumes from its ``Trainer`` checkpoints):
@@ -21,6 +22,9 @@ an interrupted one resumes from its ``Trainer`` checkpoints):
    self, packed with ``sparsify`` (fp32 16x1 and int8 1x4), loaded through ``AutoModel`` with
    ``trust_remote_code`` and scored.
 8. ``latency``: batch 1, 2 torch threads, real dev utterances one at a time; then the report.
+
+After the shared MLM stages, each teacher's stages (4-8 for stage 2, 4-6 for stage 1) form a branch of their
+own, so ``--branch s1`` and ``--branch s2`` can run in two processes at once.
 """
 
 from __future__ import annotations
@@ -57,6 +61,12 @@ def parse_args(argv=None):
     ap.add_argument("--student-epochs", type=float, default=2.0)
     ap.add_argument("--prune-layers", type=int, default=4)
     ap.add_argument("--sparsity", type=float, default=0.8)
+    ap.add_argument(
+        "--branch",
+        choices=("all", "s1", "s2"),
+        default="all",
+        help="run one teacher's branch only (after the shared MLM stages): two processes can run both at once",
+    )
     ap.add_argument("--report-only", action="store_true")
     return ap.parse_args(argv)
 
@@ -344,7 +354,7 @@ def run(args) -> dict:
     runner = StageRunner(root, label="nlu")
     nlu = Path(args.nlu_data)
     f = lambda name: root / name  # noqa: E731
-    settings = {k: v for k, v in vars(args).items() if k not in ("report_only", "report")}
+    settings = {k: v for k, v in vars(args).items() if k not in ("report_only", "report", "branch")}
     texts = runner.run(
         "texts",
         {k: settings[k] for k in ("nlu_data", "general_text", "general_lines")},
@@ -371,28 +381,29 @@ def run(args) -> dict:
     encoders = {"s1": str(f("base")), "s2": mlm["s2"]}
     primary = args.datasets[0]
     smallest = min(args.student_layers)
+    shared = runner.previous  # each teacher's branch chains from here: the two can run in separate processes
 
-    def teacher(stage, d):
+    def teacher(br, stage, d):
         name = f"teacher-{stage}-{d}"
-        runner.run(
+        br.run(
             name,
             {"epochs": args.teacher_epochs},
             lambda: teacher_stage(args, encoders[stage], nlu / d, f(name)),
             f(name),
         )
 
-    def general(stage, n):  # one general-distilled student per (stage, size), shared by every dataset
+    def general(br, stage, n):  # one general-distilled student per (stage, size), shared by every dataset
         name = f"general-{stage}-L{n}"
-        runner.run(
+        br.run(
             name,
             {"steps": args.general_distill_steps},
             lambda: general_distill_stage(args, mlm[stage], texts, n, f(name)),
             f(name),
         )
 
-    def student(stage, n, d, seed):
+    def student(br, stage, n, d, seed):
         name = f"student-{stage}-L{n}-{d}" + ("" if seed == args.seeds[0] else f"-seed{seed}")
-        runner.run(
+        br.run(
             name,
             {"epochs": args.student_epochs, "seed": seed},
             lambda: student_stage(
@@ -401,44 +412,46 @@ def run(args) -> dict:
             f(name),
         )
 
-    def students(stage, d):
+    def students(br, stage, d):
         for n in args.student_layers:
             if d == primary:
-                general(stage, n)
+                general(br, stage, n)
             for seed in args.seeds if (n == smallest and d == primary) else args.seeds[:1]:
-                student(stage, n, d, seed)
+                student(br, stage, n, d, seed)
 
-    # the order puts what the report's claims rest on first: both teachers and the stage-2 students on the main
-    # dataset, the sparse twin and the timings, then the stage-1 students, then the other datasets
-    teacher("s1", primary)
-    teacher("s2", primary)
-    students("s2", primary)
-    dense = f"student-s2-L{args.prune_layers}-{primary}"
-    pruned = f"pruned-s2-L{args.prune_layers}-{primary}"
-    runner.run(
-        pruned,
-        {"sparsity": args.sparsity},
-        lambda: prune_stage(args, str(f(dense)), nlu / primary, f(pruned)),
-        f(pruned),
-    )
-    for dtype in ("fp32", "int8"):
-        runner.run(
-            f"sparse-{dtype}", {}, lambda d=dtype: sparse_stage(str(f(pruned)), f(f"sparse-{d}"), d, nlu / primary)
-        )
-    models = latency_models(args, root)
-    runner.run("latency", {"models": sorted(models)}, lambda: latency_stage(models, nlu / primary))
-    students("s1", primary)
-    for d in args.datasets[1:]:
-        teacher("s1", d)
-        teacher("s2", d)
-        students("s2", d)
-        students("s1", d)
+    # one branch per teacher, the main dataset first; the stage-2 branch also makes the sparse twin and times
+    # the models (what the report's claims rest on), then the other datasets
+    for stage in [b for b in ("s2", "s1") if args.branch in (b, "all")]:
+        br = StageRunner(root, label=f"nlu {stage}")
+        br.previous = shared
+        teacher(br, stage, primary)
+        students(br, stage, primary)
+        if stage == "s2":
+            dense = f"student-s2-L{args.prune_layers}-{primary}"
+            pruned = f"pruned-s2-L{args.prune_layers}-{primary}"
+            br.run(
+                pruned,
+                {"sparsity": args.sparsity},
+                lambda: prune_stage(args, str(f(dense)), nlu / primary, f(pruned)),
+                f(pruned),
+            )
+            for dtype in ("fp32", "int8"):
+                br.run(
+                    f"sparse-{dtype}",
+                    {},
+                    lambda d=dtype: sparse_stage(str(f(pruned)), f(f"sparse-{d}"), d, nlu / primary),
+                )
+            models = latency_models(args, root)
+            br.run("latency", {"models": sorted(models)}, lambda: latency_stage(models, nlu / primary))
+        for d in args.datasets[1:]:
+            teacher(br, stage, d)
+            students(br, stage, d)
     return collect(args)
 
 
 def latency_models(args, root: Path) -> dict:
     primary = args.datasets[0]
-    names = [f"teacher-s1-{primary}", f"teacher-s2-{primary}"]
+    names = [f"teacher-s2-{primary}"]  # the branch's own models (stage-1 models share these architectures)
     names += [f"student-s2-L{n}-{primary}" for n in args.student_layers]
     names += [f"pruned-s2-L{args.prune_layers}-{primary}", "sparse-fp32", "sparse-int8"]
     return {n: str(root / n) for n in names if (root / n / "config.json").exists()}

@@ -129,7 +129,7 @@ def main_table(r: dict, args) -> list[str]:
     primary = args.datasets[0]
     for label, prefix in model_rows(r, args):
         rec = r.get(f"{prefix}-{primary}")
-        same_size = prefix.replace("student-s1-", "student-s2-")  # one timing per architecture
+        same_size = prefix.replace("-s1", "-s2")  # one timing per architecture: stage 1 and 2 share it
         ms = lat.get(f"{prefix}-{primary}", lat.get(f"{same_size}-{primary}", {})).get("ms_b1")
         sizes = lat.get(f"{prefix}-{primary}", lat.get(f"{same_size}-{primary}", {}))
         row = f"| {label} | {params_cell(sizes, rec)} | {'–' if ms is None else f'{ms:.1f}'} |"

@@ -60,7 +60,7 @@ def run(world, capsys, monkeypatch):
 
 def test_every_stage_runs_and_the_report_renders_then_a_rerun_reuses_them(world, capsys, monkeypatch):
     out = run(world, capsys, monkeypatch)
-    assert "[nlu] stage2: done" in out and "[nlu] sparse-int8: done" in out and "[nlu] latency: done" in out
+    assert "[nlu] stage2: done" in out and "[nlu s2] sparse-int8: done" in out and "[nlu s2] latency: done" in out
     report = (world / "report" / "README.md").read_text()
     for heading in ("## Stage 2", "## Teachers and students", "## Did stage 2 help?", "## Seeds", "## Sparse student"):
         assert heading in report
@@ -74,8 +74,8 @@ def test_every_stage_runs_and_the_report_renders_then_a_rerun_reuses_them(world,
     assert results["student-s2-L1-ro_home"]["test"]["examples"] == 4
     assert results["student-s1-L1-massive_ro-seed43"]["config"]["seed"] == 43
     assert results["sparse-int8"]["class"] == "SparseBertForIntentSlot"
-    assert set(results["latency"]) >= {"teacher-s1-massive_ro", "sparse-fp32", "sparse-int8"}
+    assert set(results["latency"]) >= {"teacher-s2-massive_ro", "sparse-fp32", "sparse-int8"}
     sparse = results["latency"]["sparse-int8"]
     assert sparse["nonzero_parameters"] < results["latency"]["student-s2-L2-massive_ro"]["nonzero_parameters"]
     again = run(world, capsys, monkeypatch)
-    assert "[nlu] teacher-s2-atis: reused" in again and "started" not in again
+    assert "[nlu s2] teacher-s2-atis: reused" in again and "started" not in again
