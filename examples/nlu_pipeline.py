@@ -68,6 +68,7 @@ def parse_args(argv=None):
         help="run one teacher's branch only (after the shared MLM stages): two processes can run both at once",
     )
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--measure-only", action="store_true", help="time the finished models, then report")
     return ap.parse_args(argv)
 
 
@@ -412,20 +413,21 @@ def run(args) -> dict:
             f(name),
         )
 
-    def students(br, stage, d):
-        for n in args.student_layers:
+    def students(br, stage, d, sizes):
+        for n in sizes:
             if d == primary:
                 general(br, stage, n)
             for seed in args.seeds if (n == smallest and d == primary) else args.seeds[:1]:
                 student(br, stage, n, d, seed)
 
-    # one branch per teacher, the main dataset first; the stage-2 branch also makes the sparse twin and times
-    # the models (what the report's claims rest on), then the other datasets
+    # one branch per teacher, the main dataset first; the stage-2 branch also makes the sparse twin as soon as
+    # its dense student exists (what the report's claims rest on), then the larger students, the other datasets
     for stage in [b for b in ("s2", "s1") if args.branch in (b, "all")]:
         br = StageRunner(root, label=f"nlu {stage}")
         br.previous = shared
         teacher(br, stage, primary)
-        students(br, stage, primary)
+        first = [n for n in args.student_layers if n <= args.prune_layers] if stage == "s2" else args.student_layers
+        students(br, stage, primary, first)
         if stage == "s2":
             dense = f"student-s2-L{args.prune_layers}-{primary}"
             pruned = f"pruned-s2-L{args.prune_layers}-{primary}"
@@ -441,12 +443,24 @@ def run(args) -> dict:
                     {},
                     lambda d=dtype: sparse_stage(str(f(pruned)), f(f"sparse-{d}"), d, nlu / primary),
                 )
-            models = latency_models(args, root)
-            br.run("latency", {"models": sorted(models)}, lambda: latency_stage(models, nlu / primary))
+            students(br, stage, primary, [n for n in args.student_layers if n not in first])
+            measure(args, root)
         for d in args.datasets[1:]:
             teacher(br, stage, d)
-            students(br, stage, d)
+            students(br, stage, d, args.student_layers)
     return collect(args)
+
+
+def measure(args, root: Path) -> dict:
+    """The latency stage over the stage-2 branch's models that exist; outside the branches' chains (a record
+    keyed by the model list), so it can run again, alone, on a quiet machine (``--measure-only``)."""
+    from optimum_ro.demo.stages import StageRunner
+
+    models = latency_models(args, root)
+    runner = StageRunner(root, label="nlu")
+    return runner.run(
+        "latency", {"models": sorted(models)}, lambda: latency_stage(models, Path(args.nlu_data) / args.datasets[0])
+    )
 
 
 def latency_models(args, root: Path) -> dict:
@@ -468,7 +482,9 @@ def main(argv=None):
     from accelerate import PartialState
 
     state = PartialState()
-    results = collect(args) if args.report_only else run(args)
+    if args.measure_only:
+        measure(args, Path(args.runs))
+    results = collect(args) if (args.report_only or args.measure_only) else run(args)
     if state.is_main_process:
         from nlu_report_render import render
 

@@ -60,7 +60,7 @@ def run(world, capsys, monkeypatch):
 
 def test_every_stage_runs_and_the_report_renders_then_a_rerun_reuses_them(world, capsys, monkeypatch):
     out = run(world, capsys, monkeypatch)
-    assert "[nlu] stage2: done" in out and "[nlu s2] sparse-int8: done" in out and "[nlu s2] latency: done" in out
+    assert "[nlu] stage2: done" in out and "[nlu s2] sparse-int8: done" in out and "[nlu] latency: done" in out
     report = (world / "report" / "README.md").read_text()
     for heading in ("## Stage 2", "## Teachers and students", "## Did stage 2 help?", "## Seeds", "## Sparse student"):
         assert heading in report
