@@ -59,7 +59,7 @@ def parse_args(argv=None):
     ap.add_argument("--general-distill-steps", type=int, default=200)
     ap.add_argument("--teacher-epochs", type=float, default=2.0)
     ap.add_argument("--student-epochs", type=float, default=2.0)
-    ap.add_argument("--prune-layers", type=int, default=4)
+    ap.add_argument("--prune-layers", type=int, default=2)
     ap.add_argument("--sparsity", type=float, default=0.8)
     ap.add_argument(
         "--branch",
@@ -413,22 +413,25 @@ def run(args) -> dict:
             f(name),
         )
 
-    def students(br, stage, d, sizes):
+    def students(br, stage, d, sizes, seeds=None):
+        """Students of these sizes on ``d``: ``seeds``, else every seed for the smallest on the main dataset and
+        the first one otherwise; the general-distilled student is made once, along with the first seed."""
         for n in sizes:
-            if d == primary:
+            chosen = seeds or (args.seeds if (n == smallest and d == primary) else args.seeds[:1])
+            if d == primary and args.seeds[0] in chosen:
                 general(br, stage, n)
-            for seed in args.seeds if (n == smallest and d == primary) else args.seeds[:1]:
+            for seed in chosen:
                 student(br, stage, n, d, seed)
 
-    # one branch per teacher, the main dataset first; the stage-2 branch also makes the sparse twin as soon as
-    # its dense student exists (what the report's claims rest on), then the larger students, the other datasets
+    # one branch per teacher, the main dataset first; the stage-2 branch makes its sparse twin as soon as the
+    # dense student exists (what the report's claims rest on), then the other seeds, the larger students and
+    # the other datasets
     for stage in [b for b in ("s2", "s1") if args.branch in (b, "all")]:
         br = StageRunner(root, label=f"nlu {stage}")
         br.previous = shared
         teacher(br, stage, primary)
-        first = [n for n in args.student_layers if n <= args.prune_layers] if stage == "s2" else args.student_layers
-        students(br, stage, primary, first)
         if stage == "s2":
+            students(br, stage, primary, [args.prune_layers], seeds=args.seeds[:1])
             dense = f"student-s2-L{args.prune_layers}-{primary}"
             pruned = f"pruned-s2-L{args.prune_layers}-{primary}"
             br.run(
@@ -443,8 +446,12 @@ def run(args) -> dict:
                     {},
                     lambda d=dtype: sparse_stage(str(f(pruned)), f(f"sparse-{d}"), d, nlu / primary),
                 )
-            students(br, stage, primary, [n for n in args.student_layers if n not in first])
+            if args.prune_layers == smallest:
+                students(br, stage, primary, [smallest], seeds=args.seeds[1:])
+            students(br, stage, primary, [n for n in args.student_layers if n != args.prune_layers])
             measure(args, root)
+        else:
+            students(br, stage, primary, args.student_layers)
         for d in args.datasets[1:]:
             teacher(br, stage, d)
             students(br, stage, d, args.student_layers)
