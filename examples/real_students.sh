@@ -17,9 +17,9 @@
 # Each results JSON is copied to results/real-students/<model>-<task>/ (weights stay in the git-ignored runs).
 #
 # Budgets (batch 16, max length 128): sentiment (10,800 train reviews, 675 steps an epoch) distils 1 epoch (the
-# teacher itself plateaued within its one epoch) and prunes 675 steps; NER (4,173 train sentences, 261 steps an
-# epoch) distils 3 epochs and prunes 522 steps. On a 2-core CPU shared with other jobs one thread gives about
-# 5-9 s a sentiment step: ~1.5 h for the student, ~1 h per pruning run.
+# teacher itself plateaued within its one epoch) and prunes 450 steps (two thirds of an epoch); NER (4,173 train
+# sentences, 261 steps an epoch) distils 3 epochs and prunes 522 steps. On a 2-core CPU shared with other jobs one
+# niced thread gives 3.5-9 s a sentiment step: ~50 min for the student, ~30 min per pruning run.
 #
 # Environment: TEACHERS (teacher A's run folders), RUNS (where the students go), DATA (the tasks' data folders),
 # RESULTS (where the JSON copies go), NICE (niceness of the training processes).
@@ -45,7 +45,7 @@ student() {  # student <task>: the dense 6-layer student
 
 sparse_students() {  # sparse_students <task> <sparsity %>: pruned, then saved sparse fp32 and int8, scored
   local task=$1 pct=$2 steps dense=$RUNS/student-A-$1 pruned=$RUNS/student-A-$1-pruned$2
-  case $task in sentiment) steps=675 ;; ner) steps=522 ;; esac
+  case $task in sentiment) steps=450 ;; ner) steps=522 ;; esac
   [ -f "$pruned/eval_results.json" ] || run $py -m optimum_ro.cli prune --model "$dense" --teacher "$dense" \
     --task "$task" --data "$DATA/$task" --block_shape 16x4 --target_sparsity "0.$pct" --schedule cubic \
     --start_step 0 --end_step $((steps / 2)) --pruning_frequency $((steps / 24)) --criterion magnitude \
