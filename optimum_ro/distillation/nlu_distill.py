@@ -53,7 +53,7 @@ def distill_intent_slot(cfg: NLUDistillConfig, callbacks=None, training_args: di
 
     from ..tasks.modeling import count_parameters
     from ..tasks.nlu import encode_nlu, load_nlu
-    from ..tasks.nlu_finetune import CURVE, dev_curve_callback, read_curve, score_split
+    from ..tasks.nlu_finetune import CURVE, dev_curve_callback, nlu_training_arguments, read_curve, score_split
     from .nlu import (
         WithTeacherTargets,
         collate_nlu_distill,
@@ -89,7 +89,7 @@ def distill_intent_slot(cfg: NLUDistillConfig, callbacks=None, training_args: di
     else:
         student = BertForIntentSlot.from_encoder(cfg.student, labels.intents, labels.slots)
         copied = _copy_heads(student, teacher)
-    args = _training_arguments(cfg, out, training_args)
+    args = nlu_training_arguments(cfg, out, training_args, num_train_epochs=cfg.epochs)
     curve = [dev_curve_callback(data["dev"], encoded["dev"], labels, cfg.curve_steps, out / CURVE, pad_id)]
     trainer = make_intent_slot_distillation_trainer_class()(
         model=student,
@@ -191,32 +191,6 @@ def _intent_loyalty(teacher, student, encoded, pad_id: int) -> float:
     t, _ = predict_intent_slot(teacher, encoded, pad_id)
     s, _ = predict_intent_slot(student, encoded, pad_id)
     return float(np.mean(t.argmax(-1) == s.argmax(-1)))
-
-
-def _training_arguments(cfg: NLUDistillConfig, out: Path, overrides: dict | None = None):
-    import torch
-    from transformers import TrainingArguments
-
-    args = dict(
-        output_dir=str(out / "checkpoints"),
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=64,
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
-        learning_rate=cfg.learning_rate,
-        weight_decay=0.01,
-        warmup_steps=0.1,
-        logging_steps=20,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=1,
-        report_to="none",
-        seed=cfg.seed,
-        use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0,
-        label_names=["intent_labels", "slot_labels"],
-    )
-    return TrainingArguments(**{**args, **(overrides or {})})
 
 
 def add_parser(subparsers):

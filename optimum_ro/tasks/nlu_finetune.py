@@ -118,7 +118,7 @@ def finetune_nlu(cfg: NLUFinetuneConfig, training_args: dict | None = None) -> d
     encoded = {s: encode_nlu(r, tokenizer, labels, cfg.max_length) for s, r in data.items()}
     set_seed(cfg.seed)  # the new heads' initialisation too, not only the training (Trainer seeds after it)
     model = BertForIntentSlot.from_encoder(cfg.model, labels.intents, labels.slots, cfg.slot_loss_weight)
-    args = _training_arguments(cfg, out, training_args)
+    args = nlu_training_arguments(cfg, out, training_args)
     head_lr = cfg.head_learning_rate if cfg.head_learning_rate is not None else 20 * cfg.learning_rate
     pad_id = tokenizer.pad_token_id or 0
     callbacks = []
@@ -160,9 +160,10 @@ def finetune_nlu(cfg: NLUFinetuneConfig, training_args: dict | None = None) -> d
     return results
 
 
-def _training_arguments(cfg: NLUFinetuneConfig, out: Path, overrides: dict | None = None):
-    """``TrainingArguments`` of the joint intent + slot run (checkpoints in ``out/checkpoints``); ``overrides``
-    (Trainer flags given on the command line) win."""
+def nlu_training_arguments(cfg, out: Path, overrides: dict | None = None, **fields):
+    """``TrainingArguments`` of a joint intent + slot run (fine-tuning or distillation: ``cfg`` has ``batch_size``,
+    ``max_steps``, ``learning_rate``, ``save_steps``, ``seed``), checkpoints in ``out/checkpoints``; ``fields``
+    add to them and ``overrides`` (Trainer flags given on the command line) win."""
     import torch
     from transformers import TrainingArguments
 
@@ -183,6 +184,7 @@ def _training_arguments(cfg: NLUFinetuneConfig, out: Path, overrides: dict | Non
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
         label_names=["intent_labels", "slot_labels"],
+        **fields,
     )
     return TrainingArguments(**{**args, **(overrides or {})})
 
