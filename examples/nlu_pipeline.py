@@ -57,9 +57,13 @@ def parse_args(argv=None):
     ap.add_argument("--head-steps", type=int, default=200)
     ap.add_argument("--stage2-steps", type=int, default=400)
     ap.add_argument("--general-distill-steps", type=int, default=200)
-    ap.add_argument("--teacher-epochs", type=float, default=2.0)
+    ap.add_argument("--teacher-epochs", type=float, default=4.0)
+    ap.add_argument("--teacher-lr", type=float, default=1e-4, help="the encoder's rate (heads: 20x)")
     ap.add_argument("--student-epochs", type=float, default=2.0)
-    ap.add_argument("--prune-layers", type=int, default=2)
+    ap.add_argument("--prune-layers", type=int, default=4, help="layers of the student pruned into the sparse twin")
+    ap.add_argument(
+        "--prune-epochs", type=float, default=3.0, help="pruning in the first half, recovery in the second"
+    )
     ap.add_argument("--sparsity", type=float, default=0.8)
     ap.add_argument(
         "--branch",
@@ -188,7 +192,7 @@ def teacher_stage(args, encoder: str, data: Path, folder: Path) -> dict:
             output_dir=str(folder),
             max_steps=steps,
             batch_size=32,
-            learning_rate=5e-5,
+            learning_rate=args.teacher_lr,
             max_length=64,
             curve_steps=max(steps // 9, 1),
             save_steps=max(steps // 3, 1),
@@ -216,10 +220,12 @@ def general_distill_stage(args, teacher_mlm: str, texts: dict, layers: int, fold
     return {"folder": str(folder), "train": result["train"], "parameters": result["student_parameters"]}
 
 
-def student_stage(args, teacher: str, student: str, data: Path, folder: Path, seed: int, callbacks=None) -> dict:
+def student_stage(
+    args, teacher: str, student: str, data: Path, folder: Path, seed: int, callbacks=None, epochs: float | None = None
+) -> dict:
     from optimum_ro.distillation.nlu_distill import NLUDistillConfig, distill_intent_slot
 
-    steps = epochs_to_steps(data, args.student_epochs, 32)
+    steps = epochs_to_steps(data, epochs or args.student_epochs, 32)
     return distill_intent_slot(
         NLUDistillConfig(
             teacher=teacher,
@@ -240,7 +246,7 @@ def student_stage(args, teacher: str, student: str, data: Path, folder: Path, se
 def prune_stage(args, dense: str, data: Path, folder: Path) -> dict:
     from optimum_ro.pruning import BlockPruner, BlockPruningConfig
 
-    steps = epochs_to_steps(data, args.student_epochs, 32)
+    steps = epochs_to_steps(data, args.prune_epochs, 32)
     config = BlockPruningConfig(
         block_shape="16x4",
         target_sparsity=args.sparsity,
@@ -251,7 +257,7 @@ def prune_stage(args, dense: str, data: Path, folder: Path) -> dict:
         criterion="magnitude",
     )
     pruner = BlockPruner(config)
-    result = student_stage(args, dense, dense, data, folder, 42, callbacks=[pruner])
+    result = student_stage(args, dense, dense, data, folder, 42, callbacks=[pruner], epochs=args.prune_epochs)
     result["pruning"] = {"block_shape": "16x4", "target_sparsity": args.sparsity, "steps": steps}
     return result
 
@@ -388,25 +394,30 @@ def run(args) -> dict:
         name = f"teacher-{stage}-{d}"
         br.run(
             name,
-            {"epochs": args.teacher_epochs},
+            {"epochs": args.teacher_epochs, "learning_rate": args.teacher_lr},
             lambda: teacher_stage(args, encoders[stage], nlu / d, f(name)),
             f(name),
         )
 
-    def general(br, stage, n):  # one general-distilled student per (stage, size), shared by every dataset
+    def general(stage, n) -> str:
+        """One general-distilled student per (stage, size), shared by every dataset; it depends on the MLM
+        stages only, so a changed teacher setting does not redo it. Returns its record's key."""
         name = f"general-{stage}-L{n}"
-        br.run(
+        gr = StageRunner(root, label=f"nlu {stage}")
+        gr.previous = shared
+        gr.run(
             name,
             {"steps": args.general_distill_steps},
             lambda: general_distill_stage(args, mlm[stage], texts, n, f(name)),
             f(name),
         )
+        return gr.previous
 
     def student(br, stage, n, d, seed):
         name = f"student-{stage}-L{n}-{d}" + ("" if seed == args.seeds[0] else f"-seed{seed}")
         br.run(
             name,
-            {"epochs": args.student_epochs, "seed": seed},
+            {"epochs": args.student_epochs, "seed": seed, "general": general(stage, n)},
             lambda: student_stage(
                 args, str(f(f"teacher-{stage}-{d}")), str(f(f"general-{stage}-L{n}")), nlu / d, f(name), seed
             ),
@@ -415,11 +426,9 @@ def run(args) -> dict:
 
     def students(br, stage, d, sizes, seeds=None):
         """Students of these sizes on ``d``: ``seeds``, else every seed for the smallest on the main dataset and
-        the first one otherwise; the general-distilled student is made once, along with the first seed."""
+        the first one otherwise."""
         for n in sizes:
             chosen = seeds or (args.seeds if (n == smallest and d == primary) else args.seeds[:1])
-            if d == primary and args.seeds[0] in chosen:
-                general(br, stage, n)
             for seed in chosen:
                 student(br, stage, n, d, seed)
 
@@ -436,7 +445,7 @@ def run(args) -> dict:
             pruned = f"pruned-s2-L{args.prune_layers}-{primary}"
             br.run(
                 pruned,
-                {"sparsity": args.sparsity},
+                {"sparsity": args.sparsity, "epochs": args.prune_epochs},
                 lambda: prune_stage(args, str(f(dense)), nlu / primary, f(pruned)),
                 f(pruned),
             )

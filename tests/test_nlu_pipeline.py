@@ -34,7 +34,7 @@ def world(tmp_path):
     return tmp_path
 
 
-def run(world, capsys, monkeypatch):
+def run(world, capsys, monkeypatch, *extra):
     monkeypatch.syspath_prepend(str(EXAMPLES))  # the example imports its report renderer from its own folder
     import nlu_pipeline
 
@@ -52,9 +52,10 @@ def run(world, capsys, monkeypatch):
         "--teacher-epochs", "2",
         "--student-epochs", "2",
         "--prune-layers", "2",
+        "--prune-epochs", "2",
         "--sparsity", "0.5",
     ]  # fmt: skip
-    nlu_pipeline.main(argv)
+    nlu_pipeline.main(argv + list(extra))
     return capsys.readouterr().out
 
 
@@ -79,3 +80,8 @@ def test_every_stage_runs_and_the_report_renders_then_a_rerun_reuses_them(world,
     assert sparse["nonzero_parameters"] < results["latency"]["student-s2-L2-massive_ro"]["nonzero_parameters"]
     again = run(world, capsys, monkeypatch)
     assert "[nlu s2] teacher-s2-atis: reused" in again and "started" not in again
+    # a new teacher setting redoes the teacher and its students, never the general-distilled students
+    changed = run(world, capsys, monkeypatch, "--teacher-lr", "3e-4", "--branch", "s1", "--datasets", "massive_ro")
+    assert "[nlu s1] teacher-s1-massive_ro: started" in changed
+    assert "[nlu s1] student-s1-L1-massive_ro: started" in changed
+    assert "[nlu s1] general-s1-L1: reused" in changed and "general-s1-L1: started" not in changed
