@@ -243,12 +243,14 @@ def student_stage(
     )
 
 
-def prune_stage(args, dense: str, data: Path, folder: Path) -> dict:
+def prune_stage(args, dense: str, data: Path, folder: Path, block_shape: str = "16x4") -> dict:
+    """Prune ``dense`` to ``args.sparsity`` in ``block_shape`` blocks while distilling from itself: the pruning
+    ends half-way, the second half recovers. 16x4 packs without padding into both fast kernel layouts."""
     from optimum_ro.pruning import BlockPruner, BlockPruningConfig
 
     steps = epochs_to_steps(data, args.prune_epochs, 32)
     config = BlockPruningConfig(
-        block_shape="16x4",
+        block_shape=block_shape,
         target_sparsity=args.sparsity,
         start_step=0,
         end_step=steps // 2,
@@ -258,7 +260,7 @@ def prune_stage(args, dense: str, data: Path, folder: Path) -> dict:
     )
     pruner = BlockPruner(config)
     result = student_stage(args, dense, dense, data, folder, 42, callbacks=[pruner], epochs=args.prune_epochs)
-    result["pruning"] = {"block_shape": "16x4", "target_sparsity": args.sparsity, "steps": steps}
+    result["pruning"] = {"block_shape": block_shape, "target_sparsity": args.sparsity, "steps": steps}
     return result
 
 

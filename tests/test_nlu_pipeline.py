@@ -85,3 +85,13 @@ def test_every_stage_runs_and_the_report_renders_then_a_rerun_reuses_them(world,
     assert "[nlu s1] teacher-s1-massive_ro: started" in changed
     assert "[nlu s1] student-s1-L1-massive_ro: started" in changed
     assert "[nlu s1] general-s1-L1: reused" in changed and "general-s1-L1: started" not in changed
+    # the pruning sweep re-prunes the dense student in other block shapes and reports them beside it
+    import nlu_prune_sweep
+
+    dense = world / "runs" / "student-s2-L2-massive_ro"
+    out = world / "report" / "prune-sweep.json"
+    argv = ["--dense", str(dense), "--data", str(world / "nlu" / "massive_ro"), "--runs", str(world / "sweep")]
+    nlu_prune_sweep.main(argv + ["--out", str(out), "--sparsity", "0.5", "--runs-config", "1x4:1"])
+    rows = json.loads(out.read_text())
+    assert [r["model"] for r in rows] == ["dense", "pruned-1x4-1ep-50"]
+    assert rows[1]["pruning"]["block_shape"] == "1x4" and rows[1]["dev"]["examples"] == 4
