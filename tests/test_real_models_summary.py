@@ -185,3 +185,33 @@ def test_the_example_script_regenerates_from_committed_files_alone(tmp_path):
         ("test", 0.88, 1000, False),
     ]
     assert "| sentiment (accuracy) | 90.00 / 88.00 |" in (tmp_path / "README.md").read_text()
+
+
+def save_sparse_model(folder, sparsity=0.75):
+    """A tiny sequence classifier with 75% of its encoder's 16x4 blocks zero, saved as a sparse folder."""
+    import torch
+
+    from optimum_ro.models import save_sparse_pretrained
+
+    tok = tiny_wordpiece_tokenizer(["ana", "are", "mere"])
+    model = tiny_bert("BertForSequenceClassification", vocab_size=len(tok), num_layers=1, num_labels=2,
+                      hidden_size=64, intermediate_size=128, num_attention_heads=4,
+                      max_position_embeddings=128, pad_token_id=tok.pad_token_id)  # fmt: skip
+    gen = torch.Generator().manual_seed(0)
+    for module in model.base_model.encoder.modules():
+        if isinstance(module, torch.nn.Linear):
+            n, k = module.weight.shape
+            keep = (torch.rand(n // 16, k // 4, generator=gen) >= sparsity).float()
+            module.weight.data *= keep.repeat_interleave(16, 0).repeat_interleave(4, 1)
+    save_sparse_pretrained(model.eval(), folder, tokenizer=tok)
+
+
+def test_a_sparse_folder_loads_as_its_own_head_on_the_sparse_layers(tmp_path):
+    """A sparse folder maps every Auto class (masked LM first): the summary loads the class the checkpoint is, as
+    a user's AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True) does."""
+    from optimum_ro.sparse import BlockSparseLinear
+
+    save_sparse_model(tmp_path / "sparse")
+    model, _ = summary.load_model(tmp_path / "sparse")
+    assert type(model).__name__ == "SparseBertForSequenceClassification"
+    assert sum(isinstance(m, BlockSparseLinear) for m in model.modules()) > 0

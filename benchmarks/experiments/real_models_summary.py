@@ -137,7 +137,7 @@ def load_model(folder: Path):
     import optimum_ro.models  # noqa: F401  (registers the sparse classes in this process)
 
     config = AutoConfig.from_pretrained(str(folder), trust_remote_code=True)
-    auto = next((k for k in (getattr(config, "auto_map", None) or {}) if k.startswith("AutoModelFor")), None)
+    auto = own_auto_class(config)
     if auto:
         cls = getattr(transformers, auto)
     else:
@@ -145,6 +145,18 @@ def load_model(folder: Path):
         cls = getattr(transformers, arch, None) or transformers.AutoModel
     model = cls.from_pretrained(str(folder), trust_remote_code=True).eval()
     return model, AutoTokenizer.from_pretrained(str(folder), trust_remote_code=True)
+
+
+def own_auto_class(config) -> str | None:
+    """The ``auto_map`` key whose class is the folder's own architecture (``architectures[0]``). A sparse folder
+    maps every Auto class of its model type (``AutoModelForMaskedLM`` first), so the first key would load a
+    classifier's checkpoint under a fresh masked-LM head; None where no key names the architecture."""
+    arch = (getattr(config, "architectures", None) or [None])[0]
+    for auto, ref in (getattr(config, "auto_map", None) or {}).items():
+        ref = ref[0] if isinstance(ref, (list, tuple)) else ref
+        if auto.startswith("AutoModel") and isinstance(ref, str) and ref.rsplit(".", 1)[-1] == arch:
+            return auto
+    return None
 
 
 def embedding_parameters(model) -> int:
