@@ -11,6 +11,8 @@ from optimum_ro.testing import tiny_bert, tiny_wordpiece_tokenizer
 FIELDS = {
     "model", "role", "teacher", "task", "split", "metric", "score", "retention", "params", "disk_mb",
     "latency_b1_ms", "latency_b32_ms", "block_shape", "sparsity", "dtype", "hardware", "measured", "load_1min",
+    "latency_b1_ms_median", "latency_b32_ms_median", "latency_rounds", "latency_method", "torch_threads",
+    "load_1min_start", "load_1min_end", "model_class", "sparse_layers",
 }  # fmt: skip
 KEPT = {"params": 1000, "nonzero_params": 200, "nonzero_params_no_embeddings": 150, "disk_mb": 0.5,
         "latency_b1_ms": 0.25, "latency_b32_ms": 3.0, "hardware": "made-up CPU, 2 torch threads",
@@ -185,3 +187,139 @@ def test_the_example_script_regenerates_from_committed_files_alone(tmp_path):
         ("test", 0.88, 1000, False),
     ]
     assert "| sentiment (accuracy) | 90.00 / 88.00 |" in (tmp_path / "README.md").read_text()
+
+
+def save_sparse_model(folder, sparsity=0.75):
+    """A tiny sequence classifier with 75% of its encoder's 16x4 blocks zero, saved as a sparse folder."""
+    import torch
+
+    from optimum_ro.models import save_sparse_pretrained
+
+    tok = tiny_wordpiece_tokenizer(["ana", "are", "mere"])
+    model = tiny_bert("BertForSequenceClassification", vocab_size=len(tok), num_layers=1, num_labels=2,
+                      hidden_size=64, intermediate_size=128, num_attention_heads=4,
+                      max_position_embeddings=128, pad_token_id=tok.pad_token_id)  # fmt: skip
+    gen = torch.Generator().manual_seed(0)
+    for module in model.base_model.encoder.modules():
+        if isinstance(module, torch.nn.Linear):
+            n, k = module.weight.shape
+            keep = (torch.rand(n // 16, k // 4, generator=gen) >= sparsity).float()
+            module.weight.data *= keep.repeat_interleave(16, 0).repeat_interleave(4, 1)
+    save_sparse_pretrained(model.eval(), folder, tokenizer=tok)
+
+
+def test_a_sparse_folder_loads_as_its_own_head_on_the_sparse_layers(tmp_path):
+    """A sparse folder maps every Auto class (masked LM first): the summary loads the class the checkpoint is, as
+    a user's AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True) does."""
+    from optimum_ro.sparse import BlockSparseLinear
+
+    save_sparse_model(tmp_path / "sparse")
+    model, _ = summary.load_model(tmp_path / "sparse")
+    assert type(model).__name__ == "SparseBertForSequenceClassification"
+    assert sum(isinstance(m, BlockSparseLinear) for m in model.modules()) > 0
+
+
+@pytest.fixture
+def sparse_manifest(tmp_path):
+    """A dense teacher and its sparse student, both with run folders, their results JSONs and a manifest."""
+    root = tmp_path / "checkout"
+    save_model(root / "runs" / "teacher", layers=2)
+    save_sparse_model(root / "runs" / "sparse")
+    models = [
+        {"model": "T", "role": "teacher", "task": "ner", "run": "runs/teacher",
+         "results": write_json(tmp_path / "t.json", {"metric": "f1", "validation": 0.8})},
+        {"model": "P", "role": "sparse_student", "teacher": "T", "task": "ner", "run": "runs/sparse",
+         "results": write_json(tmp_path / "p.json", {"validation": {"f1": 0.7}}), "block_shape": "16x4",
+         "sparsity": 0.75},
+    ]  # fmt: skip
+    return root, write_json(tmp_path / "real-models.json", {"models": models})
+
+
+@pytest.fixture
+def spy_rounds(monkeypatch):
+    """Records what the summary hands the interleaved timer: the models, the rounds' orders, the torch threads."""
+    import torch
+    from experiments import interleaved_latency
+
+    seen, real = [], interleaved_latency.time_interleaved
+    threads = torch.get_num_threads()
+
+    def spy(models, inputs, rounds, **kwargs):
+        result = real(models, inputs, rounds, **kwargs)
+        seen.append({"models": list(models), "inputs": inputs, "threads": torch.get_num_threads(), **result})
+        return result
+
+    monkeypatch.setattr(interleaved_latency, "time_interleaved", spy)
+    yield seen
+    torch.set_num_threads(threads)
+
+
+def test_all_models_are_timed_in_one_interleaved_run_through_the_users_classes(sparse_manifest, spy_rounds, tmp_path):
+    root, manifest = sparse_manifest
+    out = tmp_path / "out"
+    argv = ["--manifest", manifest, "--out", str(out), "--root", str(root), "--threads", "2", "--rounds", "3"]
+    assert summary.main(argv) == 0
+    (run,) = spy_rounds  # one timing run for the two folders, not one per folder
+    folders = {root / "runs" / "teacher", root / "runs" / "sparse"}
+    assert set(run["models"]) == folders and run["threads"] == 2
+    assert len(run["orders"]) == 3 and all(set(order) == folders for order in run["orders"])
+    assert run["orders"][0] != run["orders"][1]  # rotated
+    for folder in folders:
+        assert set(run["inputs"][folder]) == {1, 32}
+        assert run["inputs"][folder][32]["input_ids"].shape == (32, 128)
+        assert all(len(run["times_ms"][folder][b]) == 3 for b in (1, 32))
+    rows = {r["model"]: r for r in json.loads((out / "summary.json").read_text())["rows"]}
+    for r in rows.values():
+        assert FIELDS <= set(r), FIELDS - set(r)
+        assert r["measured"] and r["latency_method"] == "interleaved" and r["latency_rounds"] == 3
+        assert r["torch_threads"] == 2 and "2 torch threads" in r["hardware"]
+        assert r["latency_b1_ms"] == round(min(run["times_ms"][root / r["run"]][1]), 2)  # min is the headline
+        assert r["latency_b1_ms"] <= r["latency_b1_ms_median"] and r["latency_b32_ms"] <= r["latency_b32_ms_median"]
+        assert r["load_1min"] == max(r["load_1min_start"], r["load_1min_end"])
+    assert rows["P"]["model_class"] == "SparseBertForSequenceClassification" and rows["P"]["sparse_layers"] > 0
+    assert rows["T"]["model_class"] == "BertForTokenClassification" and rows["T"]["sparse_layers"] == 0
+    readme = (out / "README.md").read_text()
+    assert "**min over rounds**" in readme and "--latency-only" in readme
+    assert f"| {rows['P']['latency_b1_ms']} ({rows['P']['latency_b1_ms_median']}) |" in readme
+
+
+def test_latency_only_retimes_the_rows_and_keeps_scores_and_sizes(sparse_manifest, spy_rounds, tmp_path):
+    root, manifest = sparse_manifest
+    out = tmp_path / "out"
+    stale = {"latency_b1_ms": 999.0, "latency_b32_ms": 999.0, "latency_method": None, "load_1min": 9.0}
+    base = {
+        **dict.fromkeys(FIELDS | set(summary.MEASURED_FIELDS)),
+        "split": "validation",
+        "metric": "f1",
+        "dtype": "float32",
+        **stale,
+    }
+    old_rows = [
+        {**base, "model": "T", "role": "teacher", "task": "ner", "score": 0.5, "params": 1, "run": "runs/teacher",
+         "measured": True},
+        {**base, "model": "P", "role": "sparse_student", "teacher": "T", "task": "ner", "score": 0.4,
+         "retention": 0.8, "params": 2, "run": "runs/sparse", "measured": True, "sparsity": 0.75,
+         "block_shape": "16x4"},
+        {**base, "model": "G", "role": "teacher", "task": "pos", "score": 0.3, "params": 3, "run": "runs/gone",
+         "measured": False},
+    ]  # fmt: skip
+    write_json(out / "summary.json", {"rows": old_rows})
+    argv = ["--manifest", manifest, "--out", str(out), "--root", str(root), "--threads", "1", "--rounds", "2",
+            "--latency-only"]  # fmt: skip
+    assert summary.main(argv) == 0
+    (run,) = spy_rounds
+    assert set(run["models"]) == {root / "runs" / "teacher", root / "runs" / "sparse"}
+    rows = json.loads((out / "summary.json").read_text())["rows"]
+    assert [(r["model"], r["score"], r["params"], r["retention"]) for r in rows] == [
+        (r["model"], r["score"], r["params"], r["retention"]) for r in old_rows
+    ]  # the results JSONs (0.8, 0.7) are not read again; sizes are not re-counted
+    for r in rows[:2]:
+        assert r["latency_b1_ms"] != 999.0 and r["latency_method"] == "interleaved" and r["latency_rounds"] == 2
+    assert {k: rows[2][k] for k in stale} == stale  # no run folder: kept
+    assert "Kept from an earlier run, timed one model after another" in (out / "README.md").read_text()
+
+
+def test_latency_only_needs_a_previous_summary(sparse_manifest, tmp_path):
+    _, manifest = sparse_manifest
+    with pytest.raises(SystemExit, match="no previous rows to re-time"):
+        summary.main(["--manifest", manifest, "--out", str(tmp_path / "empty"), "--latency-only"])

@@ -2,6 +2,7 @@
 
     python examples/real_models_summary.py                       # reads results/real-models.json
     python examples/real_models_summary.py --root /other/checkout  # run folders of another checkout
+    python examples/real_models_summary.py --latency-only          # re-time the models only (a quiet machine)
 
 The manifest (``results/real-models.json``) lists one entry per (model, task)::
 
@@ -21,14 +22,21 @@ or the pruning run's ``eval_results.json`` (``validation.<metric>``); an optiona
 Sizes and latencies are measured from the run folder (``run``, resolved under ``--root``) when it holds a model
 (``measured: true``); otherwise they are kept from the previous ``summary.json`` row of the same (model, task)
 (``measured: false``), so a checkout without the weights regenerates the same report from committed files.
+
+Latency is timed for all the models at once, interleaved (benchmarks/experiments/interleaved_latency.py): on a
+shared machine the load moves between minutes, and a model timed on its own gets the load of its own minutes.
+Every model is loaded once, as a user loads it; then each round times a warm call of every model at batch 1 and
+32, in an order rotated per round. ``latency_b1_ms`` / ``latency_b32_ms`` are the min over rounds (the headline),
+``latency_b*_ms_median`` the median; ``load_1min_start`` / ``load_1min_end`` and ``torch_threads`` say what the
+machine was doing. ``--latency-only`` re-times the previous rows' folders and keeps everything else.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,16 +44,24 @@ ROLES = ("teacher", "student", "sparse_student")
 SPLITS = ("validation", "test")
 TASK_ORDER = ("pos", "ner", "sentiment", "sts", "dialect")
 TASK_LABELS = {"pos": "UPOS", "ner": "NER", "sentiment": "sentiment", "sts": "STS", "dialect": "dialect"}
-MEASURED_FIELDS = (
-    "params",
-    "nonzero_params",
-    "nonzero_params_no_embeddings",
-    "disk_mb",
-    "latency_b1_ms",
-    "latency_b32_ms",
-    "hardware",
-    "load_1min",
+SIZE_FIELDS = ("params", "nonzero_params", "nonzero_params_no_embeddings", "disk_mb")
+# how the latencies were taken; rows carry these after the fields the tables read
+TIMING_DETAILS = (
+    "latency_b1_ms_median",
+    "latency_b32_ms_median",
+    "latency_rounds",
+    "latency_method",
+    "torch_threads",
+    "load_1min_start",
+    "load_1min_end",
+    "model_class",
+    "sparse_layers",
 )
+# latency_b*_ms: the min over the interleaved rounds of the warm call (the headline); load_1min: the higher of the
+# load averages at the start and end of the rounds
+LATENCY_FIELDS = ("latency_b1_ms", "latency_b32_ms", "hardware", "load_1min") + TIMING_DETAILS
+MEASURED_FIELDS = SIZE_FIELDS + LATENCY_FIELDS
+BATCH_SIZES = (1, 32)
 REQUIRED = ("model", "role", "task", "results")
 
 # the issue's targets: teachers on test (points); students against their teacher; sparse students against their
@@ -137,7 +153,7 @@ def load_model(folder: Path):
     import optimum_ro.models  # noqa: F401  (registers the sparse classes in this process)
 
     config = AutoConfig.from_pretrained(str(folder), trust_remote_code=True)
-    auto = next((k for k in (getattr(config, "auto_map", None) or {}) if k.startswith("AutoModelFor")), None)
+    auto = own_auto_class(config)
     if auto:
         cls = getattr(transformers, auto)
     else:
@@ -145,6 +161,18 @@ def load_model(folder: Path):
         cls = getattr(transformers, arch, None) or transformers.AutoModel
     model = cls.from_pretrained(str(folder), trust_remote_code=True).eval()
     return model, AutoTokenizer.from_pretrained(str(folder), trust_remote_code=True)
+
+
+def own_auto_class(config) -> str | None:
+    """The ``auto_map`` key whose class is the folder's own architecture (``architectures[0]``). A sparse folder
+    maps every Auto class of its model type (``AutoModelForMaskedLM`` first), so the first key would load a
+    classifier's checkpoint under a fresh masked-LM head; None where no key names the architecture."""
+    arch = (getattr(config, "architectures", None) or [None])[0]
+    for auto, ref in (getattr(config, "auto_map", None) or {}).items():
+        ref = ref[0] if isinstance(ref, (list, tuple)) else ref
+        if auto.startswith("AutoModel") and isinstance(ref, str) and ref.rsplit(".", 1)[-1] == arch:
+            return auto
+    return None
 
 
 def embedding_parameters(model) -> int:
@@ -177,28 +205,106 @@ def hardware(threads: int) -> str:
     return f"{machine()}, {'ISA ' + flags + ', ' if flags else ''}{threads} torch threads"
 
 
-def measure(folder: Path, threads: int, rounds: int, seq: int = 128) -> dict:
-    """Parameters (all, non-zero, non-zero without embeddings), weights on disk, median latency at batch 1 and
-    32 (``seq`` tokens, ``threads`` torch threads, after one warm-up call) of the model in ``folder``."""
+def load_for_timing(folders: list[Path], threads: int) -> dict:
+    """``{folder: (model, tokenizer)}``, every folder loaded once, as a user loads it, with ``threads`` torch threads
+    set first. A sparse folder must come up on optimum-ro's sparse layers (the C++ kernels), or timing it means
+    nothing."""
     import torch
 
-    from optimum_ro.demo.measure import latencies, parameter_counts
-    from optimum_ro.hub.folder import folder_mb
+    from optimum_ro.sparse import BlockSparseLinear
 
     torch.set_num_threads(threads)
-    model, tokenizer = load_model(folder)
+    loaded = {}
+    for folder in folders:
+        model, tokenizer = load_model(folder)
+        if getattr(model.config, "model_type", "").startswith("sparse_") and not any(
+            isinstance(m, BlockSparseLinear) for m in model.modules()
+        ):
+            raise SystemExit(
+                f"{folder}: a sparse folder loaded without optimum-ro's sparse layers; reinstall optimum-ro"
+            )
+        loaded[folder] = (model, tokenizer)
+    return loaded
+
+
+def folder_sizes(folder: Path, model) -> dict:
+    """Parameters (all, non-zero, non-zero without embeddings) and weights on disk of the model in ``folder``."""
+    from optimum_ro.demo.measure import parameter_counts
+    from optimum_ro.hub.folder import folder_mb
+
     counts = parameter_counts(model)
-    lat = latencies({"m": (model, tokenizer)}, LATENCY_TEXTS, seq=seq, rounds=rounds)["m"]
     return {
         "params": counts["parameters"],
         "nonzero_params": counts["nonzero_parameters"],
         "nonzero_params_no_embeddings": counts["nonzero_parameters"] - embedding_parameters(model),
         "disk_mb": round(folder_mb(folder), 1),
-        "latency_b1_ms": lat["batch1_ms"],
-        "latency_b32_ms": lat["batch32_ms"],
-        "hardware": hardware(threads),
-        "load_1min": round(os.getloadavg()[0], 2),  # other jobs on the machine while the latency was taken
     }
+
+
+def _timer():
+    """benchmarks/experiments/interleaved_latency.py, also when this file runs as a script (as
+    examples/real_models_summary.py runs it, benchmarks/ is then not on ``sys.path``)."""
+    benchmarks = str(REPO / "benchmarks")
+    if benchmarks not in sys.path:
+        sys.path.insert(0, benchmarks)
+    from experiments import interleaved_latency
+
+    return interleaved_latency
+
+
+def interleaved_latencies(loaded: dict, threads: int, rounds: int, seq: int = 128) -> dict:
+    """``{folder: latency fields}`` of the loaded models, timed together: in each of ``rounds`` rounds a warm call
+    of every model at batch 1 and 32 (``seq`` real tokens, inputs fixed per model, through its own tokenizer), the
+    models' order rotated per round. ``latency_b*_ms`` is the min over rounds, ``latency_b*_ms_median`` the
+    median; the load average before and after and the torch thread count in effect are kept with them."""
+    import torch
+
+    from optimum_ro.sparse import BlockSparseLinear
+
+    timer = _timer()
+    torch.set_num_threads(threads)
+    inputs = {
+        f: {b: timer.fixed_inputs(tokenizer, LATENCY_TEXTS, b, seq) for b in BATCH_SIZES}
+        for f, (_, tokenizer) in loaded.items()
+    }
+    print(f"timing {len(loaded)} models interleaved: {rounds} rounds, {threads} torch threads", file=sys.stderr)
+    result = timer.time_interleaved({f: model for f, (model, _) in loaded.items()}, inputs, rounds)
+    common = {
+        "latency_rounds": rounds,
+        "latency_method": "interleaved",
+        "hardware": hardware(result["threads"]),
+        "torch_threads": result["threads"],
+        "load_1min": max(result["load_1min_start"], result["load_1min_end"]),
+        "load_1min_start": result["load_1min_start"],
+        "load_1min_end": result["load_1min_end"],
+    }
+    out = {}
+    for f, (model, _) in loaded.items():
+        b1, b1_median = timer.min_and_median(result["times_ms"][f][1])
+        b32, b32_median = timer.min_and_median(result["times_ms"][f][32])
+        out[f] = {
+            "latency_b1_ms": b1,
+            "latency_b32_ms": b32,
+            "latency_b1_ms_median": b1_median,
+            "latency_b32_ms_median": b32_median,
+            **common,
+            "model_class": type(model).__name__,
+            "sparse_layers": sum(isinstance(m, BlockSparseLinear) for m in model.modules()),
+        }
+    return out
+
+
+def measure(folders: list[Path], threads: int, rounds: int, seq: int = 128) -> dict:
+    """``{folder: sizes and latency fields}``: every model loaded once, sized, then all timed interleaved."""
+    loaded = load_for_timing(folders, threads)
+    sizes = {f: folder_sizes(f, model) for f, (model, _) in loaded.items()}
+    latency = interleaved_latencies(loaded, threads, rounds, seq)
+    return {f: {**sizes[f], **latency[f]} for f in folders}
+
+
+def measure_latency(folders: list[Path], threads: int, rounds: int, seq: int = 128) -> dict:
+    """``{folder: latency fields}`` only (``--latency-only``): the models loaded once and timed interleaved."""
+    return interleaved_latencies(load_for_timing(folders, threads), threads, rounds, seq)
 
 
 def has_model(folder: Path) -> bool:
@@ -208,22 +314,28 @@ def has_model(folder: Path) -> bool:
 # ---------------------------------------------------------------- rows
 
 
+def results_path(entry: dict) -> Path:
+    return REPO / entry["results"] if not Path(entry["results"]).is_absolute() else Path(entry["results"])
+
+
 def build_rows(entries, root: Path, previous: list[dict], threads: int, rounds: int, measure_fn=measure) -> list:
-    """One row per (model, task, split) with a score; retention against the teacher's row of the same split."""
+    """One row per (model, task, split) with a score; retention against the teacher's row of the same split.
+    ``measure_fn(folders, threads, rounds)`` measures every run folder present in one call (so their latencies
+    are timed interleaved) and returns ``{folder: fields}``; ``None`` keeps the previous numbers of every row."""
     kept = {(r["model"], r["task"]): r for r in previous}
+    scored = [e for e in entries if results_path(e).is_file()]  # the rest are not run yet: the table says so
+    runs = {id(e): root / e["run"] for e in scored if e.get("run") and has_model(root / e["run"])}
+    folders = list(dict.fromkeys(runs.values()))
+    measured_by_folder = measure_fn(folders, threads, rounds) if measure_fn is not None and folders else {}
     rows = []
-    for e in entries:
-        results_path = REPO / e["results"] if not Path(e["results"]).is_absolute() else Path(e["results"])
-        if not results_path.is_file():
-            continue  # not run yet: the table says so
-        results = json.loads(results_path.read_text())
+    for e in scored:
+        results = json.loads(results_path(e).read_text())
         scores = split_scores(e, results)
-        run = root / e["run"] if e.get("run") else None
-        if measure_fn is not None and run is not None and has_model(run):
-            sizes, measured = measure_fn(run, threads, rounds), True
+        if id(e) in runs and runs[id(e)] in measured_by_folder:
+            sizes, measured = measured_by_folder[runs[id(e)]], True
         else:
-            old = kept.get((e["model"], e["task"]), {})
-            sizes, measured = {k: old.get(k) for k in MEASURED_FIELDS}, False
+            sizes, measured = kept.get((e["model"], e["task"]), {}), False
+        sizes = {k: sizes.get(k) for k in MEASURED_FIELDS}
         for split, score in scores.items():
             rows.append(
                 {
@@ -250,6 +362,7 @@ def build_rows(entries, root: Path, previous: list[dict], threads: int, rounds: 
                     "results": e["results"],
                     "run": e.get("run"),
                     "command": e.get("command"),
+                    **{k: sizes[k] for k in TIMING_DETAILS},
                 }
             )
     by_key = {(r["model"], r["task"], r["split"]): r for r in rows}
@@ -258,6 +371,24 @@ def build_rows(entries, root: Path, previous: list[dict], threads: int, rounds: 
         if ref and ref["score"]:
             r["retention"] = round(r["score"] / ref["score"], 4)
     return rows
+
+
+def retime_rows(rows: list[dict], root: Path, threads: int, rounds: int, measure_fn=measure_latency) -> list[dict]:
+    """``--latency-only``: the previous rows with their latency fields replaced by a new interleaved timing of
+    every run folder present (``measure_fn`` as in ``build_rows``, latency fields only); scores, sizes and rows
+    whose folder is absent are kept as they are."""
+    runs = {}
+    for r in rows:
+        if r.get("run") and has_model(root / r["run"]):
+            runs[r["model"], r["task"]] = root / r["run"]
+    timed = measure_fn(list(dict.fromkeys(runs.values())), threads, rounds) if runs else {}
+    out = []
+    for r in rows:
+        folder = runs.get((r["model"], r["task"]))
+        out.append(
+            {**r, **{k: v for k, v in timed[folder].items() if k in LATENCY_FIELDS}} if folder in timed else dict(r)
+        )
+    return out
 
 
 # ---------------------------------------------------------------- Markdown
@@ -318,10 +449,17 @@ def score_table(entries, rows) -> str:
     return "\n".join(lines)
 
 
+def latency_cell(row: dict, key: str) -> str:
+    """``min (median)`` ms of an interleaved timing; the single number of a row timed before the medians were
+    kept."""
+    median = row.get(f"{key}_median")
+    return _num(row[key]) + ("" if median is None else f" ({median})")
+
+
 def size_table(entries, rows) -> str:
     head = (
         "| model | role | task | params | non-zero params | non-zero w/o embeddings | weights MB | dtype | "
-        "block, sparsity | batch 1 ms | batch 32 ms | measured |\n"
+        "block, sparsity | batch 1 ms, min (median) | batch 32 ms, min (median) | measured |\n"
         "|---|---|---|---:|---:|---:|---:|---|---|---:|---:|---|"
     )
     seen, lines = set(), [head]
@@ -336,7 +474,7 @@ def size_table(entries, rows) -> str:
             f"| {r['model']} | {r['role']} | {r['task']} | {millions(r['params'])} | "
             f"{millions(r['nonzero_params'])} | "
             f"{millions(r['nonzero_params_no_embeddings'])} | {_num(r['disk_mb'])} | {r['dtype']} | {sparse} | "
-            f"{_num(r['latency_b1_ms'])} | {_num(r['latency_b32_ms'])} | "
+            f"{latency_cell(r, 'latency_b1_ms')} | {latency_cell(r, 'latency_b32_ms')} | "
             f"{'yes' if r['measured'] else 'kept from the last run' if r['params'] is not None else 'no run folder'} |"
         )
     return "\n".join(lines)
@@ -451,14 +589,28 @@ def missing_target_rows(entries) -> list[dict]:
 
 
 def load_note(rows) -> str:
-    loads = [r["load_1min"] for r in rows if r.get("load_1min") is not None]
-    if not loads:
+    """The machine's load while the latencies were taken, and which rows an older, sequential timing left."""
+    timed = [r for r in rows if r.get("latency_b1_ms") is not None]
+    if not timed:
         return ""
-    return (
-        f" The 1-minute load average while the latencies were taken was {min(loads):.1f}–{max(loads):.1f} "
-        "(`load_1min`): where it is above the thread count, other jobs shared the cores and the milliseconds are "
-        "slower than on a quiet machine — rerun the command on a quiet one to replace them."
-    )
+    loads = sorted({(r.get("load_1min_start"), r.get("load_1min_end"), r.get("torch_threads"))
+                    for r in timed if r.get("latency_method") == "interleaved"}, key=str)  # fmt: skip
+    old = [r for r in timed if r.get("latency_method") != "interleaved"]
+    text = ""
+    if loads:
+        runs = "; ".join(f"{a} at the start and {b} at the end with {t} torch threads" for a, b, t in loads)
+        text += (
+            f" The 1-minute load average of the machine was {runs} (`load_1min_start`, `load_1min_end`): where it "
+            "is above the thread count, other jobs shared the cores and even the minima are slower than on a "
+            "quiet machine — rerun with `--latency-only` on a quiet one to replace them."
+        )
+    if old:
+        names = sorted({f"{r['model']} ({r['task']})" for r in old})
+        text += (
+            f" Kept from an earlier run, timed one model after another (the median of each model's own calls, "
+            f"not comparable with the interleaved minima): {', '.join(names)}."
+        )
+    return text
 
 
 def render(entries, rows, manifest: str, command: str, curves: list[str]) -> str:
@@ -469,13 +621,18 @@ def render(entries, rows, manifest: str, command: str, curves: list[str]) -> str
         "# Real models: teachers, students, sparse students",
         "",
         "Every model trained at a real budget (to its dev plateau), one row per (model, task, split) in "
-        "[`summary.json`](summary.json). Scores come from each run's committed results JSON; parameters, weights "
-        "on disk and latency are measured from the run folder (batch 1 and 32, 128 tokens, 2 torch threads, "
-        "median after a warm-up) — where the folder is absent they are kept from the previous summary "
-        "(`measured: false`).",
+        "[`summary.json`](summary.json). Scores come from each run's committed results JSON; parameters and weights "
+        "on disk are measured from the run folder — where the folder is absent they are kept from the previous "
+        "summary (`measured: false`). Latency: every model present is loaded once as a user loads it "
+        "(`AutoModelFor*.from_pretrained(folder, trust_remote_code=True)`; sparse folders on optimum-ro's sparse "
+        "kernels) and all are timed **interleaved**: each round times a warm call of every model at batch 1 and "
+        "32 (128 tokens of real text, no padding, 2 torch threads by default), the models' order rotated from "
+        "round to round, so a busy spell of the machine touches every model alike. The table shows the **min over "
+        "rounds** in ms, the median in parentheses (`latency_b*_ms` and `latency_b*_ms_median` in summary.json).",
         "",
         f"Regenerate: `{command}` (the models, their run folders, results JSON and the command that trained "
-        f"each are listed in [`{Path(manifest).name}`]({Path(manifest).name})).",
+        f"each are listed in [`{Path(manifest).name}`]({Path(manifest).name})); refresh only the latencies, "
+        f"scores and sizes kept: `{command} --latency-only`.",
         "",
         "Hardware: " + ("; ".join(hw) if hw else "—") + "." + load_note(rows),
         "",
@@ -516,16 +673,32 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(REPO / "results"), help="writes summary.json and README.md here")
     ap.add_argument("--root", default=str(REPO), help="the run folders' paths are relative to this folder")
     ap.add_argument("--threads", type=int, default=2, help="torch threads for the latency runs")
-    ap.add_argument("--rounds", type=int, default=7, help="timed calls per batch size (median reported)")
+    ap.add_argument(
+        "--rounds", type=int, default=9, help="interleaved rounds, one warm call of every model per batch size each"
+    )
     ap.add_argument("--no-measure", action="store_true", help="keep the previous sizes and latencies for every model")
+    ap.add_argument(
+        "--latency-only",
+        action="store_true",
+        help="re-time the run folders of the previous summary.json rows; keep their scores and sizes",
+    )
     args = ap.parse_args(argv)
+    if args.rounds < 1 or args.threads < 1:
+        ap.error(f"--rounds and --threads must be at least 1; got {args.rounds} and {args.threads}")
+    if args.latency_only and args.no_measure:
+        ap.error("--latency-only re-times the models and --no-measure times none: pass one of them")
 
     out = Path(args.out)
     entries = load_manifest(Path(args.manifest))
     summary = out / "summary.json"
     previous = json.loads(summary.read_text())["rows"] if summary.is_file() else []
-    measure_fn = None if args.no_measure else measure
-    rows = build_rows(entries, Path(args.root), previous, args.threads, args.rounds, measure_fn)
+    if args.latency_only:
+        if not previous:
+            raise SystemExit(f"{summary}: no previous rows to re-time; run without --latency-only first")
+        rows = retime_rows(previous, Path(args.root), args.threads, args.rounds)
+    else:
+        measure_fn = None if args.no_measure else measure
+        rows = build_rows(entries, Path(args.root), previous, args.threads, args.rounds, measure_fn)
     out.mkdir(parents=True, exist_ok=True)
     summary.write_text(json.dumps({"rows": rows}, indent=1) + "\n")
     curves = sorted(str(p.relative_to(out)) for p in (out / "teacher-curves").glob("*.png"))
