@@ -145,3 +145,43 @@ def test_each_command_has_a_flag_per_field_of_its_config_dataclasses():
     prune = build_parser("prune")._subparsers._group_actions[0].choices["prune"]
     given = prune.parse_args(["--model", "m", "--task", "pos", "--output", "o", "--sparsity", "0.7"])
     assert given.target_sparsity == 0.7 and not hasattr(given, "criterion")  # pruning flags: only when given
+
+
+def test_every_command_builds_its_training_arguments_on_the_project_defaults(tmp_path):
+    """One builder: the table of commands/training.py holds for every command, and each keeps its own recipe."""
+    from transformers import TrainingArguments
+
+    from optimum_ro.distillation.cli import DistillConfig
+    from optimum_ro.distillation.cli import _training_arguments as distill_args
+    from optimum_ro.pruning.cli import PruneTaskConfig
+    from optimum_ro.pruning.cli import _training_arguments as prune_args
+    from optimum_ro.tasks.finetune import _training_arguments as finetune_args
+    from optimum_ro.tasks.finetune_config import FinetuneConfig
+    from optimum_ro.tasks.nlu_finetune import NLUFinetuneConfig, nlu_training_arguments
+    from optimum_ro.tasks.pretrain import PretrainConfig
+    from optimum_ro.tasks.pretrain import _training_arguments as pretrain_args
+
+    out = tmp_path / "run"
+    built = {
+        "finetune": finetune_args(FinetuneConfig(model="m", task="sentiment", save_steps=7), out, None),
+        "finetune-nlu": nlu_training_arguments(NLUFinetuneConfig(model="m", data="d", save_steps=7), out),
+        "pretrain": pretrain_args(PretrainConfig(text="t", save_steps=7), out),
+        "distill": distill_args(
+            DistillConfig(teachers=["t"], task="sentiment", output_dir="o", save_steps=7), out, {}, None, None
+        ),
+        "prune": TrainingArguments(
+            **prune_args(PruneTaskConfig(model="m", task="sentiment", output_dir="o", save_steps=7), out, None)
+        ),
+    }
+    for command, args in built.items():
+        assert args.output_dir == str(out / "checkpoints"), command
+        assert args.save_steps == 7 and args.save_strategy == "steps", command
+        assert args.report_to in ([], ["none"], "none") and args.dataloader_num_workers == 0, command
+        assert args.eval_strategy == "no", command
+    assert built["distill"].save_total_limit == 2 and built["finetune"].save_total_limit == 1
+    assert built["finetune-nlu"].label_names == ["intent_labels", "slot_labels"]
+    assert built["finetune"].train_sampling_strategy == "group_by_length"
+    assert built["pretrain"].logging_steps == 50 and built["finetune"].logging_steps == 20
+    # a Trainer flag from the command line wins over the project's default
+    flagged = finetune_args(FinetuneConfig(model="m", task="sentiment"), out, {"logging_steps": 3, "bf16": False})
+    assert flagged.logging_steps == 3

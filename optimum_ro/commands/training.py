@@ -42,6 +42,34 @@ HUB_FLAGS = ("push_to_hub", "hub_model_id", "hub_token", "hub_private_repo", "hu
 NOT_TRAINER_FLAGS = ("debug", "log_level", "help")  # --debug / --log_level are optimum-ro's own (see cli.py)
 
 
+def project_training_arguments(out: str | os.PathLike, cfg, **fields) -> dict:
+    """The keyword arguments of a run's ``TrainingArguments`` with the project's defaults (the table above):
+    checkpoints in ``out/checkpoints``, and ``cfg``'s ``batch_size``, ``max_steps``, ``learning_rate``,
+    ``save_steps`` and ``seed``. ``fields`` add to or replace them (a command's own recipe); Trainer flags given
+    on the command line are applied last by the caller."""
+    import torch
+
+    args = dict(
+        output_dir=str(Path(out) / "checkpoints"),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=max(32, cfg.batch_size),
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate,
+        weight_decay=0.01,
+        logging_steps=20,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=1,
+        eval_strategy="no",
+        report_to="none",
+        seed=cfg.seed,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+    )
+    args.update(fields)
+    return args
+
+
 def add_dataclass_flags(
     parser: argparse.ArgumentParser,
     config_class,

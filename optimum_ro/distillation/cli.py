@@ -250,29 +250,16 @@ def _tune_teacher_weights(cfg: DistillConfig, trainer, data, results: dict) -> N
 
 def _training_arguments(cfg: DistillConfig, out: Path, alphas: dict, head_lr, training_args: dict | None):
     """The ``DistillationTrainingArguments`` of the run, ``training_args`` overriding the defaults built here."""
-    import torch
-
+    from ..commands.training import project_training_arguments
     from .config import DistillationTrainingArguments
 
-    args = dict(
-        output_dir=str(out / "checkpoints"),
+    args = project_training_arguments(
+        out,
+        cfg,
         num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=max(cfg.batch_size, 32),
         gradient_accumulation_steps=cfg.grad_accum,
-        learning_rate=cfg.learning_rate,
         warmup_steps=0.06,
-        weight_decay=0.01,
-        logging_steps=20,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
         save_total_limit=2,
-        eval_strategy="no",
-        report_to=[],
-        seed=cfg.seed,
-        use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0,
         temperature=cfg.temperature,
         teacher_weights=cfg.teacher_weights,
         head_learning_rate=head_lr,

@@ -160,30 +160,11 @@ def _load_teacher(cfg: PruneTaskConfig, spec, tokenizer):
 
 def _training_arguments(cfg: PruneTaskConfig, out: Path, training_args: dict | None) -> dict:
     """The keyword arguments of the run's ``TrainingArguments``, ``training_args`` overriding the defaults."""
-    import torch
+    from ..commands.training import project_training_arguments
 
-    common = dict(
-        output_dir=str(out / "checkpoints"),
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=max(32, cfg.batch_size),
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
-        learning_rate=cfg.learning_rate,
-        weight_decay=cfg.weight_decay,
-        warmup_steps=cfg.warmup_ratio,
-        lr_scheduler_type="linear",
-        logging_steps=20,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=1,
-        eval_strategy="no",
-        report_to="none",
-        seed=cfg.seed,
-        use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0,
-    )
-    common.update(training_args or {})
-    return common
+    return project_training_arguments(
+        out, cfg, num_train_epochs=cfg.epochs, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_ratio
+    ) | (training_args or {})
 
 
 def _plain_trainer(spec, model, tokenizer, ds, common: dict, pruner):

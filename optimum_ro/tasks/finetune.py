@@ -96,29 +96,17 @@ def _build_datasets(cfg: FinetuneConfig, spec, data, tokenizer):
 
 def _training_arguments(cfg: FinetuneConfig, out: Path, training_args: dict | None):
     """The ``TrainingArguments`` of the run, ``training_args`` overriding the defaults built from ``cfg``."""
-    import torch
     from transformers import TrainingArguments
 
-    args = dict(
-        output_dir=str(out / "checkpoints"),
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=max(32, cfg.batch_size),
+    from ..commands.training import project_training_arguments
+
+    args = project_training_arguments(
+        out,
+        cfg,
         num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
-        learning_rate=cfg.learning_rate,
         weight_decay=cfg.weight_decay,
         warmup_steps=cfg.warmup_ratio,
-        lr_scheduler_type="linear",
-        logging_steps=20,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=1,
-        eval_strategy="no",
-        report_to="none",
-        seed=cfg.seed,
-        use_cpu=not torch.cuda.is_available(),
         train_sampling_strategy="group_by_length",
-        dataloader_num_workers=0,
     )
     return TrainingArguments(**{**args, **(training_args or {})})
 

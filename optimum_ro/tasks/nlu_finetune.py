@@ -164,25 +164,15 @@ def nlu_training_arguments(cfg, out: Path, overrides: dict | None = None, **fiel
     """``TrainingArguments`` of a joint intent + slot run (fine-tuning or distillation: ``cfg`` has ``batch_size``,
     ``max_steps``, ``learning_rate``, ``save_steps``, ``seed``), checkpoints in ``out/checkpoints``; ``fields``
     add to them and ``overrides`` (Trainer flags given on the command line) win."""
-    import torch
     from transformers import TrainingArguments
 
-    args = dict(
-        output_dir=str(out / "checkpoints"),
-        per_device_train_batch_size=cfg.batch_size,
+    from ..commands.training import project_training_arguments
+
+    args = project_training_arguments(
+        out,
+        cfg,
         per_device_eval_batch_size=64,
-        max_steps=cfg.max_steps,
-        learning_rate=cfg.learning_rate,
-        weight_decay=0.01,
         warmup_steps=0.1,
-        logging_steps=20,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=1,
-        report_to="none",
-        seed=cfg.seed,
-        use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0,
         label_names=["intent_labels", "slot_labels"],
         **fields,
     )

@@ -298,26 +298,11 @@ def _tokenizer_and_model(cfg: PretrainConfig, lines: list[str], out: Path):
 def _training_arguments(cfg: PretrainConfig, out: Path, overrides: dict | None = None):
     """``TrainingArguments`` of the MLM run: checkpoints in ``out/checkpoints``, linear schedule, CPU unless CUDA;
     ``overrides`` (Trainer flags given on the command line) win."""
-    import torch
     from transformers import TrainingArguments
 
-    args = dict(
-        output_dir=str(out / "checkpoints"),
-        per_device_train_batch_size=cfg.batch_size,
-        max_steps=cfg.max_steps,
-        learning_rate=cfg.learning_rate,
-        warmup_steps=cfg.warmup_steps,
-        weight_decay=0.01,
-        lr_scheduler_type="linear",
-        logging_steps=50,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=1,
-        report_to="none",
-        seed=cfg.seed,
-        use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0,
-    )
+    from ..commands.training import project_training_arguments
+
+    args = project_training_arguments(out, cfg, warmup_steps=cfg.warmup_steps, logging_steps=50)
     return TrainingArguments(**{**args, **(overrides or {})})
 
 
