@@ -60,6 +60,12 @@ def parse_args(argv=None):
     ap.add_argument("--teacher-epochs", type=float, default=4.0)
     ap.add_argument("--teacher-lr", type=float, default=1e-4, help="the encoder's rate (heads: 20x)")
     ap.add_argument("--student-epochs", type=float, default=2.0)
+    ap.add_argument(
+        "--student-min-steps",
+        type=int,
+        default=400,
+        help="at least this many distillation steps (small sets: 2 epochs of ro_home are 71 steps)",
+    )
     ap.add_argument("--prune-layers", type=int, default=4, help="layers of the student pruned into the sparse twin")
     ap.add_argument(
         "--prune-epochs", type=float, default=3.0, help="pruning in the first half, recovery in the second"
@@ -225,7 +231,7 @@ def student_stage(
 ) -> dict:
     from optimum_ro.distillation.nlu_distill import NLUDistillConfig, distill_intent_slot
 
-    steps = epochs_to_steps(data, epochs or args.student_epochs, 32)
+    steps = epochs_to_steps(data, epochs, 32) if epochs else student_steps(args, data)
     return distill_intent_slot(
         NLUDistillConfig(
             teacher=teacher,
@@ -348,6 +354,11 @@ def parameter_counts(model) -> dict:
     return {**counts, "nonzero_without_embeddings": counts["nonzero_parameters"] - embeddings}
 
 
+def student_steps(args, data: Path) -> int:
+    """Distillation steps of a student on ``data``: ``--student-epochs``, at least ``--student-min-steps``."""
+    return max(epochs_to_steps(data, args.student_epochs, 32), args.student_min_steps)
+
+
 def epochs_to_steps(data: Path, epochs: float, batch: int) -> int:
     n = len(utterances(data, "train"))
     return max(1, round(epochs * -(-n // batch)))
@@ -415,11 +426,16 @@ def run(args) -> dict:
         )
         return gr.previous
 
+    def min_steps_setting(d) -> dict:
+        """The step floor is part of a student's key only where it changes the steps (small data sets)."""
+        steps = student_steps(args, nlu / d)
+        return {} if steps == epochs_to_steps(nlu / d, args.student_epochs, 32) else {"steps": steps}
+
     def student(br, stage, n, d, seed):
         name = f"student-{stage}-L{n}-{d}" + ("" if seed == args.seeds[0] else f"-seed{seed}")
         br.run(
             name,
-            {"epochs": args.student_epochs, "seed": seed, "general": general(stage, n)},
+            {"epochs": args.student_epochs, "seed": seed, "general": general(stage, n)} | min_steps_setting(d),
             lambda: student_stage(
                 args, str(f(f"teacher-{stage}-{d}")), str(f(f"general-{stage}-L{n}")), nlu / d, f(name), seed
             ),

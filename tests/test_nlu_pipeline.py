@@ -51,6 +51,7 @@ def run(world, capsys, monkeypatch, *extra):
         "--general-distill-steps", "2",
         "--teacher-epochs", "2",
         "--student-epochs", "2",
+        "--student-min-steps", "1",
         "--prune-layers", "2",
         "--prune-epochs", "2",
         "--sparsity", "0.5",
@@ -95,3 +96,17 @@ def test_every_stage_runs_and_the_report_renders_then_a_rerun_reuses_them(world,
     rows = json.loads(out.read_text())
     assert [r["model"] for r in rows] == ["dense", "pruned-1x4-1ep-50"]
     assert rows[1]["pruning"]["block_shape"] == "1x4" and rows[1]["dev"]["examples"] == 4
+
+
+def test_small_data_sets_get_the_students_step_floor(world, monkeypatch):
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    from argparse import Namespace
+
+    import nlu_pipeline
+
+    data = world / "nlu" / "ro_home"
+    by_epochs = nlu_pipeline.epochs_to_steps(data, 2.0, 32)
+    assert nlu_pipeline.student_steps(Namespace(student_epochs=2.0, student_min_steps=1), data) == by_epochs
+    assert nlu_pipeline.student_steps(Namespace(student_epochs=2.0, student_min_steps=by_epochs + 9), data) == (
+        by_epochs + 9
+    )
