@@ -58,6 +58,9 @@ def parse_args(argv=None):
     ap.add_argument("--stage2-steps", type=int, default=400)
     ap.add_argument("--general-distill-steps", type=int, default=200)
     ap.add_argument("--teacher-epochs", type=float, default=4.0)
+    ap.add_argument(
+        "--teacher-min-steps", type=int, default=400, help="at least this many fine-tuning steps (small sets)"
+    )
     ap.add_argument("--teacher-lr", type=float, default=1e-4, help="the encoder's rate (heads: 20x)")
     ap.add_argument("--student-epochs", type=float, default=2.0)
     ap.add_argument(
@@ -190,7 +193,7 @@ def mlm_eval_stage(texts: dict, folders: dict) -> dict:
 def teacher_stage(args, encoder: str, data: Path, folder: Path) -> dict:
     from optimum_ro.tasks.nlu_finetune import NLUFinetuneConfig, finetune_nlu
 
-    steps = epochs_to_steps(data, args.teacher_epochs, 32)
+    steps = max(epochs_to_steps(data, args.teacher_epochs, 32), args.teacher_min_steps)
     return finetune_nlu(
         NLUFinetuneConfig(
             model=encoder,
@@ -403,11 +406,16 @@ def run(args) -> dict:
     smallest = min(args.student_layers)
     shared = runner.previous  # each teacher's branch chains from here: the two can run in separate processes
 
+    def teacher_floor(d) -> dict:
+        """As for students: the floor enters the key only where it changes the step count."""
+        by_epochs = epochs_to_steps(nlu / d, args.teacher_epochs, 32)
+        return {} if by_epochs >= args.teacher_min_steps else {"steps": args.teacher_min_steps}
+
     def teacher(br, stage, d):
         name = f"teacher-{stage}-{d}"
         br.run(
             name,
-            {"epochs": args.teacher_epochs, "learning_rate": args.teacher_lr},
+            {"epochs": args.teacher_epochs, "learning_rate": args.teacher_lr} | teacher_floor(d),
             lambda: teacher_stage(args, encoders[stage], nlu / d, f(name)),
             f(name),
         )

@@ -52,6 +52,7 @@ def run(world, capsys, monkeypatch, *extra):
         "--teacher-epochs", "2",
         "--student-epochs", "2",
         "--student-min-steps", "1",
+        "--teacher-min-steps", "1",
         "--prune-layers", "2",
         "--prune-epochs", "2",
         "--sparsity", "0.5",
