@@ -317,6 +317,8 @@ def run(args) -> dict:
         torch.set_num_threads(old_threads)
         if deepsparse is not None:
             result["deepsparse"] = deepsparse.close()
+            if "version" in result["deepsparse"]:
+                result["versions"]["deepsparse"] = result["deepsparse"]["version"]
     result["load_average_end"] = os.getloadavg()
     try:
         import onnxruntime

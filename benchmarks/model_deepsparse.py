@@ -153,6 +153,8 @@ class DeepSparseRunner:
             self.peer.close()
             self.peer = None
         self.record["engine"] = engine_banner(self.workdir / "deepsparse_peer.log")
+        for scratch in ("inputs.npz", "output.npy"):
+            (self.workdir / scratch).unlink(missing_ok=True)
         return self.record
 
     def _onnx(self, label: str, variant: str) -> Path:
