@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py constraints.txt csrc/* 2>/dev/null | cksum | cut -d' ' -f1)
 
-.PHONY: setup demo quality style test bench clean
+.PHONY: setup demo quality style test bench deepsparse-venv bench-model clean
 
 $(STAMP):
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "optimum-ro needs Python 3.11 (set PYTHON=...)"'
@@ -35,6 +35,23 @@ test: quality
 
 bench: $(STAMP)
 	$(BIN)/optimum-ro bench
+
+# DeepSparse, a peer of benchmarks/bench_model.py and bench_spmm.py, needs Python < 3.12, numpy < 2 and onnx < 1.15:
+# its own venv (with pyenv: DS_PYTHON=$$(pyenv root)/versions/3.10.13/bin/python3.10).
+DS_PYTHON ?= python3.10
+DS_VENV   ?= .ds-venv
+
+$(DS_VENV)/.installed:
+	test -x $(DS_VENV)/bin/python || $(DS_PYTHON) -m venv $(DS_VENV)
+	$(DS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(DS_VENV)/bin/python -m pip install -q deepsparse==1.8.0 "numpy<2" "onnx<1.15"
+	touch $@
+
+deepsparse-venv: $(DS_VENV)/.installed
+
+# The whole-model benchmark with every peer (BENCHMARKS-model.md); BENCH_MODEL_ARGS adds e.g. --student FOLDER.
+bench-model: $(STAMP) $(DS_VENV)/.installed
+	$(BIN)/python benchmarks/bench_model.py --ort --compile --deepsparse-python $(DS_VENV)/bin/python $(BENCH_MODEL_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info optimum_ro/sparse/_C*.so

@@ -3,6 +3,7 @@ sparse by our kernels (``sparsify_model``), in one interleaved run.
 
     python benchmarks/bench_model.py                          # BERT-base and BERT-Mini, 90%, seq 128
     python benchmarks/bench_model.py --presets bert-mini --sparsity 0.8 --batches 1 --threads 1
+    python benchmarks/bench_model.py --ort --deepsparse-python .ds-venv/bin/python --student runs/real-students/X
 
 The kernels' benchmark (bench_spmm.py) times one linear layer; here the same layers sit inside a model,
 with everything that stays dense around them (attention scores and softmax, LayerNorm, embeddings, the
@@ -11,7 +12,11 @@ Weights are random (latency does not depend on their values): every encoder line
 (1 - sparsity) share of its blocks, 16x1 for the fp32/bf16 models and 1x4 for the int8 model, as the pruner
 leaves them. Peers: torch dense fp32 on the same weights (zeros and all) and torch dynamic int8
 (``quantize_dynamic``). Before timing, the sparse fp32 model's output is checked against torch's on the
-same weights. Writes JSON to benchmarks/results and a Markdown report (BENCHMARKS-model.md by default).
+same weights. Optional peers in the same round-robin: ONNX Runtime (``--ort``) on the same dense pruned model, and
+DeepSparse (``--deepsparse-python``, its own venv, see model_deepsparse.py) on the unpruned model and on the model
+magnitude-pruned to the same sparsity, unstructured. ``--student`` adds a real BERT folder (its architecture and
+weights; pruned for the sparse methods as the presets are). Writes JSON to benchmarks/results and a Markdown
+report (BENCHMARKS-model.md by default).
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ import warnings
 from pathlib import Path
 
 import torch
+from model_deepsparse import DeepSparseRunner
+from model_onnx import export_onnx
+from model_peer import PeerError, PeerRefused
 from torch import nn
 
 from optimum_ro.sparse import BlockSparseLinear, kernels, sparsify_model
@@ -42,6 +50,7 @@ PRESETS = {  # layers, hidden, heads, intermediate
     "tiny": (2, 64, 2, 128),  # for tests
 }
 FP32_TOLERANCE = 1e-3  # max |difference| of last_hidden_state, sparse fp32 vs torch dense (LayerNorm'd: O(1))
+MAX_TOKEN_ID = 8000  # input ids are drawn from [5, min(this, vocab size))
 
 
 def build_model(preset: str, seed: int = 0):
@@ -58,6 +67,33 @@ def build_model(preset: str, seed: int = 0):
     )
     torch.manual_seed(seed)
     return BertModel(config, add_pooling_layer=False).eval()
+
+
+def load_student(path: str, seq: int):
+    """The BertModel (encoder, no head) of a saved BERT folder; ValueError with the reason when it cannot be
+    benchmarked here."""
+    folder = Path(path)
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"{path}: no config.json there (pass a folder written by save_pretrained)")
+    from transformers import AutoConfig, BertModel
+    from transformers.utils import logging as hf_logging
+
+    config = AutoConfig.from_pretrained(folder)
+    if config.model_type != "bert":
+        raise ValueError(f"{path}: model_type {config.model_type!r}, not 'bert' (pass the dense BERT folder)")
+    if config.max_position_embeddings < seq:
+        raise ValueError(f"{path}: {config.max_position_embeddings} positions < --seq {seq}")
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the task head's weights are not used: no warning about them
+    try:
+        return BertModel.from_pretrained(folder, add_pooling_layer=False).float().eval()
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+def random_ids(model: nn.Module, batch: int, seq: int, seed: int) -> torch.Tensor:
+    high = min(MAX_TOKEN_ID, model.config.vocab_size)
+    return torch.randint(5, high, (batch, seq), generator=torch.Generator().manual_seed(seed))
 
 
 def encoder_linears(model: nn.Module) -> list[tuple[str, nn.Linear]]:
@@ -124,29 +160,9 @@ def onnx_sessions(model: nn.Module, seq: int, tmpdir: Path) -> dict:
     except ImportError:
         return {}
 
-    class Wrapper(nn.Module):  # torch.onnx.export of a transformers-5 BERT needs keyword inputs
-        def __init__(self, bert):
-            super().__init__()
-            self.bert = bert
-
-        def forward(self, input_ids, attention_mask):
-            return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-
-    tmpdir.mkdir(parents=True, exist_ok=True)
-    fp32 = tmpdir / "model.onnx"
-    ids = torch.ones(1, seq, dtype=torch.long)
+    fp32 = export_onnx(model, seq, tmpdir / "model.onnx")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            Wrapper(model).eval(),
-            (ids, torch.ones_like(ids)),
-            str(fp32),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["last_hidden_state"],
-            dynamic_axes={"input_ids": {0: "batch"}, "attention_mask": {0: "batch"}},
-            opset_version=17,
-            dynamo=False,
-        )
         int8 = tmpdir / "model.int8.onnx"
         quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
     return {"ort_fp32": fp32, "ort_int8": int8}
@@ -165,8 +181,9 @@ def ort_method(path: Path, threads: int, ids: torch.Tensor, mask: torch.Tensor):
     return lambda: session.run(None, feeds)
 
 
-def build_methods(preset: str, sparsity: float, gen: torch.Generator, classes: bool = True, compile_: bool = False):
-    base = build_model(preset)
+def build_methods(
+    base: nn.Module, sparsity: float, gen: torch.Generator, classes: bool = True, compile_: bool = False
+):
     m16 = copy.deepcopy(base)
     pruned = prune_randomly(m16, (16, 1), sparsity, gen)
     m4 = copy.deepcopy(base)
@@ -182,7 +199,7 @@ def build_methods(preset: str, sparsity: float, gen: torch.Generator, classes: b
         "ours_int8": sparsify_model(copy.deepcopy(m4), (1, 4), torch.int8, min_sparsity=0.5),
         "rest": without_linears(copy.deepcopy(m16)),
     }
-    example = torch.randint(5, 8000, (1, 16), generator=torch.Generator().manual_seed(3))
+    example = random_ids(base, 1, 16, seed=3)
     models["rest_ours"] = zero_kernels(copy.deepcopy(models["ours_fp32"]), example)
     if classes:
         from optimum_ro.models import to_sparse_model
@@ -205,7 +222,7 @@ def build_methods(preset: str, sparsity: float, gen: torch.Generator, classes: b
 
 def check_fp32(models: dict, batch: int, seq: int, name: str = "ours_fp32") -> float:
     """Max |difference| between a sparse fp32 model and torch on the same weights; raises above tolerance."""
-    ids = torch.randint(5, 8000, (batch, seq), generator=torch.Generator().manual_seed(1))
+    ids = random_ids(models["torch_fp32"], batch, seq, seed=1)
     with torch.inference_mode():
         ref = models["torch_fp32"](input_ids=ids).last_hidden_state
         ours = models[name](input_ids=ids).last_hidden_state
@@ -213,6 +230,65 @@ def check_fp32(models: dict, batch: int, seq: int, name: str = "ours_fp32") -> f
     if not diff <= FP32_TOLERANCE:
         raise RuntimeError(f"{name} differs from torch by {diff:.3g} (> {FP32_TOLERANCE}): not timing it")
     return diff
+
+
+def bench_models(args, result: dict):
+    """(label, BertModel) of every preset, then of every ``--student`` folder that can be loaded; a folder that
+    cannot is skipped with one line saying why (and listed in ``result["skipped"]``)."""
+    for preset in args.presets:
+        yield preset, build_model(preset)
+    for path in args.student:
+        try:
+            model = load_student(path, args.seq)
+        except (ValueError, OSError) as err:
+            print(f"student skipped: {err}", flush=True)
+            result.setdefault("skipped", []).append({"student": path, "reason": str(err)})
+            continue
+        yield Path(path).resolve().name, model
+
+
+def run_model(args, result: dict, label: str, base: nn.Module, tmpdir: Path, deepsparse) -> None:
+    """Every (threads, batch) group of one model, each timed round-robin over all its methods."""
+    models, facts = build_methods(
+        base, args.sparsity, torch.Generator().manual_seed(0), not args.no_classes, args.compile
+    )
+    facts["fp32_max_abs_diff"] = check_fp32(models, 2, args.seq)
+    if "classes_fp32" in models:
+        facts["classes_fp32_max_abs_diff"] = check_fp32(models, 2, args.seq, "classes_fp32")
+    onnx_files = onnx_sessions(models["torch_fp32"], args.seq, tmpdir) if args.ort else {}
+    if deepsparse is not None:
+        deepsparse.prepare(label, base, args.sparsity, args.seq)
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for batch in args.batches:
+            ids = random_ids(base, batch, args.seq, seed=2)
+            mask = torch.ones_like(ids)
+            methods = {name: (lambda m=m: m(input_ids=ids, attention_mask=mask)) for name, m in models.items()}
+            for name, path in onnx_files.items():
+                methods[name] = ort_method(path, threads, ids, mask)
+            peer_methods = deepsparse.methods(label, batch, threads, ids, mask) if deepsparse is not None else {}
+            try:
+                with torch.inference_mode():
+                    timings = time_round_robin({**methods, **peer_methods}, args.repeats)
+            except (PeerError, PeerRefused) as err:  # the peer failed mid-group: time the group again without it
+                deepsparse.group_failed(label, batch, threads, err)
+                deepsparse.release(peer_methods)
+                peer_methods = {}
+                with torch.inference_mode():
+                    timings = time_round_robin(methods, args.repeats)
+            if deepsparse is not None:
+                deepsparse.release(peer_methods)
+            result["groups"].append(
+                {"preset": label, "threads": threads, "batch": batch, "timings": timings, "facts": facts}
+            )
+            line = f"{label} threads={threads} batch={batch}: " + ", ".join(
+                f"{name} {timings[name]['min_ms']:.1f} ms"
+                for name in ("torch_fp32", "ours_fp32", "classes_fp32", "deepsparse_dense", "deepsparse_sparse")
+                if name in timings
+            )
+            print(line, flush=True)
+    if deepsparse is not None:
+        deepsparse.finish_model(label)
 
 
 def run(args) -> dict:
@@ -231,39 +307,18 @@ def run(args) -> dict:
     import transformers
 
     result["versions"]["transformers"] = transformers.__version__
+    tmpdir = Path(args.out_dir) / ".onnx_tmp"
+    deepsparse = DeepSparseRunner(args.deepsparse_python, tmpdir) if args.deepsparse_python else None
     old_threads = torch.get_num_threads()
     try:
-        for preset in args.presets:
-            models, facts = build_methods(
-                preset, args.sparsity, torch.Generator().manual_seed(0), not args.no_classes, args.compile
-            )
-            facts["fp32_max_abs_diff"] = check_fp32(models, 2, args.seq)
-            if "classes_fp32" in models:
-                facts["classes_fp32_max_abs_diff"] = check_fp32(models, 2, args.seq, "classes_fp32")
-            onnx_files = (
-                onnx_sessions(models["torch_fp32"], args.seq, Path(args.out_dir) / ".onnx_tmp") if args.ort else {}
-            )
-            for threads in args.threads:
-                torch.set_num_threads(threads)
-                for batch in args.batches:
-                    ids = torch.randint(5, 8000, (batch, args.seq), generator=torch.Generator().manual_seed(2))
-                    mask = torch.ones_like(ids)
-                    methods = {name: (lambda m=m: m(input_ids=ids, attention_mask=mask)) for name, m in models.items()}
-                    for name, path in onnx_files.items():
-                        methods[name] = ort_method(path, threads, ids, mask)
-                    with torch.inference_mode():
-                        timings = time_round_robin(methods, args.repeats)
-                    result["groups"].append(
-                        {"preset": preset, "threads": threads, "batch": batch, "timings": timings, "facts": facts}
-                    )
-                    print(
-                        f"{preset} threads={threads} batch={batch}: torch "
-                        f"fp32 {timings['torch_fp32']['min_ms']:.1f} ms, "
-                        f"ours fp32 {timings['ours_fp32']['min_ms']:.1f} ms",
-                        flush=True,
-                    )
+        for label, base in bench_models(args, result):
+            run_model(args, result, label, base, tmpdir, deepsparse)
     finally:
         torch.set_num_threads(old_threads)
+        if deepsparse is not None:
+            result["deepsparse"] = deepsparse.close()
+            if "version" in result["deepsparse"]:
+                result["versions"]["deepsparse"] = result["deepsparse"]["version"]
     result["load_average_end"] = os.getloadavg()
     try:
         import onnxruntime
@@ -303,16 +358,23 @@ EXTRA_COLUMNS = {  # method -> column title, in table order; a column shows only
     "rest": "rest (dense model)",
     "rest_ours": "rest (sparsify_model)",
     "rest_classes": "rest (SparseBert)",
+    "deepsparse_dense": "DeepSparse dense",
+    "deepsparse_sparse": "DeepSparse {pct}%",
 }
 
 
 def peer_table(result: dict) -> list[str]:
-    """The second table: ONNX Runtime, the SparseBert classes (fused Q/K/V, residual in the kernel), torch.compile
-    and the three measures of the rest, as min / median ms; empty for runs without them."""
-    groups = [g for g in result["groups"] if "classes_fp32" in g["timings"] or "ort_fp32" in g["timings"]]
+    """The second table: ONNX Runtime, the SparseBert classes (fused Q/K/V, residual in the kernel), torch.compile,
+    the three measures of the rest and DeepSparse, as min / median ms; empty for runs without them."""
+    peers = ("classes_fp32", "ort_fp32", "deepsparse_dense", "deepsparse_sparse")
+    groups = [g for g in result["groups"] if any(p in g["timings"] for p in peers)]
     if not groups:
         return []
     names = [n for n in EXTRA_COLUMNS if any(n in g["timings"] for g in groups)]
+    pct = round(100 * result["sparsity"])
+    titles = [EXTRA_COLUMNS[n].format(pct=pct) for n in names]
+    ds_ratio = "deepsparse" in result
+    ds_title = f" ×DeepSparse {pct}% (SparseBert fp32 / int8) |" if ds_ratio else ""
     out = [
         "",
         "## The SparseBert classes, peers and the rest",
@@ -326,9 +388,10 @@ def peer_table(result: dict) -> list[str]:
         f"{result['versions'].get('onnxruntime', '')} on the dense pruned model (fp32; int8 = `quantize_dynamic`, "
         "MatMulInteger), intra-op threads = thr. The machine was shared with other jobs (load average above): "
         "medians move with them, minima much less.",
+        *deepsparse_lines(result),
         "",
-        "| model | thr | batch | " + " | ".join(EXTRA_COLUMNS[n] for n in names) + " | ×ORT fp32 (SparseBert fp32) |",
-        "|---|---|---|" + "---|" * (len(names) + 1),
+        "| model | thr | batch | " + " | ".join(titles) + " | ×ORT fp32 (SparseBert fp32) |" + ds_title,
+        "|---|---|---|" + "---|" * (len(names) + 1 + ds_ratio),
     ]
     for g in groups:
         t = g["timings"]
@@ -336,7 +399,40 @@ def peer_table(result: dict) -> list[str]:
         ratio = (
             t["ort_fp32"]["min_ms"] / t["classes_fp32"]["min_ms"] if {"ort_fp32", "classes_fp32"} <= set(t) else None
         )
-        out.append(f"| {g['preset']} | {g['threads']} | {g['batch']} | " + " | ".join(cells) + f" | {_fmt(ratio)} |")
+        row = f"| {g['preset']} | {g['threads']} | {g['batch']} | " + " | ".join(cells) + f" | {_fmt(ratio)} |"
+        if ds_ratio:
+            ds = t.get("deepsparse_sparse", {}).get("min_ms")
+            fp32, int8 = (ds / t[n]["min_ms"] if ds and n in t else None for n in ("classes_fp32", "classes_int8"))
+            row += f" {_fmt(fp32)} / {_fmt(int8)} |"
+        out.append(row)
+    return out
+
+
+def deepsparse_lines(result: dict) -> list[str]:
+    """What the DeepSparse columns are, which DeepSparse ran them, and every case it refused or failed."""
+    ds = result.get("deepsparse")
+    if ds is None:
+        return []
+    pct = round(100 * result["sparsity"])
+    engine = ds.get("engine") or f"DeepSparse {ds.get('version', '?')}"
+    out = [
+        "",
+        f"*DeepSparse dense* / *DeepSparse {pct}%*: {engine} (Python {ds.get('python_version', '?')}, its own "
+        "venv and process; `compile_model(onnx, batch_size=batch, num_cores=thr)`) on the model without pruning / "
+        f"the model with every encoder linear layer magnitude-pruned to {pct}%, unstructured (DeepSparse's kind "
+        "of sparsity; zeros stored in the dense ONNX weights), ONNX fp32. It is one more method of the same "
+        "round-robin: each round asks the DeepSparse process for its two calls in a row, timed there (the pipe "
+        "is not in the times). *×DeepSparse* = DeepSparse's time / SparseBert's (fp32 / int8): above 1, ours "
+        "is faster.",
+    ]
+    if not ds.get("available"):
+        out.append(f"DeepSparse did not run: {'; '.join(ds.get('errors', [])) or 'no peer'}.")
+    elif ds.get("errors"):
+        out.append(f"DeepSparse was left out after: {'; '.join(ds['errors'])}.")
+    for r in ds.get("refused", []):
+        out.append(
+            f"DeepSparse refused {r['preset']} {r['variant']} thr {r['threads']} batch {r['batch']}: {r['error']}."
+        )
     return out
 
 
@@ -362,8 +458,8 @@ def markdown(result: dict, json_name: str) -> str:
     out = [
         "# Whole-model benchmark",
         "",
-        f"Generated by `benchmarks/bench_model.py` from `benchmarks/results/{json_name}` (one run; the six "
-        f"models of a (model, threads, batch) group timed round-robin, each called twice in a row per round, "
+        f"Generated by `benchmarks/bench_model.py` from `benchmarks/results/{json_name}` (one run; every "
+        f"method of a (model, threads, batch) group timed round-robin, each called twice in a row per round, "
         f"{result['repeats']} rounds; the table shows the **min over rounds of the second (warm) call** in ms "
         f"per forward, sequence {result['seq']}; *paired* = median (min–max) over rounds of torch's time / ours "
         "in the same round).",
@@ -407,6 +503,7 @@ def markdown(result: dict, json_name: str) -> str:
         "layers' kernels; what remains of the rest is mostly attention (SDPA), LayerNorm, embeddings and the "
         "Python of each module (see the rest columns).",
     ]
+    out += skipped_lines(result)
     out += [
         "",
         "Checks before timing: "
@@ -416,10 +513,38 @@ def markdown(result: dict, json_name: str) -> str:
             f"{f['fp32_max_abs_diff']:.2g} of torch's"
             for p, f in checks.items()
         )
-        + ".",
+        + "."
+        + deepsparse_check(result),
         "",
     ]
     return "\n".join(out)
+
+
+def deepsparse_check(result: dict) -> str:
+    checks = result.get("deepsparse", {}).get("checks", [])
+    if not checks:
+        return ""
+    worst: dict = {}
+    for c in checks:
+        key = (c["preset"], c["variant"])
+        worst[key] = max(worst.get(key, 0.0), c["max_abs_diff"])
+    shares = result["deepsparse"].get("models", {})
+    return (
+        " DeepSparse's output against torch's on the same weights (max |difference| over its engines): "
+        + "; ".join(
+            f"{p} {v}"
+            + (f" ({100 * shares[p]['sparse_share_of_zeros']:.1f}% zeros)" if v == "sparse" and p in shares else "")
+            + f" {d:.2g}"
+            for (p, v), d in worst.items()
+        )
+        + "."
+    )
+
+
+def skipped_lines(result: dict) -> list[str]:
+    return (
+        ["", *(f"Student skipped: {s['reason']}" for s in result.get("skipped", []))] if result.get("skipped") else []
+    )
 
 
 def main(argv=None) -> int:
@@ -427,7 +552,7 @@ def main(argv=None) -> int:
     ap.add_argument("--presets", nargs="+", choices=sorted(PRESETS), default=["bert-base", "bert-mini"])
     ap.add_argument("--sparsity", type=float, default=0.9)
     ap.add_argument("--seq", type=int, default=128)
-    ap.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    ap.add_argument("--batches", "--batch", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
@@ -436,6 +561,20 @@ def main(argv=None) -> int:
     ap.add_argument("--no-classes", action="store_true", help="leave out the SparseBert classes (to_sparse_model)")
     ap.add_argument("--compile", action="store_true", help="add torch.compile of the SparseBert fp32 model")
     ap.add_argument("--ort", action="store_true", help="add ONNX Runtime fp32 and dynamic int8 on the dense model")
+    ap.add_argument(
+        "--deepsparse-python",
+        default=os.environ.get("OPTIMUM_RO_DEEPSPARSE_PYTHON"),
+        help="Python of a venv with deepsparse==1.8.0 (Python<3.12, numpy<2, onnx<1.15, see "
+        "benchmarks/deepsparse_model_peer.py): adds DeepSparse dense and magnitude-pruned",
+    )
+    ap.add_argument(
+        "--student",
+        action="append",
+        default=[],
+        metavar="FOLDER",
+        help="also a real BERT folder (config.json + weights, e.g. runs/real-students/...); repeatable; "
+        "skipped with a message when it cannot be loaded",
+    )
     args = ap.parse_args(argv)
     if args.from_json:
         path = Path(args.from_json)

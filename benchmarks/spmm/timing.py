@@ -31,20 +31,26 @@ def time_round_robin(methods: dict[str, Callable], repeats: int) -> dict[str, di
     """Per method: ``repeats`` rounds, each calling every method twice in a row. The first call of a
     round runs right after the other methods ("cold": caches and predictors hold their data), the
     second right after itself ("warm": steady state, as inside a loop). Returns ms statistics and every
-    round's warm time (``warm_ms``, in round order: ``paired_ratio`` pairs two methods round by round)."""
+    round's warm time (``warm_ms``, in round order: ``paired_ratio`` pairs two methods round by round).
+    A method with a ``timed_pair`` attribute (one that runs in another process) makes its two calls itself
+    and returns their (cold, warm) seconds, so the round trip to that process is not in its times."""
     for fn in methods.values():  # warm up (allocations, lazy init)
         fn()
     cold: dict[str, list[float]] = {name: [] for name in methods}
     warm: dict[str, list[float]] = {name: [] for name in methods}
     for _ in range(repeats):
         for name, fn in methods.items():
-            t0 = time.perf_counter()
-            fn()
-            t1 = time.perf_counter()
-            fn()
-            t2 = time.perf_counter()
-            cold[name].append(t1 - t0)
-            warm[name].append(t2 - t1)
+            timed_pair = getattr(fn, "timed_pair", None)
+            if timed_pair is not None:
+                first, second = timed_pair()
+            else:
+                t0 = time.perf_counter()
+                fn()
+                t1 = time.perf_counter()
+                fn()
+                first, second = t1 - t0, time.perf_counter() - t1
+            cold[name].append(first)
+            warm[name].append(second)
     return {
         name: {
             "min_ms": 1e3 * min(warm[name]),
