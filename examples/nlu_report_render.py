@@ -54,6 +54,7 @@ def render(results: dict, args, out: Path) -> None:
     lines += stage2_section(results, args)
     lines += seeds_section(results, args)
     lines += sparse_section(results, args)
+    lines += sweep_section(out)
     lines += claims(results, args)
     curves(results, args, out)
     notes = out / "notes.md"
@@ -229,6 +230,26 @@ def sparse_section(r: dict, args) -> list[str]:
         lines.append(
             f"| {label} | {pct(s['intent_accuracy'])} | {pct(s['slot_f1'])} | {pct(s['semantic_error_rate'])} | "
             f"{params_cell(lat.get(name, {}), r.get(name))} | {'–' if ms is None else f'{ms:.1f}'} |"
+        )
+    return lines
+
+
+def sweep_section(out: Path) -> list[str]:
+    """The pruning sweep's rows (``examples/nlu_prune_sweep.py`` writes them beside this report), if run."""
+    path = out / "prune-sweep.json"
+    if not path.is_file():
+        return []
+    rows = json.loads(path.read_text())
+    base = (rows[0].get("dev") or {}).get("intent_accuracy") if rows else None
+    lines = ["", "### Pruning recipes (`examples/nlu_prune_sweep.py`)", ""]
+    lines += ["| run | block shape | steps | dev intent | Δ vs dense | dev slot F1 |", "|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        dev, pruning = r.get("dev") or {}, r.get("pruning") or {}
+        intent = dev.get("intent_accuracy")
+        delta = "" if intent is None or base is None or r is rows[0] else f"{100 * (intent - base):+.2f}"
+        lines.append(
+            f"| {r['model']} | {pruning.get('block_shape', '–')} | {pruning.get('steps', '–')} | {pct(intent)} | "
+            f"{delta} | {pct(dev.get('slot_f1'))} |"
         )
     return lines
 

@@ -97,6 +97,8 @@ def test_every_stage_runs_and_the_report_renders_then_a_rerun_reuses_them(world,
     rows = json.loads(out.read_text())
     assert [r["model"] for r in rows] == ["dense", "pruned-1x4-1ep-50"]
     assert rows[1]["pruning"]["block_shape"] == "1x4" and rows[1]["dev"]["examples"] == 4
+    run(world, capsys, monkeypatch, "--report-only")  # the report shows the sweep written beside it
+    assert "| pruned-1x4-1ep-50 | 1x4 |" in (world / "report" / "README.md").read_text()
 
 
 def test_small_data_sets_get_the_students_step_floor(world, monkeypatch):
