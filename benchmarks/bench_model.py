@@ -37,7 +37,7 @@ from model_onnx import export_onnx
 from model_peer import PeerError, PeerRefused
 from torch import nn
 
-from optimum_ro.sparse import BlockSparseLinear, kernels, sparsify_model
+from optimum_ro.sparse import BlockSparseLinear, kernels, ops, sparsify_model
 
 from spmm.methods import block_mask
 from spmm.report import format_paired, machine_lines
@@ -132,10 +132,13 @@ def without_linears(model: nn.Module) -> nn.Module:
 
 class ZeroKernel(BlockSparseLinear):
     """Stands in for a sparse layer to time the rest of a sparse model: zeros of the output's shape, or the residual
-    it is given (a fused kernel adds that in its epilogue, so the add is the kernel's work, not the rest's)."""
+    it is given (a fused kernel adds that in its epilogue, so the add is the kernel's work, not the rest's). A
+    LayerNorm it is given is the rest's work: it runs on that output through the same C++ pass the kernel call
+    runs (``ops.layer_norm``)."""
 
-    def forward(self, x, residual=None):
-        return residual if residual is not None else x.new_zeros(*x.shape[:-1], self.out_features)
+    def forward(self, x, residual=None, layer_norm=None):
+        y = residual if residual is not None else x.new_zeros(*x.shape[:-1], self.out_features)
+        return y if layer_norm is None else ops.layer_norm(y, layer_norm)
 
 
 def zero_kernels(model: nn.Module, example: torch.Tensor) -> nn.Module:

@@ -58,6 +58,16 @@ static inline void vf_store(float* p, VF v) {
     _mm256_storeu_ps(p, v.lo);
     _mm256_storeu_ps(p + 8, v.hi);
 }
+static inline VF vf_sub(VF a, VF b) { return VF{_mm256_sub_ps(a.lo, b.lo), _mm256_sub_ps(a.hi, b.hi)}; }
+static inline VF vf_mul(VF a, VF b) { return VF{_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)}; }
+static inline VF vf_set1(float v) { return VF{_mm256_set1_ps(v), _mm256_set1_ps(v)}; }
+static inline float vf_hsum(VF a) {
+    const __m256 s = _mm256_add_ps(a.lo, a.hi);
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+}
 
 // ---- int8: 8 tokens per ymm, one dword lane = 4 consecutive k of one token (as on AVX-512), signed
 // activations in [-127, 127]. AVX2 has no vpdpbusd; vpmaddubsw (u8 x s8, pairs summed into int16) would
@@ -181,8 +191,11 @@ extern "C" double oro_peak_avx2(int kind, int64_t iters) {
     return kind == 0 ? fast_peak_fp32(iters) : peak_int8(iters);
 }
 
+extern "C" void oro_layer_norm_avx2(const OroLnArgs* a) { fast_layer_norm(a); }
+
 #else  // not x86: this ISA does not exist, the dispatcher never selects it
 #include "spmm.h"
 extern "C" int oro_spmm_avx2(const OroSpmmArgs*, const char**) { return 0; }
 extern "C" double oro_peak_avx2(int, int64_t) { return 0.0; }
+extern "C" void oro_layer_norm_avx2(const OroLnArgs*) {}
 #endif

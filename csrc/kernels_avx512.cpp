@@ -118,8 +118,11 @@ extern "C" double oro_peak_avx512(int kind, int64_t iters) {
     return kind == 0 ? fast_peak_fp32(iters) : peak_int8(iters);
 }
 
+extern "C" void oro_layer_norm_avx512(const OroLnArgs* a) { fast_layer_norm(a); }
+
 #else  // not x86: this ISA does not exist, the dispatcher never selects it
 #include "spmm.h"
 extern "C" int oro_spmm_avx512(const OroSpmmArgs*, const char**) { return 0; }
 extern "C" double oro_peak_avx512(int, int64_t) { return 0.0; }
+extern "C" void oro_layer_norm_avx512(const OroLnArgs*) {}
 #endif

@@ -198,6 +198,27 @@ extern "C" int oro_spmm_portable(const OroSpmmArgs* a, const char** kernel) {
     return oom ? -1 : 1;
 }
 
+// Scalar LayerNorm: moments in double (sum, then squared deviations), the output in float.
+extern "C" void oro_layer_norm_portable(const OroLnArgs* a) {
+    const int64_t N = a->N;
+#pragma omp parallel for num_threads(a->nthreads < a->M ? a->nthreads : (int)(a->M > 0 ? a->M : 1)) schedule(static)
+    for (int64_t m = 0; m < a->M; m++) {
+        const float* x = a->x + m * N;
+        float* y = a->y + m * N;
+        double sum = 0.0, ss = 0.0;
+        for (int64_t i = 0; i < N; i++) sum += x[i];
+        const double mean = sum / (double)N;
+        for (int64_t i = 0; i < N; i++) ss += (x[i] - mean) * (x[i] - mean);
+        const float rstd = (float)(1.0 / sqrt(ss / (double)N + a->eps)), meanf = (float)mean;
+        for (int64_t i = 0; i < N; i++) {
+            float v = (x[i] - meanf) * rstd;
+            if (a->gamma) v *= a->gamma[i];
+            if (a->beta) v += a->beta[i];
+            y[i] = v;
+        }
+    }
+}
+
 extern "C" double oro_peak_portable(int kind, int64_t iters) {
     // Scalar multiply-add chains; only a baseline, the ISA files measure vectors.
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};

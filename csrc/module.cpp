@@ -66,19 +66,29 @@ int isa_code(const char* isa) {
     return -2;
 }
 
+void layer_norm(int code, const OroLnArgs* l) {
+    if (code == 2) oro_layer_norm_avx512(l);
+    else if (code == 1) oro_layer_norm_avx2(l);
+    else oro_layer_norm_portable(l);
+}
+
 PyObject* py_spmm(PyObject*, PyObject* args) {
     const char* isa;
     unsigned long long x, values, row_ptr, col_idx, scales, bias, residual, y;
+    unsigned long long ln_gamma = 0, ln_beta = 0;
     long long M, K, N, br, bc;
-    int dtype, activation, nthreads;
-    if (!PyArg_ParseTuple(args, "sKLLLKiKKLLKKKKii", &isa, &x, &M, &K, &N, &values, &dtype, &row_ptr, &col_idx, &br,
-                          &bc, &scales, &bias, &residual, &y, &activation, &nthreads))
+    int dtype, activation, nthreads, ln = 0;
+    double ln_eps = 0.0;
+    // optional tail (ln, gamma, beta, eps): LayerNorm of each output row after the kernel, in the same call
+    if (!PyArg_ParseTuple(args, "sKLLLKiKKLLKKKKii|iKKd", &isa, &x, &M, &K, &N, &values, &dtype, &row_ptr, &col_idx,
+                          &br, &bc, &scales, &bias, &residual, &y, &activation, &nthreads, &ln, &ln_gamma, &ln_beta,
+                          &ln_eps))
         return nullptr;
     const int code = isa_code(isa);
     if (code == -2) return PyErr_Format(PyExc_ValueError, "unknown ISA %s (expected avx512, avx2 or portable)", isa);
     if (code == -1) return PyErr_Format(PyExc_RuntimeError, "this CPU cannot run the %s kernels", isa);
     if (M < 0 || K <= 0 || N <= 0 || br <= 0 || bc <= 0 || N % br || K % bc || nthreads < 1 || dtype < 0 ||
-        dtype > 2 || !x || !y || !row_ptr || (dtype == ORO_INT8 && !scales))
+        dtype > 2 || !x || !y || !row_ptr || (dtype == ORO_INT8 && !scales) || (ln && !(ln_eps >= 0.0)))
         return PyErr_Format(PyExc_ValueError, "invalid block-sparse problem (M=%lld K=%lld N=%lld block %lldx%lld)", M,
                             K, N, br, bc);
     OroSpmmArgs a;
@@ -107,10 +117,35 @@ PyObject* py_spmm(PyObject*, PyObject* args) {
         if (code == 2 && rc == 0) rc = oro_spmm_avx512(&a, &kernel);
         if (code == 1) rc = oro_spmm_avx2(&a, &kernel);
         if (rc == 0) rc = oro_spmm_portable(&a, &kernel);
+        if (rc == 1 && ln) {
+            const OroLnArgs l = {a.y, a.y, M, N, (const float*)ln_gamma, (const float*)ln_beta, ln_eps, nthreads};
+            layer_norm(code, &l);
+        }
         Py_END_ALLOW_THREADS;
     }
     if (rc < 0) return PyErr_NoMemory();
     return PyUnicode_FromString(kernel);
+}
+
+PyObject* py_layer_norm(PyObject*, PyObject* args) {
+    const char* isa;
+    unsigned long long x, y, gamma, beta;
+    long long M, N;
+    double eps;
+    int nthreads;
+    if (!PyArg_ParseTuple(args, "sKKLLKKdi", &isa, &x, &y, &M, &N, &gamma, &beta, &eps, &nthreads)) return nullptr;
+    const int code = isa_code(isa);
+    if (code == -2) return PyErr_Format(PyExc_ValueError, "unknown ISA %s (expected avx512, avx2 or portable)", isa);
+    if (code == -1) return PyErr_Format(PyExc_RuntimeError, "this CPU cannot run the %s kernels", isa);
+    if (M < 0 || N <= 0 || nthreads < 1 || !x || !y || !(eps >= 0.0))
+        return PyErr_Format(PyExc_ValueError, "invalid layer norm problem (M=%lld N=%lld)", M, N);
+    if (M > 0) {
+        const OroLnArgs l = {(const float*)x, (float*)y, M, N, (const float*)gamma, (const float*)beta, eps, nthreads};
+        Py_BEGIN_ALLOW_THREADS;
+        layer_norm(code, &l);
+        Py_END_ALLOW_THREADS;
+    }
+    Py_RETURN_NONE;
 }
 
 PyObject* py_peak(PyObject*, PyObject* args) {
@@ -180,7 +215,10 @@ PyObject* py_get_tuning(PyObject*, PyObject*) {
 PyMethodDef METHODS[] = {
     {"cpu_features", py_cpu_features, METH_NOARGS, "CPU features relevant to the kernels, as a dict."},
     {"supported_isas", py_supported_isas, METH_NOARGS, "Kernel ISAs this CPU can run, fastest first."},
-    {"spmm", py_spmm, METH_VARARGS, "Block-sparse Y = act(X W^T + b) + residual on raw pointers; returns the kernel name."},
+    {"spmm", py_spmm, METH_VARARGS, "Block-sparse Y = act(X W^T + b) + residual on raw pointers, then optionally LayerNorm(Y) (ln, gamma, beta, eps); "
+     "returns the kernel name."},
+    {"layer_norm", py_layer_norm, METH_VARARGS,
+     "layer_norm(isa, x, y, M, N, gamma, beta, eps, nthreads): row-wise LayerNorm on raw pointers (x may be y)."},
     {"peak", py_peak, METH_VARARGS, "peak(isa, kind, iters): one-core peak, kind 0 = fp32 GFLOP/s, 1 = int8 GOP/s."},
     {"set_tuning", py_set_tuning, METH_VARARGS,
      "set_tuning(fp_tile_rows, fp_l1_x_bytes, fp_group_bytes, fp_block_rows, i8_group_tiles, i8_store_rows, "

@@ -58,6 +58,24 @@ int oro_spmm_avx512(const OroSpmmArgs* a, const char** kernel);
 // bf16 weights in 16x2 blocks with vdpbf16ps (activations rounded to bf16); 0 for anything else.
 int oro_spmm_avx512bf16(const OroSpmmArgs* a, const char** kernel);
 
+// Row-wise LayerNorm of torch.nn.LayerNorm over the last dim: for each of the M rows of N features,
+// y = (x - mean) / sqrt(var + eps) * gamma + beta, var the biased variance; gamma / beta NULL mean 1 / 0.
+// x may equal y (in place). The spmm binding runs it on Y after the kernel when asked (the output layers'
+// LayerNorm fused into the call); a row is one thread's, so results do not depend on nthreads.
+typedef struct {
+    const float* x;      // [M, N] row-major fp32
+    float* y;            // [M, N] output (may be x)
+    int64_t M, N;
+    const float* gamma;  // [N] or NULL
+    const float* beta;   // [N] or NULL
+    double eps;
+    int nthreads;        // OpenMP threads (>= 1; at most one per row is used)
+} OroLnArgs;
+
+void oro_layer_norm_portable(const OroLnArgs* a);
+void oro_layer_norm_avx2(const OroLnArgs* a);
+void oro_layer_norm_avx512(const OroLnArgs* a);
+
 // Peak throughput of one core, measured with a register-only loop:
 // kind 0 = fp32 FMA (GFLOP/s), 1 = int8 dot products (GOP/s, 2 ops per MAC).
 double oro_peak_portable(int kind, int64_t iters);

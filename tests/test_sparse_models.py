@@ -113,7 +113,12 @@ def test_int8_checkpoint_runs_the_same_kernels_as_sparsify_model(tmp_path):
     layer = loaded.bert.encoder.layer[0].attention.self.query
     assert layer.values.dtype == torch.int8 and layer.block_shape == (1, 4) and layer.scales is not None
     in_memory = sparsify_model(copy.deepcopy(dense), dtype=torch.int8)
-    assert torch.equal(outputs(loaded), outputs(in_memory))
+    x = torch.randn(2, 8, 128)
+    with torch.no_grad():  # the same kernel on the same stored blocks
+        ours, theirs = (m.bert.encoder.layer[1].output.dense(x) for m in (loaded, in_memory))
+    assert torch.equal(ours, theirs)
+    # the SparseBert classes run the output layers' LayerNorm in the kernel call, sparsify_model's BERT runs torch's
+    torch.testing.assert_close(outputs(loaded), outputs(in_memory), rtol=1e-6, atol=1e-6)
     err = (outputs(loaded) - outputs(dense)).abs().max() / outputs(dense).abs().max()
     assert 0 < err < 0.05
 

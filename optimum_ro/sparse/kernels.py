@@ -159,13 +159,33 @@ def launch(
     out: torch.Tensor,
     activation_code: int,
     threads: int,
+    layer_norm: tuple = (),
 ) -> str:
     """The one call into the C++ kernel (``x [M, K]``, ``out``/``residual [M, N]``: contiguous fp32; ``weight``
-    from ``weight_args``); returns the name of the kernel that ran. Nothing is checked here."""
+    from ``weight_args``); returns the name of the kernel that ran. ``layer_norm`` = ``(1, gamma pointer, beta
+    pointer, eps)`` (pointers 0 for none) normalises each output row after the kernel, in the same call
+    (``ops.layer_norm_args`` makes it). Nothing is checked here."""
     m, k = x.shape
     return _C.spmm(
-        isa, x.data_ptr(), m, k, out.shape[1], *weight, ptr(residual), out.data_ptr(), activation_code, threads
+        isa,
+        x.data_ptr(),
+        m,
+        k,
+        out.shape[1],
+        *weight,
+        ptr(residual),
+        out.data_ptr(),
+        activation_code,
+        threads,
+        *layer_norm,
     )
+
+
+def launch_layer_norm(isa: str, x: torch.Tensor, out: torch.Tensor, layer_norm: tuple, threads: int) -> None:
+    """The C++ LayerNorm alone: each row of ``x [M, N]`` into ``out`` (contiguous fp32, may be ``x``), with
+    ``layer_norm`` as for ``launch``. Nothing is checked here."""
+    m, n = x.shape
+    _C.layer_norm(isa, x.data_ptr(), out.data_ptr(), m, n, layer_norm[1], layer_norm[2], layer_norm[3], threads)
 
 
 def run_kernel(

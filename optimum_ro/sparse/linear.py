@@ -25,7 +25,7 @@ from .format import (
     parse_block_shape,
 )
 from .kernels import extension_available
-from .ops import ACTIVATIONS, KernelPlan, call_block_sparse_linear, plain_eager
+from .ops import ACTIVATIONS, KernelPlan, call_block_sparse_linear, layer_norm_args, plain_eager
 
 logger = logging.getLogger(__name__)
 _C_AVAILABLE = extension_available()
@@ -144,7 +144,13 @@ class BlockSparseLinear(nn.Module):
     def sparsity(self) -> float:
         return self.packed.sparsity
 
-    def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, residual: Optional[torch.Tensor] = None, layer_norm: Optional[nn.Module] = None
+    ) -> torch.Tensor:
+        """``act(x @ W.T + bias) + residual``, then ``layer_norm`` (an ``nn.LayerNorm`` over ``out_features``) when
+        given: BERT's ``LayerNorm(dense(h) + input)`` as one call, the LayerNorm run by the C++ kernel on each
+        output row right after the epilogue on the fast path (plain eager, nothing to record for autograd, float32
+        LayerNorm parameters), by the module otherwise (same result within float32 rounding)."""
         # fast path: the weight validated once (KernelPlan), only the input is checked per call
         if _C_AVAILABLE and plain_eager(x) and not (torch.is_grad_enabled() and _trains(self._parameters)):
             plan = self._plan
@@ -161,9 +167,10 @@ class BlockSparseLinear(nn.Module):
                         self.in_features,
                         self.activation,
                     )
-            y = plan.run(x, residual) if plan is not None else None
+            ln = () if layer_norm is None else layer_norm_args(layer_norm, self.out_features)
+            y = plan.run(x, residual, ln or ()) if plan is not None else None
             if y is not None:
-                return y
+                return y if ln is not None else layer_norm(y)
         dtype = x.dtype
         y = call_block_sparse_linear(
             x.float(),
@@ -177,7 +184,8 @@ class BlockSparseLinear(nn.Module):
             self.in_features,
             self.activation,
         )
-        return y if dtype == torch.float32 or not dtype.is_floating_point else y.to(dtype)
+        y = y if dtype == torch.float32 or not dtype.is_floating_point else y.to(dtype)
+        return y if layer_norm is None else layer_norm(y)
 
     def to_dense(self) -> nn.Linear:
         """An ``nn.Linear`` with the unpacked (dequantised for int8) weight; the activation is not included."""

@@ -175,6 +175,48 @@ def needs_grad(*tensors: Optional[torch.Tensor]) -> bool:
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
+def layer_norm_args(layer_norm, features: int) -> Optional[tuple]:
+    """The C++ LayerNorm's arguments (``kernels.launch``) for ``layer_norm`` (an ``nn.LayerNorm``, or anything with
+    its ``normalized_shape``, ``weight``, ``bias`` and ``eps``) over rows of ``features``, or None when the C++ pass
+    cannot stand in for it: another shape, parameters that are not plain contiguous float32 CPU tensors, or a
+    gradient to record. The caller then runs the module itself."""
+    shape = getattr(layer_norm, "normalized_shape", None)
+    if shape is None or tuple(shape) != (features,):
+        return None
+    weight, bias = layer_norm.weight, layer_norm.bias
+    for t in (weight, bias):
+        if t is not None and (
+            type(t) not in (torch.Tensor, torch.nn.Parameter)
+            or t.dtype is not torch.float32
+            or not t.is_cpu
+            or t.dim() != 1
+            or t.shape[0] != features
+            or not t.is_contiguous()
+        ):
+            return None
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (weight, bias)):
+        return None
+    return (1, kernels.ptr(weight), kernels.ptr(bias), float(layer_norm.eps))
+
+
+def layer_norm(x: torch.Tensor, module) -> torch.Tensor:
+    """``module(x)`` for an ``nn.LayerNorm`` over ``x``'s last dim, through the C++ pass (the one the sparse
+    kernels run after their epilogue) for a plain eager float32 CPU input, else through the module."""
+    args = None
+    if type(x) is torch.Tensor and x.dtype is torch.float32 and x.is_cpu and x.dim() >= 1 and plain_eager(x):
+        args = layer_norm_args(module, x.shape[-1])
+    isa = kernels.current_isa() if args is not None else "reference"
+    if isa == "reference":
+        return module(x)
+    n = x.shape[-1]
+    x2 = x.reshape(-1, n)
+    x2 = x2 if x2.is_contiguous() else x2.contiguous()
+    out = torch.empty(x2.shape, dtype=torch.float32)
+    if x2.shape[0]:
+        kernels.launch_layer_norm(isa, x2, out, args, kernels.thread_count(x2.numel()))
+    return out.reshape(x.shape)
+
+
 class KernelPlan:
     """The packed weight's arguments for the C++ kernel, validated once.
 
@@ -244,10 +286,11 @@ class KernelPlan:
             and (not self._copied or all(t._version == v for t, v in self._copied))
         )
 
-    def run(self, x: torch.Tensor, residual: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    def run(self, x: torch.Tensor, residual: Optional[torch.Tensor], layer_norm: tuple = ()) -> Optional[torch.Tensor]:
         """The kernel's output for a plain eager ``x`` (the caller checks ``plain_eager``), or None when this
         call needs the general path (reference ISA, odd inputs: ``call_block_sparse_linear`` handles those,
-        with its full checks). Every check here is an attribute test: this is the per-call cost of a layer."""
+        with its full checks). Every check here is an attribute test: this is the per-call cost of a layer.
+        ``layer_norm``: ``layer_norm_args`` of a LayerNorm to apply to each output row in the same call."""
         if x.dtype is not torch.float32 or not x.is_cpu or x.dim() < 1 or x.shape[-1] != self.in_features:
             return None
         if residual is not None and (
@@ -270,7 +313,8 @@ class KernelPlan:
             if residual is not None:
                 res2 = residual.reshape(m, self.out_features)
                 res2 = res2 if res2.is_contiguous() else res2.contiguous()
-            kernels.launch(isa, x2, self.weight_args, res2, out, self.activation, kernels.thread_count(m * self.work))
+            threads = kernels.thread_count(m * self.work)
+            kernels.launch(isa, x2, self.weight_args, res2, out, self.activation, threads, layer_norm)
         return out if x.dim() == 2 else out.reshape(*x.shape[:-1], self.out_features)
 
 

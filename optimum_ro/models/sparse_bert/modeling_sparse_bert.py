@@ -11,17 +11,20 @@ kernels); without it they rebuild a dense weight once from the blocks (the same 
 warning says so). Keep this file self-contained: optimum-ro is imported only inside ``try:``.
 """
 
+import inspect
 import logging
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules import module as _nn_module
 from transformers import initialization as init
 from transformers.models.bert.modeling_bert import (
     ALL_ATTENTION_FUNCTIONS,
     BertForMaskedLM,
     BertForSequenceClassification,
     BertForTokenClassification,
+    BertLayer,
     BertModel,
     BertOutput,
     BertSelfAttention,
@@ -36,6 +39,14 @@ try:
     from optimum_ro.sparse import PackedBlockSparse as _Packed
 except ImportError:  # the folder is being loaded on a machine without optimum-ro
     _KernelLinear = _Packed = None
+# whether the installed optimum-ro's layers take a LayerNorm into their kernel call (this file travels with saved
+# folders and may meet an older optimum-ro)
+_NORM_IN_KERNEL = _KernelLinear is not None and "layer_norm" in inspect.signature(_KernelLinear.forward).parameters
+
+try:  # which outputs transformers' hooks are collecting in this forward (hidden states, attentions)
+    from transformers.utils.output_capturing import _active_collector as _output_collector
+except ImportError:  # another transformers: its hooks are then never assumed idle
+    _output_collector = None
 
 logger = logging.getLogger(__name__)
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.int8}
@@ -190,14 +201,25 @@ class SparseBertSelfAttention(BertSelfAttention):
         return attn_output.reshape(*input_shape, -1).contiguous(), attn_weights
 
 
+def _hooked(*modules) -> bool:
+    """Whether a forward hook (global, or on one of ``modules``) must see the modules' own calls."""
+    return bool(_nn_module._global_forward_hooks or _nn_module._global_forward_pre_hooks) or any(
+        m._forward_hooks or m._forward_pre_hooks for m in modules
+    )
+
+
 class _ResidualInKernel:
-    """``LayerNorm(dense(h) + input)`` of BERT's output modules with the residual added inside the sparse kernel's
-    epilogue (one pass over the output less), whenever dropout is inactive."""
+    """``LayerNorm(dense(h) + input)`` of BERT's output modules as one sparse-kernel call whenever dropout is
+    inactive: the residual added in the kernel's epilogue, then the LayerNorm run by the kernel on each output row
+    (``BlockSparseLinear.forward``'s ``layer_norm``), so the output is written once and read by nothing else. The
+    LayerNorm module stays (its parameters and ``state_dict`` keys); a hook on it gets the module's own call."""
 
     def forward(self, hidden_states, input_tensor):
         if not _kernel_layers(self.dense) or (self.training and self.dropout.p > 0):
             return super().forward(hidden_states, input_tensor)
-        return self.LayerNorm(self.dense(hidden_states, residual=input_tensor))
+        if not _NORM_IN_KERNEL or _hooked(self.LayerNorm):
+            return self.LayerNorm(self.dense(hidden_states, residual=input_tensor))
+        return self.dense(hidden_states, residual=input_tensor, layer_norm=self.LayerNorm)
 
 
 class SparseBertSelfOutput(_ResidualInKernel, BertSelfOutput):
@@ -208,7 +230,142 @@ class SparseBertOutput(_ResidualInKernel, BertOutput):
     pass
 
 
+_CAPTURE_HOOKS = "transformers.utils.output_capturing"  # the module of transformers' output-capturing hooks
+
+
+def _hooks_allow_fusing(layer) -> bool:
+    """Whether the modules inside ``layer`` may be skipped: none has a forward hook, or the only hooks are
+    transformers' output-capturing ones and this forward collects nothing but hidden states (recorded by the hook
+    on the layer itself, which still runs). Attentions, cross-attentions or any other hook need the module path."""
+    if _nn_module._global_forward_hooks or _nn_module._global_forward_pre_hooks:
+        return False
+    capture_only = True
+    stack = list(layer._modules.values())
+    while stack:
+        m = stack.pop()
+        if m is None:
+            continue
+        if m._forward_pre_hooks:
+            return False
+        for hook in m._forward_hooks.values():
+            capture_only = False
+            if getattr(hook, "__module__", None) != _CAPTURE_HOOKS:
+                return False
+        stack.extend(m._modules.values())
+    if capture_only:
+        return True
+    if _output_collector is None:
+        return False
+    collecting = _output_collector.get()
+    return not collecting or all(k in ("hidden_states", "_hidden_states_layers") for k in collecting)
+
+
+def fused_layer_forward(layer, hidden_states, attention_mask=None, **kwargs):
+    """One encoder layer of a sparse BERT in inference, as one function calling the ops directly: the stacked Q/K/V
+    kernel, the attention interface the model is configured with (SDPA by default), the attention-output kernel
+    with the residual and LayerNorm in the call, the intermediate kernel (GELU fused, else the module's
+    activation) and the output kernel with residual and LayerNorm (a layer left dense runs as torch's linear, add
+    and LayerNorm). The same ops, in the same order, as the module-by-module forward of these classes in
+    inference, without its dozen module calls per layer.
+
+    Returns None when this path cannot honour the call, and the caller then runs the modules: gradients (grad mode
+    on), training (dropout), ``torch.compile`` tracing, a decoder or cross-attention, chunked feed-forward,
+    non-float32 or non-CPU hidden states, a Q/K/V that cannot be stacked into one sparse op (not all three
+    optimum-ro sparse layers of one block shape and dtype), and any forward hook inside the layer other than
+    transformers' idle output-capturing ones (so ``output_attentions=True`` runs the modules;
+    ``output_hidden_states`` is recorded by the hook on the layer's own call)."""
+    if (
+        torch.is_grad_enabled()
+        or layer.training
+        or torch.compiler.is_compiling()
+        or layer.is_decoder
+        or layer.chunk_size_feed_forward
+        or type(hidden_states) is not torch.Tensor
+        or hidden_states.dtype is not torch.float32
+        or not hidden_states.is_cpu
+        or hidden_states.dim() != 3
+    ):
+        return None
+    attention, intermediate, output = (layer._modules[k] for k in ("attention", "intermediate", "output"))
+    self_attn, self_out = attention._modules["self"], attention._modules["output"]
+    if (
+        not isinstance(self_attn, SparseBertSelfAttention)
+        or not isinstance(self_out, _ResidualInKernel)
+        or not isinstance(output, _ResidualInKernel)
+        or getattr(attention, "is_cross_attention", False)
+        or self_attn.training
+        or self_out.training
+        or output.training
+    ):
+        return None
+    if not _hooks_allow_fusing(layer):
+        return None
+    qkv = self_attn._fused_qkv(hidden_states)
+    if qkv is None:
+        return None
+    batch, seq, _ = hidden_states.shape
+    q, k, v = qkv(hidden_states).view(batch, seq, 3, -1, self_attn.attention_head_size).unbind(2)
+    attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(
+        self_attn.config._attn_implementation, eager_attention_forward
+    )
+    context, _ = attention_interface(
+        self_attn,
+        q.transpose(1, 2),
+        k.transpose(1, 2),
+        v.transpose(1, 2),
+        attention_mask,
+        dropout=0.0,
+        scaling=self_attn.scaling,
+        **kwargs,
+    )
+    h = _dense_residual_norm(self_out, context.reshape(batch, seq, -1), hidden_states)
+    act = intermediate.intermediate_act_fn
+    inner = intermediate._modules["dense"].forward(h)
+    if not isinstance(act, nn.Identity):
+        inner = act(inner)
+    return _dense_residual_norm(output, inner, h)
+
+
+def _dense_residual_norm(module, x, residual):
+    """``LayerNorm(dense(x) + residual)`` of an output module (dropout inactive): one kernel call for a sparse
+    ``dense``, torch's ops for a dense one (a layer its blocks do not divide stays ``nn.Linear``)."""
+    dense, norm = module._modules["dense"], module._modules["LayerNorm"]
+    if not _kernel_layers(dense):
+        return norm.forward(dense.forward(x) + residual)
+    if not _NORM_IN_KERNEL:
+        return norm.forward(dense.forward(x, residual=residual))
+    return dense.forward(x, residual=residual, layer_norm=norm)
+
+
+class SparseBertLayer(BertLayer):
+    """``BertLayer`` that runs ``fused_layer_forward`` in inference and the modules otherwise (see there). The layer's
+    own call stays, so ``output_hidden_states`` (a hook on this module) works on both paths."""
+
+    def forward(
+        self,
+        hidden_states,
+        attention_mask=None,
+        encoder_hidden_states=None,
+        encoder_attention_mask=None,
+        cache=None,
+        **kwargs,
+    ):
+        if encoder_hidden_states is None and cache is None and kwargs.get("past_key_values") is None:
+            out = fused_layer_forward(self, hidden_states, attention_mask, **kwargs)
+            if out is not None:
+                return out
+        return super().forward(
+            hidden_states,
+            attention_mask,
+            encoder_hidden_states,
+            encoder_attention_mask=encoder_attention_mask,
+            cache=cache,
+            **kwargs,
+        )
+
+
 _FUSED_FORMS = {
+    BertLayer: SparseBertLayer,
     BertSelfAttention: SparseBertSelfAttention,
     BertSelfOutput: SparseBertSelfOutput,
     BertOutput: SparseBertOutput,
@@ -216,8 +373,8 @@ _FUSED_FORMS = {
 
 
 def use_fused_forms(bert: BertModel) -> None:
-    """Give the encoder's attention and output modules the forwards above. They add no state (same submodules and
-    tensors), only a forward, so each module's class is switched in place rather than rebuilt."""
+    """Give the encoder's layers, attention and output modules the forwards above. They add no state (same
+    submodules and tensors), only a forward, so each module's class is switched in place rather than rebuilt."""
     for module in bert.encoder.modules():
         fused = _FUSED_FORMS.get(type(module))
         if fused is not None:
