@@ -166,3 +166,16 @@ def toy_sequence_dataset(tokenizer, n: int = 16, seed: int = 0, regression: bool
     )
     ds = Dataset.from_dict({"text": texts, "labels": labels})
     return ds.map(lambda b: tokenizer(b["text"], truncation=True, max_length=32), batched=True)
+
+
+def prune_random_blocks(encoder, sparsity: float, seed: int = 0) -> None:
+    """Zero a random ``sparsity`` share of the 16x4 blocks of every linear layer under ``encoder``, in place
+    (16x4 packs without padding into both fast kernel layouts)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    for module in encoder.modules():
+        if isinstance(module, torch.nn.Linear):
+            n, k = module.weight.shape
+            keep = (torch.rand(n // 16, k // 4, generator=gen) >= sparsity).float()
+            module.weight.data *= keep.repeat_interleave(16, 0).repeat_interleave(4, 1)

@@ -6,7 +6,7 @@ import json
 import pytest
 from experiments import real_models_summary as summary
 
-from optimum_ro.testing import tiny_bert, tiny_wordpiece_tokenizer
+from optimum_ro.testing import prune_random_blocks, tiny_bert, tiny_wordpiece_tokenizer
 
 FIELDS = {
     "model", "role", "teacher", "task", "split", "metric", "score", "retention", "params", "disk_mb",
@@ -191,7 +191,6 @@ def test_the_example_script_regenerates_from_committed_files_alone(tmp_path):
 
 def save_sparse_model(folder, sparsity=0.75):
     """A tiny sequence classifier with 75% of its encoder's 16x4 blocks zero, saved as a sparse folder."""
-    import torch
 
     from optimum_ro.models import save_sparse_pretrained
 
@@ -199,12 +198,7 @@ def save_sparse_model(folder, sparsity=0.75):
     model = tiny_bert("BertForSequenceClassification", vocab_size=len(tok), num_layers=1, num_labels=2,
                       hidden_size=64, intermediate_size=128, num_attention_heads=4,
                       max_position_embeddings=128, pad_token_id=tok.pad_token_id)  # fmt: skip
-    gen = torch.Generator().manual_seed(0)
-    for module in model.base_model.encoder.modules():
-        if isinstance(module, torch.nn.Linear):
-            n, k = module.weight.shape
-            keep = (torch.rand(n // 16, k // 4, generator=gen) >= sparsity).float()
-            module.weight.data *= keep.repeat_interleave(16, 0).repeat_interleave(4, 1)
+    prune_random_blocks(model.base_model.encoder, sparsity, seed=0)
     save_sparse_pretrained(model.eval(), folder, tokenizer=tok)
 
 

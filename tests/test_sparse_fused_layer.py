@@ -12,6 +12,7 @@ from transformers import BertConfig, BertForSequenceClassification
 
 from optimum_ro.models import to_sparse_model
 from optimum_ro.models.sparse_bert import modeling_sparse_bert
+from optimum_ro.testing import prune_random_blocks
 
 
 def odd_bert(seed=0):
@@ -28,12 +29,7 @@ def odd_bert(seed=0):
         num_labels=3,
     )
     model = BertForSequenceClassification(config).eval()
-    gen = torch.Generator().manual_seed(seed)
-    for module in model.bert.encoder.modules():
-        if isinstance(module, torch.nn.Linear):
-            n, k = module.weight.shape
-            keep = (torch.rand(n // 16, k // 4, generator=gen) >= 0.7).float()
-            module.weight.data *= keep.repeat_interleave(16, 0).repeat_interleave(4, 1)
+    prune_random_blocks(model.bert.encoder, 0.7, seed=seed)
     return model
 
 

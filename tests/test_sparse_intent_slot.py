@@ -27,6 +27,7 @@ from optimum_ro.models import (
 )
 from optimum_ro.models.intent_slot_pipeline import slot_spans
 from optimum_ro.sparse import BlockSparseLinear
+from optimum_ro.testing import prune_random_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 INTENTS = ["alarma", "meteo", "muzica"]
@@ -47,12 +48,7 @@ def pruned_intent_slot(sparsity=0.75, seed=0, vocab_size=96):
     )
     config.intent_labels, config.slot_labels = INTENTS, SLOTS
     model = BertForIntentSlot(config).eval()
-    gen = torch.Generator().manual_seed(seed)
-    for module in model.bert.encoder.modules():
-        if isinstance(module, torch.nn.Linear):
-            n, k = module.weight.shape
-            keep = (torch.rand(n // 16, k // 4, generator=gen) >= sparsity).float()
-            module.weight.data *= keep.repeat_interleave(16, 0).repeat_interleave(4, 1)
+    prune_random_blocks(model.bert.encoder, sparsity, seed=seed)
     return model
 
 

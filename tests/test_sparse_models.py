@@ -35,6 +35,7 @@ from optimum_ro.models import (
     to_sparse_model,
 )
 from optimum_ro.sparse import BlockSparseLinear, sparsify_model
+from optimum_ro.testing import prune_random_blocks
 
 AUTO = {
     BertModel: AutoModel,
@@ -58,12 +59,7 @@ def pruned_bert(cls=BertForSequenceClassification, sparsity=0.75, seed=0):
         num_labels=3,
     )
     model = cls(config).eval()
-    gen = torch.Generator().manual_seed(seed)
-    for module in model.base_model.encoder.modules():
-        if isinstance(module, torch.nn.Linear):
-            n, k = module.weight.shape
-            keep = (torch.rand(n // 16, k // 4, generator=gen) >= sparsity).float()
-            module.weight.data *= keep.repeat_interleave(16, 0).repeat_interleave(4, 1)
+    prune_random_blocks(model.base_model.encoder, sparsity, seed=seed)
     return model
 
 
