@@ -252,9 +252,12 @@ def student_stage(
     )
 
 
-def prune_stage(args, dense: str, data: Path, folder: Path, block_shape: str = "16x4") -> dict:
-    """Prune ``dense`` to ``args.sparsity`` in ``block_shape`` blocks while distilling from itself: the pruning
-    ends half-way, the second half recovers. 16x4 packs without padding into both fast kernel layouts."""
+def prune_stage(
+    args, dense: str, data: Path, folder: Path, block_shape: str = "16x4", teacher: str | None = None
+) -> dict:
+    """Prune ``dense`` to ``args.sparsity`` in ``block_shape`` blocks while distilling from ``teacher`` (default:
+    the dense student itself): the pruning ends half-way, the second half recovers. 16x4 packs without padding
+    into both fast kernel layouts."""
     from optimum_ro.pruning import BlockPruner, BlockPruningConfig
 
     steps = epochs_to_steps(data, args.prune_epochs, 32)
@@ -268,8 +271,11 @@ def prune_stage(args, dense: str, data: Path, folder: Path, block_shape: str = "
         criterion="magnitude",
     )
     pruner = BlockPruner(config)
-    result = student_stage(args, dense, dense, data, folder, 42, callbacks=[pruner], epochs=args.prune_epochs)
+    result = student_stage(
+        args, teacher or dense, dense, data, folder, 42, callbacks=[pruner], epochs=args.prune_epochs
+    )
     result["pruning"] = {"block_shape": block_shape, "target_sparsity": args.sparsity, "steps": steps}
+    result["pruning"]["teacher"] = teacher or dense
     return result
 
 

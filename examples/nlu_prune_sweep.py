@@ -1,11 +1,12 @@
 """Which pruning recipe keeps the NLU pipeline's sparse twin within 1 point of its dense self?
 
 Prunes one dense student of ``examples/nlu_pipeline.py`` (default: the 4-layer stage-2 student on massive_ro)
-with each (block shape, epochs) given, distilling from the dense self as the pipeline does, and writes every
+with each (block shape, epochs) given, distilling from the dense self as the pipeline does (or from ``--teacher``
+when a run's config ends in ``:teacher``), and writes every
 run's dev scores next to the dense student's to ``results/nlu/prune-sweep.json``. Each run is a resumable stage
 (``runs/nlu-prune-sweep/stages``): re-running skips the finished ones.
 
-    python examples/nlu_prune_sweep.py --runs-config 1x4:3 16x4:6
+    python examples/nlu_prune_sweep.py --runs-config 1x4:3 16x4:6 1x4:4:teacher
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ def main(argv=None):
     ap.add_argument("--data", default="../shared/data/nlu/massive_ro")
     ap.add_argument("--runs", default="runs/nlu-prune-sweep")
     ap.add_argument("--out", default="results/nlu/prune-sweep.json")
+    ap.add_argument("--teacher", default="runs/nlu-pipeline/teacher-s2-massive_ro", help="for runs ending ':teacher'")
     ap.add_argument("--sparsity", type=float, default=0.8)
-    ap.add_argument("--runs-config", nargs="+", default=["1x4:3", "16x4:6"], help="BLOCKxSHAPE:EPOCHS each")
+    ap.add_argument("--runs-config", nargs="+", default=["1x4:3", "16x4:6"], help="BLOCKxSHAPE:EPOCHS[:teacher] each")
     args = ap.parse_args(argv)
 
     from nlu_pipeline import prune_stage
@@ -36,14 +38,18 @@ def main(argv=None):
     dense = json.loads((Path(args.dense) / "eval_results.json").read_text())
     rows = [{"model": "dense", "folder": args.dense, "dev": dense.get("dev")}]
     for item in args.runs_config:
-        shape, epochs = item.split(":")
-        name = f"pruned-{shape}-{epochs}ep-{int(100 * args.sparsity)}"
+        shape, epochs, *guide = item.split(":")
+        teacher = args.teacher if guide == ["teacher"] else None
+        name = f"pruned-{shape}-{epochs}ep-{int(100 * args.sparsity)}" + ("-teacher" if teacher else "")
+        key = {"dense": args.dense, "block_shape": shape, "epochs": float(epochs), "sparsity": args.sparsity}
+        if teacher:
+            key["teacher"] = teacher
         runner = StageRunner(root, label="prune sweep")
         settings = argparse.Namespace(sparsity=args.sparsity, prune_epochs=float(epochs), student_epochs=float(epochs))
         result = runner.run(
             name,
-            {"dense": args.dense, "block_shape": shape, "epochs": float(epochs), "sparsity": args.sparsity},
-            lambda s=settings, n=name, b=shape: prune_stage(s, args.dense, Path(args.data), root / n, b),
+            key,
+            lambda s=settings, n=name, b=shape, t=teacher: prune_stage(s, args.dense, Path(args.data), root / n, b, t),
             root / name,
         )
         rows.append({"model": name, "pruning": result["pruning"], "dev": result["dev"], "curve": result.get("curve")})
