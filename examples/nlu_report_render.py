@@ -55,6 +55,7 @@ def render(results: dict, args, out: Path) -> None:
     lines += seeds_section(results, args)
     lines += sparse_section(results, args)
     lines += sweep_section(out)
+    lines += general_sweep_section(out)
     lines += claims(results, args)
     curves(results, args, out)
     notes = out / "notes.md"
@@ -242,14 +243,40 @@ def sweep_section(out: Path) -> list[str]:
     rows = json.loads(path.read_text())
     base = (rows[0].get("dev") or {}).get("intent_accuracy") if rows else None
     lines = ["", "### Pruning recipes (`examples/nlu_prune_sweep.py`)", ""]
-    lines += ["| run | block shape | steps | dev intent | Δ vs dense | dev slot F1 |", "|---|---|---:|---:|---:|---:|"]
+    lines += [
+        "| run | block shape | distilled from | steps | dev intent | Δ vs dense | dev slot F1 |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
     for r in rows:
         dev, pruning = r.get("dev") or {}, r.get("pruning") or {}
         intent = dev.get("intent_accuracy")
         delta = "" if intent is None or base is None or r is rows[0] else f"{100 * (intent - base):+.2f}"
+        guide = pruning.get("teacher") or rows[0].get("folder")
+        guide = "–" if r is rows[0] else ("dense self" if guide == rows[0].get("folder") else Path(guide).name)
         lines.append(
-            f"| {r['model']} | {pruning.get('block_shape', '–')} | {pruning.get('steps', '–')} | {pct(intent)} | "
-            f"{delta} | {pct(dev.get('slot_f1'))} |"
+            f"| {r['model']} | {pruning.get('block_shape', '–')} | {guide} | {pruning.get('steps', '–')} | "
+            f"{pct(intent)} | {delta} | {pct(dev.get('slot_f1'))} |"
+        )
+    return lines
+
+
+def general_sweep_section(out: Path) -> list[str]:
+    """The smallest student against its pretraining-distillation budget (``examples/nlu_general_sweep.py``)."""
+    path = out / "general-sweep.json"
+    if not path.is_file():
+        return []
+    rows = json.loads(path.read_text())
+    lines = ["", "### Smallest student vs pretraining-distillation budget (`examples/nlu_general_sweep.py`)", ""]
+    lines += [
+        "| general-distillation steps | tokens | dev intent | dev slot F1 | dev SER |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        dev = r.get("dev") or {}
+        tokens = r.get("general_tokens", r["general_steps"] * 32 * 32)
+        lines.append(
+            f"| {r['general_steps']} | {tokens / 1e6:.2f} M | {pct(dev.get('intent_accuracy'))} | "
+            f"{pct(dev.get('slot_f1'))} | {pct(dev.get('semantic_error_rate'))} |"
         )
     return lines
 
