@@ -18,9 +18,10 @@ an interrupted one resumes from its ``Trainer`` checkpoints):
    general-distilled on the same in-domain + general mix (soft targets + MLM + hidden-state cosine).
 6. ``student-s{1,2}-L<n>-<data>[-seed<k>]``: joint intent + slot distillation from that stage's fine-tuned
    teacher (intent probabilities, slot probabilities on each word's first sub-token, gold labels).
-7. ``pruned-…`` / ``sparse-…``: one student block-pruned to 80% (16x4 blocks) while distilling from its dense
-   self, packed with ``sparsify`` (fp32 16x1 and int8 1x4), loaded through ``AutoModel`` with
-   ``trust_remote_code`` and scored.
+7. ``pruned-…`` / ``sparse-…``: one student block-pruned to 80% (1x4 blocks) while distilling from the stage-2
+   teacher (``--prune-from self``: from its dense self), packed with ``sparsify`` in the same blocks (fp32 and
+   int8), loaded through ``AutoModel`` with ``trust_remote_code`` and scored. The recipe is the best of
+   ``examples/nlu_prune_sweep.py``.
 8. ``latency``: batch 1, 2 torch threads, real dev utterances one at a time; then the report.
 
 After the shared MLM stages, each teacher's stages (4-8 for stage 2, 4-6 for stage 1) form a branch of their
@@ -71,7 +72,14 @@ def parse_args(argv=None):
     )
     ap.add_argument("--prune-layers", type=int, default=4, help="layers of the student pruned into the sparse twin")
     ap.add_argument(
-        "--prune-epochs", type=float, default=3.0, help="pruning in the first half, recovery in the second"
+        "--prune-epochs", type=float, default=4.0, help="pruning in the first half, recovery in the second"
+    )
+    ap.add_argument("--prune-block", default="1x4", help="block shape pruned and packed (a fast kernel's)")
+    ap.add_argument(
+        "--prune-from",
+        choices=("teacher", "self"),
+        default="teacher",
+        help="distil the pruned student from the stage-2 teacher or from its dense self",
     )
     ap.add_argument("--sparsity", type=float, default=0.8)
     ap.add_argument(
@@ -279,20 +287,19 @@ def prune_stage(
     return result
 
 
-def sparse_stage(pruned: str, folder: Path, dtype: str, data: Path) -> dict:
+def sparse_stage(pruned: str, folder: Path, dtype: str, data: Path, block_shape: str) -> dict:
     """``sparsify`` the pruned student, load it back through ``AutoModel`` and score it on dev and test."""
     import shutil
 
     from transformers import AutoModel, AutoTokenizer
 
-    from optimum_ro.demo.pipeline import KERNEL_BLOCKS
     from optimum_ro.metrics.nlu import nlu_scores
     from optimum_ro.models.cli import sparsify
     from optimum_ro.tasks.nlu import decode_nlu, encode_nlu, load_nlu, pad_slot_logits, predict_intent_slot
 
     if folder.exists():
         shutil.rmtree(folder)
-    packed = sparsify(pruned, str(folder), dtype=DTYPES[dtype], block_shape=KERNEL_BLOCKS[DTYPES[dtype]])
+    packed = sparsify(pruned, str(folder), dtype=DTYPES[dtype], block_shape=block_shape)
     model = AutoModel.from_pretrained(str(folder), trust_remote_code=True).eval()
     tok = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=True)
     nlu = load_nlu(str(data))
@@ -475,17 +482,19 @@ def run(args) -> dict:
             students(br, stage, primary, [args.prune_layers], seeds=args.seeds[:1])
             dense = f"student-s2-L{args.prune_layers}-{primary}"
             pruned = f"pruned-s2-L{args.prune_layers}-{primary}"
+            guide = str(f(f"teacher-s2-{primary}")) if args.prune_from == "teacher" else None
             br.run(
                 pruned,
-                {"sparsity": args.sparsity, "epochs": args.prune_epochs},
-                lambda: prune_stage(args, str(f(dense)), nlu / primary, f(pruned)),
+                {"sparsity": args.sparsity, "epochs": args.prune_epochs}
+                | {"block_shape": args.prune_block, "from": args.prune_from},
+                lambda: prune_stage(args, str(f(dense)), nlu / primary, f(pruned), args.prune_block, guide),
                 f(pruned),
             )
             for dtype in ("fp32", "int8"):
                 br.run(
                     f"sparse-{dtype}",
-                    {},
-                    lambda d=dtype: sparse_stage(str(f(pruned)), f(f"sparse-{d}"), d, nlu / primary),
+                    {"block_shape": args.prune_block},
+                    lambda d=dtype: sparse_stage(str(f(pruned)), f(f"sparse-{d}"), d, nlu / primary, args.prune_block),
                 )
             if args.prune_layers == smallest:
                 students(br, stage, primary, [smallest], seeds=args.seeds[1:])

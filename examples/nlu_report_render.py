@@ -208,6 +208,9 @@ def sparse_section(r: dict, args) -> list[str]:
     dense_name = f"student-s2-L{args.prune_layers}-{primary}"
     pruned_name = f"pruned-s2-L{args.prune_layers}-{primary}"
     lat = r.get("latency", {})
+    pruning = (r.get(pruned_name) or {}).get("pruning") or {}
+    block = pruning.get("block_shape", getattr(args, "prune_block", "?"))
+    guide = "its dense self" if pruning.get("teacher", dense_name).endswith(dense_name) else "the stage-2 teacher"
     lines = [
         "",
         f"## Sparse student: {args.prune_layers} layers, {int(100 * args.sparsity)}% of encoder blocks pruned",
@@ -219,9 +222,9 @@ def sparse_section(r: dict, args) -> list[str]:
     ]
     for label, name in (
         ("dense student (stage-2 teacher)", dense_name),
-        ("pruned, dense weights (16x4 blocks)", pruned_name),
-        ("sparse fp32 (16x1 kernel)", "sparse-fp32"),
-        ("sparse int8 (1x4 kernel)", "sparse-int8"),
+        (f"pruned, dense weights ({block} blocks, distilled from {guide})", pruned_name),
+        (f"sparse fp32 ({block} kernel)", "sparse-fp32"),
+        (f"sparse int8 ({block} kernel)", "sparse-int8"),
     ):
         s = scores(r.get(name), "dev")
         ms = lat.get(name, {}).get("ms_b1")
