@@ -18,8 +18,8 @@ an interrupted one resumes from its ``Trainer`` checkpoints):
    general-distilled on the same in-domain + general mix (soft targets + MLM + hidden-state cosine).
 6. ``student-s{1,2}-L<n>-<data>[-seed<k>]``: joint intent + slot distillation from that stage's fine-tuned
    teacher (intent probabilities, slot probabilities on each word's first sub-token, gold labels).
-7. ``pruned-…`` / ``sparse-…``: one student block-pruned to 80% (1x4 blocks) while distilling from the stage-2
-   teacher (``--prune-from self``: from its dense self), packed with ``sparsify`` in the same blocks (fp32 and
+7. ``pruned-…`` / ``sparse-…``: one student block-pruned to 80% (1x4 blocks, 6 epochs) while distilling from
+   its dense self (``--prune-from teacher``: from the stage-2 teacher), packed with ``sparsify`` in the same blocks (fp32 and
    int8), loaded through ``AutoModel`` with ``trust_remote_code`` and scored. The recipe is the best of
    ``examples/nlu_prune_sweep.py``.
 8. ``latency``: batch 1, 2 torch threads, real dev utterances one at a time; then the report.
@@ -72,13 +72,13 @@ def parse_args(argv=None):
     )
     ap.add_argument("--prune-layers", type=int, default=4, help="layers of the student pruned into the sparse twin")
     ap.add_argument(
-        "--prune-epochs", type=float, default=4.0, help="pruning in the first half, recovery in the second"
+        "--prune-epochs", type=float, default=6.0, help="pruning in the first half, recovery in the second"
     )
     ap.add_argument("--prune-block", default="1x4", help="block shape pruned and packed (a fast kernel's)")
     ap.add_argument(
         "--prune-from",
         choices=("teacher", "self"),
-        default="teacher",
+        default="self",
         help="distil the pruned student from the stage-2 teacher or from its dense self",
     )
     ap.add_argument("--sparsity", type=float, default=0.8)
