@@ -19,9 +19,9 @@ an interrupted one resumes from its ``Trainer`` checkpoints):
 6. ``student-s{1,2}-L<n>-<data>[-seed<k>]``: joint intent + slot distillation from that stage's fine-tuned
    teacher (intent probabilities, slot probabilities on each word's first sub-token, gold labels).
 7. ``pruned-…`` / ``sparse-…``: one student block-pruned to 80% (1x4 blocks, 6 epochs) while distilling from
-   its dense self (``--prune-from teacher``: from the stage-2 teacher), packed with ``sparsify`` in the same blocks (fp32 and
-   int8), loaded through ``AutoModel`` with ``trust_remote_code`` and scored. The recipe is the best of
-   ``examples/nlu_prune_sweep.py``.
+   its dense self (``--prune-from teacher``: from the stage-2 teacher), packed with ``sparsify`` in the same
+   blocks (fp32 and int8), loaded through ``AutoModel`` with ``trust_remote_code`` and scored. The recipe is
+   the best of ``examples/nlu_prune_sweep.py``.
 8. ``latency``: batch 1, 2 torch threads, real dev utterances one at a time; then the report.
 
 After the shared MLM stages, each teacher's stages (4-8 for stage 2, 4-6 for stage 1) form a branch of their
@@ -483,7 +483,11 @@ def run(args) -> dict:
             dense = f"student-s2-L{args.prune_layers}-{primary}"
             pruned = f"pruned-s2-L{args.prune_layers}-{primary}"
             guide = str(f(f"teacher-s2-{primary}")) if args.prune_from == "teacher" else None
-            br.run(
+            # the sparse twin hangs off the dense student on a side chain: a changed pruning recipe redoes the
+            # pruned and sparse stages only, not the students after them
+            side = StageRunner(root, label=f"nlu {stage}")
+            side.previous = br.previous
+            side.run(
                 pruned,
                 {"sparsity": args.sparsity, "epochs": args.prune_epochs}
                 | {"block_shape": args.prune_block, "from": args.prune_from},
@@ -491,7 +495,7 @@ def run(args) -> dict:
                 f(pruned),
             )
             for dtype in ("fp32", "int8"):
-                br.run(
+                side.run(
                     f"sparse-{dtype}",
                     {"block_shape": args.prune_block},
                     lambda d=dtype: sparse_stage(str(f(pruned)), f(f"sparse-{d}"), d, nlu / primary, args.prune_block),
