@@ -15,6 +15,9 @@ namespace {
 // ---- 16 floats = two ymm
 enum { FP_MT = 6, PEAK_ACC = 6 };  // 6 rows x 2 ymm = 12 accumulators + 2 weights + 1 broadcast
 enum { FP2_MT = 5 };               // 16x2 blocks: 5 rows x 2 ymm + 4 weights + 1 broadcast
+// Small blocks (kernels_tok.inc), 16-token vectors per tile: 4-row blocks keep 4 x 2 ymm accumulators, 1-row
+// blocks 2 sets x 2 vectors x 2 ymm (8 of the 16 ymm, beside the loaded X and the broadcast weight).
+enum { TOK_T4 = 1, TOK_T1 = 2 };
 struct VF {
     __m256 lo, hi;
 };
@@ -182,8 +185,9 @@ static double peak_int8(int64_t iters) {
 }  // namespace
 
 extern "C" int oro_spmm_avx2(const OroSpmmArgs* a, const char** kernel) {
-    static const char* const names[5] = {"avx2/fp32-16x1", "avx2/fp32-16x2", "avx2/bf16-16x1", "avx2/bf16-16x2",
-                                         "avx2/int8-1x4"};
+    static const char* const names[FAST_NAMES] = {
+        "avx2/fp32-16x1", "avx2/fp32-16x2", "avx2/bf16-16x1", "avx2/bf16-16x2", "avx2/int8-1x4", "avx2/fp32-4x1",
+        "avx2/fp32-1x4",  "avx2/fp32-4x4",  "avx2/bf16-4x1",  "avx2/bf16-1x4",  "avx2/bf16-4x4", "avx2/int8-4x1"};
     return fast_spmm(a, kernel, names);
 }
 

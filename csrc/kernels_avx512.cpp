@@ -22,6 +22,9 @@
 namespace {
 
 #include "isa_avx512_fp.inc"
+// Small blocks (kernels_tok.inc): up to 4 vectors of 16 tokens per tile: 4-row blocks keep 16 accumulators,
+// 1-row blocks 2 sets x 4 (32 zmm hold them beside the loaded X and the broadcast weight).
+enum { TOK_T4 = 4, TOK_T1 = 4 };
 
 // ---- int8: 16 tokens per zmm, one vpdpbusd lane = 4 consecutive k of one token.
 // Activations are u8 = q + 128 (q ^ 0x80); the offset is removed per output row
@@ -109,8 +112,10 @@ static double peak_int8(int64_t iters) {
 }  // namespace
 
 extern "C" int oro_spmm_avx512(const OroSpmmArgs* a, const char** kernel) {
-    static const char* const names[5] = {"avx512/fp32-16x1", "avx512/fp32-16x2", "avx512/bf16-16x1",
-                                         "avx512/bf16-16x2", "avx512-vnni/int8-1x4"};
+    static const char* const names[FAST_NAMES] = {
+        "avx512/fp32-16x1", "avx512/fp32-16x2", "avx512/bf16-16x1", "avx512/bf16-16x2", "avx512-vnni/int8-1x4",
+        "avx512/fp32-4x1",  "avx512/fp32-1x4",  "avx512/fp32-4x4",  "avx512/bf16-4x1",  "avx512/bf16-1x4",
+        "avx512/bf16-4x4",  "avx512/int8-4x1"};
     return fast_spmm(a, kernel, names);
 }
 
