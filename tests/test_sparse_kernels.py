@@ -122,7 +122,8 @@ def assert_close(y, expected, bound, what):
 @st.composite
 def problems(draw):
     dtype = draw(st.sampled_from([torch.float32, torch.bfloat16, torch.int8]))
-    block = draw(st.sampled_from(list(FAST_SHAPES[dtype]) * 3 + [(4, 4), (1, 1), (32, 1), (2, 8), (16, 4)]))
+    others = [(4, 4), (4, 1), (1, 4), (1, 1), (32, 1), (2, 8), (16, 4)]
+    block = draw(st.sampled_from(list(FAST_SHAPES[dtype]) * 3 + others))
     br, bc = block
     n = br * draw(st.integers(1, max(1, 96 // br)))
     k = bc * draw(st.integers(1, max(1, 96 // bc)))
@@ -197,6 +198,13 @@ BERT_CASES = [
     (torch.float32, (16, 2), 128, 3072, 768, 0.1),
     (torch.bfloat16, (16, 2), 128, 768, 768, 0.1),
     (torch.bfloat16, (16, 2), 600, 3072, 64, 0.1),
+    (torch.float32, (4, 1), 128, 768, 3072, 0.1),  # the small-block token kernels: M past a tile, odd multiples
+    (torch.float32, (1, 4), 37, 3072, 772, 0.1),
+    (torch.float32, (4, 4), 130, 772, 768, 0.1),
+    (torch.bfloat16, (4, 1), 33, 3068, 260, 0.1),
+    (torch.bfloat16, (1, 4), 65, 12, 3, 1.0),
+    (torch.int8, (4, 1), 128, 3072, 768, 0.1),
+    (torch.int8, (4, 1), 5, 1300, 36, 1.0),  # rows of 1300 stored inputs: two exactly-summed runs
 ]
 
 
@@ -238,7 +246,7 @@ def test_fast_paths_really_run(dtype, block):
         expected = "avx512-bf16/" if bf16_dot_products(isa, dtype, block) else isa
         assert name.startswith(expected), name
         assert isa == "portable" or name.endswith(f"{block[0]}x{block[1]}"), name
-        odd = pack(w, (4, 4), dtype)
+        odd = pack(w, (2, 8), dtype)
         name = kernels.run_kernel(isa, x, odd.values, odd.row_ptr, odd.col_idx, odd.scales, None, None, out, "none")
         assert name.startswith("portable"), name
 
@@ -374,6 +382,26 @@ def test_int8_sums_are_exact_at_the_int16_saturation_edge():
         with forced_isa(isa):
             y = block_sparse_linear(x, packed)
         assert torch.allclose(y, torch.full((8, 16), expected), rtol=1e-6), isa
+
+
+def test_int8_4x1_sums_past_2_to_the_24_are_exact():
+    """The int8 4x1 kernel sums products of codes in fp32, exact only below 2^24, so it adds runs of at most 1032
+    inputs in int32: rows of 3072 inputs of codes 127 x 127 (up to 49.5M) must give the exact int32 sum, i.e. the
+    portable kernel's result bit for bit. Without the runs, adding 16129 past 2^24 in fp32 rounds."""
+    k, n = 3072, 8
+    packed = pack(torch.ones(n, k), (4, 1), torch.int8)  # codes 127
+    x = torch.ones(5, k)
+    x[1, ::3] = -1.0
+    x[2, : k // 2] = -1.0
+    x[3, :1500] = -1.0
+    q, sx = quantize_rows(x)
+    exact = q.long() @ packed.unpack_stored().long().T
+    want = exact.float() * (sx[:, None] * packed.scales[None, :])
+    assert float(exact.abs().max()) > 2**24
+    for isa in ISAS:
+        with forced_isa(isa):
+            y = block_sparse_linear(x, packed)
+        assert torch.equal(y, want), isa
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

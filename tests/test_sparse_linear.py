@@ -18,7 +18,15 @@ def pruned_linear(k, n, block=(16, 1), density=0.3, seed=0):
 
 
 @pytest.mark.parametrize(
-    "dtype,block", [(torch.float32, (16, 1)), (torch.bfloat16, (16, 1)), (torch.int8, (1, 4)), (torch.float32, (4, 4))]
+    "dtype,block",
+    [
+        (torch.float32, (16, 1)),
+        (torch.bfloat16, (16, 1)),
+        (torch.int8, (1, 4)),
+        (torch.float32, (4, 4)),
+        (torch.int8, (4, 1)),
+        (torch.bfloat16, (1, 4)),
+    ],
 )
 def test_opcheck(dtype, block):
     linear = pruned_linear(32, 48, block)

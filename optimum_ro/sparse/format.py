@@ -27,7 +27,11 @@ BlockShapeLike = Union[str, tuple, list]
 # torch dense fp32 7.9 ms; fp32 stored 4x1 / 1x4 / 4x4 on the portable kernel 147 / 76 / 48 ms; the same
 # weights re-packed as 16x1 blocks (34% / 82% / 35% of the weight stored) 6.7 / 7.9 / 6.7 ms; int8 4x1 / 4x4
 # portable 167 / 87 ms, re-packed as 1x4 (34% / 10% stored) 6.2 / 0.56 ms.
-FAST_BLOCK_SHAPES = {torch.float32: ((16, 1), (16, 2)), torch.bfloat16: ((16, 1), (16, 2)), torch.int8: ((1, 4),)}
+FAST_BLOCK_SHAPES = {
+    torch.float32: ((16, 1), (16, 2), (4, 1), (1, 4), (4, 4)),
+    torch.bfloat16: ((16, 1), (16, 2), (4, 1), (1, 4), (4, 4)),
+    torch.int8: ((1, 4), (4, 1)),
+}
 
 
 def default_block_shape(dtype) -> tuple[int, int]:
@@ -321,7 +325,9 @@ class PackedBlockSparse:
         """The layout the AVX2 / AVX-512 kernels run this weight in: itself when its block shape has a fast kernel
         (``FAST_BLOCK_SHAPES``), else the same weight re-packed into the fast shape of its dtype that divides it
         and stores the fewest values (lossless: the same numbers and scales, plus the zeros the larger blocks
-        hold), or itself when none divides it. Its ``density`` is the fraction of the weight the kernel reads."""
+        hold), or itself when none divides it. On a tie the first in ``FAST_BLOCK_SHAPES`` order wins, so a weight
+        is never re-packed into bf16 16x2 (never fewer values than 16x1), whose AVX512-BF16 kernel rounds the
+        activations. Its ``density`` is the fraction of the weight the kernel reads."""
         best = self
         if not self.is_fast_layout:
             for shape in FAST_BLOCK_SHAPES[self.dtype]:
