@@ -76,11 +76,12 @@ class BlockSparseLinear(nn.Module):
         activation: Optional[str] = None,
     ) -> "BlockSparseLinear":
         """Pack ``linear.weight`` (zeros already in place). ``block_shape=None`` picks the fast shape
-        for the dtype: ``16x1`` for float32/bfloat16, ``1x4`` for int8. ``16x2`` also runs fast for
-        float32/bfloat16, and bf16 16x2 uses AVX512-BF16 dot products where the CPU has them (activations
-        rounded to bf16 there; see ``kernels.bf16_dot_products``). Any other shape runs re-packed into a fast one
-        (``PackedBlockSparse.kernel_layout``), with one warning per shape and dtype that says how much of the
-        weight the kernel then reads."""
+        for the dtype: ``16x1`` for float32/bfloat16, ``1x4`` for int8. ``16x2``, ``4x1``, ``1x4`` and ``4x4`` also
+        run fast for float32/bfloat16 and ``4x1`` for int8 (``FAST_BLOCK_SHAPES``); bf16 16x2 uses AVX512-BF16 dot
+        products where the CPU has them (activations rounded to bf16 there; see ``kernels.bf16_dot_products``). Any
+        other shape runs re-packed into a fast one (``PackedBlockSparse.kernel_layout``), with one warning per
+        shape and dtype that says how much of the weight the kernel then reads (``sparsify_model`` keeps a layer
+        dense where that is more than half)."""
         dtype = _check_dtype(dtype)
         block = parse_block_shape(block_shape) if block_shape is not None else default_block_shape(dtype)
         packed = pack(linear.weight, block, dtype)
@@ -212,6 +213,16 @@ def _trains(parameters: dict) -> bool:
 _warned_layouts: set = set()
 
 
+def slower_than_dense(packed: PackedBlockSparse) -> bool:
+    """Whether the kernels would run this weight slower than ``nn.Linear``: its block shape has no fast kernel and
+    either no fast shape divides it (the portable kernel, 6-20x slower than dense) or its re-packed layout reads more
+    than half of the weight (measured in ``format.py``: re-packed at 34-82% of the weight, about dense speed)."""
+    if packed.is_fast_layout:
+        return False
+    layout = packed.kernel_layout()
+    return layout is packed or layout.density > 0.5
+
+
 def warn_slow_layout(packed: PackedBlockSparse) -> None:
     """Warn once per (dtype, block shape) that has no fast kernel: the layer runs re-packed into a fast shape (its
     kernel layout), which reads more of the weight than the stored blocks; past half of it, no faster than dense."""
@@ -275,14 +286,16 @@ def sparsify_model(
     """Swap every ``nn.Linear`` whose weight has at least ``min_sparsity`` zero blocks (and whose shape
     the block divides) for a ``BlockSparseLinear``, in place. A block shape without a fast kernel runs re-packed
     into a fast one (``PackedBlockSparse.kernel_layout``), with one warning per shape that says how much of the
-    weight the kernel then reads (past half of it, no faster than ``nn.Linear``). Names containing any ``skip``
+    weight the kernel then reads; a layer whose re-packed layout would read more than half of its weight (or that
+    no fast shape divides) stays ``nn.Linear``, being faster so, with a warning that names it (``slower_than_dense``;
+    the names go to ``model.kept_dense_modules``). Names containing any ``skip``
     string stay dense. With ``fuse_gelu``, the exact GELU after the ``dense`` layer of a BERT-family ``*Intermediate``
     module runs inside that layer's kernel (its ``intermediate_act_fn`` becomes ``nn.Identity``; torch's
     separate GELU pass costs more than the kernel's). Returns the model; the swapped names are logged and
     stored in ``model.sparsified_modules``, the layers that took their GELU in ``model.fused_gelu_modules``."""
     dtype = _check_dtype(dtype)
     block = parse_block_shape(block_shape) if block_shape is not None else default_block_shape(dtype)
-    swapped, fused = [], []
+    swapped, fused, kept = [], [], []
     for name, module in list(model.named_modules()):
         if not isinstance(module, nn.Linear) or any(s in name for s in skip):
             continue
@@ -293,8 +306,13 @@ def sparsify_model(
             continue
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
+        packed = pack(module.weight, block, dtype)
+        if slower_than_dense(packed):
+            kept.append(name)
+            continue
+        warn_slow_layout(packed)
         fuse = fuse_gelu and _gelu_to_fuse(parent, child)
-        setattr(parent, child, BlockSparseLinear.from_dense(module, block, dtype, activation="gelu" if fuse else None))
+        setattr(parent, child, BlockSparseLinear(packed, module.bias, activation="gelu" if fuse else None))
         if fuse:
             parent.intermediate_act_fn = nn.Identity()
             fused.append(name)
@@ -305,6 +323,18 @@ def sparsify_model(
         ", ".join(swapped),
         len(fused),
     )
+    if kept:
+        shape = "x".join(map(str, block))
+        fast = " or ".join("x".join(map(str, b)) for b in FAST_BLOCK_SHAPES[dtype])
+        warnings.warn(
+            f"sparsify_model kept {len(kept)} layer(s) dense ({', '.join(kept)}): block shape {shape} has no fast "
+            f"{str(dtype).removeprefix('torch.')} kernel, and re-packed into a fast one these layers would read "
+            "more than half of their weight (or run on the portable kernel), slower than nn.Linear. Prune with "
+            f"{fast} blocks to run them sparse.",
+            UserWarning,
+            stacklevel=2,
+        )
     model.sparsified_modules = swapped
     model.fused_gelu_modules = fused
+    model.kept_dense_modules = kept
     return model
