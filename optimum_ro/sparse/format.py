@@ -20,13 +20,22 @@ STORAGE_DTYPES = (torch.float32, torch.bfloat16, torch.int8)
 BlockShapeLike = Union[str, tuple, list]
 
 # The block shapes the fast (AVX2 / AVX-512) kernels run, the default first. 16x2 bf16 is the shape of
-# AVX512-BF16's `vdpbf16ps` (pairs of adjacent inputs); on other CPUs it runs widened to fp32, like 16x1.
-# A weight stored in any other shape runs re-packed into one of these (``kernel_layout``): the portable C++
-# kernel, which runs every shape as it is stored, is far slower than dense. Measured on an Intel Xeon (Emerald
-# Rapids, AVX-512), 768 -> 3072, M = 128 tokens, 90% of the blocks zero, 2 threads (shared machine, best of 7):
-# torch dense fp32 7.9 ms; fp32 stored 4x1 / 1x4 / 4x4 on the portable kernel 147 / 76 / 48 ms; the same
-# weights re-packed as 16x1 blocks (34% / 82% / 35% of the weight stored) 6.7 / 7.9 / 6.7 ms; int8 4x1 / 4x4
-# portable 167 / 87 ms, re-packed as 1x4 (34% / 10% stored) 6.2 / 0.56 ms.
+# AVX512-BF16's `vdpbf16ps` (pairs of adjacent inputs); on other CPUs it runs widened to fp32, like 16x1. 4x1, 1x4
+# and 4x4 (int8: 4x1) run on the token-vectorised kernels (csrc/kernels_tok.inc), which read only the stored blocks.
+# A weight stored in any other shape runs re-packed into the one of these that stores the fewest values
+# (``kernel_layout``): the portable C++ kernel, which runs every shape as it is stored, is far slower than dense.
+# Measured on an Intel Xeon (AVX-512, Sapphire/Emerald Rapids class), M = 128 tokens, 90% of the blocks zero, shared
+# with a training job: interleaved rounds, best of 7 (benchmarks/experiments/small_blocks.py,
+# benchmarks/results/small-blocks-avx512.json), 1 thread, 768 -> 3072 / 3072 -> 768:
+#   torch dense fp32                          3.23 / 3.38 ms
+#   fp32 4x1 / 1x4 / 4x4 native               0.43 / 0.57, 0.86 / 1.06, 0.43 / 0.55 ms
+#   the same re-packed as 16x1 (reading 34% / 82% / 35% of the weight)
+#                                             1.38 / 1.68, 3.23 / 3.86, 1.38 / 1.67 ms
+#   int8 4x1 native / re-packed as 1x4 (34%)  0.52 / 0.72, 0.70 / 0.93 ms
+# With 2 threads dense took 1.66 / 1.75 ms, fp32 4x1 / 1x4 / 4x4 native 0.35 / 0.47, 0.49 / 0.68, 0.27 / 0.42,
+# int8 4x1 0.34 / 0.53 (re-packed 0.40 / 0.49). 1x4 loads each X vector for a single FMA, so it runs at about half
+# the speed of 4x1 / 4x4. The portable kernel (before these kernels, same machine, 2 threads, 768 -> 3072): fp32
+# 4x1 / 1x4 / 4x4 147 / 76 / 48 ms against 7.9 ms dense; int8 4x4 re-packed as 1x4 (no stored zeros) 0.56 ms.
 FAST_BLOCK_SHAPES = {
     torch.float32: ((16, 1), (16, 2), (4, 1), (1, 4), (4, 4)),
     torch.bfloat16: ((16, 1), (16, 2), (4, 1), (1, 4), (4, 4)),
