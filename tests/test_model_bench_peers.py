@@ -174,3 +174,40 @@ def test_whole_model_benchmark_with_a_deepsparse_peer_and_a_student(tmp_path, fa
     again = tmp_path / "again.md"
     subprocess.run([sys.executable, BENCH / "bench_model.py", "--from-json", path, "--markdown", again], check=True)
     assert again.read_text() == text
+
+
+def test_targets_section_judges_each_target_from_the_timings():
+    sys.path.insert(0, str(BENCH))
+    import bench_model
+
+    def timings(**ms):
+        return {name: {"min_ms": value, "median_ms": value} for name, value in ms.items()}
+
+    base = dict(rest=10.0, rest_classes=3.0, ort_fp32=80.0, deepsparse_sparse=30.0)
+    result = {
+        "sparsity": 0.9,
+        "seq": 128,
+        "isa": "avx512",
+        "groups": [
+            {"preset": "bert-base", "threads": 2, "batch": 1, "timings": timings(classes_fp32=12.0, **base)},
+            {"preset": "bert-base", "threads": 2, "batch": 8, "timings": timings(classes_fp32=20.0, **base)},
+            {
+                "preset": "bert-mini",
+                "threads": 2,
+                "batch": 1,
+                "timings": timings(
+                    classes_fp32=2.5, classes_int8=2.0, rest=2.0, rest_classes=1.5, deepsparse_sparse=2.4
+                ),
+            },
+        ],
+    }
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in bench_model.targets_section(result) if "|" in line}
+    assert (
+        "| 2.50x" in rows["bert-base: ≥ 2.0x DeepSparse 90%"] and "| met |" in rows["bert-base: ≥ 2.0x DeepSparse 90%"]
+    )
+    assert "| missed |" in rows["bert-base: ≥ 8.0x ONNX Runtime fp32"]
+    assert "allows 10 ms" in rows["bert-base: ≥ 8.0x ONNX Runtime fp32"]
+    mini = rows["bert-mini: ≥ 1.5x DeepSparse 90%"]
+    assert "1.20x" in mini and "| missed |" in mini and "1.5 ms outside" in mini  # int8 is the faster one
+    assert "(30%)" in rows["bert-base: the rest ≤ 40% of the dense model's"]
+    assert "| missed |" in rows["bert-base: batch 8 no worse than batch 1 (×DeepSparse, fp32)"]
