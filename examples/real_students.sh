@@ -21,6 +21,10 @@
 # sentences, 261 steps an epoch) distils 3 epochs and prunes 522 steps. On a 2-core CPU shared with other jobs one
 # niced thread gives 3.5-9 s a sentiment step: ~50 min for the student, ~30 min per pruning run.
 #
+# BLOCK=1x4 prunes in 1x4 blocks instead (both sparse folders then keep 1x4: the fast kernels run it in fp32 and
+# int8; the model names gain "-1x4"), PRUNE_EPOCHS_X=2 doubles the pruning run (the NLU pipeline's sweep: finer
+# blocks and a longer recovery close most of the loss).
+#
 # Environment: TEACHERS (teacher A's run folders), RUNS (where the students go), DATA (the tasks' data folders),
 # RESULTS (where the JSON copies go), NICE (niceness of the training processes).
 set -euo pipefail
@@ -44,16 +48,20 @@ student() {  # student <task>: the dense 6-layer student
 }
 
 sparse_students() {  # sparse_students <task> <sparsity %>: pruned, then saved sparse fp32 and int8, scored
-  local task=$1 pct=$2 steps dense=$RUNS/student-A-$1 pruned=$RUNS/student-A-$1-pruned$2
+  local task=$1 pct=$2 steps dense=$RUNS/student-A-$1 shape=${BLOCK:-16x4} tag=""
+  [ "$shape" = 16x4 ] || tag="-$shape"
+  local pruned=$RUNS/student-A-$1-pruned$2$tag name=student-A-6L-$2$tag
   case $task in sentiment) steps=450 ;; ner) steps=522 ;; esac
+  steps=$((steps * ${PRUNE_EPOCHS_X:-1}))
   [ -f "$pruned/eval_results.json" ] || run $py -m optimum_ro.cli prune --model "$dense" --teacher "$dense" \
-    --task "$task" --data "$DATA/$task" --block_shape 16x4 --target_sparsity "0.$pct" --schedule cubic \
+    --task "$task" --data "$DATA/$task" --block_shape "$shape" --target_sparsity "0.$pct" --schedule cubic \
     --start_step 0 --end_step $((steps / 2)) --pruning_frequency $((steps / 24)) --criterion magnitude \
     --max_steps $steps --batch_size 16 --learning_rate 1e-4 --max_length 128 --save_steps 50 --output "$pruned"
-  keep "$pruned/eval_results.json" "student-A-6L-$pct-pruned-$task"
+  keep "$pruned/eval_results.json" "$name-pruned-$task"
   local dtype block
   for dtype in float32 int8; do
     case $dtype in float32) block=16x1 ;; int8) block=1x4 ;; esac
+    [ "$shape" = 16x4 ] || block=$shape
     local sparse=$pruned-$dtype
     if [ ! -f "$sparse/sparsify_results.json" ]; then  # a half-written folder is written again
       rm -rf "$sparse"
@@ -61,8 +69,8 @@ sparse_students() {  # sparse_students <task> <sparsity %>: pruned, then saved s
     fi
     [ -f "$sparse/score_results.json" ] || run $py examples/score_model.py "$sparse" --task "$task" \
       --data "$DATA/$task" --max-length 128
-    keep "$sparse/sparsify_results.json" "student-A-6L-$pct-$dtype-$task"
-    keep "$sparse/score_results.json" "student-A-6L-$pct-$dtype-$task"
+    keep "$sparse/sparsify_results.json" "$name-$dtype-$task"
+    keep "$sparse/score_results.json" "$name-$dtype-$task"
   done
 }
 
