@@ -41,7 +41,10 @@ def main(argv=None):
     teacher = str(pipeline / f"teacher-{args.stage}-{data.name}")
     name = f"student-{args.stage}-L{args.layers}-{data.name}"
     base = json.loads((pipeline / name / "eval_results.json").read_text())
-    rows = [{"general_steps": 200, "folder": str(pipeline / name), "dev": base.get("dev"), "from": "pipeline"}]
+    general_steps = json.loads((pipeline / "stages" / f"general-{args.stage}-L{args.layers}.json").read_text())
+    steps = general_steps["result"]["train"]["steps"]
+    rows = [{"general_steps": steps, "general_tokens": steps * 32 * MLM_LENGTH, "from": "pipeline"}]
+    rows[0] |= {"folder": str(pipeline / name), "dev": base.get("dev")}
     runner = StageRunner(root, label="general sweep")
     for steps in args.steps:
         settings = argparse.Namespace(general_distill_steps=steps, student_epochs=args.student_epochs)
@@ -61,8 +64,7 @@ def main(argv=None):
             ),
             root / student,
         )
-        tokens = steps * 32 * MLM_LENGTH
-        rows.append({"general_steps": steps, "general_tokens": tokens, "folder": str(root / student)})
+        rows.append({"general_steps": steps, "general_tokens": steps * 32 * MLM_LENGTH, "folder": str(root / student)})
         rows[-1] |= {"dev": result["dev"], "curve": result.get("curve")}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

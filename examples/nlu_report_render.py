@@ -238,12 +238,17 @@ def sparse_section(r: dict, args) -> list[str]:
     return lines
 
 
+def sweep_rows(out: Path, name: str) -> list[dict]:
+    """The rows a sweep script wrote beside this report (``<name>.json``), or none if it has not run."""
+    path = out / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
 def sweep_section(out: Path) -> list[str]:
-    """The pruning sweep's rows (``examples/nlu_prune_sweep.py`` writes them beside this report), if run."""
-    path = out / "prune-sweep.json"
-    if not path.is_file():
+    """The pruning sweep's rows (``examples/nlu_prune_sweep.py``), if run."""
+    rows = sweep_rows(out, "prune-sweep")
+    if not rows:
         return []
-    rows = json.loads(path.read_text())
     base = (rows[0].get("dev") or {}).get("intent_accuracy") if rows else None
     lines = ["", "### Pruning recipes (`examples/nlu_prune_sweep.py`)", ""]
     lines += [
@@ -265,10 +270,9 @@ def sweep_section(out: Path) -> list[str]:
 
 def general_sweep_section(out: Path) -> list[str]:
     """The smallest student against its pretraining-distillation budget (``examples/nlu_general_sweep.py``)."""
-    path = out / "general-sweep.json"
-    if not path.is_file():
+    rows = sweep_rows(out, "general-sweep")
+    if not rows:
         return []
-    rows = json.loads(path.read_text())
     lines = ["", "### Smallest student vs pretraining-distillation budget (`examples/nlu_general_sweep.py`)", ""]
     lines += [
         "| general-distillation steps | tokens | dev intent | dev slot F1 | dev SER |",
@@ -276,9 +280,8 @@ def general_sweep_section(out: Path) -> list[str]:
     ]
     for r in rows:
         dev = r.get("dev") or {}
-        tokens = r.get("general_tokens", r["general_steps"] * 32 * 32)
         lines.append(
-            f"| {r['general_steps']} | {tokens / 1e6:.2f} M | {pct(dev.get('intent_accuracy'))} | "
+            f"| {r['general_steps']} | {r['general_tokens'] / 1e6:.2f} M | {pct(dev.get('intent_accuracy'))} | "
             f"{pct(dev.get('slot_f1'))} | {pct(dev.get('semantic_error_rate'))} |"
         )
     return lines
@@ -321,9 +324,10 @@ def claims(r: dict, args) -> list[str]:
             f"- Smallest student ({n} layers) within 2 points of the stage-1 teacher on intent accuracy: "
             f"{gap:+.2f} points behind: {'met' if gap <= 2 else 'missed'}."
         )
-        sweep = Path(args.report) / "general-sweep.json"
-        if sweep.is_file():
-            rows = [r for r in json.loads(sweep.read_text()) if (r.get("dev") or {}).get("intent_accuracy")]
+        rows = [
+            r for r in sweep_rows(Path(args.report), "general-sweep") if (r.get("dev") or {}).get("intent_accuracy")
+        ]
+        if rows:
             best = max(rows, key=lambda r: r["dev"]["intent_accuracy"])
             gap = 100 * (t1["intent_accuracy"] - best["dev"]["intent_accuracy"])
             lines.append(
